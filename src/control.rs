@@ -1,0 +1,280 @@
+//! The control lcore: the only writer of the binding table.
+//!
+//! It drains the workers' rings (registrations: counted and dropped until the control
+//! plane issue lands), resolves next hops by ARP through its own tx queue on every port,
+//! serves the operator socket ([`crate::admin`]), applies binding changes in batches and
+//! publishes them by RCU, expires bindings and reclaims retired table generations, and
+//! writes the stats file.
+
+use crate::admin::{self, Command};
+use crate::config::Config;
+use crate::counters::Counters;
+use crate::pipeline::Plane;
+use msm_dpdk::{Mbuf, MbufBurst, Mempool, PortId, RingConsumer, TxQueue};
+use msm_table::{Binding, TableWriter};
+use serde_json::{json, Map, Value};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Counters of the control lcore (single-threaded: plain integers).
+#[derive(Debug, Default, Clone)]
+pub struct ControlCounters {
+    pub registrations_received: u64,
+    pub registrations_dropped_unimplemented: u64,
+    pub arp_requests_sent: u64,
+    pub arp_alloc_failed: u64,
+    pub admin_requests: u64,
+    pub admin_errors: u64,
+    pub publishes: u64,
+    pub expired: u64,
+}
+
+pub struct ControlCtx {
+    pub cfg: Config,
+    pub plane: Arc<Plane>,
+    pub writer: TableWriter,
+    pub rings: Vec<RingConsumer>,
+    /// The control tx queue of every port, indexed by port.
+    pub tx: Vec<TxQueue>,
+    pub ports: Vec<PortId>,
+    pub pool: Mempool,
+    pub counters: Arc<[Counters]>,
+    pub stop: Arc<AtomicBool>,
+    pub admin: Option<admin::Server>,
+    pub started: Instant,
+}
+
+fn ip_str(a: u32) -> String {
+    Ipv4Addr::from(a).to_string()
+}
+
+fn mac_str(m: [u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// Seconds since start, for binding expiry (bindings preloaded or bound by the admin
+/// never expire: `u32::MAX`).
+fn now_s(started: Instant) -> u32 {
+    started.elapsed().as_secs().min(u32::MAX as u64 - 1) as u32
+}
+
+impl ControlCtx {
+    /// Runs until `stop` is set; returns the final stats document.
+    pub fn run(mut self) -> Value {
+        let mut cc = ControlCounters::default();
+        let mut burst: MbufBurst<32> = MbufBurst::new();
+        let mut last_arp = Instant::now() - Duration::from_secs(3600);
+        let mut last_stats = Instant::now();
+        let mut expired: Vec<Binding> = Vec::new();
+        let arp_every = Duration::from_millis(self.cfg.arp_retry_ms);
+        let stats_every = Duration::from_millis(self.cfg.stats_interval_ms);
+        while !self.stop.load(Ordering::Relaxed) {
+            let mut busy = false;
+            for r in self.rings.iter_mut() {
+                if r.dequeue_burst(&mut burst) > 0 {
+                    busy = true;
+                    for _m in burst.drain() {
+                        // Registration handling is the control-plane issue's; until then
+                        // requests are counted and dropped (freed here).
+                        cc.registrations_received += 1;
+                        cc.registrations_dropped_unimplemented += 1;
+                    }
+                }
+            }
+            if last_arp.elapsed() >= arp_every {
+                last_arp = Instant::now();
+                self.resolve_neighbours(&mut cc);
+            }
+            if let Some(srv) = self.admin.take() {
+                srv.poll(|c| self.admin_command(c, &mut cc));
+                self.admin = Some(srv);
+            }
+            let p = self.writer.expire(now_s(self.started), 4096, &mut expired);
+            if !expired.is_empty() {
+                cc.expired += expired.len() as u64;
+                expired.clear();
+                self.writer.publish();
+                cc.publishes += 1;
+            }
+            let _ = p;
+            self.writer.reclaim();
+            if last_stats.elapsed() >= stats_every {
+                last_stats = Instant::now();
+                if let Some(path) = &self.cfg.stats_file {
+                    let doc = self.stats(&cc).to_string();
+                    let tmp = path.with_extension("tmp");
+                    if std::fs::write(&tmp, doc).is_ok() {
+                        let _ = std::fs::rename(&tmp, path);
+                    }
+                }
+            }
+            if !busy {
+                // A control core, not a worker: idle politely.
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        self.stats(&cc)
+    }
+
+    /// Sends ARP requests for next hops that are unresolved or not refreshed for 60 s.
+    fn resolve_neighbours(&mut self, cc: &mut ControlCounters) {
+        let now = msm_dpdk::rdtsc() / msm_dpdk::tsc_hz().max(1);
+        for e in self.plane.neigh.entries() {
+            let stale = e.mac().is_none() || now.saturating_sub(e.updated()) > 60;
+            if !stale {
+                continue;
+            }
+            let pi = e.port as usize;
+            let port = &self.plane.ports[pi];
+            let Some(mut m) = self.pool.alloc() else {
+                cc.arp_alloc_failed += 1;
+                continue;
+            };
+            if !fill_arp_request(&mut m, port.mac, port.ip, e.ip) {
+                continue;
+            }
+            let mut b: MbufBurst<1> = MbufBurst::new();
+            let _ = b.push(m);
+            let (sent, _) = b.tx_all_or_free(&mut self.tx[pi]);
+            cc.arp_requests_sent += sent as u64;
+        }
+    }
+
+    fn admin_command(&mut self, c: Result<Command, String>, cc: &mut ControlCounters) -> String {
+        cc.admin_requests += 1;
+        let reply = match c {
+            Err(e) => Err(e),
+            Ok(Command::Ping) => Ok(json!({"ok": true})),
+            Ok(Command::Stats) => Ok(self.stats(cc)),
+            Ok(Command::Show(home)) => match self.writer.get(home) {
+                Some(b) => Ok(binding_json(&b)),
+                None => Err(format!("no binding for {}", ip_str(home))),
+            },
+            Ok(Command::Bind { home, coa, msisdn }) => {
+                if !self.cfg.in_home_pool(home) {
+                    Err(format!("{} is outside every home pool", ip_str(home)))
+                } else {
+                    match self.writer.upsert(home, coa, msisdn, u32::MAX) {
+                        Ok(_) => {
+                            let epoch = self.writer.publish();
+                            cc.publishes += 1;
+                            self.writer.get(home).map(|b| {
+                                let mut v = binding_json(&b);
+                                v["epoch"] = json!(epoch);
+                                v
+                            }).ok_or_else(|| "vanished".to_string())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            }
+            Ok(Command::Unbind(home)) => {
+                if self.writer.remove(home) {
+                    self.writer.publish();
+                    cc.publishes += 1;
+                    Ok(json!({"removed": ip_str(home)}))
+                } else {
+                    Err(format!("no binding for {}", ip_str(home)))
+                }
+            }
+        };
+        match reply {
+            Ok(v) => v.to_string(),
+            Err(e) => {
+                cc.admin_errors += 1;
+                json!({"error": e}).to_string()
+            }
+        }
+    }
+
+    /// The stats document: per-worker counters, their sum, control, ports, table,
+    /// neighbours.
+    pub fn stats(&self, cc: &ControlCounters) -> Value {
+        let mut total: Map<String, Value> = Map::new();
+        let mut workers = Vec::new();
+        for c in self.counters.iter() {
+            let mut w = Map::new();
+            for (k, v) in c.snapshot() {
+                let t = total.entry(k.clone()).or_insert(json!(0u64));
+                *t = json!(t.as_u64().unwrap_or(0) + v);
+                w.insert(k, json!(v));
+            }
+            workers.push(Value::Object(w));
+        }
+        let neigh: Vec<Value> = self
+            .plane
+            .neigh
+            .entries()
+            .iter()
+            .map(|e| {
+                json!({
+                    "port": self.cfg.ports[e.port as usize].name,
+                    "ip": ip_str(e.ip),
+                    "mac": e.mac().map(mac_str),
+                })
+            })
+            .collect();
+        let resolved = neigh.iter().filter(|n| !n["mac"].is_null()).count();
+        total.insert("neighbours_resolved".into(), json!(resolved));
+        total.insert("neighbours_total".into(), json!(neigh.len()));
+        let ports: Vec<Value> = self
+            .ports
+            .iter()
+            .zip(&self.cfg.ports)
+            .map(|(p, pc)| {
+                let s = p.stats().unwrap_or_default();
+                json!({
+                    "name": pc.name, "device": pc.device,
+                    "ipackets": s.ipackets, "opackets": s.opackets,
+                    "ibytes": s.ibytes, "obytes": s.obytes,
+                    "imissed": s.imissed, "ierrors": s.ierrors, "oerrors": s.oerrors,
+                    "rx_nombuf": s.rx_nombuf,
+                })
+            })
+            .collect();
+        let ts = self.writer.stats();
+        json!({
+            "uptime_s": self.started.elapsed().as_secs_f64(),
+            "total": total,
+            "workers": workers,
+            "control": {
+                "registrations_received": cc.registrations_received,
+                "registrations_dropped_unimplemented": cc.registrations_dropped_unimplemented,
+                "arp_requests_sent": cc.arp_requests_sent,
+                "arp_alloc_failed": cc.arp_alloc_failed,
+                "admin_requests": cc.admin_requests,
+                "admin_errors": cc.admin_errors,
+                "publishes": cc.publishes,
+                "expired": cc.expired,
+                "rcu_epoch": self.writer.rcu().epoch(),
+            },
+            "ports": ports,
+            "table": {
+                "bindings": self.writer.len(),
+                "capacity": self.writer.capacity(),
+                "max_bindings": self.writer.max_bindings(),
+                "memory_bytes": self.writer.memory_bytes(),
+                "detail": format!("{ts:?}"),
+            },
+            "mempool": {"in_use": self.pool.in_use(), "available": self.pool.available()},
+            "neighbours": neigh,
+        })
+    }
+}
+
+fn binding_json(b: &Binding) -> Value {
+    json!({
+        "home": ip_str(b.home),
+        "care_of": b.coa.map(ip_str),
+        "msisdn": b.msisdn.to_string(),
+        "expires_at": if b.expires_at == u32::MAX { Value::Null } else { json!(b.expires_at) },
+    })
+}
+
+fn fill_arp_request(m: &mut Mbuf, mac: [u8; 6], ip: u32, target: u32) -> bool {
+    let Some(buf) = m.append(60) else { return false };
+    buf.fill(0); // padded to the Ethernet minimum
+    msm_wire::arp::write_arp_request(buf, mac, ip, target).is_ok()
+}
