@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 DEBS := dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config ethtool iproute2 \
-        iperf3 tcpdump tshark python3-scapy procps linux-perf
+        iperf3 tcpdump tshark python3-scapy procps linux-perf iputils-ping
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: deps build test unit e2e demo bench clean lint

@@ -141,12 +141,13 @@ fn echo_frame(dst_mac: [u8; 6], src: &str, dst: &str) -> Vec<u8> {
     v
 }
 
-/// Sets DF (and a TOS) on the IPv4 header at offset `at`, fixing the checksum with etherparse.
-fn set_df_tos(frame: &mut [u8], at: usize, tos: u8) {
+/// Sets DF on or off (etherparse's default is on) and a TOS on the IPv4 header at offset
+/// `at`, fixing the checksum with etherparse.
+fn set_df_tos(frame: &mut [u8], at: usize, df: bool, tos: u8) {
     let mut h = Ipv4HeaderSlice::from_slice(&frame[at..]).unwrap().to_header();
-    h.dont_fragment = true;
-    h.dscp = etherparse::IpDscp::try_new(tos >> 2).unwrap();
-    h.ecn = etherparse::IpEcn::try_new(tos & 3).unwrap();
+    h.dont_fragment = df;
+    h.dscp = etherparse::Ipv4Dscp::try_new(tos >> 2).unwrap();
+    h.ecn = etherparse::Ipv4Ecn::try_new(tos & 3).unwrap();
     h.header_checksum = h.calc_header_checksum();
     let bytes = h.to_bytes();
     frame[at..at + bytes.len()].copy_from_slice(&bytes);
@@ -157,7 +158,7 @@ fn ipip_frame(dst_mac: [u8; 6], outer_src: &str, outer_dst: &str, inner_ip: &[u8
     let b = PacketBuilder::ethernet2(PEER_MAC, dst_mac)
         .ipv4(ipb(outer_src), ipb(outer_dst), 64);
     let mut v = Vec::new();
-    b.write(&mut v, 4, inner_ip).unwrap();
+    b.write(&mut v, etherparse::IpNumber(4), inner_ip).unwrap();
     v
 }
 
@@ -184,7 +185,7 @@ fn decremented(ip_pkt: &[u8]) -> Vec<u8> {
 fn downlink_with_care_of_is_encapsulated() {
     let r = Rig::new();
     let mut f = udp_frame(INET_MAC, SERVER, HOME, 50, 5000, b"hello mobile");
-    set_df_tos(&mut f, 14, 0xb8);
+    set_df_tos(&mut f, 14, true, 0xb8);
     let (a, out) = r.run(1, &f);
     assert_eq!(a, Action::Tx(1));
     let d = out.data();
@@ -197,7 +198,7 @@ fn downlink_with_care_of_is_encapsulated() {
     assert_eq!(outer.ttl(), 64);
     assert_eq!(outer.ihl(), 5);
     assert!(outer.dont_fragment(), "DF copied from the inner header");
-    assert_eq!(outer.dscp().value() << 2 | outer.ecn().value(), 0xb8, "TOS copied");
+    assert_eq!(outer.dcp().value() << 2 | outer.ecn().value(), 0xb8, "TOS copied");
     assert_eq!(outer.total_len() as usize, d.len() - 14);
     assert!(checksum_ok(&d[14..]));
     assert_eq!(&d[34..], &decremented(&f[14..])[..]);
@@ -337,7 +338,7 @@ fn ttl_expiry_answers_time_exceeded_rate_limited() {
 fn df_too_big_for_tunnel_gets_frag_needed() {
     let r = Rig::new();
     let mut f = udp_frame(INET_MAC, SERVER, HOME, 64, 5000, &[0x55; 1472]); // 1500-byte IP
-    set_df_tos(&mut f, 14, 0);
+    set_df_tos(&mut f, 14, true, 0);
     let (a, out) = r.run(1, &f);
     assert_eq!(a, Action::Tx(1));
     let d = out.data();
@@ -357,7 +358,8 @@ fn df_too_big_for_tunnel_gets_frag_needed() {
 fn non_df_too_big_is_fragmented_then_encapsulated() {
     let r = Rig::new();
     let payload: Vec<u8> = (0..1472u32).map(|i| i as u8).collect();
-    let f = udp_frame(INET_MAC, SERVER, HOME, 64, 5000, &payload);
+    let mut f = udp_frame(INET_MAC, SERVER, HOME, 64, 5000, &payload);
+    set_df_tos(&mut f, 14, false, 0);
     let mut local = r.local();
     let (a, buf) = r.run_with(&mut local, 1, &f);
     let Action::Fragment(plan) = a else { panic!("{a:?}") };
@@ -408,7 +410,8 @@ fn mss_is_clamped_in_both_directions() {
         _ => None,
     }).collect();
     assert_eq!(mss, vec![1440]);
-    let sum = t.calc_checksum_ipv4(&Ipv4HeaderSlice::from_slice(inner).unwrap(), t.payload()).unwrap();
+    let ih = Ipv4HeaderSlice::from_slice(inner).unwrap();
+    let sum = t.calc_checksum_ipv4(ih.source(), ih.destination()).unwrap();
     assert_eq!(sum, t.checksum(), "TCP checksum still valid");
     // uplink from the WWAN
     let f = tcp_syn_frame(WWAN_MAC, HOME2, SERVER, 1460);
@@ -560,7 +563,7 @@ proptest! {
             .udp(sport, 5000);
         let mut f = Vec::new();
         b.write(&mut f, &payload).unwrap();
-        if df { set_df_tos(&mut f, 14, tos) }
+        set_df_tos(&mut f, 14, df, tos);
         let (a, down) = r.run(1, &f);
         prop_assert_eq!(a, Action::Tx(1));
         // The care-of end reflects the inner packet back through the reverse tunnel

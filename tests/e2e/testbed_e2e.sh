@@ -23,6 +23,7 @@ MSM_PID=
 PASS=0 FAIL=0
 
 cleanup() {
+  if [ -n "${MSM_E2E_KEEP:-}" ]; then mkdir -p "$MSM_E2E_KEEP"; cp "$WORK"/*.pcap "$WORK"/*.log "$MSM_E2E_KEEP"/ 2>/dev/null; fi
   [ -n "$MSM_PID" ] && kill -TERM "$MSM_PID" 2>/dev/null && sleep 1
   [ -n "$MSM_PID" ] && kill -KILL "$MSM_PID" 2>/dev/null
   MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" down >/dev/null 2>&1
@@ -50,7 +51,7 @@ check() { # name command...
   fi
 }
 grew() { # counter before: the counter grew
-  local now; now=$(stat "$1"); echo "$1: $2 -> $now"; [ "$now" -gt "$2" ]
+  local now; now=$(stat "$1") || return 1; echo "$1: $2 -> $now"; [ -n "$2" ] && [ "$now" -gt "$2" ]
 }
 
 [ "$(id -u)" = 0 ] || { echo "e2e: needs root" >&2; exit 1; }
@@ -60,10 +61,17 @@ MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" up || exit 1
 sed -e "s|/run/msm-testbed.sock|$SOCK|" -e "s|\"msmtb\"|\"$P\"|" \
     -e "s|preload = \"testbed-bindings.txt\"|preload = \"$ROOT/dpdk-config/testbed-bindings.txt\"|" \
     "$ROOT/dpdk-config/testbed.toml" >"$WORK/msm.toml"
+# Captures on the MSM's two links: evidence of what crossed the wire (kept with MSM_E2E_KEEP=DIR).
+for dev in wwan0 inet0; do
+  nsx core tcpdump -i "$dev" -w "$WORK/$dev.pcap" -U -s 128 >/dev/null 2>&1 &
+done
 nsx core "$MSM" run --config "$WORK/msm.toml" >"$WORK/msm.log" 2>&1 &
 MSM_PID=$!
 for _ in $(seq 100); do ctl ping >/dev/null 2>&1 && break; sleep 0.2; done
 check "msm starts and answers on its control socket" ctl ping
+if [ "$FAIL" != 0 ]; then
+  echo "--- msm log"; cat "$WORK/msm.log"; echo "e2e: $PASS passed, $FAIL failed"; exit 1
+fi
 
 resolved() { [ "$(stat neighbours_resolved)" = "$(stat neighbours_total)" ]; }
 for _ in $(seq 50); do resolved 2>/dev/null && break; sleep 0.2; done
@@ -94,7 +102,10 @@ check "SYN MSS clamped" grew mss_clamped "$m0"
 
 # --- DF too big for the tunnel: ICMP fragmentation needed, mtu 1480 --------------------
 f0=$(stat icmp_frag_needed_sent)
-df_probe() { nsx inet ping -M do -s 1472 -c 1 -W 2 192.0.2.10 2>&1 | tee /dev/stderr | grep -Eq 'mtu ?= ?1480|Frag needed'; }
+df_probe() { # ping exits 1 (no echo reply): judge by what it printed
+  local out; out=$(nsx inet ping -M do -s 1472 -c 1 -W 2 192.0.2.10 2>&1); echo "$out"
+  grep -q 'From 198.51.100.1 .*Frag needed and DF set (mtu = 1480)' <<<"$out"
+}
 check "1500-byte DF packet gets fragmentation-needed (mtu 1480)" df_probe
 check "frag-needed counted" grew icmp_frag_needed_sent "$f0"
 
@@ -115,7 +126,10 @@ check "1500-byte non-DF datagram fragmented and delivered whole" bigudp
 check "fragmentation counted" grew fragmented "$fr0"
 
 # --- TTL expiry ---------------------------------------------------------------------------
-ttl_probe() { nsx inet ping -t 1 -c 1 -W 2 192.0.2.10 2>&1 | tee /dev/stderr | grep -q 'Time to live exceeded'; }
+ttl_probe() {
+  local out; out=$(nsx inet ping -t 1 -c 1 -W 2 192.0.2.10 2>&1); echo "$out"
+  grep -q 'From 198.51.100.1 .*Time to live exceeded' <<<"$out"
+}
 check "TTL 1 answered with time exceeded" ttl_probe
 
 # --- spoofed reverse tunnel: dropped and counted ----------------------------------------
@@ -138,7 +152,7 @@ check "ping home address by the WWAN" nsx inet ping -c 3 -W 2 -i 0.2 192.0.2.10
 check "TCP by the WWAN, 2 MB intact" tcp wwan
 check "downlink went by the WWAN" grew downlink_wwan "$w0"
 check "uplink came by the WWAN" grew uplink_wwan "$uw0"
-notunnel() { [ "$(stat downlink_tunnel)" = "$t0" ]; }
+notunnel() { local now; now=$(stat downlink_tunnel) || return 1; echo "downlink_tunnel: $t0 -> $now"; [ -n "$now" ] && [ "$now" -eq "$t0" ]; }
 check "nothing went through the tunnel" notunnel
 
 echo "--- msm stats at the end"; ctl stats | /usr/bin/python3 -c "

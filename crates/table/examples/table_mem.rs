@@ -66,7 +66,11 @@ fn report_lookups(r: &mut RcuReader, t: &TableHandle, hits: &[u32], misses: &[u3
             assert_eq!(found, want, "{name}: wrong lookup results");
             println!(
                 "  lookups, random {name:6} {}: {:6.1} M/s ({:5.1} ns each)",
-                if prefetch { "prefetch  " } else { "no prefetch" },
+                if prefetch {
+                    "prefetch  "
+                } else {
+                    "no prefetch"
+                },
                 rate / 1e6,
                 1e9 / rate
             );
@@ -89,7 +93,8 @@ fn main() {
     let t0 = Instant::now();
     for i in 0..n {
         let home = POOL + i;
-        w.upsert(home, coa(home), 4_670_000_000_000 + u64::from(i), 3600).unwrap();
+        w.upsert(home, coa(home), 4_670_000_000_000 + u64::from(i), 3600)
+            .unwrap();
     }
     w.publish();
     let fill = t0.elapsed();
@@ -126,16 +131,18 @@ fn main() {
     // --- Churn at full size -----------------------------------------------
     // Remove a random bound address and bind a fresh one, 2 changes each;
     // publish every 64 changes.
+    // The reader is idle meanwhile: offline, or `synchronize` (from this very
+    // thread) would wait for it forever.
+    r.offline();
     let churn = (n / 5).max(1);
     let mut live: Vec<u32> = (0..n).map(|i| POOL + i).collect();
-    let mut next = POOL + n;
     let t0 = Instant::now();
     for c in 0..churn {
+        let next = POOL + n + c;
         let j = rng.gen_range(0..live.len());
         assert!(w.remove(live[j]));
         w.upsert(next, coa(next), 1, 7200).unwrap();
         live[j] = next;
-        next += 1;
         if c % 32 == 31 {
             w.publish();
         }
@@ -154,13 +161,19 @@ fn main() {
         st.rebuilds,
         st.max_probe
     );
-    let hits: Vec<u32> = (0..n_lookups).map(|_| live[rng.gen_range(0..live.len())]).collect();
+    let hits: Vec<u32> = (0..n_lookups)
+        .map(|_| live[rng.gen_range(0..live.len())])
+        .collect();
     report_lookups(&mut r, &t, &hits, &misses);
 
     // Tombstone cleanup / rebuild cost at full size.
     let t0 = Instant::now();
     w.rebuild(0).unwrap();
-    println!("explicit rebuild of {} bindings: {:.2?}", w.len(), t0.elapsed());
+    println!(
+        "explicit rebuild of {} bindings: {:.2?}",
+        w.len(),
+        t0.elapsed()
+    );
 
     // Expiry sweep cost: scan everything, nothing expires.
     let mut out = Vec::new();

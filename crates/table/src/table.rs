@@ -125,14 +125,16 @@ impl HashSeed {
     pub fn random() -> Self {
         let s = RandomState::new();
         HashSeed {
-            mul: s.hash_one(0x6d73_6d5f_6d75_6cu64) | 1,
-            add: s.hash_one(0x6d73_6d5f_6164_64u64),
+            mul: s.hash_one(0x006d_736d_5f6d_756c_u64) | 1,
+            add: s.hash_one(0x006d_736d_5f61_6464_u64),
         }
     }
 
     #[inline(always)]
     fn hash(&self, home: u32) -> u64 {
-        self.mul.wrapping_mul(u64::from(home)).wrapping_add(self.add)
+        self.mul
+            .wrapping_mul(u64::from(home))
+            .wrapping_add(self.add)
     }
 }
 
@@ -538,16 +540,12 @@ impl TableWriter {
         let cap = config.initial_capacity.clamp(1, config.max_bindings);
         let n_buckets = buckets_for(cap).ok_or(TableError::OutOfMemory)?;
         let seed = config.hash_seed.unwrap_or_else(HashSeed::random);
-        let gen = Generation::new(
-            n_buckets,
-            seed,
-            0,
-            config.huge_pages,
-            config.poison_retired,
-        )?;
+        let gen = Generation::new(n_buckets, seed, 0, config.huge_pages, config.poison_retired)?;
         let n_slots = gen.n_slots();
-        let msisdn = Region::new_zeroed(n_slots, config.huge_pages).ok_or(TableError::OutOfMemory)?;
-        let expires = Region::new_zeroed(n_slots, config.huge_pages).ok_or(TableError::OutOfMemory)?;
+        let msisdn =
+            Region::new_zeroed(n_slots, config.huge_pages).ok_or(TableError::OutOfMemory)?;
+        let expires =
+            Region::new_zeroed(n_slots, config.huge_pages).ok_or(TableError::OutOfMemory)?;
         let gen = NonNull::from(Box::leak(gen));
         let shared = Arc::new(Shared {
             rcu,
@@ -662,7 +660,11 @@ impl TableWriter {
             return Err(TableError::Full);
         }
         if self.len + 1 > grow_limit(self.gen().n_slots()) {
-            let n = self.gen().n_buckets().checked_mul(2).ok_or(TableError::OutOfMemory)?;
+            let n = self
+                .gen()
+                .n_buckets()
+                .checked_mul(2)
+                .ok_or(TableError::OutOfMemory)?;
             self.resize_to(n, Resize::Grow)?;
         }
         let mut free = Self::first_free(self.gen(), home);
@@ -755,9 +757,9 @@ impl TableWriter {
     /// Every binding, in slot order (e.g. for journal compaction).
     pub fn iter(&self) -> impl Iterator<Item = Binding> + '_ {
         let g = self.gen();
-        (0..g.n_slots()).filter_map(move |s| {
-            is_live(home_of(g.slot(s).load(Ordering::Relaxed))).then(|| self.binding_at(s))
-        })
+        (0..g.n_slots())
+            .filter(move |&s| is_live(home_of(g.slot(s).load(Ordering::Relaxed))))
+            .map(move |s| self.binding_at(s))
     }
 
     /// Incremental expiry: examines at most `max_slots` slots from an internal
@@ -792,8 +794,12 @@ impl TableWriter {
     /// bindings (grows, shrinks, or just drops tombstones). O(len); the old
     /// generation is retired by RCU. Publishes.
     pub fn rebuild(&mut self, min_capacity: usize) -> Result<(), TableError> {
-        let n = buckets_for(self.len.max(min_capacity).min(self.max_bindings.max(self.len)))
-            .ok_or(TableError::OutOfMemory)?;
+        let n = buckets_for(
+            self.len
+                .max(min_capacity)
+                .min(self.max_bindings.max(self.len)),
+        )
+        .ok_or(TableError::OutOfMemory)?;
         self.resize_to(n, Resize::Rebuild)
     }
 
@@ -816,24 +822,24 @@ impl TableWriter {
         let (old_msisdn, old_expires) = (self.msisdn.as_slice(), self.expires.as_slice());
         let (new_msisdn, new_expires) = (msisdn.as_mut_slice(), expires.as_mut_slice());
         let mut max_probe = 0;
+        // Slots used per new bucket: a fresh generation has no tombstones,
+        // so the first free slot of a bucket is slot `fill[b]`. (Counting
+        // here instead of reading the new, untouched memory also avoids
+        // mapping the zero page first and faulting again on the write.)
+        let mut fill = vec![0u8; n_buckets];
         for s in 0..old.n_slots() {
             let w = old.slot(s).load(Ordering::Relaxed);
             if !is_live(home_of(w)) {
                 continue;
             }
-            // A fresh generation has no tombstones: the first free slot is
-            // the first EMPTY one.
             let mut b = new.home_bucket(home_of(w));
             let mut d = 0;
-            let ns = 'found: loop {
-                for (j, x) in new.bucket(b).0.iter().enumerate() {
-                    if x.load(Ordering::Relaxed) == EMPTY_WORD {
-                        break 'found (b & new.mask) * SLOTS_PER_BUCKET + j;
-                    }
-                }
-                b = b.wrapping_add(1);
+            while usize::from(fill[b]) == SLOTS_PER_BUCKET {
+                b = (b + 1) & new.mask;
                 d += 1;
-            };
+            }
+            let ns = b * SLOTS_PER_BUCKET + usize::from(fill[b]);
+            fill[b] += 1;
             new.slot(ns).store(w, Ordering::Relaxed);
             new_msisdn[ns] = old_msisdn[s];
             new_expires[ns] = old_expires[s];
@@ -971,7 +977,10 @@ mod tests {
 
     const COLLIDE: HashSeed = HashSeed { mul: 0, add: 0 };
 
-    fn table(cfg: TableConfig, n_readers: usize) -> (TableWriter, TableHandle, Vec<crate::RcuReader>) {
+    fn table(
+        cfg: TableConfig,
+        n_readers: usize,
+    ) -> (TableWriter, TableHandle, Vec<crate::RcuReader>) {
         let (rcu, readers) = Rcu::new(n_readers);
         let w = TableWriter::new(cfg, rcu).unwrap();
         let h = w.handle();
@@ -998,18 +1007,32 @@ mod tests {
     fn insert_update_remove_get() {
         let (mut w, h, mut rs) = table(TableConfig::new(1000), 1);
         let r = &mut rs[0];
-        assert_eq!(w.upsert(0x0a00_0001, None, 4670_0000_001, 100), Ok(Upsert::Inserted));
-        assert_eq!(w.upsert(0x0a00_0002, Some(0xc0a8_0102), 4670_0000_002, 200), Ok(Upsert::Inserted));
+        assert_eq!(
+            w.upsert(0x0a00_0001, None, 46_700_000_001, 100),
+            Ok(Upsert::Inserted)
+        );
+        assert_eq!(
+            w.upsert(0x0a00_0002, Some(0xc0a8_0102), 46_700_000_002, 200),
+            Ok(Upsert::Inserted)
+        );
         assert_eq!(w.len(), 2);
         assert_eq!(look(&h, r, 0x0a00_0001), Lookup::Wwan);
         assert_eq!(look(&h, r, 0x0a00_0002), Lookup::CareOf(0xc0a8_0102));
         assert_eq!(look(&h, r, 0x0a00_0003), Lookup::Miss);
         assert_eq!(
             w.get(0x0a00_0002),
-            Some(Binding { home: 0x0a00_0002, coa: Some(0xc0a8_0102), msisdn: 4670_0000_002, expires_at: 200 })
+            Some(Binding {
+                home: 0x0a00_0002,
+                coa: Some(0xc0a8_0102),
+                msisdn: 46_700_000_002,
+                expires_at: 200
+            })
         );
         // Update: WWAN -> CoA, and new metadata.
-        assert_eq!(w.upsert(0x0a00_0001, Some(0x0101_0101), 7, 300), Ok(Upsert::Updated));
+        assert_eq!(
+            w.upsert(0x0a00_0001, Some(0x0101_0101), 7, 300),
+            Ok(Upsert::Updated)
+        );
         assert_eq!(w.len(), 2);
         assert_eq!(look(&h, r, 0x0a00_0001), Lookup::CareOf(0x0101_0101));
         assert_eq!(w.get(0x0a00_0001).unwrap().msisdn, 7);
@@ -1112,9 +1135,15 @@ mod tests {
         let mut model = HashMap::new();
         let mut rng = 0x1234_5678_9abc_def0u64;
         for i in 0..5000u64 {
-            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let k = (rng >> 33) as u32 | 1;
-            let coa = if i % 3 == 0 { None } else { Some((rng as u32) | 1) };
+            let coa = if i % 3 == 0 {
+                None
+            } else {
+                Some((rng as u32) | 1)
+            };
             w.upsert(k, coa, i, i as u32).unwrap();
             model.insert(k, (coa, i));
         }
@@ -1187,16 +1216,26 @@ mod tests {
         let v = h.view(&g);
         for k in 1..=48u32 {
             let gone = k % 2 == 0 && k <= 2 * removed as u32;
-            let want = if gone { Lookup::Miss } else { Lookup::CareOf(k) };
+            let want = if gone {
+                Lookup::Miss
+            } else {
+                Lookup::CareOf(k)
+            };
             assert_eq!(v.lookup(k), want, "key {k}");
-            assert_eq!(w.get(k).map(|b| (b.msisdn, b.expires_at)), (!gone).then_some((u64::from(k), k)));
+            assert_eq!(
+                w.get(k).map(|b| (b.msisdn, b.expires_at)),
+                (!gone).then_some((u64::from(k), k))
+            );
         }
     }
 
     #[test]
     fn occupancy_triggers_rebuild_not_growth() {
         // bucket = home mod 16 with 16 buckets.
-        let seed = HashSeed { mul: 1 << 60, add: 0 };
+        let seed = HashSeed {
+            mul: 1 << 60,
+            add: 0,
+        };
         let (mut w, _h, _rs) = table(cfg(96, 96, Some(seed)), 0);
         assert_eq!(w.stats().slots, 128);
         let key = |b: u32, i: u32| b + 16 * (i + 1);
@@ -1227,7 +1266,11 @@ mod tests {
             }
         }
         let st = w.stats();
-        assert_eq!((st.rebuilds, st.growths, st.tombstones), (1, 0, 0), "{st:?}");
+        assert_eq!(
+            (st.rebuilds, st.growths, st.tombstones),
+            (1, 0, 0),
+            "{st:?}"
+        );
         assert_eq!(st.len, 81); // 81 + 32 > 112
         for k in added {
             assert!(w.get(k).is_some(), "key {k}");
@@ -1276,12 +1319,17 @@ mod tests {
         let mut homes: Vec<u32> = out.iter().map(|b| b.home).collect();
         homes.sort_unstable();
         assert_eq!(homes, (1..=50).collect::<Vec<_>>());
-        assert!(out.iter().all(|b| b.expires_at <= 50 && b.msisdn == u64::from(b.home)));
+        assert!(out
+            .iter()
+            .all(|b| b.expires_at <= 50 && b.msisdn == u64::from(b.home)));
         assert_eq!(w.len(), 50);
         let g = rs[0].begin();
         let v = h.view(&g);
         for k in 1..=100u32 {
-            assert_eq!(v.lookup(k), if k <= 50 { Lookup::Miss } else { Lookup::Wwan });
+            assert_eq!(
+                v.lookup(k),
+                if k <= 50 { Lookup::Miss } else { Lookup::Wwan }
+            );
         }
         drop(g);
         out.clear();
@@ -1299,7 +1347,10 @@ mod tests {
         assert_eq!(st.buckets, 1024);
         assert_eq!(st.capacity, 6144);
         assert_eq!(w.capacity(), 6144);
-        assert_eq!(st.memory_bytes, 1024 * 64 + 8192 * 8 + 8192 * 4 + std::mem::size_of::<Generation>());
+        assert_eq!(
+            st.memory_bytes,
+            1024 * 64 + 8192 * 8 + 8192 * 4 + std::mem::size_of::<Generation>()
+        );
         for k in 1..=6000 {
             w.upsert(k, None, 0, 0).unwrap();
         }
@@ -1315,7 +1366,7 @@ mod tests {
         g.slot(0).store(word(1, 2), Ordering::Relaxed);
         let p: *const Generation = &*g;
         drop(Retired(Some(g))); // poisons and leaks
-        // SAFETY: poisoned generations are leaked, never freed.
+                                // SAFETY: poisoned generations are leaked, never freed.
         let g = unsafe { &*p };
         assert!(g.poisoned.load(Ordering::SeqCst));
         assert!((0..16).all(|s| g.slot(s).load(Ordering::Relaxed) == POISON_WORD));

@@ -6,11 +6,19 @@ use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Upsert { k: u32, coa: Option<u32>, msisdn: u64, exp: u32 },
+    Upsert {
+        k: u32,
+        coa: Option<u32>,
+        msisdn: u64,
+        exp: u32,
+    },
     Remove(u32),
     Lookup(u32),
     Publish,
-    Expire { now: u32, max_slots: usize },
+    Expire {
+        now: u32,
+        max_slots: usize,
+    },
     Rebuild(usize),
 }
 
@@ -41,7 +49,10 @@ fn seed() -> impl Strategy<Value = HashSeed> {
         // Everything collides into one bucket.
         Just(HashSeed { mul: 0, add: 0 }),
         // A weak hash: heavy clustering.
-        Just(HashSeed { mul: 1 << 60, add: 0 }),
+        Just(HashSeed {
+            mul: 1 << 60,
+            add: 0
+        }),
         (any::<u64>(), any::<u64>()).prop_map(|(m, a)| HashSeed { mul: m | 1, add: a }),
     ]
 }

@@ -11,7 +11,7 @@
 //! buckets fill up, probes cross buckets and removals leave tombstones.
 //!
 //! `MSM_STRESS_OPS` sets the total number of changes over both runs (default
-//! 2M in debug, 6M in release).
+//! 2M in debug, 20M in release).
 
 use msm_table::{HashSeed, Lookup, Rcu, RcuReader, TableConfig, TableHandle, TableWriter, Upsert};
 use rand::rngs::StdRng;
@@ -75,7 +75,11 @@ fn ops() -> u64 {
     std::env::var("MSM_STRESS_OPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) { 2_000_000 } else { 6_000_000 })
+        .unwrap_or(if cfg!(debug_assertions) {
+            2_000_000
+        } else {
+            20_000_000
+        })
 }
 
 struct WriterReport {
@@ -98,7 +102,10 @@ fn writer(mut w: TableWriter, sh: Arc<Shared>, total: u64) -> (TableWriter, Writ
     for i in 0..STABLE {
         let home = BASE + 1 + i;
         let coa = coa_of(home, 1);
-        assert_eq!(w.upsert(home, Some(coa), u64::from(home), u32::MAX), Ok(Upsert::Inserted));
+        assert_eq!(
+            w.upsert(home, Some(coa), u64::from(home), u32::MAX),
+            Ok(Upsert::Inserted)
+        );
         model[i as usize] = Some(Some(coa));
     }
     w.publish();
@@ -135,7 +142,10 @@ fn writer(mut w: TableWriter, sh: Arc<Shared>, total: u64) -> (TableWriter, Writ
                 let home = BASE + 1 + i as u32;
                 stable_version[i] += 1;
                 let coa = coa_of(home, stable_version[i]);
-                assert_eq!(w.upsert(home, Some(coa), u64::from(home), u32::MAX), Ok(Upsert::Updated));
+                assert_eq!(
+                    w.upsert(home, Some(coa), u64::from(home), u32::MAX),
+                    Ok(Upsert::Updated)
+                );
                 model[i] = Some(Some(coa));
                 touched.push(i);
             } else if r < 10 + p_ins {
@@ -256,7 +266,11 @@ fn reader(mut r: RcuReader, table: TableHandle, sh: Arc<Shared>, seed: u64) {
                 Lookup::CareOf(c) => {
                     let ver = check_coa(k, c)
                         .unwrap_or_else(|| panic!("torn or foreign CoA {c:#x} for {k:#x}"));
-                    assert!(ver >= min_version[j], "stale: {k:#x} v{ver} < v{}", min_version[j]);
+                    assert!(
+                        ver >= min_version[j],
+                        "stale: {k:#x} v{ver} < v{}",
+                        min_version[j]
+                    );
                 }
             }
             if is_stable(k) {
@@ -353,7 +367,10 @@ fn run(seed: HashSeed, total: u64) -> RunReport {
     }
     assert_eq!(w.len(), rep.model.iter().filter(|m| m.is_some()).count());
     drop(g);
-    RunReport { writer: rep, stats: st }
+    RunReport {
+        writer: rep,
+        stats: st,
+    }
 }
 
 #[test]
@@ -368,12 +385,21 @@ fn concurrent_churn_with_growth_and_rebuilds() {
     );
     // A structured hash: bucket = low address bits (2^12-periodic
     // collisions, pairs of neighbours share a bucket).
-    let structured = run(HashSeed { mul: 1 << 52, add: 0 }, total - total / 2);
+    let structured = run(
+        HashSeed {
+            mul: 1 << 52,
+            add: 0,
+        },
+        total - total / 2,
+    );
     if total >= 300_000 {
         // The runs really exercised what they claim to.
         for r in [&good, &structured] {
             assert!(r.writer.explicit_rebuilds >= 2, "no forced shrink");
-            assert!(r.stats.growths >= r.writer.explicit_rebuilds, "growth after shrinks");
+            assert!(
+                r.stats.growths >= r.writer.explicit_rebuilds,
+                "growth after shrinks"
+            );
             assert!(r.writer.expired > 0 && r.writer.full > 0);
             assert!(r.writer.max_probe >= 1, "no probe beyond the home bucket");
         }
