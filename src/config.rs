@@ -170,7 +170,10 @@ impl Prefix {
             len,
         };
         if p.addr & !p.mask() != 0 {
-            return Err(format!("'{s}' has host bits set (did you mean {}/{len}?)", Ipv4Addr::from(p.addr & p.mask())));
+            return Err(format!(
+                "'{s}' has host bits set (did you mean {}/{len}?)",
+                Ipv4Addr::from(p.addr & p.mask())
+            ));
         }
         Ok(p)
     }
@@ -316,7 +319,10 @@ impl Config {
 
     fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         if raw.eal.args.is_empty() {
-            return err("eal.args", "must not be empty (at least the lcore list and devices)");
+            return err(
+                "eal.args",
+                "must not be empty (at least the lcore list and devices)",
+            );
         }
         if raw.ports.is_empty() {
             return err("port", "at least one [[port]] is required");
@@ -333,14 +339,22 @@ impl Config {
                 "wwan" => Role::Wwan,
                 "internet" => Role::Internet,
                 "both" => Role::Both,
-                other => return err(f("role"), format!("'{other}': expected wwan, internet or both")),
+                other => {
+                    return err(
+                        f("role"),
+                        format!("'{other}': expected wwan, internet or both"),
+                    )
+                }
             };
             let address = addr(&f("address"), &p.address)?;
             if !addrs.insert(address) {
                 return err(f("address"), "used by another port");
             }
             if !(8..=30).contains(&p.prefix_len) {
-                return err(f("prefix_len"), format!("{} is not in 8..=30", p.prefix_len));
+                return err(
+                    f("prefix_len"),
+                    format!("{} is not in 8..=30", p.prefix_len),
+                );
             }
             let mtu = p.mtu.unwrap_or(1500);
             if !(576..=9000).contains(&mtu) {
@@ -348,11 +362,19 @@ impl Config {
             }
             let gateway = addr(&f("gateway"), &p.gateway)?;
             let subnet = Prefix {
-                addr: address & Prefix { addr: 0, len: p.prefix_len }.mask(),
+                addr: address
+                    & Prefix {
+                        addr: 0,
+                        len: p.prefix_len,
+                    }
+                    .mask(),
                 len: p.prefix_len,
             };
             if !subnet.contains(gateway) || gateway == address {
-                return err(f("gateway"), format!("{} is not another host on {subnet}", p.gateway));
+                return err(
+                    f("gateway"),
+                    format!("{} is not another host on {subnet}", p.gateway),
+                );
             }
             let wwan_gateway = match (&p.wwan_gateway, role) {
                 (Some(g), Role::Both) => {
@@ -412,7 +434,10 @@ impl Config {
             }
             for (j, port) in ports.iter().enumerate() {
                 if p.contains(port.address) {
-                    return err(format!("home.pools[{i}]"), format!("contains port[{j}].address"));
+                    return err(
+                        format!("home.pools[{i}]"),
+                        format!("contains port[{j}].address"),
+                    );
                 }
             }
             pools.push(p);
@@ -426,32 +451,53 @@ impl Config {
         let mut polled = HashSet::new();
         for (i, w) in raw.workers.iter().enumerate() {
             if !lcores.insert(w.lcore) {
-                return err(format!("worker[{i}].lcore"), format!("lcore {} used twice", w.lcore));
+                return err(
+                    format!("worker[{i}].lcore"),
+                    format!("lcore {} used twice", w.lcore),
+                );
             }
             if w.queues.is_empty() {
-                return err(format!("worker[{i}].queues"), "a worker must poll at least one queue");
+                return err(
+                    format!("worker[{i}].queues"),
+                    "a worker must poll at least one queue",
+                );
             }
             let mut qs = Vec::new();
             for (k, q) in w.queues.iter().enumerate() {
                 let Some(pi) = ports.iter().position(|p| p.name == q.port) else {
-                    return err(format!("worker[{i}].queues[{k}].port"), format!("no port named '{}'", q.port));
+                    return err(
+                        format!("worker[{i}].queues[{k}].port"),
+                        format!("no port named '{}'", q.port),
+                    );
                 };
                 if !polled.insert((pi, q.queue)) {
-                    return err(format!("worker[{i}].queues[{k}]"), "queue polled by two workers");
+                    return err(
+                        format!("worker[{i}].queues[{k}]"),
+                        "queue polled by two workers",
+                    );
                 }
                 qs.push((pi, q.queue));
             }
-            workers.push(WorkerConfig { lcore: w.lcore, queues: qs });
+            workers.push(WorkerConfig {
+                lcore: w.lcore,
+                queues: qs,
+            });
         }
         // Every port's rx queues must be 0..n without gaps, and every port polled.
         for (pi, p) in ports.iter().enumerate() {
             let n = polled.iter().filter(|(x, _)| *x == pi).count() as u16;
             if n == 0 {
-                return err(format!("port[{pi}]"), format!("'{}' is polled by no worker", p.name));
+                return err(
+                    format!("port[{pi}]"),
+                    format!("'{}' is polled by no worker", p.name),
+                );
             }
             for q in 0..n {
                 if !polled.contains(&(pi, q)) {
-                    return err(format!("port[{pi}]"), format!("rx queues must be 0..{n}: queue {q} is polled by no worker"));
+                    return err(
+                        format!("port[{pi}]"),
+                        format!("rx queues must be 0..{n}: queue {q} is polled by no worker"),
+                    );
                 }
             }
         }
@@ -476,7 +522,10 @@ impl Config {
         }
         let ring = raw.control.ring_size.unwrap_or(4096);
         if !ring.is_power_of_two() || !(64..=1 << 20).contains(&ring) {
-            return err("control.ring_size", "must be a power of two in 64..=1048576");
+            return err(
+                "control.ring_size",
+                "must be a power of two in 64..=1048576",
+            );
         }
         let mbufs = raw.mempool.mbufs.unwrap_or(16383);
         if mbufs < 1024 {
@@ -486,7 +535,13 @@ impl Config {
         let max_mtu = ports.iter().map(|p| p.mtu).max().unwrap_or(1500);
         // headroom (128) + ethernet + tunnel header + MTU must fit one segment
         if (data_room as u32) < 128 + 14 + 20 + max_mtu as u32 {
-            return err("mempool.data_room", format!("{data_room} too small for MTU {max_mtu} (needs >= {})", 128 + 14 + 20 + max_mtu as u32));
+            return err(
+                "mempool.data_room",
+                format!(
+                    "{data_room} too small for MTU {max_mtu} (needs >= {})",
+                    128 + 14 + 20 + max_mtu as u32
+                ),
+            );
         }
         Ok(Config {
             eal_args: raw.eal.args,
@@ -596,9 +651,15 @@ pools = ["192.0.2.0/25"]
         assert!(e.reason.contains("host bits"), "{e}");
         let e = bad("pools = [\"192.0.2.0/25\"]", "pools = [\"192.0.2.0/24\"]");
         assert!(e.reason.contains("port[0].address"), "{e}");
-        let e = bad("port = \"internet\", queue = 0", "port = \"inet\", queue = 0");
+        let e = bad(
+            "port = \"internet\", queue = 0",
+            "port = \"inet\", queue = 0",
+        );
         assert_eq!(e.field, "worker[0].queues[1].port");
-        let e = bad("port = \"internet\", queue = 0", "port = \"internet\", queue = 1");
+        let e = bad(
+            "port = \"internet\", queue = 0",
+            "port = \"internet\", queue = 1",
+        );
         assert!(e.reason.contains("queue 0"), "{e}");
         let e = bad("prefix_len = 24", "prefix_len = 24\nmtu = 100");
         assert_eq!(e.field, "port[1].mtu");
@@ -619,9 +680,31 @@ pools = ["192.0.2.0/25"]
     fn both_role_needs_wwan_gateway() {
         let e = bad("role = \"internet\"", "role = \"both\"");
         assert_eq!(e.field, "port[1].wwan_gateway");
-        let ok = GOOD.replacen("role = \"internet\"", "role = \"both\"\nwwan_gateway = \"198.51.100.3\"", 1);
+        let ok = GOOD.replacen(
+            "role = \"internet\"",
+            "role = \"both\"\nwwan_gateway = \"198.51.100.3\"",
+            1,
+        );
         let c = Config::from_toml(&ok).unwrap();
         assert_eq!(c.ports[1].role, Role::Both);
+    }
+
+    #[test]
+    fn shipped_configs_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dpdk-config");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let c = Config::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                if let Some(pre) = &c.preload {
+                    let text = std::fs::read_to_string(pre).unwrap();
+                    crate::preload::parse(&text, &c.home_pools).unwrap();
+                }
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "expected the shipped configs in {}", dir.display());
     }
 
     #[test]
