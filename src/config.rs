@@ -48,6 +48,13 @@ struct RawControl {
     stats_interval_ms: Option<u64>,
     ring_size: Option<u32>,
     arp_retry_ms: Option<u64>,
+    subscribers: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    max_lifetime_s: Option<u16>,
+    replay_window_s: Option<u32>,
+    admission_per_sec: Option<u32>,
+    per_subscriber_per_sec: Option<u32>,
+    journal_compact_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,6 +237,25 @@ pub struct TunnelConfig {
     pub icmp_burst: u32,
 }
 
+/// Registration handling (control plane).
+#[derive(Debug, Clone)]
+pub struct RegistrationConfig {
+    /// Provisioning file (MSISDN, home address, SPI, key); `None` = registrations refused.
+    pub subscribers: Option<PathBuf>,
+    /// Where the binding journal lives; `None` = bindings are not durable (testing only).
+    pub state_dir: Option<PathBuf>,
+    /// Largest lifetime granted (seconds).
+    pub max_lifetime_s: u16,
+    /// Identification timestamp window (seconds either side of our clock).
+    pub replay_window_s: u32,
+    /// Global admission limit (requests/s, token bucket with one second of burst).
+    pub admission_per_sec: u32,
+    /// Per-subscriber limit (requests/s).
+    pub per_subscriber_per_sec: u32,
+    /// Compact the journal when its log exceeds this many bytes.
+    pub journal_compact_bytes: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub eal_args: Vec<String>,
@@ -239,6 +265,7 @@ pub struct Config {
     pub stats_interval_ms: u64,
     pub control_ring_size: u32,
     pub arp_retry_ms: u64,
+    pub registration: RegistrationConfig,
     pub ports: Vec<PortConfig>,
     pub workers: Vec<WorkerConfig>,
     pub home_pools: Vec<Prefix>,
@@ -291,10 +318,19 @@ impl Config {
             reason: format!("cannot read: {e}"),
         })?;
         let mut cfg = Self::from_toml(&text)?;
-        // Relative preload paths are relative to the config file.
-        if let (Some(p), Some(dir)) = (cfg.preload.as_mut(), path.parent()) {
-            if p.is_relative() {
-                *p = dir.join(&*p);
+        // Relative paths are relative to the config file.
+        if let Some(dir) = path.parent() {
+            for p in [
+                cfg.preload.as_mut(),
+                cfg.registration.subscribers.as_mut(),
+                cfg.registration.state_dir.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
             }
         }
         Ok(cfg)
@@ -543,8 +579,27 @@ impl Config {
                 ),
             );
         }
+        let rc = &raw.control;
+        let max_lifetime_s = rc.max_lifetime_s.unwrap_or(1800);
+        if max_lifetime_s == 0 {
+            return err("control.max_lifetime_s", "must be > 0");
+        }
+        let replay_window_s = rc.replay_window_s.unwrap_or(7);
+        if !(1..=3600).contains(&replay_window_s) {
+            return err("control.replay_window_s", "must be 1..=3600");
+        }
+        let registration = RegistrationConfig {
+            subscribers: rc.subscribers.clone(),
+            state_dir: rc.state_dir.clone(),
+            max_lifetime_s,
+            replay_window_s,
+            admission_per_sec: rc.admission_per_sec.unwrap_or(500_000),
+            per_subscriber_per_sec: rc.per_subscriber_per_sec.unwrap_or(10),
+            journal_compact_bytes: rc.journal_compact_bytes.unwrap_or(64 << 20).max(4096),
+        };
         Ok(Config {
             eal_args: raw.eal.args,
+            registration,
             control_lcore: raw.control.lcore,
             control_socket: raw.control.socket,
             stats_file: raw.control.stats_file,

@@ -14,6 +14,7 @@ pub mod counters;
 pub mod neigh;
 pub mod pipeline;
 pub mod preload;
+pub mod regpath;
 pub mod worker;
 
 #[cfg(test)]
