@@ -19,7 +19,11 @@ pub enum Command {
     Ping,
     Stats,
     Show(u32),
-    Bind { home: u32, coa: Option<u32>, msisdn: u64 },
+    Bind {
+        home: u32,
+        coa: Option<u32>,
+        msisdn: u64,
+    },
     Unbind(u32),
 }
 
@@ -54,7 +58,11 @@ pub fn parse(line: &str) -> Result<Command, String> {
                 msisdn: m.parse().map_err(|_| "bad MSISDN")?,
             }
         }
-        other => return Err(format!("unknown command '{other}' (ping, stats, show, bind, unbind)")),
+        other => {
+            return Err(format!(
+                "unknown command '{other}' (ping, stats, show, bind, unbind)"
+            ))
+        }
     };
     if let Some(extra) = w.next() {
         return Err(format!("unexpected '{extra}'"));
@@ -130,11 +138,19 @@ mod tests {
         assert_eq!(parse("show 192.0.2.10"), Ok(Command::Show(0xc000020a)));
         assert_eq!(
             parse("bind 192.0.2.10 203.0.113.10 4917"),
-            Ok(Command::Bind { home: 0xc000020a, coa: Some(0xcb00710a), msisdn: 4917 })
+            Ok(Command::Bind {
+                home: 0xc000020a,
+                coa: Some(0xcb00710a),
+                msisdn: 4917
+            })
         );
         assert_eq!(
             parse("bind 192.0.2.10 - 4917"),
-            Ok(Command::Bind { home: 0xc000020a, coa: None, msisdn: 4917 })
+            Ok(Command::Bind {
+                home: 0xc000020a,
+                coa: None,
+                msisdn: 4917
+            })
         );
         assert!(parse("bind 192.0.2.10 -").is_err());
         assert!(parse("bind 192.0.2.10 - 49x").is_err());

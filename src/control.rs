@@ -51,7 +51,10 @@ fn ip_str(a: u32) -> String {
 }
 
 fn mac_str(m: [u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Seconds since start, for binding expiry (bindings preloaded or bound by the admin
@@ -160,11 +163,14 @@ impl ControlCtx {
                         Ok(_) => {
                             let epoch = self.writer.publish();
                             cc.publishes += 1;
-                            self.writer.get(home).map(|b| {
-                                let mut v = binding_json(&b);
-                                v["epoch"] = json!(epoch);
-                                v
-                            }).ok_or_else(|| "vanished".to_string())
+                            self.writer
+                                .get(home)
+                                .map(|b| {
+                                    let mut v = binding_json(&b);
+                                    v["epoch"] = json!(epoch);
+                                    v
+                                })
+                                .ok_or_else(|| "vanished".to_string())
                         }
                         Err(e) => Err(e.to_string()),
                     }
@@ -274,7 +280,9 @@ fn binding_json(b: &Binding) -> Value {
 }
 
 fn fill_arp_request(m: &mut Mbuf, mac: [u8; 6], ip: u32, target: u32) -> bool {
-    let Some(buf) = m.append(60) else { return false };
+    let Some(buf) = m.append(60) else {
+        return false;
+    };
     buf.fill(0); // padded to the Ethernet minimum
     msm_wire::arp::write_arp_request(buf, mac, ip, target).is_ok()
 }

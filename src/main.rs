@@ -23,7 +23,11 @@ use std::time::Instant;
 use tracing::{error, info, warn};
 
 #[derive(Parser)]
-#[command(name = "msm", version, about = "Mobility Supporting Module (DPDK IP-in-IP mobility anchor)")]
+#[command(
+    name = "msm",
+    version,
+    about = "Mobility Supporting Module (DPDK IP-in-IP mobility anchor)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -56,7 +60,8 @@ extern "C" fn on_signal(_: libc::c_int) {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MSM_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("MSM_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -159,7 +164,8 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
     let mut ports = Vec::new();
     let mut infos = Vec::new();
     for (i, pc) in cfg.ports.iter().enumerate() {
-        let id = PortId::by_name(&pc.device).map_err(|e| format!("config: port[{i}].device '{}': {e}", pc.device))?;
+        let id = PortId::by_name(&pc.device)
+            .map_err(|e| format!("config: port[{i}].device '{}': {e}", pc.device))?;
         let setup = id
             .configure(
                 &PortConf {
@@ -177,7 +183,9 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
         for w in &setup.warnings {
             warn!("port[{i}] '{}': {w}", pc.name);
         }
-        let mac = id.mac_addr().map_err(|e| format!("port[{i}] '{}': {e}", pc.name))?;
+        let mac = id
+            .mac_addr()
+            .map_err(|e| format!("port[{i}] '{}': {e}", pc.name))?;
         info!(
             "port[{i}] '{}' = {} ({}), role {:?}, {}/{}, mtu {}, mac {}",
             pc.name,
@@ -187,7 +195,10 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
             std::net::Ipv4Addr::from(pc.address),
             pc.prefix_len,
             pc.mtu,
-            mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+            mac.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
         );
         infos.push(PortInfo {
             role: pc.role,
@@ -200,16 +211,27 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
 
     // Next hops.
     let wp = &cfg.ports[cfg.wwan_port];
-    let wwan_gw = if wp.role == Role::Both { wp.wwan_gateway.unwrap_or(wp.gateway) } else { wp.gateway };
+    let wwan_gw = if wp.role == Role::Both {
+        wp.wwan_gateway.unwrap_or(wp.gateway)
+    } else {
+        wp.gateway
+    };
     let ip_ = &cfg.ports[cfg.internet_port];
-    let neigh = Neighbours::new(&[(cfg.wwan_port as u16, wwan_gw), (cfg.internet_port as u16, ip_.gateway)]);
+    let neigh = Neighbours::new(&[
+        (cfg.wwan_port as u16, wwan_gw),
+        (cfg.internet_port as u16, ip_.gateway),
+    ]);
     let to_wwan = NextHop {
         port: cfg.wwan_port as u16,
-        neigh: neigh.index_of(cfg.wwan_port as u16, wwan_gw).ok_or("internal: wwan next hop")?,
+        neigh: neigh
+            .index_of(cfg.wwan_port as u16, wwan_gw)
+            .ok_or("internal: wwan next hop")?,
     };
     let to_internet = NextHop {
         port: cfg.internet_port as u16,
-        neigh: neigh.index_of(cfg.internet_port as u16, ip_.gateway).ok_or("internal: internet next hop")?,
+        neigh: neigh
+            .index_of(cfg.internet_port as u16, ip_.gateway)
+            .ok_or("internal: internet next hop")?,
     };
     let plane = Arc::new(Plane {
         ports: infos,
@@ -235,10 +257,17 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
             .map_err(|e| format!("table.preload: {}: {e}", std::net::Ipv4Addr::from(p.home)))?;
     }
     writer.publish();
-    info!("{} bindings preloaded in {:?}; table {} bytes", pre.len(), t0.elapsed(), writer.memory_bytes());
+    info!(
+        "{} bindings preloaded in {:?}; table {} bytes",
+        pre.len(),
+        t0.elapsed(),
+        writer.memory_bytes()
+    );
 
     // Workers.
-    let counters: Arc<[Counters]> = (0..cfg.workers.len()).map(|_| Counters::default()).collect();
+    let counters: Arc<[Counters]> = (0..cfg.workers.len())
+        .map(|_| Counters::default())
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let mut rings = Vec::new();
     let mut launched = Vec::new();
@@ -249,11 +278,19 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
         rings.push(cons);
         let mut rx = Vec::new();
         for &(pi, q) in &w.queues {
-            rx.push((pi as u16, ports[pi].rx_queue(q).map_err(|e| format!("worker[{wi}] rx: {e}"))?));
+            rx.push((
+                pi as u16,
+                ports[pi]
+                    .rx_queue(q)
+                    .map_err(|e| format!("worker[{wi}] rx: {e}"))?,
+            ));
         }
         let mut tx = Vec::new();
         for p in &ports {
-            tx.push(p.tx_queue(wi as u16).map_err(|e| format!("worker[{wi}] tx: {e}"))?);
+            tx.push(
+                p.tx_queue(wi as u16)
+                    .map_err(|e| format!("worker[{wi}] tx: {e}"))?,
+            );
         }
         let ctx = WorkerCtx {
             index: wi,
@@ -274,10 +311,16 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
     drop(reader_iter);
     let mut ctl_tx = Vec::new();
     for p in &ports {
-        ctl_tx.push(p.tx_queue(cfg.workers.len() as u16).map_err(|e| format!("control tx: {e}"))?);
+        ctl_tx.push(
+            p.tx_queue(cfg.workers.len() as u16)
+                .map_err(|e| format!("control tx: {e}"))?,
+        );
     }
     let admin_srv = match &cfg.control_socket {
-        Some(path) => Some(admin::Server::bind(path).map_err(|e| format!("config: control.socket {}: {e}", path.display()))?),
+        Some(path) => Some(
+            admin::Server::bind(path)
+                .map_err(|e| format!("config: control.socket {}: {e}", path.display()))?,
+        ),
         None => None,
     };
 
@@ -300,7 +343,10 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
         eal.launch_on(lcore, Box::new(move || worker::run(ctx)))
             .map_err(|e| format!("worker[{wi}] launch on lcore {lcore}: {e}"))?;
     }
-    info!("msm running: control on lcore {main_lcore}, {} worker(s)", cfg.workers.len());
+    info!(
+        "msm running: control on lcore {main_lcore}, {} worker(s)",
+        cfg.workers.len()
+    );
 
     let ctl = ControlCtx {
         cfg,
@@ -319,6 +365,9 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
     eal.wait_all();
     let _ = watcher.join();
     info!("stopped");
-    println!("{}", serde_json::to_string_pretty(&final_stats).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&final_stats).unwrap_or_default()
+    );
     Ok(())
 }

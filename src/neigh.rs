@@ -53,7 +53,9 @@ impl Neighbours {
     }
 
     pub fn index_of(&self, port: u16, ip: u32) -> Option<usize> {
-        self.entries.iter().position(|e| e.port == port && e.ip == ip)
+        self.entries
+            .iter()
+            .position(|e| e.port == port && e.ip == ip)
     }
 
     #[inline]
@@ -109,7 +111,10 @@ mod tests {
         let i = n.index_of(1, 20).unwrap();
         assert_eq!(n.mac(i), None);
         assert!(!n.learn(1, 21, [2, 0, 0, 0, 0, 1], 5));
-        assert!(!n.learn(0, 20, [2, 0, 0, 0, 0, 1], 5), "same ip on another port");
+        assert!(
+            !n.learn(0, 20, [2, 0, 0, 0, 0, 1], 5),
+            "same ip on another port"
+        );
         assert!(!n.learn(1, 20, [0xff; 6], 5), "broadcast is never learned");
         assert!(n.learn(1, 20, [2, 0, 0, 0, 0, 1], 5));
         assert_eq!(n.mac(i), Some([2, 0, 0, 0, 0, 1]));

@@ -148,7 +148,11 @@ impl RateLimit {
         RateLimit {
             ticks_per_token,
             burst,
-            credit: if per_sec == 0 { 0 } else { burst * ticks_per_token },
+            credit: if per_sec == 0 {
+                0
+            } else {
+                burst * ticks_per_token
+            },
             last: 0,
         }
     }
@@ -351,7 +355,12 @@ fn check_ipv4(local: &WorkerLocal, ip: &[u8]) -> Result<(usize, u32, u32, u8, bo
     ))
 }
 
-fn process_arp<B: PacketBuf>(plane: &Plane, local: &mut WorkerLocal, ingress: u16, pkt: &mut B) -> Action {
+fn process_arp<B: PacketBuf>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    ingress: u16,
+    pkt: &mut B,
+) -> Action {
     let port = &plane.ports[ingress as usize];
     let (oper, sha, spa, tpa) = match arp::ArpPacket::new_checked(&pkt.data()[ETH..]) {
         Ok(a) => (a.oper(), a.sha(), a.spa_u32(), a.tpa_u32()),
@@ -516,7 +525,16 @@ fn route<B: PacketBuf, T: Bindings>(
     }
     if ttl <= 1 {
         local.counters.drop(Drop::TtlExpired);
-        return icmp_error(plane, local, pkt, ret, icmp::TYPE_TIME_EXCEEDED, 0, 0, Event::IcmpTimeExceededSent);
+        return icmp_error(
+            plane,
+            local,
+            pkt,
+            ret,
+            icmp::TYPE_TIME_EXCEEDED,
+            0,
+            0,
+            Event::IcmpTimeExceededSent,
+        );
     }
     {
         let mut p = ipv4::Ipv4Packet::new_unchecked(&mut pkt.data_mut()[ETH..]);
@@ -617,7 +635,12 @@ fn emit<B: PacketBuf>(
 
 /// Prepends the tunnel header: `[eth][inner]` becomes `[eth][outer][inner]`.
 #[inline]
-fn encapsulate<B: PacketBuf>(plane: &Plane, local: &mut WorkerLocal, pkt: &mut B, coa: u32) -> bool {
+fn encapsulate<B: PacketBuf>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    pkt: &mut B,
+    coa: u32,
+) -> bool {
     if !pkt.prepend(OUTER) {
         return false;
     }
@@ -625,11 +648,17 @@ fn encapsulate<B: PacketBuf>(plane: &Plane, local: &mut WorkerLocal, pkt: &mut B
     let d = pkt.data_mut();
     // The inner header now starts at ETH + OUTER; the outer goes where the old
     // Ethernet header was.
-    ipv4::write_ipip_header_in_place(&mut d[ETH..], plane.msm_wlan, coa, plane.outer_ttl, id).is_ok()
+    ipv4::write_ipip_header_in_place(&mut d[ETH..], plane.msm_wlan, coa, plane.outer_ttl, id)
+        .is_ok()
 }
 
 /// Answers a locally handled packet back along its return path.
-fn send_back<B: PacketBuf>(plane: &Plane, local: &mut WorkerLocal, pkt: &mut B, ret: ReturnPath) -> Action {
+fn send_back<B: PacketBuf>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    pkt: &mut B,
+    ret: ReturnPath,
+) -> Action {
     let port = &plane.ports[ret.port as usize];
     if let Some(coa) = ret.tunnel {
         if pkt.len() - ETH + OUTER > port.mtu as usize {
@@ -675,7 +704,19 @@ fn icmp_error<B: PacketBuf>(
         return Action::Drop;
     }
     let id = local.next_id();
-    if icmp::write_icmp_error(&mut pkt.data_mut()[ETH..], src, dst, 64, id, ty, code, rest, &quote[..q]).is_err() {
+    if icmp::write_icmp_error(
+        &mut pkt.data_mut()[ETH..],
+        src,
+        dst,
+        64,
+        id,
+        ty,
+        code,
+        rest,
+        &quote[..q],
+    )
+    .is_err()
+    {
         return Action::Drop;
     }
     local.counters.event(sent);
@@ -698,33 +739,42 @@ pub fn fragment<B: PacketBuf>(
     let overhead = if plan.encap_to.is_some() { OUTER } else { 0 };
     let mut n = 0usize;
     let mut failed = false;
-    let res = msm_wire::frag::fragment_ipv4(&pkt.data()[ETH..], plan.ip_mtu as usize, |hdr, chunk| {
-        let Some(mut b) = alloc() else {
-            failed = true;
-            return false;
-        };
-        let len = ETH + overhead + hdr.len() + chunk.len();
-        if !b.resize(len) {
-            failed = true;
-            return false;
-        }
-        let d = b.data_mut();
-        write_eth(d, plan.dst_mac, egress_mac);
-        let at = ETH + overhead;
-        d[at..at + hdr.len()].copy_from_slice(hdr);
-        d[at + hdr.len()..len].copy_from_slice(chunk);
-        if let Some(coa) = plan.encap_to {
-            local.ip_id = local.ip_id.wrapping_add(1);
-            let id = local.ip_id;
-            if ipv4::write_ipip_header_in_place(&mut d[ETH..], plane.msm_wlan, coa, plane.outer_ttl, id).is_err() {
+    let res =
+        msm_wire::frag::fragment_ipv4(&pkt.data()[ETH..], plan.ip_mtu as usize, |hdr, chunk| {
+            let Some(mut b) = alloc() else {
+                failed = true;
+                return false;
+            };
+            let len = ETH + overhead + hdr.len() + chunk.len();
+            if !b.resize(len) {
                 failed = true;
                 return false;
             }
-        }
-        out(b);
-        n += 1;
-        true
-    });
+            let d = b.data_mut();
+            write_eth(d, plan.dst_mac, egress_mac);
+            let at = ETH + overhead;
+            d[at..at + hdr.len()].copy_from_slice(hdr);
+            d[at + hdr.len()..len].copy_from_slice(chunk);
+            if let Some(coa) = plan.encap_to {
+                local.ip_id = local.ip_id.wrapping_add(1);
+                let id = local.ip_id;
+                if ipv4::write_ipip_header_in_place(
+                    &mut d[ETH..],
+                    plane.msm_wlan,
+                    coa,
+                    plane.outer_ttl,
+                    id,
+                )
+                .is_err()
+                {
+                    failed = true;
+                    return false;
+                }
+            }
+            out(b);
+            n += 1;
+            true
+        });
     if failed || res.is_err() {
         local.counters.drop(Drop::FragNoBuffer);
     }

@@ -40,8 +40,18 @@ fn plane() -> Plane {
     assert!(neigh.learn(1, ip(ROUTER), ROUTER_MAC, 1));
     Plane {
         ports: vec![
-            PortInfo { role: Role::Wwan, ip: ip(MSM_GPRS), mac: WWAN_MAC, mtu: 1500 },
-            PortInfo { role: Role::Internet, ip: ip(MSM_WLAN), mac: INET_MAC, mtu: 1500 },
+            PortInfo {
+                role: Role::Wwan,
+                ip: ip(MSM_GPRS),
+                mac: WWAN_MAC,
+                mtu: 1500,
+            },
+            PortInfo {
+                role: Role::Internet,
+                ip: ip(MSM_WLAN),
+                mac: INET_MAC,
+                mtu: 1500,
+            },
         ],
         pools: vec![Prefix::parse("192.0.2.0/25").unwrap()],
         msm_wlan: ip(MSM_WLAN),
@@ -77,7 +87,11 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
-        Rig { plane: plane(), tab: tab(), counters: Box::default() }
+        Rig {
+            plane: plane(),
+            tab: tab(),
+            counters: Box::default(),
+        }
     }
     /// Runs one frame through the pipeline with a fresh rate limiter (burst 10).
     fn run(&self, ingress: u16, frame: &[u8]) -> (Action, VecBuf) {
@@ -107,7 +121,14 @@ impl Rig {
 }
 
 /// Ethernet frame with UDP, built by etherparse.
-fn udp_frame(dst_mac: [u8; 6], src: &str, dst: &str, ttl: u8, dport: u16, payload: &[u8]) -> Vec<u8> {
+fn udp_frame(
+    dst_mac: [u8; 6],
+    src: &str,
+    dst: &str,
+    ttl: u8,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(PEER_MAC, dst_mac)
         .ipv4(ipb(src), ipb(dst), ttl)
         .udp(40000, dport);
@@ -144,7 +165,9 @@ fn echo_frame(dst_mac: [u8; 6], src: &str, dst: &str) -> Vec<u8> {
 /// Sets DF on or off (etherparse's default is on) and a TOS on the IPv4 header at offset
 /// `at`, fixing the checksum with etherparse.
 fn set_df_tos(frame: &mut [u8], at: usize, df: bool, tos: u8) {
-    let mut h = Ipv4HeaderSlice::from_slice(&frame[at..]).unwrap().to_header();
+    let mut h = Ipv4HeaderSlice::from_slice(&frame[at..])
+        .unwrap()
+        .to_header();
     h.dont_fragment = df;
     h.dscp = etherparse::Ipv4Dscp::try_new(tos >> 2).unwrap();
     h.ecn = etherparse::Ipv4Ecn::try_new(tos & 3).unwrap();
@@ -155,8 +178,7 @@ fn set_df_tos(frame: &mut [u8], at: usize, df: bool, tos: u8) {
 
 /// Wraps an IPv4 packet into IP-in-IP from `outer_src` to `outer_dst`, built by etherparse.
 fn ipip_frame(dst_mac: [u8; 6], outer_src: &str, outer_dst: &str, inner_ip: &[u8]) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(PEER_MAC, dst_mac)
-        .ipv4(ipb(outer_src), ipb(outer_dst), 64);
+    let b = PacketBuilder::ethernet2(PEER_MAC, dst_mac).ipv4(ipb(outer_src), ipb(outer_dst), 64);
     let mut v = Vec::new();
     b.write(&mut v, etherparse::IpNumber(4), inner_ip).unwrap();
     v
@@ -198,7 +220,11 @@ fn downlink_with_care_of_is_encapsulated() {
     assert_eq!(outer.ttl(), 64);
     assert_eq!(outer.ihl(), 5);
     assert!(outer.dont_fragment(), "DF copied from the inner header");
-    assert_eq!(outer.dcp().value() << 2 | outer.ecn().value(), 0xb8, "TOS copied");
+    assert_eq!(
+        outer.dcp().value() << 2 | outer.ecn().value(),
+        0xb8,
+        "TOS copied"
+    );
     assert_eq!(outer.total_len() as usize, d.len() - 14);
     assert!(checksum_ok(&d[14..]));
     assert_eq!(&d[34..], &decremented(&f[14..])[..]);
@@ -212,7 +238,10 @@ fn outer_ip_ids_are_fresh() {
     let f = udp_frame(INET_MAC, SERVER, HOME, 50, 5000, b"x");
     let (_, a) = r.run_with(&mut local, 1, &f);
     let (_, b) = r.run_with(&mut local, 1, &f);
-    assert_ne!(hdr(&a.data()[14..]).identification(), hdr(&b.data()[14..]).identification());
+    assert_ne!(
+        hdr(&a.data()[14..]).identification(),
+        hdr(&b.data()[14..]).identification()
+    );
 }
 
 #[test]
@@ -270,11 +299,17 @@ fn spoofed_reverse_tunnel_is_dropped_and_counted() {
     let r = Rig::new();
     let inner = &udp_frame(INET_MAC, HOME, SERVER, 64, 5000, b"x")[14..];
     // wrong care-of address for HOME
-    assert_eq!(r.run(1, &ipip_frame(INET_MAC, COA2, MSM_WLAN, inner)).0, Action::Drop);
+    assert_eq!(
+        r.run(1, &ipip_frame(INET_MAC, COA2, MSM_WLAN, inner)).0,
+        Action::Drop
+    );
     // HOME2 has no care-of address; 192.0.2.99 has no binding at all
     for home in [HOME2, "192.0.2.99"] {
         let inner = &udp_frame(INET_MAC, home, SERVER, 64, 5000, b"x")[14..];
-        assert_eq!(r.run(1, &ipip_frame(INET_MAC, COA, MSM_WLAN, inner)).0, Action::Drop);
+        assert_eq!(
+            r.run(1, &ipip_frame(INET_MAC, COA, MSM_WLAN, inner)).0,
+            Action::Drop
+        );
     }
     assert_eq!(r.drops(Drop::SpoofedTunnel), 3);
     // IP-in-IP arriving on the WWAN side is not a reverse tunnel.
@@ -318,8 +353,14 @@ fn ttl_expiry_answers_time_exceeded_rate_limited() {
     let icmp = etherparse::Icmpv4Slice::from_slice(&d[34..]).unwrap();
     assert_eq!(icmp.type_u8(), 11);
     assert_eq!(icmp.code_u8(), 0);
-    assert_eq!(&icmp.payload()[..f.len() - 14], &f[14..], "quotes the original datagram");
-    let sum = etherparse::checksum::Sum16BitWords::new().add_slice(&d[34..]).ones_complement();
+    assert_eq!(
+        &icmp.payload()[..f.len() - 14],
+        &f[14..],
+        "quotes the original datagram"
+    );
+    let sum = etherparse::checksum::Sum16BitWords::new()
+        .add_slice(&d[34..])
+        .ones_complement();
     assert_eq!(sum, 0, "ICMP checksum verifies");
     // burst of 10 tokens: 9 more answered, then suppressed
     for _ in 0..9 {
@@ -362,11 +403,20 @@ fn non_df_too_big_is_fragmented_then_encapsulated() {
     set_df_tos(&mut f, 14, false, 0);
     let mut local = r.local();
     let (a, buf) = r.run_with(&mut local, 1, &f);
-    let Action::Fragment(plan) = a else { panic!("{a:?}") };
+    let Action::Fragment(plan) = a else {
+        panic!("{a:?}")
+    };
     assert_eq!(plan.encap_to, Some(ip(COA)));
     assert_eq!(plan.ip_mtu, 1480);
     let mut outs = Vec::new();
-    let n = fragment(&r.plane, &mut local, &buf, plan, || Some(VecBuf::new(&[])), |b| outs.push(b));
+    let n = fragment(
+        &r.plane,
+        &mut local,
+        &buf,
+        plan,
+        || Some(VecBuf::new(&[])),
+        |b| outs.push(b),
+    );
     assert_eq!(n, 2);
     let mut reassembled = vec![0u8; 0];
     for o in &outs {
@@ -404,11 +454,16 @@ fn mss_is_clamped_in_both_directions() {
     assert_eq!(a, Action::Tx(1));
     let inner = &out.data()[34..];
     let sliced = etherparse::SlicedPacket::from_ip(inner).unwrap();
-    let Some(etherparse::TransportSlice::Tcp(t)) = sliced.transport else { panic!() };
-    let mss: Vec<_> = t.options_iterator().filter_map(|o| match o {
-        Ok(TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
-        _ => None,
-    }).collect();
+    let Some(etherparse::TransportSlice::Tcp(t)) = sliced.transport else {
+        panic!()
+    };
+    let mss: Vec<_> = t
+        .options_iterator()
+        .filter_map(|o| match o {
+            Ok(TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
+            _ => None,
+        })
+        .collect();
     assert_eq!(mss, vec![1440]);
     let ih = Ipv4HeaderSlice::from_slice(inner).unwrap();
     let sum = t.calc_checksum_ipv4(ih.source(), ih.destination()).unwrap();
@@ -450,7 +505,11 @@ fn arp_requests_for_us_are_answered_and_next_hops_learned() {
     assert_eq!(&d[28..32], &ipb(MSM_WLAN));
     assert_eq!(&d[32..38], &new_router_mac);
     assert_eq!(&d[38..42], &ipb(ROUTER));
-    assert_eq!(r.plane.neigh.mac(1), Some(new_router_mac), "learned from the request");
+    assert_eq!(
+        r.plane.neigh.mac(1),
+        Some(new_router_mac),
+        "learned from the request"
+    );
     // for someone else: ignored
     let f = arp_request(PEER_MAC, ROUTER, "198.51.100.9");
     assert_eq!(r.run(1, &f).0, Action::Drop);
@@ -472,7 +531,9 @@ fn echo_to_our_addresses_is_answered() {
     let icmp = etherparse::Icmpv4Slice::from_slice(&d[34..]).unwrap();
     assert_eq!(icmp.type_u8(), 0);
     assert_eq!(icmp.payload(), b"ping-payload");
-    let sum = etherparse::checksum::Sum16BitWords::new().add_slice(&d[34..]).ones_complement();
+    let sum = etherparse::checksum::Sum16BitWords::new()
+        .add_slice(&d[34..])
+        .ones_complement();
     assert_eq!(sum, 0);
     // through the tunnel: answered back through the tunnel
     let inner = &echo_frame(INET_MAC, HOME, MSM_WLAN)[14..];
@@ -492,7 +553,10 @@ fn registrations_go_to_control_on_all_three_paths() {
     assert_eq!(r.run(0, &f).0, Action::Control);
     // 2. reverse-tunnelled, even for a mobile with no binding yet
     let inner = &udp_frame(INET_MAC, "192.0.2.99", MSM_GPRS, 64, 434, b"req")[14..];
-    assert_eq!(r.run(1, &ipip_frame(INET_MAC, COA, MSM_WLAN, inner)).0, Action::Control);
+    assert_eq!(
+        r.run(1, &ipip_frame(INET_MAC, COA, MSM_WLAN, inner)).0,
+        Action::Control
+    );
     // 3. directly from a care-of address
     let f = udp_frame(INET_MAC, COA, MSM_WLAN, 64, 434, b"req");
     assert_eq!(r.run(1, &f).0, Action::Control);
@@ -533,7 +597,10 @@ fn malformed_input_is_dropped_with_reasons() {
     // inner packet malformed
     let mut inner = udp_frame(INET_MAC, HOME, SERVER, 64, 5000, b"x")[14..].to_vec();
     inner[10] ^= 1;
-    assert_eq!(r.run(1, &ipip_frame(INET_MAC, COA, MSM_WLAN, &inner)).0, Action::Drop);
+    assert_eq!(
+        r.run(1, &ipip_frame(INET_MAC, COA, MSM_WLAN, &inner)).0,
+        Action::Drop
+    );
     assert_eq!(r.drops(Drop::BadInnerPacket), 1);
 }
 

@@ -26,14 +26,20 @@ pub fn parse(text: &str, pools: &[Prefix]) -> Result<Vec<Preload>, String> {
         }
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() != 3 {
-            return Err(format!("line {n}: want 'HOME CARE_OF|- MSISDN', got {} fields", f.len()));
+            return Err(format!(
+                "line {n}: want 'HOME CARE_OF|- MSISDN', got {} fields",
+                f.len()
+            ));
         }
         let home: Ipv4Addr = f[0]
             .parse()
             .map_err(|_| format!("line {n}: home address '{}' is not IPv4", f[0]))?;
         let home = u32::from(home);
         if !pools.iter().any(|p| p.contains(home)) {
-            return Err(format!("line {n}: home address {} is outside every home pool", f[0]));
+            return Err(format!(
+                "line {n}: home address {} is outside every home pool",
+                f[0]
+            ));
         }
         let coa = if f[1] == "-" {
             None
@@ -42,12 +48,17 @@ pub fn parse(text: &str, pools: &[Prefix]) -> Result<Vec<Preload>, String> {
                 .parse()
                 .map_err(|_| format!("line {n}: care-of address '{}' is not IPv4 or '-'", f[1]))?;
             if c.is_unspecified() || c.is_broadcast() || c.is_multicast() || c.is_loopback() {
-                return Err(format!("line {n}: care-of address {c} is not a unicast address"));
+                return Err(format!(
+                    "line {n}: care-of address {c} is not a unicast address"
+                ));
             }
             Some(u32::from(c))
         };
         if f[2].is_empty() || f[2].len() > 15 || !f[2].bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("line {n}: MSISDN '{}' is not 1..15 E.164 digits", f[2]));
+            return Err(format!(
+                "line {n}: MSISDN '{}' is not 1..15 E.164 digits",
+                f[2]
+            ));
         }
         let msisdn: u64 = f[2].parse().map_err(|_| format!("line {n}: bad MSISDN"))?;
         if !seen.insert(home) {
@@ -75,9 +86,15 @@ mod tests {
         assert!(e.starts_with("line 2:") && e.contains("outside"), "{e}");
         let e = parse("192.0.2.10 203.0.113.10 1\n192.0.2.10 - 2\n", &pools).unwrap_err();
         assert!(e.contains("twice"), "{e}");
-        assert!(parse("192.0.2.10 x 1\n", &pools).unwrap_err().contains("care-of"));
-        assert!(parse("192.0.2.10 - 12a\n", &pools).unwrap_err().contains("MSISDN"));
-        assert!(parse("192.0.2.10 -\n", &pools).unwrap_err().contains("fields"));
+        assert!(parse("192.0.2.10 x 1\n", &pools)
+            .unwrap_err()
+            .contains("care-of"));
+        assert!(parse("192.0.2.10 - 12a\n", &pools)
+            .unwrap_err()
+            .contains("MSISDN"));
+        assert!(parse("192.0.2.10 -\n", &pools)
+            .unwrap_err()
+            .contains("fields"));
         assert!(parse("192.0.2.10 255.255.255.255 1\n", &pools).is_err());
     }
 }

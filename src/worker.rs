@@ -187,7 +187,14 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                                 c.drop(Drop::TxFull);
                                 continue;
                             };
-                            pipeline::fragment(&plane, &mut local, &m, plan, || pool.alloc(), |f| stage.push(f, c));
+                            pipeline::fragment(
+                                &plane,
+                                &mut local,
+                                &m,
+                                plan,
+                                || pool.alloc(),
+                                |f| stage.push(f, c),
+                            );
                         }
                         Action::Drop => {}
                     }
