@@ -11,10 +11,13 @@ pub mod admin;
 pub mod config;
 pub mod control;
 pub mod counters;
+pub mod journal;
 pub mod neigh;
 pub mod pipeline;
 pub mod preload;
+pub mod registrar;
 pub mod regpath;
+pub mod subscribers;
 pub mod worker;
 
 #[cfg(test)]

@@ -64,13 +64,13 @@ pub fn extract(frame: &[u8], msm_gprs: u32, msm_wlan: u32) -> Result<RegPacket, 
             return Err(ExtractError::WrongPath);
         }
         outer = Some((p.src_u32(), p.dst_u32()));
-        at += p.header_len() as usize;
+        at += p.header_len();
         p = ipv4::Ipv4Packet::new_checked(&frame[at..]).map_err(|_| ExtractError::Malformed)?;
     }
     if p.protocol() != ipv4::PROTO_UDP || p.is_fragment() {
         return Err(ExtractError::NotRegistration);
     }
-    let hl = p.header_len() as usize;
+    let hl = p.header_len();
     let total = p.total_len() as usize;
     let (src, dst) = (p.src_u32(), p.dst_u32());
     let u = udp::UdpPacket::new_checked(&frame[at + hl..at + total]).map_err(|_| ExtractError::Malformed)?;

@@ -5,7 +5,9 @@
 //! which the DPDK headers require). Link flags come from `pkg-config --libs`.
 //! PMDs (net_null, net_ring, net_af_packet, net_pcap, mempool_ring, ...) are
 //! plugins that EAL loads at runtime from its plugin directory, so they are not
-//! linked here.
+//! linked here — except `rte_net_ring`, whose `rte_eth_from_rings` is called
+//! directly (its plugin and the linked library are the same file, so EAL's
+//! `dlopen` of the plugin finds it already loaded).
 
 use std::env;
 use std::path::PathBuf;
@@ -61,6 +63,10 @@ fn main() {
             println!("cargo:rustc-link-arg={tok}");
         }
     }
+    // `rte_eth_from_rings` (PortId::from_rings) lives in the net_ring PMD; its
+    // ports are vdevs, removed with `rte_vdev_uninit` (bus_vdev).
+    println!("cargo:rustc-link-lib=rte_net_ring");
+    println!("cargo:rustc-link-lib=rte_bus_vdev");
 
     // 3. Bindings.
     let bindings = bindgen::Builder::default()
@@ -76,7 +82,7 @@ fn main() {
         .opaque_type("rte_gtp_psc_generic_hdr")
         .allowlist_function("msm_.*")
         .allowlist_function("rte_eal_(init|cleanup|remote_launch|wait_lcore|mp_wait_lcore|get_lcore_state|process_type)")
-        .allowlist_function("rte_eth_(dev_.*|promiscuous_.*|stats_.*|macaddr_get|link_get_nowait|rx_queue_setup|tx_queue_setup|find_next)")
+        .allowlist_function("rte_eth_(dev_.*|promiscuous_.*|stats_.*|macaddr_get|link_get_nowait|rx_queue_setup|tx_queue_setup|find_next|from_rings)")
         .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")
         .allowlist_function("rte_mempool_(avail_count|in_use_count|free|lookup)")
         .allowlist_function("rte_ring_(create|free|lookup)")
@@ -84,6 +90,7 @@ fn main() {
         .allowlist_function("rte_get_(main_lcore|next_lcore|tsc_hz)")
         .allowlist_function("rte_socket_id")
         .allowlist_function("rte_strerror")
+        .allowlist_function("rte_vdev_uninit")
         .allowlist_type("rte_mbuf")
         .allowlist_type("rte_eth_(conf|dev_info|stats|link|rx_mq_mode)")
         .allowlist_type("rte_ether_addr")

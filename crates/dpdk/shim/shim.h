@@ -22,6 +22,8 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
+#include <rte_eth_ring.h>
+#include <rte_bus_vdev.h>
 
 /* errno */
 int msm_rte_errno(void);

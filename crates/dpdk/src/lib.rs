@@ -67,7 +67,9 @@ pub use lcore::{
 };
 pub use mbuf::Mbuf;
 pub use mempool::{Mempool, DEFAULT_BUF_SIZE};
-pub use port::{Port, PortConf, PortId, PortInfo, PortSetup, PortStats, RxQueue, TxQueue};
+pub use port::{
+    Port, PortConf, PortId, PortInfo, PortSetup, PortStats, RingPort, RxQueue, TxQueue,
+};
 pub use ring::{Ring, RingConsumer, RingProducer};
 
 /// "Any NUMA socket" (`SOCKET_ID_ANY`).

@@ -10,6 +10,7 @@ use crate::eal::{self, LiveGuard, Running};
 use crate::error::{Error, Result};
 use crate::ffi;
 use crate::mempool::Mempool;
+use crate::ring::{RingConsumer, RingProducer};
 
 /// Claimed queues: (port, queue, is_rx).
 static CLAIMS: Mutex<BTreeSet<(u16, u16, bool)>> = Mutex::new(BTreeSet::new());
@@ -672,6 +673,116 @@ impl TxQueue {
     #[inline]
     pub fn queue_id(&self) -> u16 {
         self.claim.queue
+    }
+}
+
+/// An ethdev port whose queues are `rte_ring`s (`rte_eth_from_rings`, the
+/// `net_ring` PMD), created by [`PortId::from_rings`]: rx queue `i` dequeues
+/// from `rx[i]`, tx queue `i` enqueues into `tx[i]`. Another thread plays the
+/// wire through the other ends of the rings (useful for benchmarks and tests
+/// that need real packet contents on a real ethdev data path).
+///
+/// The port owns the consumer ends of its rx rings and the producer ends of
+/// its tx rings, so the SP/SC contract holds: only the port's (unique) queue
+/// handles touch those ends. Configure and start it like any port
+/// ([`PortId::configure`]; descriptor counts, MTU and RSS are ignored by the
+/// PMD). Dropping it removes the device (`rte_vdev_uninit`) and releases the
+/// rings — unless a queue handle of the port still exists, in which case the
+/// port stays and its rings are leaked (never freed while it may use them).
+#[derive(Debug)]
+pub struct RingPort {
+    id: PortId,
+    dev_name: CString,
+    rx: Vec<RingConsumer>,
+    tx: Vec<RingProducer>,
+}
+
+impl PortId {
+    /// Create a ring-backed port named `net_ring_<name>` (see [`RingPort`])
+    /// on the caller's NUMA socket.
+    pub fn from_rings(
+        name: &str,
+        rx: Vec<RingConsumer>,
+        tx: Vec<RingProducer>,
+    ) -> Result<RingPort> {
+        let dev = format!("net_ring_{name}");
+        let dev_name = CString::new(dev.clone())
+            .map_err(|_| Error::InvalidArgument(format!("port name {name:?} contains NUL")))?;
+        let cname = CString::new(name)
+            .map_err(|_| Error::InvalidArgument(format!("port name {name:?} contains NUL")))?;
+        if rx.is_empty() || tx.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "{dev}: needs at least one rx and one tx ring"
+            )));
+        }
+        let g = eal::running()?;
+        let rxp: Vec<*mut ffi::rte_ring> = rx.iter().map(RingConsumer::raw).collect();
+        let txp: Vec<*mut ffi::rte_ring> = tx.iter().map(RingProducer::raw).collect();
+        // SAFETY: EAL running (guard held); the arrays hold valid rings that
+        // stay alive as long as the returned RingPort (which owns their port
+        // ends); the name is a valid C string. Socket ids are non-negative or
+        // SOCKET_ID_ANY, which DPDK takes back as an int.
+        let rc = unsafe {
+            ffi::rte_eth_from_rings(
+                cname.as_ptr(),
+                rxp.as_ptr(),
+                rxp.len() as u32,
+                txp.as_ptr(),
+                txp.len() as u32,
+                crate::socket_id() as u32,
+            )
+        };
+        let id = u16::try_from(rc)
+            .map_err(|_| Error::from_rte_errno("rte_eth_from_rings", dev.clone()))?;
+        drop(g);
+        Ok(RingPort {
+            id: PortId(id),
+            dev_name,
+            rx,
+            tx,
+        })
+    }
+}
+
+impl RingPort {
+    /// The port.
+    #[inline]
+    pub fn id(&self) -> PortId {
+        self.id
+    }
+}
+
+impl Drop for RingPort {
+    fn drop(&mut self) {
+        let removed = eal::running().ok().is_some_and(|g| {
+            // Holding the claim lock: no queue handle exists or can appear,
+            // so no burst runs on this port while it is removed.
+            let Ok(_no_queues) = self.id.lock_unclaimed(&g, "remove") else {
+                return false;
+            };
+            mark_stopped(self.id.0);
+            EVER_STARTED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&self.id.0);
+            // SAFETY: EAL running, no queue handle (see above); the ring PMD's
+            // remove stops and closes the port and does not free rings it
+            // was given.
+            let rc = unsafe { ffi::rte_vdev_uninit(self.dev_name.as_ptr()) };
+            if rc != 0 {
+                eprintln!(
+                    "msm-dpdk: rte_vdev_uninit({:?}) failed: {}",
+                    self.dev_name,
+                    crate::error::strerror(-rc)
+                );
+            }
+            rc == 0
+        });
+        if !removed {
+            // The port may still use the rings: never free them.
+            std::mem::forget(std::mem::take(&mut self.rx));
+            std::mem::forget(std::mem::take(&mut self.tx));
+        }
     }
 }
 

@@ -256,6 +256,11 @@ pub struct RingConsumer {
 }
 
 impl RingProducer {
+    /// The raw ring (ownership stays with `self`), for [`crate::PortId::from_rings`].
+    pub(crate) fn raw(&self) -> *mut ffi::rte_ring {
+        self.inner.ptr.as_ptr()
+    }
+
     /// Like [`Ring::enqueue_burst`].
     #[inline]
     pub fn enqueue_burst<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> usize {
@@ -288,6 +293,11 @@ impl RingProducer {
 }
 
 impl RingConsumer {
+    /// The raw ring (ownership stays with `self`), for [`crate::PortId::from_rings`].
+    pub(crate) fn raw(&self) -> *mut ffi::rte_ring {
+        self.inner.ptr.as_ptr()
+    }
+
     /// Like [`Ring::dequeue_burst`].
     #[inline]
     pub fn dequeue_burst<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> usize {
