@@ -9,7 +9,10 @@
 use crate::admin::{self, Command};
 use crate::config::Config;
 use crate::counters::Counters;
+use crate::journal::{Journal, Record};
 use crate::pipeline::Plane;
+use crate::registrar::{Change, Now, Outcome, Registrar};
+use crate::regpath::{self, RegPacket};
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, PortId, RingConsumer, TxQueue};
 use msm_table::{Binding, TableWriter};
 use serde_json::{json, Map, Value};
@@ -22,7 +25,18 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Default, Clone)]
 pub struct ControlCounters {
     pub registrations_received: u64,
-    pub registrations_dropped_unimplemented: u64,
+    /// Frames handed to control that are not a well-formed registration datagram.
+    pub registrations_malformed: u64,
+    /// Registrations dropped because no subscriber store is configured.
+    pub registrations_no_subscribers: u64,
+    /// Accepted changes whose journal commit failed: no Reply sent (the mobile retries).
+    pub journal_errors: u64,
+    pub journal_commits: u64,
+    pub journal_compactions: u64,
+    pub replies_sent: u64,
+    pub replies_tx_failed: u64,
+    /// Worst time from dequeuing a batch to its Replies leaving (us).
+    pub batch_max_us: u64,
     pub arp_requests_sent: u64,
     pub arp_alloc_failed: u64,
     pub admin_requests: u64,
@@ -44,6 +58,36 @@ pub struct ControlCtx {
     pub stop: Arc<AtomicBool>,
     pub admin: Option<admin::Server>,
     pub started: Instant,
+    pub registrar: Option<Registrar>,
+    pub journal: Option<Journal>,
+    pub ip_id: u16,
+}
+
+/// A request of the current batch waiting for its group commit.
+struct Pending {
+    mbuf: Mbuf,
+    reg: RegPacket,
+    outcome: Outcome,
+}
+
+fn unix_now() -> u32 {
+    Now::system().unix_s.min(u32::MAX as u64 - 1) as u32
+}
+
+/// The journal record of a registrar change.
+fn record_of(c: &Change) -> Record {
+    match c.binding {
+        Some(b) => Record::upsert(
+            &Binding {
+                home: c.home,
+                coa: b.coa,
+                msisdn: b.msisdn,
+                expires_at: b.expires_at,
+            },
+            c.last_ident,
+        ),
+        None => Record::remove(c.home, c.msisdn, c.last_ident),
+    }
 }
 
 fn ip_str(a: u32) -> String {
@@ -57,12 +101,6 @@ fn mac_str(m: [u8; 6]) -> String {
         .join(":")
 }
 
-/// Seconds since start, for binding expiry (bindings preloaded or bound by the admin
-/// never expire: `u32::MAX`).
-fn now_s(started: Instant) -> u32 {
-    started.elapsed().as_secs().min(u32::MAX as u64 - 1) as u32
-}
-
 impl ControlCtx {
     /// Runs until `stop` is set; returns the final stats document.
     pub fn run(mut self) -> Value {
@@ -71,20 +109,34 @@ impl ControlCtx {
         let mut last_arp = Instant::now() - Duration::from_secs(3600);
         let mut last_stats = Instant::now();
         let mut expired: Vec<Binding> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::with_capacity(4096);
         let arp_every = Duration::from_millis(self.cfg.arp_retry_ms);
         let stats_every = Duration::from_millis(self.cfg.stats_interval_ms);
         while !self.stop.load(Ordering::Relaxed) {
             let mut busy = false;
+            let t_batch = Instant::now();
+            // One batch: everything the rings hold now (bounded), then one group commit.
             for r in self.rings.iter_mut() {
-                if r.dequeue_burst(&mut burst) > 0 {
+                while pending.len() < 4096 && r.dequeue_burst(&mut burst) > 0 {
                     busy = true;
-                    for _m in burst.drain() {
-                        // Registration handling is the control-plane issue's; until then
-                        // requests are counted and dropped (freed here).
+                    for m in burst.drain() {
                         cc.registrations_received += 1;
-                        cc.registrations_dropped_unimplemented += 1;
+                        Self::handle_request(
+                            m,
+                            &self.plane,
+                            self.registrar.as_mut(),
+                            &mut self.writer,
+                            self.journal.as_mut(),
+                            &mut pending,
+                            &mut cc,
+                        );
                     }
                 }
+            }
+            if !pending.is_empty() {
+                self.finish_batch(&mut pending, &mut cc);
+                let us = t_batch.elapsed().as_micros() as u64;
+                cc.batch_max_us = cc.batch_max_us.max(us);
             }
             if last_arp.elapsed() >= arp_every {
                 last_arp = Instant::now();
@@ -94,14 +146,20 @@ impl ControlCtx {
                 srv.poll(|c| self.admin_command(c, &mut cc));
                 self.admin = Some(srv);
             }
-            let p = self.writer.expire(now_s(self.started), 4096, &mut expired);
+            self.writer.expire(unix_now(), 4096, &mut expired);
             if !expired.is_empty() {
                 cc.expired += expired.len() as u64;
-                expired.clear();
+                for b in expired.drain(..) {
+                    let last = self.last_ident(b.msisdn);
+                    if let Some(j) = self.journal.as_mut() {
+                        j.append(&Record::remove(b.home, b.msisdn, last));
+                    }
+                }
+                self.commit(&mut cc);
                 self.writer.publish();
                 cc.publishes += 1;
             }
-            let _ = p;
+            self.maybe_compact(&mut cc);
             self.writer.reclaim();
             if last_stats.elapsed() >= stats_every {
                 last_stats = Instant::now();
@@ -119,6 +177,129 @@ impl ControlCtx {
             }
         }
         self.stats(&cc)
+    }
+
+    /// Handles one frame from a worker: decide, apply to the table, journal the change,
+    /// and queue the Reply until the group commit.
+    fn handle_request(
+        m: Mbuf,
+        plane: &Plane,
+        registrar: Option<&mut Registrar>,
+        writer: &mut TableWriter,
+        journal: Option<&mut Journal>,
+        pending: &mut Vec<Pending>,
+        cc: &mut ControlCounters,
+    ) {
+        let reg = match regpath::extract(m.data(), plane.msm_gprs, plane.msm_wlan) {
+            Ok(r) => r,
+            Err(_) => {
+                cc.registrations_malformed += 1;
+                return;
+            }
+        };
+        let Some(registrar) = registrar else {
+            cc.registrations_no_subscribers += 1;
+            return;
+        };
+        let payload = &m.data()[reg.payload.0..reg.payload.1];
+        let outcome = registrar.handle(payload, reg.path, reg.src, Now::system(), writer);
+        if let (Some(c), Some(j)) = (&outcome.change, journal) {
+            j.append(&record_of(c));
+        }
+        if outcome.reply.is_some() {
+            pending.push(Pending {
+                mbuf: m,
+                reg,
+                outcome,
+            });
+        }
+    }
+
+    /// Group commit, publish, then send the batch's Replies (code 0 only if durable).
+    fn finish_batch(&mut self, pending: &mut Vec<Pending>, cc: &mut ControlCounters) {
+        let durable = self.commit(cc);
+        self.writer.publish();
+        cc.publishes += 1;
+        for p in pending.drain(..) {
+            let Pending {
+                mut mbuf,
+                reg,
+                outcome,
+            } = p;
+            if outcome.change.is_some() && !durable {
+                cc.journal_errors += 1;
+                continue; // never acknowledge what is not durable; the mobile retransmits
+            }
+            let Some(payload) = outcome.reply_bytes() else {
+                continue;
+            };
+            let pi = mbuf.port() as usize;
+            let Some(port) = self.plane.ports.get(pi) else {
+                continue;
+            };
+            self.ip_id = self.ip_id.wrapping_add(2);
+            if !regpath::write_reply(&mut mbuf, &reg, payload, port.mac, 64, self.ip_id) {
+                cc.replies_tx_failed += 1;
+                continue;
+            }
+            let mut b: MbufBurst<1> = MbufBurst::new();
+            let _ = b.push(mbuf);
+            let (sent, _) = b.tx_retry_or_free(&mut self.tx[pi], 8);
+            if sent == 1 {
+                cc.replies_sent += 1;
+            } else {
+                cc.replies_tx_failed += 1;
+            }
+        }
+    }
+
+    /// Commits the journal's pending records; true if they are durable (or there is no
+    /// journal: bindings are then explicitly not durable).
+    fn commit(&mut self, cc: &mut ControlCounters) -> bool {
+        let Some(j) = self.journal.as_mut() else {
+            return true;
+        };
+        if j.pending() == 0 {
+            return true;
+        }
+        match j.commit() {
+            Ok(()) => {
+                cc.journal_commits += 1;
+                true
+            }
+            Err(e) => {
+                tracing::error!("journal commit failed: {e}");
+                false
+            }
+        }
+    }
+
+    fn last_ident(&self, msisdn: u64) -> u64 {
+        self.registrar
+            .as_ref()
+            .and_then(|r| r.last_ident(msisdn))
+            .unwrap_or(0)
+    }
+
+    fn maybe_compact(&mut self, cc: &mut ControlCounters) {
+        let limit = self.cfg.registration.journal_compact_bytes;
+        let Some(j) = self.journal.as_ref() else {
+            return;
+        };
+        if j.log_bytes() < limit {
+            return;
+        }
+        let live: Vec<Record> = self
+            .writer
+            .iter()
+            .map(|b| Record::upsert(&b, self.last_ident(b.msisdn)))
+            .collect();
+        if let Some(j) = self.journal.as_mut() {
+            match j.compact(live) {
+                Ok(()) => cc.journal_compactions += 1,
+                Err(e) => tracing::error!("journal compaction failed: {e}"),
+            }
+        }
     }
 
     /// Sends ARP requests for next hops that are unresolved or not refreshed for 60 s.
@@ -161,6 +342,19 @@ impl ControlCtx {
                 } else {
                     match self.writer.upsert(home, coa, msisdn, u32::MAX) {
                         Ok(_) => {
+                            let last = self.last_ident(msisdn);
+                            if let Some(j) = self.journal.as_mut() {
+                                j.append(&Record::upsert(
+                                    &Binding {
+                                        home,
+                                        coa,
+                                        msisdn,
+                                        expires_at: u32::MAX,
+                                    },
+                                    last,
+                                ));
+                            }
+                            self.commit(cc);
                             let epoch = self.writer.publish();
                             cc.publishes += 1;
                             self.writer
@@ -177,7 +371,14 @@ impl ControlCtx {
                 }
             }
             Ok(Command::Unbind(home)) => {
+                let old = self.writer.get(home);
                 if self.writer.remove(home) {
+                    let msisdn = old.map(|b| b.msisdn).unwrap_or(0);
+                    let last = self.last_ident(msisdn);
+                    if let Some(j) = self.journal.as_mut() {
+                        j.append(&Record::remove(home, msisdn, last));
+                    }
+                    self.commit(cc);
                     self.writer.publish();
                     cc.publishes += 1;
                     Ok(json!({"removed": ip_str(home)}))
@@ -247,7 +448,17 @@ impl ControlCtx {
             "workers": workers,
             "control": {
                 "registrations_received": cc.registrations_received,
-                "registrations_dropped_unimplemented": cc.registrations_dropped_unimplemented,
+                "registrations_malformed": cc.registrations_malformed,
+                "registrations_no_subscribers": cc.registrations_no_subscribers,
+                "replies_sent": cc.replies_sent,
+                "replies_tx_failed": cc.replies_tx_failed,
+                "journal_errors": cc.journal_errors,
+                "journal_commits": cc.journal_commits,
+                "journal_compactions": cc.journal_compactions,
+                "batch_max_us": cc.batch_max_us,
+                "registration": self.registrar.as_ref().map(|r| json!(r.counters)),
+                "subscribers": self.registrar.as_ref().map(|r| r.subscribers().len()),
+                "journal": self.journal.as_ref().map(|j| format!("{:?}", j.stats())),
                 "arp_requests_sent": cc.arp_requests_sent,
                 "arp_alloc_failed": cc.arp_alloc_failed,
                 "admin_requests": cc.admin_requests,

@@ -9,9 +9,12 @@ use msm::admin;
 use msm::config::{Config, Role};
 use msm::control::ControlCtx;
 use msm::counters::Counters;
+use msm::journal::Journal;
 use msm::neigh::Neighbours;
 use msm::pipeline::{NextHop, Plane, PortInfo};
 use msm::preload;
+use msm::registrar::Registrar;
+use msm::subscribers::Subscribers;
 use msm::worker::{self, WorkerCtx};
 use msm_dpdk::{Eal, Mempool, PortConf, PortId, Ring};
 use msm_table::{Rcu, TableConfig, TableWriter};
@@ -138,6 +141,38 @@ fn load(path: &std::path::Path) -> Result<(Config, Vec<preload::Preload>), Strin
 }
 
 fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
+    // Control-plane state first: its errors come before EAL starts.
+    let subs = match &cfg.registration.subscribers {
+        Some(p) => {
+            let t = Instant::now();
+            let s = Subscribers::load(p, &cfg.home_pools)
+                .map_err(|e| format!("config: control.subscribers: {e}"))?;
+            info!(
+                "{} subscribers loaded from {} in {:?}",
+                s.len(),
+                p.display(),
+                t.elapsed()
+            );
+            Some(s)
+        }
+        None => {
+            warn!("no control.subscribers: every registration is refused");
+            None
+        }
+    };
+    let (journal, replay) = match &cfg.registration.state_dir {
+        Some(d) => {
+            let (j, r) = Journal::open(d).map_err(|e| format!("journal: {e}"))?;
+            for w in &r.warnings {
+                warn!("journal: {w}");
+            }
+            (Some(j), Some(r))
+        }
+        None => {
+            warn!("no control.state_dir: bindings are NOT durable");
+            (None, None)
+        }
+    };
     let eal = Eal::init(&cfg.eal_args).map_err(|e| format!("EAL: {e}"))?;
     let main_lcore = msm_dpdk::main_lcore();
     if let Some(c) = cfg.control_lcore {
@@ -256,11 +291,50 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
             .upsert(p.home, p.coa, p.msisdn, u32::MAX)
             .map_err(|e| format!("table.preload: {}: {e}", std::net::Ipv4Addr::from(p.home)))?;
     }
+    info!("{} bindings preloaded in {:?}", pre.len(), t0.elapsed());
+    let home_agents: Vec<u32> = cfg.ports.iter().map(|p| p.address).collect();
+    let mut registrar = subs.map(|s| {
+        Registrar::new(
+            cfg.registration.clone(),
+            cfg.home_pools.clone(),
+            s,
+            home_agents,
+        )
+    });
+    if let Some(r) = &replay {
+        let t = Instant::now();
+        let now = msm::registrar::Now::system()
+            .unix_s
+            .min(u32::MAX as u64 - 1) as u32;
+        if let Some(reg) = registrar.as_mut() {
+            for rec in &r.records {
+                if rec.last_ident != 0 && rec.msisdn != 0 {
+                    reg.restore_ident(rec.msisdn, rec.last_ident);
+                }
+            }
+        }
+        let mut restored = 0usize;
+        for rec in r.live(now) {
+            let b = rec.binding();
+            writer
+                .upsert(b.home, b.coa, b.msisdn, b.expires_at)
+                .map_err(|e| {
+                    format!("journal replay: {}: {e}", std::net::Ipv4Addr::from(b.home))
+                })?;
+            restored += 1;
+        }
+        info!(
+            "journal: {restored} live bindings restored in {:?} (cut {} bytes)",
+            t.elapsed(),
+            r.cut_bytes
+        );
+    }
+    drop(replay);
+    // Published before any worker takes traffic.
     writer.publish();
     info!(
-        "{} bindings preloaded in {:?}; table {} bytes",
-        pre.len(),
-        t0.elapsed(),
+        "table published: {} bindings, {} bytes",
+        writer.len(),
         writer.memory_bytes()
     );
 
@@ -360,6 +434,9 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
         stop: stop.clone(),
         admin: admin_srv,
         started: Instant::now(),
+        registrar,
+        journal,
+        ip_id: 0,
     };
     let final_stats = ctl.run();
     eal.wait_all();

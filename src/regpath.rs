@@ -73,7 +73,8 @@ pub fn extract(frame: &[u8], msm_gprs: u32, msm_wlan: u32) -> Result<RegPacket, 
     let hl = p.header_len();
     let total = p.total_len() as usize;
     let (src, dst) = (p.src_u32(), p.dst_u32());
-    let u = udp::UdpPacket::new_checked(&frame[at + hl..at + total]).map_err(|_| ExtractError::Malformed)?;
+    let u = udp::UdpPacket::new_checked(&frame[at + hl..at + total])
+        .map_err(|_| ExtractError::Malformed)?;
     if u.dst_port() != MIP_PORT {
         return Err(ExtractError::NotRegistration);
     }
@@ -81,7 +82,10 @@ pub fn extract(frame: &[u8], msm_gprs: u32, msm_wlan: u32) -> Result<RegPacket, 
         return Err(ExtractError::BadUdpChecksum);
     }
     let path = match outer {
-        Some((outer_src, outer_dst)) => Path::Tunnel { outer_src, outer_dst },
+        Some((outer_src, outer_dst)) => Path::Tunnel {
+            outer_src,
+            outer_dst,
+        },
         None if dst == msm_gprs && dst != msm_wlan => Path::Wwan,
         None if dst == msm_wlan && dst != msm_gprs => Path::Direct,
         // GGSN-expansion mode: one address; plain UDP from a home address is path 1,
@@ -148,8 +152,20 @@ pub fn write_reply<B: PacketBuf>(
         up.set_len(udp_len as u16);
         up.fill_checksum(req.dst, req.src);
     }
-    if let Path::Tunnel { outer_src, outer_dst } = req.path {
-        if ipv4::write_ipip_header_in_place(&mut d[ETH..], outer_dst, outer_src, ttl, id.wrapping_add(1)).is_err() {
+    if let Path::Tunnel {
+        outer_src,
+        outer_dst,
+    } = req.path
+    {
+        if ipv4::write_ipip_header_in_place(
+            &mut d[ETH..],
+            outer_dst,
+            outer_src,
+            ttl,
+            id.wrapping_add(1),
+        )
+        .is_err()
+        {
             return false;
         }
     }
@@ -175,7 +191,10 @@ mod tests {
 
     fn udp_ip(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
-        PacketBuilder::ipv4(src, dst, 64).udp(40000, 434).write(&mut v, payload).unwrap();
+        PacketBuilder::ipv4(src, dst, 64)
+            .udp(40000, 434)
+            .write(&mut v, payload)
+            .unwrap();
         v
     }
 
@@ -204,7 +223,13 @@ mod tests {
         assert_eq!(&f[r.payload.0..r.payload.1], b"REQ1");
         let f = tunnelled(&udp_ip(HOME, GPRS, b"REQ2"));
         let r = extract(&f, u(GPRS), u(WLAN)).unwrap();
-        assert_eq!(r.path, Path::Tunnel { outer_src: u(COA), outer_dst: u(WLAN) });
+        assert_eq!(
+            r.path,
+            Path::Tunnel {
+                outer_src: u(COA),
+                outer_dst: u(WLAN)
+            }
+        );
         assert_eq!(r.src, u(HOME));
         assert_eq!(&f[r.payload.0..r.payload.1], b"REQ2");
         let f = eth(&udp_ip(COA, WLAN, b"REQ3"));
@@ -218,22 +243,35 @@ mod tests {
         let mut f = eth(&udp_ip(HOME, GPRS, b"REQ1"));
         let n = f.len();
         f[n - 1] ^= 0xff; // payload byte: UDP checksum now wrong
-        assert_eq!(extract(&f, u(GPRS), u(WLAN)), Err(ExtractError::BadUdpChecksum));
-        assert_eq!(extract(&f[..20], u(GPRS), u(WLAN)), Err(ExtractError::Malformed));
+        assert_eq!(
+            extract(&f, u(GPRS), u(WLAN)),
+            Err(ExtractError::BadUdpChecksum)
+        );
+        assert_eq!(
+            extract(&f[..20], u(GPRS), u(WLAN)),
+            Err(ExtractError::Malformed)
+        );
         let f = eth(&udp_ip(HOME, [192, 0, 2, 200], b"x"));
         assert_eq!(extract(&f, u(GPRS), u(WLAN)), Err(ExtractError::WrongPath));
     }
 
     fn check_udp_reply(ip: &[u8], src: [u8; 4], dst: [u8; 4], payload: &[u8]) {
         let s = etherparse::SlicedPacket::from_ip(ip).unwrap();
-        let Some(etherparse::NetSlice::Ipv4(h)) = &s.net else { panic!() };
+        let Some(etherparse::NetSlice::Ipv4(h)) = &s.net else {
+            panic!()
+        };
         assert_eq!(h.header().source(), src);
         assert_eq!(h.header().destination(), dst);
-        let Some(etherparse::TransportSlice::Udp(us)) = s.transport else { panic!() };
+        let Some(etherparse::TransportSlice::Udp(us)) = s.transport else {
+            panic!()
+        };
         assert_eq!(us.source_port(), 434);
         assert_eq!(us.destination_port(), 40000);
         assert_eq!(us.payload(), payload);
-        let want = us.to_header().calc_checksum_ipv4_raw(src, dst, us.payload()).unwrap();
+        let want = us
+            .to_header()
+            .calc_checksum_ipv4_raw(src, dst, us.payload())
+            .unwrap();
         assert_eq!(us.checksum(), want);
     }
 
@@ -245,7 +283,14 @@ mod tests {
         ] {
             let r = extract(&f, u(GPRS), u(WLAN)).unwrap();
             let mut b = VecBuf::new(&f);
-            assert!(write_reply(&mut b, &r, b"a longer reply payload", ME, 64, 7));
+            assert!(write_reply(
+                &mut b,
+                &r,
+                b"a longer reply payload",
+                ME,
+                64,
+                7
+            ));
             let d = b.data();
             assert_eq!(&d[0..6], &PEER);
             assert_eq!(&d[6..12], &ME);
@@ -261,7 +306,10 @@ mod tests {
         assert_eq!(outer.source(), WLAN);
         assert_eq!(outer.destination(), COA);
         assert_eq!(outer.protocol(), etherparse::IpNumber(4));
-        assert_eq!(outer.to_header().calc_header_checksum(), outer.header_checksum());
+        assert_eq!(
+            outer.to_header().calc_header_checksum(),
+            outer.header_checksum()
+        );
         check_udp_reply(&d[34..], GPRS, HOME, b"R");
     }
 }

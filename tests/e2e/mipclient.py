@@ -24,6 +24,7 @@ import hmac
 import json
 import os
 import random
+import select
 import socket
 import struct
 import sys
@@ -36,6 +37,13 @@ NTP_OFFSET = 2_208_988_800
 
 def ntp_now(skew=0):
     return int(time.time()) + NTP_OFFSET + skew
+
+
+def ntp_ident(skew=0):
+    """A 64-bit NTP timestamp (seconds since 1900 . fraction): increases with time, as
+    RFC 5944 timestamp-based Identifications should."""
+    t = time.time() + NTP_OFFSET + skew
+    return (int(t) << 32) | int((t % 1) * (1 << 32))
 
 
 def build_request(home, ha, coa, lifetime, msisdn, spi, key, ident, bad_auth=False):
@@ -85,7 +93,7 @@ def udp_socket(src, port=0, timeout=2.0):
 
 def cmd_register(a):
     key = bytes.fromhex(a.key)
-    ident = a.ident if a.ident is not None else (ntp_now(a.skew) << 32) | random.getrandbits(32)
+    ident = a.ident if a.ident is not None else ntp_ident(a.skew)
     req = build_request(a.home, a.ha, a.coa, a.lifetime, a.msisdn, a.spi, key, ident, a.bad_auth)
     s = udp_socket(a.src)
     for attempt in range(a.tries):
@@ -121,9 +129,10 @@ def read_subscribers(path, n):
 
 
 def cmd_storm(a):
-    subs = read_subscribers(a.subscribers, a.n)
+    subs = read_subscribers(a.subscribers, a.n + a.skip)[a.skip:]
     base = struct.unpack("!I", socket.inet_aton(a.coa_base))[0]
-    s = udp_socket(a.src, timeout=0.05)
+    s = udp_socket(a.src)
+    s.setblocking(False)
     pending = {}
     acked = 0
     out = open(a.acked, "a", buffering=1)
@@ -140,6 +149,7 @@ def cmd_storm(a):
         acked += drain(s, pending, out)
     deadline = time.time() + 3
     while pending and time.time() < deadline:
+        select.select([s], [], [], 0.05)
         acked += drain(s, pending, out)
     print(json.dumps({"sent": len(subs), "acked": acked, "seconds": round(time.time() - t0, 2)}))
     return 0
@@ -201,6 +211,7 @@ def main():
         st.add_argument("--" + f, required=True)
     st.add_argument("--n", type=int, required=True)
     st.add_argument("--rate", type=float, default=0)
+    st.add_argument("--skip", type=int, default=0, help="skip the first N subscribers")
     fl = sub.add_parser("flood")
     fl.add_argument("--src", required=True)
     fl.add_argument("--dst", required=True)
