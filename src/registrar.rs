@@ -731,7 +731,8 @@ mod tests {
             spi: 256,
             key: &k,
         };
-        let cases: Vec<(&str, Vec<u8>, Path, u32, Option<Code>)> = vec![
+        type Case<'a> = (&'a str, Vec<u8>, Path, u32, Option<Code>);
+        let cases: Vec<Case> = vec![
             (
                 "unknown subscriber",
                 RequestBuilder {
