@@ -35,10 +35,12 @@ phase() { # title seconds
   nsx inet ping -i 0.2 -c $(($2 * 5)) -q 192.0.2.10 >"$WORK/ping.log" 2>&1 &
   local pp=$!
   nsx "$3" /usr/bin/python3 "$ROOT/tests/e2e/tcpcheck.py" serve 192.0.2.10 5001 >"$WORK/srv.log" 2>&1 &
+  local sp=$!
   for _ in $(seq 30); do grep -q listening "$WORK/srv.log" && break; sleep 0.1; done
   nsx inet /usr/bin/python3 "$ROOT/tests/e2e/tcpcheck.py" send 192.0.2.10 5001 4000000 >"$WORK/cli.log" 2>&1 &
+  local cp=$!
   for _ in $(seq "$2"); do sleep 1; show; done
-  wait $pp; wait
+  wait $pp $sp $cp
   echo "  ping: $(grep -E 'packets transmitted' "$WORK/ping.log")"
   echo "  tcp:  $(cat "$WORK/cli.log")"
 }
@@ -47,16 +49,26 @@ echo "== testbed: wwan (GGSN, mobile) | core (MSM) | inet (router, server) | wla
 MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" up || exit 1
 sed -e "s|/run/msm-testbed.sock|$SOCK|" -e "s|\"msmtb\"|\"$P\"|" \
     -e "s|preload = \"testbed-bindings.txt\"|preload = \"$ROOT/dpdk-config/testbed-bindings.txt\"|" \
+    -e "s|subscribers = \"testbed-subscribers.txt\"|subscribers = \"$ROOT/dpdk-config/testbed-subscribers.txt\"|" \
+    -e "s|state_dir = \"/var/lib/msm-testbed\"|state_dir = \"$WORK/state\"|" \
     "$ROOT/dpdk-config/testbed.toml" >"$WORK/msm.toml"
 nsx core "$MSM" run --config "$WORK/msm.toml" >"$WORK/msm.log" 2>&1 &
 MSM_PID=$!
 for _ in $(seq 100); do ctl ping >/dev/null 2>&1 && break; sleep 0.2; done
 ctl ping >/dev/null || { echo "msm did not start:"; cat "$WORK/msm.log"; exit 1; }
 sleep 1
+KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+mip() { # ns src dst coa lifetime: authenticated Registration Request (scapy + hmac client)
+  nsx "$1" /usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" register --src "$2" --dst "$3" \
+    --home 192.0.2.10 --ha 192.0.2.129 --coa "$4" --lifetime "$5" --msisdn 491700000010 --spi 256 --key $KEY
+}
+echo "== mobile 192.0.2.10 enters WLAN 203.0.113.0/24: registration from its care-of address"
+echo "   reply: $(mip wlan 203.0.113.10 198.51.100.1 203.0.113.10 300)"
 echo "== binding: $(ctl show 192.0.2.10)"
 phase "phase 1: mobile in the WLAN: downlink tunnelled to 203.0.113.10, uplink reverse-tunnelled" 5 wlan
-ctl bind 192.0.2.10 - 491700000010 >/dev/null
-echo; echo "== binding changed: $(ctl show 192.0.2.10)"
+echo; echo "== mobile leaves the WLAN: canceling registration (lifetime 0) through the WWAN"
+echo "   reply: $(mip wwan 192.0.2.10 192.0.2.129 0.0.0.0 0)"
+echo "== binding: $(ctl show 192.0.2.10)"
 phase "phase 2: mobile on the WWAN: same traffic, no tunnel" 5 wwan
 echo; echo "== final counters (non-zero):"
 ctl stats | /usr/bin/python3 -c "

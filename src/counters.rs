@@ -92,6 +92,9 @@ counter_enum! {
         NeighbourUnresolved = "neighbour_unresolved",
         /// Addressed to us but not ICMP echo, UDP 434 or IP-in-IP.
         LocalUnsupported = "local_unsupported",
+        /// ICMP error (unreachable, time exceeded, ...) addressed to us: informational,
+        /// e.g. a care-of host's kernel refusing tunnelled packets.
+        IcmpErrorToUs = "icmp_error_to_us",
         /// Fragment addressed to us (no reassembly on the data path).
         LocalFragment = "local_fragment",
         /// ARP that is neither a request for our address nor a reply to us.

@@ -410,8 +410,10 @@ fn process_local<B: PacketBuf, T: Bindings>(
     let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
     match proto {
         ipv4::PROTO_ICMP => {
-            if ip.get(hl) != Some(&icmp::TYPE_ECHO_REQUEST) {
-                return drop(local, Drop::LocalUnsupported);
+            match ip.get(hl) {
+                Some(&icmp::TYPE_ECHO_REQUEST) => {}
+                Some(&t) if icmp::is_icmp_error(t) => return drop(local, Drop::IcmpErrorToUs),
+                _ => return drop(local, Drop::LocalUnsupported),
             }
             if icmp::make_echo_reply_in_place(&mut pkt.data_mut()[ETH..]).is_err() {
                 return drop(local, Drop::Truncated);

@@ -561,6 +561,11 @@ fn registrations_go_to_control_on_all_three_paths() {
     let f = udp_frame(INET_MAC, COA, MSM_WLAN, 64, 434, b"req");
     assert_eq!(r.run(1, &f).0, Action::Control);
     assert_eq!(r.events(Event::ControlHanded), 3);
+    // an ICMP error to us is counted as such
+    let mut f = echo_frame(INET_MAC, COA, MSM_WLAN);
+    f[34] = 3; // destination unreachable (checksum is not checked for local ICMP)
+    assert_eq!(r.run(1, &f).0, Action::Drop);
+    assert_eq!(r.drops(Drop::IcmpErrorToUs), 1);
     // other UDP to us is not
     let f = udp_frame(INET_MAC, COA, MSM_WLAN, 64, 53, b"q");
     assert_eq!(r.run(1, &f).0, Action::Drop);
