@@ -272,21 +272,6 @@ impl Mbuf {
         }
     }
 
-    /// Empty a contiguous mbuf and restore the default headroom
-    /// (`rte_pktmbuf_reset_headroom` plus zero length), to reuse a received
-    /// mbuf as a fresh packet; `false` (unchanged) if segmented.
-    #[inline]
-    pub fn reset(&mut self) -> bool {
-        let m = self.m_mut();
-        if m.nb_segs != 1 {
-            return false;
-        }
-        m.data_off = crate::PKTMBUF_HEADROOM.min(m.buf_len);
-        m.data_len = 0;
-        m.pkt_len = 0;
-        true
-    }
-
     /// Set the length of a contiguous mbuf to `n` bytes (both `data_len` and
     /// `pkt_len`); `false` (unchanged) if segmented or `n` exceeds the
     /// headroom-adjusted buffer.
@@ -375,9 +360,6 @@ pub(crate) mod tests {
             assert_eq!(m.data(), b"X23");
             assert!(!m.set_len(200));
             assert_eq!(m.rss_hash(), None);
-            assert!(m.reset());
-            assert_eq!((m.len(), m.pkt_len()), (0, 0));
-            assert_eq!(m.headroom(), usize::from(crate::PKTMBUF_HEADROOM));
         });
         assert_eq!(&f.buf[129..132], b"X23");
     }

@@ -1,27 +1,28 @@
-//! The measurement harness.
+//! The measurement harness: everything the worker touches happens on the
+//! worker core, as with testpmd on net_null.
 //!
-//! Two ring-backed ethdevs (`rte_eth_from_rings`, the `net_ring` PMD) stand in
-//! for the appliance's two NICs: port 0 faces the WWAN, port 1 the Internet.
-//! The worker on lcore 1 polls rx queue 0 of both ports and owns tx queue 0 of
-//! both, exactly as the appliance's first worker does; it is either the
-//! appliance's own `msm::worker::run` or a trivial macswap loop (the I/O
-//! ceiling of this very setup).
+//! Two ports stand in for the appliance's two NICs, with the appliance's
+//! roles and addresses:
+//! * plane port 0, WWAN side: a ring-backed ethdev (`PortId::from_rings`)
+//!   whose rx ring stays empty (this traffic never comes from the WWAN) and
+//!   whose tx ring is checked for stray frames after each run;
+//! * plane port 1, Internet side: `net_null0`, the device of the issue's
+//!   testpmd baseline. Its rx hands out mbufs from the worker core's mempool
+//!   cache, into which the rx callback [`Source`] writes the benchmark
+//!   frames; its tx frees what the worker sends after the tx callback
+//!   [`Check`] has verified a sample.
 //!
-//! The generator runs on the main lcore (0). It plays both wires: it takes what
-//! the worker transmitted on the Internet port out of that port's tx ring,
-//! checks a sample of it, rewrites every mbuf in place into a fresh input
-//! frame (reset headroom and length, copy a template, patch the addresses and
-//! checksums for the next home of a precomputed uniformly random sequence) and
-//! puts it into the Internet port's rx ring. A fixed number of mbufs circulates
-//! and both rings can hold all of them, so neither side can ever find a ring
-//! full: nothing is dropped by the harness. The mempool is not on the fast path
-//! of either core.
+//! The worker is the appliance's own `msm::worker::run` on lcore 1, polling
+//! rx queue 0 of both ports and owning tx queue 0 of both, exactly like the
+//! first worker of `msm run`; or, for the harness baseline, a macswap loop
+//! with the same queues, bursts and counters. The main lcore only samples the
+//! worker's counters (sleeping in between), so the worker core runs alone.
 //!
-//! Throughput is the worker's own `rx_packets` counter over a window after a
-//! warm-up, sampled by the generator. Whether the generator kept up shows in
-//! the worker's mean rx burst (32 = it always found a full burst waiting) and
-//! in the generator's busy fraction.
+//! The source and the check time themselves: a run reports the worker core's
+//! total TSC ticks per packet and the part of it spent in them, hence the
+//! worker's own cost (I/O + processing) with the packet source taken out.
 
+use crate::source::{Check, Installed, Source};
 use crate::traffic::{self, Expect, Template, Traffic};
 use msm::config::{Prefix, Role};
 use msm::counters::{Counters, Drop as DropReason, Event};
@@ -29,27 +30,34 @@ use msm::neigh::Neighbours;
 use msm::pipeline::{NextHop, Plane, PortInfo};
 use msm::worker::{self, WorkerCtx};
 use msm_dpdk::{
-    rdtsc, Eal, Mbuf, MbufBurst, Mempool, PortConf, PortId, Ring, RingConsumer, RingPort,
-    RingProducer, RxQueue, TxQueue, DEFAULT_BUF_SIZE,
+    rdtsc, Eal, MbufBurst, Mempool, PortConf, PortId, Ring, RingConsumer, RingPort, RingProducer,
+    RxQueue, TxQueue, DEFAULT_BUF_SIZE,
 };
 use msm_table::{RcuReader, TableHandle};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The worker's lcore (EAL `-l 0,1`: lcore 1 runs on CPU 1).
 pub const WORKER_LCORE: u32 = 1;
+/// The Internet-side device (an EAL `--vdev`).
+pub const INET_DEVICE: &str = "net_null0";
 /// Plane port index of the WWAN-side port.
 const WWAN: usize = 0;
 /// Plane port index of the Internet-side port (all benchmark traffic).
 const INET: usize = 1;
-/// Most mbufs the generator takes back from the tx ring at once.
-const GEN_BURST: usize = 64;
-/// The generator checks one returned frame in this many.
-const CHECK_EVERY: u64 = 16;
 /// MTU of both ports (as in the example configurations).
 const MTU: u16 = 1500;
+/// Mempool as testpmd's (`--total-num-mbufs=16384`, per-lcore cache 250).
+const POOL_MBUFS: u32 = 16383;
+const POOL_CACHE: u32 = 256;
+/// Longest profile (call-graph samples are large).
+const PROFILE_MS: u64 = 3000;
+/// A run whose worker thread waited this share of the window for a CPU
+/// (other processes) counts as contended.
+const CONTENDED: f64 = 0.01;
 
 /// Warm-up, measurement window and sampling period.
 #[derive(Debug, Clone, Copy)]
@@ -67,7 +75,7 @@ pub enum WorkerKind {
         reader: RcuReader,
     },
     /// Swap the Ethernet addresses and send the frame back out of the port it
-    /// came in on (what `testpmd --forward-mode=macswap` does).
+    /// came in on (what `testpmd --forward-mode=macswap` does per packet).
     MacSwap,
 }
 
@@ -77,119 +85,73 @@ pub struct RunResult {
     pub name: String,
     pub worker: &'static str,
     pub traffic: Traffic,
-    /// Measurement window actually covered.
+    /// Measurement window actually covered (s).
     pub seconds: f64,
     /// Packets the worker received in the window.
     pub packets: u64,
-    /// Worker throughput over the window (one worker core).
+    /// Worker core throughput over the window, packet source included.
     pub mpps: f64,
     /// Throughput per sampling period (spread).
     pub sample_mpps: Vec<f64>,
-    /// TSC ticks per packet on the (always busy-polling) worker core.
+    /// TSC ticks per packet on the worker core (always busy polling).
     pub tsc_per_pkt: f64,
-    /// Mean size of the worker's non-empty rx bursts (32 = never starved).
+    /// Of which in the packet source (rx callback) and the output check (tx callback).
+    pub source_tsc_per_pkt: f64,
+    pub check_tsc_per_pkt: f64,
+    /// Mean size of the worker's non-empty rx bursts.
     pub avg_burst: f64,
     /// Packets the worker transmitted in the window.
     pub tx_packets: u64,
-    /// Packets that took the benchmarked path (encapsulated / decapsulated;
-    /// for macswap: transmitted).
+    /// Packets that took the benchmarked path in the window (encapsulated /
+    /// decapsulated; for macswap: transmitted).
     pub handled: u64,
     /// Non-zero drop counters of the worker in the window.
     pub drops: Vec<(String, u64)>,
-    /// Generator cost per packet while it had work (ns).
-    pub gen_ns_per_pkt: f64,
-    /// Fraction of the window the generator had work (1.0 = never waited).
-    pub gen_busy: f64,
-    /// Returned frames checked / found wrong (whole run).
+    /// Frames checked / found wrong by the output check (whole run).
     pub checked: u64,
     pub bad: u64,
+    /// Time the worker thread was runnable but not running (other processes), ms.
+    pub run_delay_ms: f64,
+    /// Hypervisor steal time on the worker's CPU during the window, ms.
+    pub steal_ms: f64,
     /// Anything unexpected (worker exit code, leaks, stray egress).
     pub notes: Vec<String>,
     /// `perf report` lines, if this run was profiled.
     pub profile: Option<Vec<String>>,
+    /// Attempts made (a contended run is repeated; see `contended`).
+    pub attempts: u32,
 }
 
 impl RunResult {
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().map(|(_, n)| n).sum()
     }
+    /// Ticks per packet of the worker itself (source and check taken out).
+    pub fn worker_tsc_per_pkt(&self) -> f64 {
+        self.tsc_per_pkt - self.source_tsc_per_pkt - self.check_tsc_per_pkt
+    }
+    /// Throughput the worker would reach with a free packet source.
+    pub fn worker_mpps(&self, hz: u64) -> f64 {
+        hz as f64 / self.worker_tsc_per_pkt() / 1e6
+    }
+    /// Whether other processes took the worker's CPU for a noticeable time.
+    pub fn contended(&self) -> bool {
+        self.run_delay_ms + self.steal_ms > CONTENDED * self.seconds * 1e3
+    }
 }
 
-/// Counters sampled by the generator at each mark.
+/// Counters sampled at each mark.
 #[derive(Debug, Clone, Copy, Default)]
 struct Snap {
     tsc: u64,
     rx: u64,
     tx: u64,
     bursts: u64,
-    drops: u64,
     handled: u64,
-    gen_pkts: u64,
-    gen_busy: u64,
-}
-
-/// The generator: rewrites returned mbufs into fresh input frames.
-struct Generator<'a> {
-    tpl: Template,
-    seq: &'a [u32],
-    pos: usize,
-    expect: Expect,
-    port_mac: [u8; 6],
-    /// Mbufs recycled.
-    pkts: u64,
-    checked: u64,
-    bad: u64,
-    /// Mbufs that could not be rewritten (never expected; they are sent as they are).
-    refill_failed: u64,
-}
-
-impl Generator<'_> {
-    /// Turns `m` into the next input frame.
-    #[inline(always)]
-    fn refill(&mut self, m: &mut Mbuf) {
-        if !m.reset() || !m.set_len(self.tpl.len()) {
-            self.refill_failed += 1;
-            return;
-        }
-        let home = self.seq[self.pos];
-        self.pos += 1;
-        if self.pos == self.seq.len() {
-            self.pos = 0;
-        }
-        self.tpl.write(m.data_mut(), home);
-    }
-
-    /// Checks a sample of the frames the worker sent back (`ms`), then rewrites them all.
-    #[inline]
-    fn recycle(&mut self, ms: &mut [Mbuf]) {
-        // The worker wrote these headers and frames on the other core; ask for
-        // all of them (for writing) before touching any.
-        for m in ms.iter() {
-            prefetch_w(m.as_ptr().cast());
-            prefetch_w(m.data().as_ptr());
-        }
-        for m in ms.iter_mut() {
-            if self.pkts % CHECK_EVERY == 0 {
-                self.checked += 1;
-                if !self.expect.check(m.data(), self.port_mac) {
-                    self.bad += 1;
-                }
-            }
-            self.pkts += 1;
-            self.refill(m);
-        }
-    }
-}
-
-/// Prefetch a cache line with intent to write (PREFETCHW where available).
-#[inline(always)]
-fn prefetch_w(p: *const u8) {
-    // SAFETY: prefetching never faults and has no effect on program
-    // semantics; any address is allowed. SSE is x86_64 baseline.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-        _mm_prefetch::<_MM_HINT_ET0>(p.cast());
-    }
+    src: (u64, u64),
+    chk: (u64, u64),
+    run_delay_ns: u64,
+    steal_ticks: u64,
 }
 
 /// Context of the macswap baseline worker.
@@ -239,76 +201,72 @@ fn macswap(ctx: MacSwapCtx) -> i32 {
     0
 }
 
-/// Ring ports, rings, mempool and the appliance's read-only plane.
+/// Ports, mempool and the appliance's read-only plane.
 pub struct Harness {
     pool: Mempool,
-    /// Indexed by plane port index ([`WWAN`], [`INET`]).
-    ports: Vec<RingPort>,
-    macs: Vec<[u8; 6]>,
-    /// Generator -> port rx rings.
-    wire_in: Vec<RingProducer>,
-    /// Port tx rings -> generator.
-    wire_out: Vec<RingConsumer>,
+    wwan: RingPort,
+    /// The WWAN wire: nothing is ever put in (kept so the rx ring stays valid
+    /// and empty); what the worker sends there is counted after each run.
+    _wwan_in: RingProducer,
+    wwan_out: RingConsumer,
+    inet: PortId,
+    macs: [[u8; 6]; 2],
     plane: Arc<Plane>,
-    inflight: usize,
     hz: u64,
     runs: usize,
+    /// Kernel thread id of the worker lcore (for its scheduler statistics).
+    worker_tid: Arc<AtomicI32>,
 }
 
 impl Harness {
-    /// Creates the mempool, the two ring ports (rings hold `inflight` mbufs
-    /// each) and the plane. Needs the EAL.
-    pub fn new(inflight: usize) -> Result<Harness, String> {
+    /// Creates the mempool, configures the two ports and builds the plane.
+    /// Needs the EAL, with `--vdev=net_null0`.
+    pub fn new() -> Result<Harness, String> {
         let socket = msm_dpdk::socket_id();
-        // All circulating mbufs plus a margin (the worker may allocate for
-        // fragmentation; it never does here). 2^k - 1 is the efficient size.
-        let n_mbufs = ((inflight + 1024) as u32 + 1).next_power_of_two() - 1;
-        let pool = Mempool::new("bench_pool", n_mbufs, 256, DEFAULT_BUF_SIZE, socket)
-            .map_err(|e| format!("mempool: {e}"))?;
-        let cap = u32::try_from(inflight).map_err(|_| "inflight too large".to_string())?;
-        let mut ports = Vec::new();
-        let mut macs = Vec::new();
-        let mut wire_in = Vec::new();
-        let mut wire_out = Vec::new();
-        for (i, name) in ["wwan", "internet"].iter().enumerate() {
-            let (in_p, in_c) = Ring::new_spsc(&format!("bench_rx{i}"), cap, socket)
-                .map_err(|e| format!("ring: {e}"))?;
-            let (out_p, out_c) = Ring::new_spsc(&format!("bench_tx{i}"), cap, socket)
-                .map_err(|e| format!("ring: {e}"))?;
-            let port = PortId::from_rings(&format!("bench_{name}"), vec![in_c], vec![out_p])
-                .map_err(|e| format!("port {name}: {e}"))?;
-            let conf = PortConf {
-                rx_queues: 1,
-                tx_queues: 1,
-                rx_desc: 1024,
-                tx_desc: 1024,
-                mtu: Some(MTU),
-                promiscuous: false,
-                rss: false,
-            };
-            let setup = port
-                .id()
-                .configure(&conf, &pool)
-                .map_err(|e| format!("port {name}: {e}"))?;
+        let pool = Mempool::new(
+            "bench_pool",
+            POOL_MBUFS,
+            POOL_CACHE,
+            DEFAULT_BUF_SIZE,
+            socket,
+        )
+        .map_err(|e| format!("mempool: {e}"))?;
+        let (wwan_in, rx_end) =
+            Ring::new_spsc("bench_wwan_rx", 1024, socket).map_err(|e| format!("ring: {e}"))?;
+        let (tx_end, wwan_out) =
+            Ring::new_spsc("bench_wwan_tx", 1024, socket).map_err(|e| format!("ring: {e}"))?;
+        let wwan = PortId::from_rings("bench_wwan", vec![rx_end], vec![tx_end])
+            .map_err(|e| format!("wwan port: {e}"))?;
+        let inet = PortId::by_name(INET_DEVICE).map_err(|e| format!("{INET_DEVICE}: {e}"))?;
+        let conf = PortConf {
+            rx_queues: 1,
+            tx_queues: 1,
+            rx_desc: 1024,
+            tx_desc: 1024,
+            mtu: Some(MTU),
+            promiscuous: false,
+            rss: false,
+        };
+        let mut macs = [[0u8; 6]; 2];
+        for (i, id) in [wwan.id(), inet].into_iter().enumerate() {
+            let setup = id.configure(&conf, &pool).map_err(|e| e.to_string())?;
             for w in &setup.warnings {
-                eprintln!("msm-bench: port {name}: {w}");
+                eprintln!("msm-bench: {w}");
             }
-            macs.push(port.id().mac_addr().map_err(|e| format!("port {name}: {e}"))?);
-            ports.push(port);
-            wire_in.push(in_p);
-            wire_out.push(out_c);
+            macs[i] = id.mac_addr().map_err(|e| e.to_string())?;
         }
         let plane = Arc::new(plane(&macs)?);
         Ok(Harness {
             pool,
-            ports,
+            wwan,
+            _wwan_in: wwan_in,
+            wwan_out,
+            inet,
             macs,
-            wire_in,
-            wire_out,
             plane,
-            inflight,
             hz: msm_dpdk::tsc_hz().max(1),
             runs: 0,
+            worker_tid: Arc::new(AtomicI32::new(0)),
         })
     }
 
@@ -317,15 +275,17 @@ impl Harness {
         self.hz
     }
 
-    /// Runs `worker` on lcore 1 against `traffic` whose home addresses follow
-    /// `seq`; measures over `timing`. With `profile`, `perf record -C 1` writes
-    /// that file during the warm-up and window and its report is attached.
+    /// Runs `worker` on lcore 1 with `traffic` whose home addresses follow
+    /// `seq`, measured over `timing`. With `profile`, `perf record -t WORKER`
+    /// writes that file during (the start of) the window and its report is
+    /// attached.
+    #[allow(clippy::too_many_arguments)]
     pub fn run(
         &mut self,
         eal: &Eal,
         name: &str,
         traffic: Traffic,
-        seq: &[u32],
+        seq: &Arc<[u32]>,
         worker: WorkerKind,
         timing: Timing,
         profile: Option<&Path>,
@@ -335,7 +295,12 @@ impl Harness {
         }
         self.runs += 1;
         let (worker_name, expect, handled_event) = match (&worker, traffic) {
-            (WorkerKind::MacSwap, _) => ("macswap", Expect::MacSwapped, Event::TxPackets),
+            (WorkerKind::MacSwap, Traffic::Downlink) => {
+                ("macswap", Expect::MacSwapped, Event::TxPackets)
+            }
+            (WorkerKind::MacSwap, Traffic::Uplink) => {
+                return Err("the macswap baseline uses the downlink frames".into())
+            }
             (WorkerKind::Msm { .. }, Traffic::Downlink) => {
                 ("msm", Expect::Encapsulated, Event::DownlinkTunnel)
             }
@@ -343,27 +308,13 @@ impl Harness {
                 ("msm", Expect::Decapsulated, Event::UplinkTunnel)
             }
         };
-        if matches!(worker, WorkerKind::MacSwap) && traffic != Traffic::Downlink {
-            return Err("the macswap baseline uses the downlink frames".into());
-        }
-        let mut gen = Generator {
-            tpl: Template::new(traffic, self.macs[INET]),
-            seq,
-            pos: 0,
-            expect,
-            port_mac: self.macs[INET],
-            pkts: 0,
-            checked: 0,
-            bad: 0,
-            refill_failed: 0,
-        };
         let counters: Arc<[Counters]> = (0..1).map(|_| Counters::default()).collect();
         let stop = Arc::new(AtomicBool::new(false));
         let mut rx = Vec::new();
         let mut tx = Vec::new();
-        for (i, p) in self.ports.iter().enumerate() {
-            rx.push((i as u16, p.id().rx_queue(0).map_err(|e| e.to_string())?));
-            tx.push(p.id().tx_queue(0).map_err(|e| e.to_string())?);
+        for (i, id) in [self.wwan.id(), self.inet].into_iter().enumerate() {
+            rx.push((i as u16, id.rx_queue(0).map_err(|e| e.to_string())?));
+            tx.push(id.tx_queue(0).map_err(|e| e.to_string())?);
         }
         let (to_control, mut from_worker) = Ring::new_spsc(
             &format!("bench_ctl{}", self.runs),
@@ -371,29 +322,13 @@ impl Harness {
             msm_dpdk::socket_id(),
         )
         .map_err(|e| format!("ring: {e}"))?;
+        let src = Installed::rx(
+            self.inet,
+            0,
+            Source::new(Template::new(traffic, self.macs[INET]), seq.clone()),
+        )?;
+        let chk = Installed::tx(self.inet, 0, Check::new(expect, self.macs[INET]))?;
 
-        // Prime: all circulating mbufs start as input frames in the rx ring.
-        let mut b: MbufBurst<GEN_BURST> = MbufBurst::new();
-        let mut primed = 0;
-        while primed < self.inflight {
-            let n = GEN_BURST.min(self.inflight - primed);
-            if !self.pool.alloc_bulk(&mut b, n) {
-                return Err(format!("{name}: mempool exhausted while priming"));
-            }
-            for m in b.iter_mut() {
-                gen.refill(m);
-            }
-            if self.wire_in[INET].enqueue_burst(&mut b) != n {
-                return Err(format!("{name}: rx ring full while priming"));
-            }
-            primed += n;
-        }
-
-        let total_ms = timing.warmup_ms + timing.window_ms;
-        let mut perf = profile.and_then(|out| spawn_perf_record(out, total_ms));
-
-        let stop_w = stop.clone();
-        let counters_w = counters.clone();
         let job: Box<dyn FnOnce() -> i32 + Send> = match worker {
             WorkerKind::Msm { table, reader } => {
                 let ctx = WorkerCtx {
@@ -405,8 +340,8 @@ impl Harness {
                     tx,
                     to_control,
                     pool: self.pool.clone(),
-                    counters: counters_w,
-                    stop: stop_w,
+                    counters: counters.clone(),
+                    stop: stop.clone(),
                     icmp_rate_per_sec: 100,
                     icmp_burst: 10,
                 };
@@ -417,16 +352,22 @@ impl Harness {
                 let ctx = MacSwapCtx {
                     rx,
                     tx,
-                    counters: counters_w,
-                    stop: stop_w,
+                    counters: counters.clone(),
+                    stop: stop.clone(),
                 };
                 Box::new(move || macswap(ctx))
             }
         };
+        let tid = self.worker_tid.clone();
+        let job: Box<dyn FnOnce() -> i32 + Send> = Box::new(move || {
+            // SAFETY: gettid(2) has no preconditions.
+            tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
+            job()
+        });
         eal.launch_on(WORKER_LCORE, job)
             .map_err(|e| format!("{name}: launch on lcore {WORKER_LCORE}: {e}"))?;
 
-        // The generator loop, on this (main) lcore.
+        // Sample the counters at fixed TSC marks; sleep in between.
         let hz = self.hz;
         let ticks = |ms: u64| hz.saturating_mul(ms) / 1000;
         let n_marks = (timing.window_ms / timing.sample_ms.max(1)).max(1) as usize + 1;
@@ -434,39 +375,37 @@ impl Harness {
         let c = &counters[0];
         let mut snaps: Vec<Snap> = Vec::with_capacity(n_marks);
         let mut drops_first = Vec::new();
-        let mut busy = 0u64;
+        let mut perf: Option<Child> = None;
         let mut next_mark = rdtsc() + ticks(timing.warmup_ms);
         let drops_last = loop {
             let now = rdtsc();
-            if now >= next_mark {
-                snaps.push(Snap {
-                    tsc: now,
-                    rx: c.get_event(Event::RxPackets),
-                    tx: c.get_event(Event::TxPackets),
-                    bursts: c.get_event(Event::Bursts),
-                    drops: c.total_drops(),
-                    handled: c.get_event(handled_event),
-                    gen_pkts: gen.pkts,
-                    gen_busy: busy,
-                });
-                if snaps.len() == 1 {
-                    drops_first = c.snapshot();
-                }
-                if snaps.len() == n_marks {
-                    break c.snapshot();
-                }
-                next_mark += sample_ticks;
-            }
-            let have = b.len();
-            if self.wire_out[INET].dequeue_burst(&mut b) == 0 && have == 0 {
-                std::hint::spin_loop();
+            if now < next_mark {
+                let left_ns = (next_mark - now) as f64 / hz as f64 * 1e9;
+                std::thread::sleep(Duration::from_nanos((left_ns as u64).min(5_000_000)));
                 continue;
             }
-            gen.recycle(&mut b.as_mut_slice()[have..]);
-            // Cannot come back short (the ring holds every circulating mbuf);
-            // anything left would simply go in on the next round.
-            self.wire_in[INET].enqueue_burst(&mut b);
-            busy += rdtsc() - now;
+            let tid = self.worker_tid.load(Ordering::Relaxed);
+            snaps.push(Snap {
+                tsc: now,
+                rx: c.get_event(Event::RxPackets),
+                tx: c.get_event(Event::TxPackets),
+                bursts: c.get_event(Event::Bursts),
+                handled: c.get_event(handled_event),
+                src: src.state().cost.get(),
+                chk: chk.state().cost.get(),
+                run_delay_ns: run_delay_ns(tid).unwrap_or(0),
+                steal_ticks: steal_ticks(WORKER_LCORE).unwrap_or(0),
+            });
+            if snaps.len() == 1 {
+                drops_first = c.snapshot();
+                if let Some(out) = profile {
+                    perf = spawn_perf_record(out, timing.window_ms.min(PROFILE_MS), tid);
+                }
+            }
+            if snaps.len() == n_marks {
+                break c.snapshot();
+            }
+            next_mark += sample_ticks;
         };
 
         stop.store(true, Ordering::Relaxed);
@@ -478,16 +417,23 @@ impl Harness {
         if let Some(p) = perf.as_mut() {
             let _ = p.wait();
         }
-        drop(b);
-        let drained = self.drain(&mut from_worker)?;
-        if drained.wwan_tx > 0 {
-            notes.push(format!("{} frames sent out of the WWAN port", drained.wwan_tx));
+        // The worker has returned and dropped its queue handles: claiming
+        // them here proves no burst runs, so the callbacks can go.
+        let rxq = self.inet.rx_queue(0).map_err(|e| e.to_string())?;
+        let txq = self.inet.tx_queue(0).map_err(|e| e.to_string())?;
+        let src = src.remove(&rxq)?;
+        let chk = chk.remove(&txq)?;
+        drop((rxq, txq));
+        let (wwan_tx, control) = self.drain(&mut from_worker);
+        if wwan_tx > 0 {
+            notes.push(format!("{wwan_tx} frames sent out of the WWAN port"));
         }
-        if drained.control > 0 {
-            notes.push(format!("{} frames handed to the control ring", drained.control));
+        if control > 0 {
+            notes.push(format!("{control} frames handed to the control ring"));
         }
-        if gen.refill_failed > 0 {
-            notes.push(format!("{} mbufs could not be rewritten", gen.refill_failed));
+        let failed = src.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            notes.push(format!("{failed} mbufs too small for a frame"));
         }
         let in_use = self.pool.in_use();
         if in_use != 0 {
@@ -504,8 +450,17 @@ impl Harness {
             _ => return Err(format!("{name}: no measurement window")),
         };
         let dt = (l.tsc - f.tsc) as f64;
+        let secs = dt / hz as f64;
         let packets = l.rx - f.rx;
-        let rate = |a: &Snap, b: &Snap| (b.rx - a.rx) as f64 / ((b.tsc - a.tsc) as f64 / hz as f64) / 1e6;
+        let per_pkt = |ticks: u64| {
+            if packets > 0 {
+                ticks as f64 / packets as f64
+            } else {
+                f64::NAN
+            }
+        };
+        let rate =
+            |a: &Snap, b: &Snap| (b.rx - a.rx) as f64 / ((b.tsc - a.tsc) as f64 / hz as f64) / 1e6;
         let drops = drops_last
             .iter()
             .zip(drops_first.iter())
@@ -513,16 +468,19 @@ impl Harness {
             .map(|((n, a), (_, b))| (n.trim_start_matches("drop_").to_string(), a - b))
             .filter(|(_, d)| *d > 0)
             .collect::<Vec<_>>();
-        debug_assert_eq!(drops.iter().map(|(_, n)| n).sum::<u64>(), l.drops - f.drops);
+        // USER_HZ is 100 on Linux: /proc/stat counts 10 ms ticks.
+        let steal_ms = (l.steal_ticks - f.steal_ticks) as f64 * 10.0;
         Ok(RunResult {
             name: name.to_string(),
             worker: worker_name,
             traffic,
-            seconds: dt / hz as f64,
+            seconds: secs,
             packets,
-            mpps: packets as f64 / (dt / hz as f64) / 1e6,
+            mpps: packets as f64 / secs / 1e6,
             sample_mpps: snaps.windows(2).map(|w| rate(&w[0], &w[1])).collect(),
-            tsc_per_pkt: if packets > 0 { dt / packets as f64 } else { f64::INFINITY },
+            tsc_per_pkt: per_pkt(l.tsc - f.tsc),
+            source_tsc_per_pkt: per_pkt(l.src.1 - f.src.1),
+            check_tsc_per_pkt: per_pkt(l.chk.1 - f.chk.1),
             avg_burst: if l.bursts > f.bursts {
                 packets as f64 / (l.bursts - f.bursts) as f64
             } else {
@@ -531,67 +489,50 @@ impl Harness {
             tx_packets: l.tx - f.tx,
             handled: l.handled - f.handled,
             drops,
-            gen_ns_per_pkt: if l.gen_pkts > f.gen_pkts {
-                (l.gen_busy - f.gen_busy) as f64 / (l.gen_pkts - f.gen_pkts) as f64 / hz as f64 * 1e9
-            } else {
-                0.0
-            },
-            gen_busy: (l.gen_busy - f.gen_busy) as f64 / dt,
-            checked: gen.checked,
-            bad: gen.bad,
+            checked: chk.checked.load(Ordering::Relaxed),
+            bad: chk.bad.load(Ordering::Relaxed),
+            run_delay_ms: (l.run_delay_ns - f.run_delay_ns) as f64 / 1e6,
+            steal_ms,
             notes,
             profile,
+            attempts: 1,
         })
     }
 
-    /// After a run: frees whatever is left in the rings (the worker has
-    /// stopped, so the generator may claim the ports' rx queues).
-    fn drain(&mut self, ctl: &mut RingConsumer) -> Result<Drained, String> {
-        let mut b: MbufBurst<GEN_BURST> = MbufBurst::new();
-        for p in &self.ports {
-            let mut q = p.id().rx_queue(0).map_err(|e| e.to_string())?;
-            while b.rx(&mut q) > 0 {
-                b.clear();
-            }
-        }
-        let mut out = [0u64; 2];
-        for (i, w) in self.wire_out.iter_mut().enumerate() {
+    /// After a run: counts and frees what the worker sent to the WWAN port and
+    /// to the control ring (the worker has stopped).
+    fn drain(&mut self, ctl: &mut RingConsumer) -> (u64, u64) {
+        let mut b: MbufBurst<64> = MbufBurst::new();
+        let mut count = |f: &mut dyn FnMut(&mut MbufBurst<64>) -> usize| {
+            let mut n = 0u64;
             loop {
-                let n = w.dequeue_burst(&mut b);
-                if n == 0 {
-                    break;
-                }
-                out[i] += n as u64;
+                let k = f(&mut b);
                 b.clear();
+                if k == 0 {
+                    return n;
+                }
+                n += k as u64;
             }
-        }
-        let mut control = 0;
-        loop {
-            let n = ctl.dequeue_burst(&mut b);
-            if n == 0 {
-                break;
-            }
-            control += n as u64;
-            b.clear();
-        }
-        Ok(Drained {
-            wwan_tx: out[WWAN],
-            control,
-        })
+        };
+        let wwan_tx = count(&mut |b| self.wwan_out.dequeue_burst(b));
+        let control = count(&mut |b| ctl.dequeue_burst(b));
+        (wwan_tx, control)
     }
 }
 
-struct Drained {
-    wwan_tx: u64,
-    control: u64,
-}
-
-/// The appliance's plane for the two ring ports, next hops pre-resolved (as
-/// after the control lcore's first ARP exchange).
-fn plane(macs: &[[u8; 6]]) -> Result<Plane, String> {
-    let neigh = Neighbours::new(&[(WWAN as u16, traffic::WWAN_GW), (INET as u16, traffic::INET_GW)]);
-    let to_wwan = neigh.index_of(WWAN as u16, traffic::WWAN_GW).ok_or("wwan next hop")?;
-    let to_internet = neigh.index_of(INET as u16, traffic::INET_GW).ok_or("internet next hop")?;
+/// The appliance's plane for the two ports, next hops pre-resolved (as after
+/// the control lcore's first ARP exchange).
+fn plane(macs: &[[u8; 6]; 2]) -> Result<Plane, String> {
+    let neigh = Neighbours::new(&[
+        (WWAN as u16, traffic::WWAN_GW),
+        (INET as u16, traffic::INET_GW),
+    ]);
+    let to_wwan = neigh
+        .index_of(WWAN as u16, traffic::WWAN_GW)
+        .ok_or("wwan next hop")?;
+    let to_internet = neigh
+        .index_of(INET as u16, traffic::INET_GW)
+        .ok_or("internet next hop")?;
     if !neigh.learn(WWAN as u16, traffic::WWAN_GW, traffic::WWAN_GW_MAC, 0)
         || !neigh.learn(INET as u16, traffic::INET_GW, traffic::INET_GW_MAC, 0)
     {
@@ -633,38 +574,102 @@ fn plane(macs: &[[u8; 6]]) -> Result<Plane, String> {
     })
 }
 
-/// `perf record -e cpu-clock -C 1` for `ms` milliseconds, in the background.
-fn spawn_perf_record(out: &Path, ms: u64) -> Option<Child> {
+/// Nanoseconds thread `tid` of this process has waited for a CPU
+/// (`/proc/self/task/TID/schedstat`, second field).
+fn run_delay_ns(tid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    s.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Steal ticks (USER_HZ) of CPU `cpu` (`/proc/stat`, 8th value).
+fn steal_ticks(cpu: u32) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let tag = format!("cpu{cpu} ");
+    let line = s.lines().find(|l| l.starts_with(&tag))?;
+    line.split_whitespace().nth(8)?.parse().ok()
+}
+
+/// `perf record -e cpu-clock -t TID --call-graph dwarf` of the worker thread
+/// (pinned to CPU 1) for `ms` milliseconds, in the background. Only that
+/// thread: samples of other processes would make the report slow and wrong.
+fn spawn_perf_record(out: &Path, ms: u64, tid: i32) -> Option<Child> {
+    if tid <= 0 {
+        return None;
+    }
     let secs = format!("{:.1}", ms as f64 / 1000.0);
-    let child = Command::new("perf")
-        .args(["record", "-e", "cpu-clock", "-C", "1", "-o"])
+    // perf would keep an old file as FILE.old.
+    let _ = std::fs::remove_file(out);
+    Command::new("perf")
+        .args(["record", "-e", "cpu-clock", "-t", &tid.to_string()])
+        .args(["--call-graph", "dwarf,8192", "-o"])
         .arg(out)
         .args(["--", "sleep", &secs])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .ok()?;
-    // Let perf attach before the worker starts.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    Some(child)
+        .ok()
 }
 
-/// The flat profile: `perf report --stdio --sort dso,symbol`, without comments.
+/// Frames every sample goes through (thread start, EAL trampoline, closures).
+fn boilerplate(l: &str) -> bool {
+    const FRAMES: [&str; 10] = [
+        "start_thread",
+        "clone3",
+        "trampoline",
+        "catch_unwind",
+        "call_once",
+        "Harness::run",
+        "[.] 0x00007",
+        "do_call",
+        "vtable.shim",
+        "[unknown]",
+    ];
+    FRAMES.iter().any(|f| l.contains(f))
+}
+
+/// The inclusive profile of the worker thread: `perf report --children
+/// --inline --sort symbol -g none`, without comments and boilerplate frames.
 fn perf_report(path: &Path) -> Vec<String> {
     let out = Command::new("perf")
-        .args(["report", "--stdio", "--sort", "dso,symbol", "--percent-limit", "0.7", "-i"])
+        .args([
+            "report",
+            "--stdio",
+            "--children",
+            "--inline",
+            "--sort",
+            "symbol",
+            "-g",
+            "none",
+        ])
+        .args(["--percent-limit", "1.5", "-i"])
         .arg(path)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output();
     match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .take(40)
-            .map(|l| l.trim_end().to_string())
-            .collect(),
+        Ok(o) if o.status.success() => {
+            let mut lines: Vec<String> = Vec::new();
+            let mut last_pcts = String::new();
+            for l in String::from_utf8_lossy(&o.stdout).lines() {
+                if l.trim().is_empty() || l.starts_with('#') || boilerplate(l) {
+                    continue;
+                }
+                let l = l.trim_end_matches(|c: char| c == '-' || c.is_whitespace());
+                // An inlined wrapper with exactly the numbers of the line
+                // before it adds nothing.
+                let pcts = l.split("[.]").next().unwrap_or("").to_string();
+                if pcts == last_pcts && l.ends_with("(inlined)") {
+                    continue;
+                }
+                last_pcts = pcts;
+                lines.push(l.to_string());
+                if lines.len() == 40 {
+                    break;
+                }
+            }
+            lines
+        }
         Ok(o) => vec![format!("perf report failed: {}", o.status)],
         Err(e) => vec![format!("perf report: {e}")],
     }

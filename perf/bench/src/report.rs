@@ -2,9 +2,19 @@
 
 use crate::harness::RunResult;
 use crate::testpmd::TestpmdResult;
+use crate::traffic::Traffic;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::process::Command;
+
+/// A throughput target of the issue, applied to one run.
+struct Target<'a> {
+    bindings: usize,
+    /// Required fraction of testpmd's rate, and the rate itself (Mpps).
+    ratio: f64,
+    required: f64,
+    run: &'a RunResult,
+}
 
 /// Binding-table facts at one size.
 #[derive(Debug, Clone)]
@@ -42,18 +52,18 @@ pub struct Report {
     /// This program's exact command line.
     pub command: String,
     pub eal_args: Vec<String>,
-    pub inflight: usize,
     pub warmup_ms: u64,
     pub window_ms: u64,
     pub sample_ms: u64,
     pub tsc_hz: u64,
+    /// Busiest CPU's share used by other processes just before the start.
+    pub start_busy: f64,
     pub testpmd_null: Vec<TestpmdResult>,
-    pub testpmd_ring: Option<TestpmdResult>,
     pub harness: Vec<RunResult>,
     pub tables: Vec<TableRow>,
     pub msm: Vec<MsmRun>,
-    pub profile: Option<RunResult>,
-    pub profile_bindings: usize,
+    /// Profiled downlink runs (not in the results table).
+    pub profiles: Vec<MsmRun>,
 }
 
 /// "1K", "1M", "10M", or the number.
@@ -111,7 +121,8 @@ impl Machine {
             .unwrap_or_else(|| "unknown".into());
         let git = match cmd_out("git", &["rev-parse", "--short", "HEAD"]) {
             Some(h) => {
-                let dirty = cmd_out("git", &["status", "--porcelain", "--untracked-files=no"]).is_some();
+                let dirty =
+                    cmd_out("git", &["status", "--porcelain", "--untracked-files=no"]).is_some();
                 if dirty {
                     format!("{h} + uncommitted changes")
                 } else {
@@ -131,7 +142,9 @@ impl Machine {
             .unwrap_or(false);
         Machine {
             cpu,
-            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "unknown".into()),
@@ -154,62 +167,78 @@ impl Report {
         mean(self.testpmd_null.iter().filter_map(|t| t.mpps))
     }
 
-    /// The harness' macswap ceiling: mean of its runs.
-    pub fn harness_mpps(&self) -> Option<f64> {
-        mean(self.harness.iter().map(|r| r.mpps))
+    /// The harness' macswap worker, worker only: mean of its runs.
+    pub fn harness_worker_mpps(&self) -> Option<f64> {
+        mean(self.harness.iter().map(|r| r.worker_mpps(self.tsc_hz)))
     }
 
     fn ratio(x: f64, base: Option<f64>) -> Option<f64> {
         base.filter(|b| *b > 0.0).map(|b| x / b)
     }
 
-    /// (met, text) of the target for an MSM run.
-    fn target(&self, m: &MsmRun) -> (Option<bool>, String) {
-        match (target_for(m.bindings), Self::ratio(m.run.mpps, self.testpmd_mpps())) {
-            (Some(t), Some(r)) => (Some(r >= t), format!(">= {t:.1}x")),
-            (Some(t), None) => (None, format!(">= {t:.1}x (no testpmd figure)")),
-            (None, _) => (None, "-".into()),
-        }
+    /// Whether `mpps` meets the issue's target for `bindings` (None: no target
+    /// or no testpmd figure).
+    fn met(&self, bindings: usize, mpps: f64) -> Option<bool> {
+        Some(Self::ratio(mpps, self.testpmd_mpps())? >= target_for(bindings)?)
     }
 
-    /// Whether the generator limited a run: the worker found less than a
-    /// full burst waiting on average (more than 3 % short of 32).
-    fn generator_bound(r: &RunResult) -> bool {
-        r.avg_burst < 0.97 * msm::worker::BURST as f64
+    /// The runs the issue sets a throughput target for.
+    fn targets(&self) -> Vec<Target<'_>> {
+        let Some(tp) = self.testpmd_mpps() else {
+            return Vec::new();
+        };
+        self.msm
+            .iter()
+            .filter_map(|m| {
+                let ratio = target_for(m.bindings)?;
+                Some(Target {
+                    bindings: m.bindings,
+                    ratio,
+                    required: ratio * tp,
+                    run: &m.run,
+                })
+            })
+            .collect()
     }
 
     pub fn markdown(&self, m: &Machine) -> String {
         let mut s = String::new();
         let f2 = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+        let hz = self.tsc_hz;
         let _ = writeln!(s, "# Issue 2: first data-plane benchmark ({})\n", self.date);
         let _ = writeln!(
             s,
             "Per-packet cost of the MSM worker (`msm::worker::run`, one worker core) for downlink \
              (lookup + IP-in-IP encapsulation) and uplink (anti-spoofing lookup + decapsulation) \
              with destinations uniformly random over the bound population, next to \
-             `dpdk-testpmd --forward-mode=macswap` in the same run. How it is measured and what \
-             that means: end of this file.\n"
+             `dpdk-testpmd --forward-mode=macswap` on the same virtual device (net_null) in the \
+             same run. Method: end of this file and `perf/README.md`.\n"
         );
         let _ = writeln!(s, "## Commands\n");
         if let Some(inv) = &self.invocation {
             let _ = writeln!(s, "Produced by `{inv}`, which ran:\n");
         }
         let _ = writeln!(s, "```\n{}\n```\n", self.command);
-        let _ = writeln!(s, "which ran these baselines as child processes:\n\n```");
-        for t in self.testpmd_null.iter().chain(self.testpmd_ring.iter()) {
-            let _ = writeln!(s, "# {}\n{}", t.label, t.command);
+        if !self.testpmd_null.is_empty() {
+            let _ = writeln!(s, "which ran these baselines as child processes:\n\n```");
+            for t in &self.testpmd_null {
+                let _ = writeln!(s, "# {}\n{}", t.label, t.command);
+            }
+            let _ = writeln!(
+                s,
+                "```\n\n(each stopped with SIGINT; Mpps = median over its 1-s stats periods, \
+                 after the first two, of the sum of `Rx-pps` over both ports.)"
+            );
         }
         let _ = writeln!(
             s,
-            "```\n\n(each stopped with SIGINT after a few seconds; Mpps = median over the \
-             1-s stats periods after the first two of the sum of `Rx-pps` over both ports.) \
-             The MSM itself ran under EAL `{}`.\n",
+            "\nThe MSM ran under EAL `{}`.\n",
             self.eal_args.join(" ")
         );
         let _ = writeln!(s, "## Machine\n");
         let _ = writeln!(s, "| | |\n|---|---|");
         let _ = writeln!(s, "| CPU | {} ({} CPUs) |", m.cpu, m.cpus);
-        let _ = writeln!(s, "| TSC | {:.3} GHz |", self.tsc_hz as f64 / 1e9);
+        let _ = writeln!(s, "| TSC | {:.3} GHz |", hz as f64 / 1e9);
         let _ = writeln!(s, "| Kernel | {} |", m.kernel);
         let _ = writeln!(s, "| DPDK | {} (Debian packages) |", m.dpdk);
         let _ = writeln!(s, "| Rust | {} |", m.rustc);
@@ -217,53 +246,62 @@ impl Report {
         let _ = writeln!(s, "| Transparent huge pages | {} |", m.thp);
         let _ = writeln!(
             s,
+            "| Other load at start | {:.0} % of the busiest CPU |",
+            self.start_busy * 100.0
+        );
+        let _ = writeln!(
+            s,
             "| Hardware perf counters | {} |",
-            if m.perf_hw_counters { "yes" } else { "no (VM): cycles below are TSC ticks" }
+            if m.perf_hw_counters {
+                "yes"
+            } else {
+                "no (VM): cycles below are TSC ticks"
+            }
         );
         let _ = writeln!(s);
 
         let tp = self.testpmd_mpps();
-        let hm = self.harness_mpps();
+        let hw = self.harness_worker_mpps();
         let _ = writeln!(s, "## Results (one worker core)\n");
         let _ = writeln!(
             s,
-            "Ratios are to testpmd macswap on net_null ({} Mpps, the issue's baseline) and to the \
-             harness' own macswap worker on the same ring ports with the same generator ({} Mpps). \
-             Spread = slowest and fastest {} ms sample.\n",
+            "* **as run**: the worker core's throughput, including the packet source that writes \
+             each frame into the mbuf net_null hands out (an rx callback on the worker core) and \
+             the output check (a tx callback).\n\
+             * **worker only**: the same with the source's and the check's measured TSC ticks \
+             taken out: what the worker does with a free packet source, which is what testpmd has \
+             on net_null.\n\
+             * **x testpmd**: ratio to testpmd macswap on net_null, one forwarding core ({} Mpps, \
+             mean of the runs before and after); the issue's targets apply to it. **x harness**: \
+             worker-only ratio to the harness' own macswap worker on the same ports ({} Mpps \
+             worker only): what the MSM's processing costs on top of identical I/O.\n",
             f2(tp),
-            f2(hm),
-            self.sample_ms
+            f2(hw),
         );
         let _ = writeln!(
             s,
-            "| workload | bindings | Mpps | TSC ticks/pkt | x testpmd | x harness macswap | target | met | spread Mpps | mean rx burst | drops | generator busy | generator ns/pkt |"
+            "| workload | bindings | Mpps as run | x testpmd | Mpps worker only | x testpmd | x harness | TSC ticks/pkt: total = source + check + worker | spread as run (Mpps) | drops |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---|---|---:|");
         for mr in &self.msm {
             let r = &mr.run;
-            let (met, target) = self.target(mr);
-            let met = match met {
-                Some(true) => "yes",
-                Some(false) => "**no**",
-                None => "-",
-            };
+            let wm = r.worker_mpps(hz);
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} | {:.1}{} | {} | {:.0} % | {:.1} |",
+                "| {} | {} | {:.2} | {} | {:.2} | {} | {} | {:.0} = {:.0} + {:.0} + {:.0} | {} | {} |",
                 r.traffic.name(),
                 size_label(mr.bindings),
                 r.mpps,
-                r.tsc_per_pkt,
                 f2(Self::ratio(r.mpps, tp)),
-                f2(Self::ratio(r.mpps, hm)),
-                target,
-                met,
+                wm,
+                f2(Self::ratio(wm, tp)),
+                f2(Self::ratio(wm, hw)),
+                r.tsc_per_pkt,
+                r.source_tsc_per_pkt,
+                r.check_tsc_per_pkt,
+                r.worker_tsc_per_pkt(),
                 spread(&r.sample_mpps),
-                r.avg_burst,
-                if Self::generator_bound(r) { " (generator-bound)" } else { "" },
                 r.total_drops(),
-                r.gen_busy * 100.0,
-                r.gen_ns_per_pkt
             );
         }
         let _ = writeln!(s);
@@ -272,27 +310,127 @@ impl Report {
         let bad: u64 = all().map(|r| r.bad).sum();
         let _ = writeln!(
             s,
-            "Output check: the generator verified {checked} returned frames (1 in 16: \
-             encapsulated toward the right care-of address / decapsulated with TTL 63 / \
-             MACs swapped, checksums valid): {bad} wrong.\n"
+            "Output check: {checked} transmitted frames verified (1 in 64; encapsulated toward \
+             the home's care-of address from 198.51.100.1, inner TTL 63 / decapsulated, TTL 63, \
+             to 203.0.113.10 / MACs swapped; Ethernet addresses, lengths and IPv4 checksums): \
+             {bad} wrong. Every run's worker received full bursts of 32 (mean rx burst: {}).\n",
+            fmt_list(&all().map(|r| r.avg_burst).collect::<Vec<_>>())
         );
         let notes: Vec<String> = self
             .msm
             .iter()
             .map(|m| &m.run)
             .chain(self.harness.iter())
-            .flat_map(|r| r.notes.iter().map(move |n| format!("{}: {n}", r.name)))
-            .chain(self.msm.iter().flat_map(|m| {
-                m.run
-                    .drops
-                    .iter()
-                    .map(move |(d, n)| format!("{}: {n} dropped ({d})", m.run.name))
-            }))
+            .flat_map(|r| {
+                let mut v: Vec<String> = r.notes.iter().map(|n| format!("{}: {n}", r.name)).collect();
+                v.extend(r.drops.iter().map(|(d, n)| format!("{}: {n} dropped ({d})", r.name)));
+                if r.attempts > 1 {
+                    v.push(format!(
+                        "{}: attempt {} kept (earlier ones lost the worker's CPU to other processes)",
+                        r.name, r.attempts
+                    ));
+                }
+                v
+            })
             .collect();
         for n in &notes {
             let _ = writeln!(s, "* {n}");
         }
         if !notes.is_empty() {
+            let _ = writeln!(s);
+        }
+
+        let _ = writeln!(s, "## Targets\n");
+        match tp {
+            Some(tpv) => {
+                let _ = writeln!(
+                    s,
+                    "Against testpmd macswap on net_null ({tpv:.2} Mpps). Budget = worker-only TSC \
+                     ticks per packet that would meet the target.\n"
+                );
+                let _ = writeln!(
+                    s,
+                    "| target | required | as run | worker only | short by (as run / worker only) | worker ticks/pkt: budget / actual |"
+                );
+                let _ = writeln!(s, "|---|---:|---:|---:|---|---|");
+                for t in self.targets() {
+                    let short = |x: f64| {
+                        if x >= t.required {
+                            "met".to_string()
+                        } else {
+                            format!("{:.0} %", (1.0 - x / t.required) * 100.0)
+                        }
+                    };
+                    let _ = writeln!(
+                        s,
+                        "| {} at {}: >= {:.1} x testpmd | {:.2} Mpps | {:.2} | {:.2} | {} / {} | {:.0} / {:.0} |",
+                        t.run.traffic.name(),
+                        size_label(t.bindings),
+                        t.ratio,
+                        t.required,
+                        t.run.mpps,
+                        t.run.worker_mpps(hz),
+                        short(t.run.mpps),
+                        short(t.run.worker_mpps(hz)),
+                        hz as f64 / (t.required * 1e6),
+                        t.run.worker_tsc_per_pkt()
+                    );
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "No testpmd figure: the throughput targets were not evaluated."
+                );
+            }
+        }
+        let worst = self
+            .tables
+            .iter()
+            .map(TableRow::bytes_per_binding)
+            .fold(0.0, f64::max);
+        let _ = writeln!(
+            s,
+            "\nMemory: <= 64 bytes per binding: {} (at most {worst:.1} B over the sizes measured).\n",
+            if worst <= 64.0 { "met" } else { "**not met**" }
+        );
+
+        if let Some(io) = mean(self.harness.iter().map(RunResult::worker_tsc_per_pkt)) {
+            let mut sizes: Vec<usize> = self.msm.iter().map(|m| m.bindings).collect();
+            sizes.dedup();
+            let _ = writeln!(s, "## Cost breakdown (worker-only TSC ticks per packet)\n");
+            let _ = writeln!(
+                s,
+                "The harness macswap worker's ticks are the I/O and loop cost every worker pays on \
+                 these ports; the MSM at the smallest table (in cache) adds its processing; larger \
+                 tables add what the lookups cost once the buckets no longer fit in the caches.\n"
+            );
+            let _ = write!(s, "| workload | I/O + loop (harness macswap) |");
+            for (i, n) in sizes.iter().enumerate() {
+                let what = if i == 0 { "processing" } else { "larger table" };
+                let _ = write!(s, " MSM at {}: + {what} |", size_label(*n));
+            }
+            let _ = writeln!(s, "\n|---|---:|{}", "---:|".repeat(sizes.len()));
+            for traffic in [Traffic::Downlink, Traffic::Uplink] {
+                let ticks: Vec<f64> = sizes
+                    .iter()
+                    .filter_map(|n| {
+                        self.msm
+                            .iter()
+                            .find(|m| m.bindings == *n && m.run.traffic == traffic)
+                            .map(|m| m.run.worker_tsc_per_pkt())
+                    })
+                    .collect();
+                if ticks.len() != sizes.len() {
+                    continue;
+                }
+                let _ = write!(s, "| {} | {io:.0} |", traffic.name());
+                for (i, t) in ticks.iter().enumerate() {
+                    let base = if i == 0 { io } else { ticks[0] };
+                    let _ = write!(s, " {:+.0} = {t:.0} |", t - base);
+                }
+                let _ = writeln!(s);
+            }
             let _ = writeln!(s);
         }
 
@@ -304,34 +442,24 @@ impl Report {
                 "| {} | {} | {} |",
                 t.label,
                 f2(t.mpps),
-                t.error.clone().unwrap_or_else(|| format!("periods: {}", fmt_list(&t.periods)))
+                t.error
+                    .clone()
+                    .unwrap_or_else(|| format!("1-s periods: {}", fmt_list(&t.periods)))
             );
         }
         for r in &self.harness {
             let _ = writeln!(
                 s,
-                "| {}: harness macswap worker, same ring ports and generator | {:.2} | spread {}, mean rx burst {:.1}{}, generator busy {:.0} %, {:.1} ns/pkt, {} drops |",
+                "| {}: harness macswap worker on the MSM's ports | {:.2} as run, {:.2} worker only | ticks/pkt {:.0} = source {:.0} + check {:.0} + worker {:.0}; spread {}; {} drops |",
                 r.name,
                 r.mpps,
+                r.worker_mpps(hz),
+                r.tsc_per_pkt,
+                r.source_tsc_per_pkt,
+                r.check_tsc_per_pkt,
+                r.worker_tsc_per_pkt(),
                 spread(&r.sample_mpps),
-                r.avg_burst,
-                if Self::generator_bound(r) { " (generator-bound)" } else { "" },
-                r.gen_busy * 100.0,
-                r.gen_ns_per_pkt,
                 r.total_drops()
-            );
-        }
-        if let Some(t) = &self.testpmd_ring {
-            let _ = writeln!(
-                s,
-                "| {} (informational) | {} | {} |",
-                t.label,
-                f2(t.mpps),
-                t.error.clone().unwrap_or_else(|| {
-                    "one core, 64 mbufs looping through the ports' own rings: no producer core, \
-                     everything in L1; not comparable, shows what the ring PMD itself costs"
-                        .into()
-                })
             );
         }
         let _ = writeln!(s);
@@ -351,18 +479,22 @@ impl Report {
         for t in &self.tables {
             let _ = writeln!(
                 s,
-                "| {} | {:.3} s | {:.1} M/s | {:.1} MiB | {:.1} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {:.1} M/s | {:.2} MiB | {:.1} | {} | {} | {} | {} | {} |",
                 size_label(t.bindings),
-                t.fill_s,
+                fmt_secs(t.fill_s),
                 t.bindings as f64 / t.fill_s.max(1e-9) / 1e6,
                 t.memory_bytes as f64 / (1 << 20) as f64,
                 t.bytes_per_binding(),
-                if t.bytes_per_binding() <= 64.0 { "yes" } else { "**no**" },
+                if t.bytes_per_binding() <= 64.0 {
+                    "yes"
+                } else {
+                    "**no**"
+                },
                 t.buckets,
                 t.slots,
                 t.max_probe,
                 match (t.huge_pages, t.thp_kib) {
-                    (false, _) => "no (not requested)".to_string(),
+                    (false, _) => "no (small: heap)".to_string(),
                     (true, Some(k)) => format!("{:.0} MiB", k as f64 / 1024.0),
                     (true, None) => "unknown".to_string(),
                 }
@@ -370,20 +502,24 @@ impl Report {
         }
         let _ = writeln!(s);
 
-        if let Some(p) = &self.profile {
+        for p in &self.profiles {
             let _ = writeln!(
                 s,
-                "## Where the worker's time goes: downlink at {}\n",
-                size_label(self.profile_bindings)
+                "## Where the worker core's time goes: downlink at {}\n",
+                size_label(p.bindings)
             );
             let _ = writeln!(
                 s,
-                "An extra run ({:.2} Mpps, not in the table above) under `perf record -e cpu-clock -C 1` \
-                 (timer sampling: this VM has no PMU), `perf report --stdio --sort dso,symbol`:\n",
-                p.mpps
+                "An extra run ({:.2} Mpps as run while profiled, not in the table above) under \
+                 `perf record -e cpu-clock -t <worker thread> --call-graph dwarf` (timer sampling: this VM has \
+                 no PMU); `perf report --children --inline --sort symbol -g none`: share of the \
+                 worker core's samples in each function including what it calls or inlines \
+                 (first column), and in its own code (second). `on_rx` is the packet source, \
+                 `on_tx` the output check; net_null has no symbols (its hex addresses).\n",
+                p.run.mpps
             );
             let _ = writeln!(s, "```");
-            for l in p.profile.iter().flatten() {
+            for l in p.run.profile.iter().flatten() {
                 let _ = writeln!(s, "{l}");
             }
             let _ = writeln!(s, "```\n");
@@ -396,7 +532,8 @@ impl Report {
 
     pub fn json(&self, m: &Machine) -> Value {
         let tp = self.testpmd_mpps();
-        let hm = self.harness_mpps();
+        let hw = self.harness_worker_mpps();
+        let hz = self.tsc_hz;
         json!({
             "date": self.date,
             "invocation": self.invocation,
@@ -405,19 +542,19 @@ impl Report {
             "machine": {
                 "cpu": m.cpu, "cpus": m.cpus, "kernel": m.kernel, "dpdk": m.dpdk,
                 "rustc": m.rustc, "git": m.git, "thp": m.thp,
-                "perf_hw_counters": m.perf_hw_counters, "tsc_hz": self.tsc_hz,
+                "perf_hw_counters": m.perf_hw_counters, "tsc_hz": hz,
+                "other_load_at_start": self.start_busy,
             },
             "setup": {
-                "inflight_mbufs": self.inflight, "warmup_ms": self.warmup_ms,
-                "window_ms": self.window_ms, "sample_ms": self.sample_ms,
-                "worker_burst": msm::worker::BURST,
+                "warmup_ms": self.warmup_ms, "window_ms": self.window_ms,
+                "sample_ms": self.sample_ms, "worker_burst": msm::worker::BURST,
+                "check_every": crate::source::CHECK_EVERY,
             },
             "baselines": {
                 "testpmd_macswap_net_null_mpps": tp,
                 "testpmd_macswap_net_null": self.testpmd_null.iter().map(testpmd_json).collect::<Vec<_>>(),
-                "testpmd_macswap_net_ring_loopback": self.testpmd_ring.as_ref().map(testpmd_json),
-                "harness_macswap_mpps": hm,
-                "harness_macswap": self.harness.iter().map(run_json).collect::<Vec<_>>(),
+                "harness_macswap_worker_only_mpps": hw,
+                "harness_macswap": self.harness.iter().map(|r| run_json(r, hz)).collect::<Vec<_>>(),
             },
             "tables": self.tables.iter().map(|t| json!({
                 "bindings": t.bindings, "fill_seconds": t.fill_s, "memory_bytes": t.memory_bytes,
@@ -425,25 +562,48 @@ impl Report {
                 "max_probe": t.max_probe, "huge_pages_requested": t.huge_pages, "thp_kib": t.thp_kib,
             })).collect::<Vec<_>>(),
             "msm": self.msm.iter().map(|mr| {
-                let (met, _) = self.target(mr);
-                let mut v = run_json(&mr.run);
+                let r = &mr.run;
+                let mut v = run_json(r, hz);
                 v["bindings"] = json!(mr.bindings);
-                v["ratio_testpmd"] = json!(Self::ratio(mr.run.mpps, tp));
-                v["ratio_harness_macswap"] = json!(Self::ratio(mr.run.mpps, hm));
+                v["ratio_testpmd"] = json!(Self::ratio(r.mpps, tp));
+                v["worker_only_ratio_testpmd"] = json!(Self::ratio(r.worker_mpps(hz), tp));
+                v["worker_only_ratio_harness_macswap"] = json!(Self::ratio(r.worker_mpps(hz), hw));
                 v["target_ratio_testpmd"] = json!(target_for(mr.bindings));
-                v["target_met"] = json!(met);
+                v["target_met"] = json!(self.met(mr.bindings, r.mpps));
+                v["target_met_worker_only"] = json!(self.met(mr.bindings, r.worker_mpps(hz)));
                 v
             }).collect::<Vec<_>>(),
-            "profile": self.profile.as_ref().map(|p| json!({
-                "bindings": self.profile_bindings,
-                "run": run_json(p),
-            })),
+            "targets": self.targets().iter().map(|t| json!({
+                "traffic": t.run.traffic.name(), "bindings": t.bindings,
+                "ratio_of_testpmd": t.ratio, "required_mpps": t.required,
+                "mpps": t.run.mpps, "worker_only_mpps": t.run.worker_mpps(hz),
+                "met": t.run.mpps >= t.required, "met_worker_only": t.run.worker_mpps(hz) >= t.required,
+                "worker_tsc_budget_per_packet": hz as f64 / (t.required * 1e6),
+                "worker_tsc_per_packet": t.run.worker_tsc_per_pkt(),
+            })).collect::<Vec<_>>(),
+            "max_bytes_per_binding": self.tables.iter().map(TableRow::bytes_per_binding).fold(0.0, f64::max),
+            "profiles": self.profiles.iter().map(|p| json!({
+                "bindings": p.bindings,
+                "run": run_json(&p.run, hz),
+            })).collect::<Vec<_>>(),
         })
     }
 }
 
+/// Seconds, or milliseconds below 0.1 s.
+pub fn fmt_secs(s: f64) -> String {
+    if s < 0.1 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
 fn fmt_list(v: &[f64]) -> String {
-    v.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|x| format!("{x:.1}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn spread(v: &[f64]) -> String {
@@ -463,66 +623,65 @@ fn testpmd_json(t: &TestpmdResult) -> Value {
     })
 }
 
-fn run_json(r: &RunResult) -> Value {
+fn run_json(r: &RunResult, hz: u64) -> Value {
     json!({
         "name": r.name, "worker": r.worker, "traffic": r.traffic.name(),
         "seconds": r.seconds, "packets": r.packets, "mpps": r.mpps,
-        "sample_mpps": r.sample_mpps, "tsc_ticks_per_packet": r.tsc_per_pkt,
-        "mean_rx_burst": r.avg_burst, "tx_packets": r.tx_packets,
-        "handled": r.handled, "drops": r.drops.iter().map(|(n, c)| json!({"reason": n, "count": c})).collect::<Vec<_>>(),
-        "generator_ns_per_packet": r.gen_ns_per_pkt, "generator_busy_fraction": r.gen_busy,
-        "checked": r.checked, "bad": r.bad, "notes": r.notes, "profile": r.profile,
+        "worker_only_mpps": r.worker_mpps(hz), "sample_mpps": r.sample_mpps,
+        "tsc_ticks_per_packet": r.tsc_per_pkt,
+        "source_tsc_ticks_per_packet": r.source_tsc_per_pkt,
+        "check_tsc_ticks_per_packet": r.check_tsc_per_pkt,
+        "worker_tsc_ticks_per_packet": r.worker_tsc_per_pkt(),
+        "mean_rx_burst": r.avg_burst, "tx_packets": r.tx_packets, "handled": r.handled,
+        "drops": r.drops.iter().map(|(n, c)| json!({"reason": n, "count": c})).collect::<Vec<_>>(),
+        "checked": r.checked, "bad": r.bad,
+        "worker_run_delay_ms": r.run_delay_ms, "worker_cpu_steal_ms": r.steal_ms,
+        "attempts": r.attempts, "notes": r.notes, "profile": r.profile,
     })
 }
 
 fn method_text(r: &Report) -> String {
     format!(
         "\
-* **Ports.** Two ethdevs from `rte_eth_from_rings` (the `net_ring` PMD; `PortId::from_rings` in \
-`crates/dpdk`), one per appliance port: WWAN (192.0.2.129) and Internet (198.51.100.1 = \
-`IPmsm-wlan`), MTU 1500, MSS clamping on, next hops pre-resolved. Each has one rx and one tx \
-queue backed by an SP/SC ring of {inflight} slots.
-* **Worker.** The appliance's own `msm::worker::run` on lcore 1 (CPU 1), built into the \
-appliance's `Plane` and a `TableWriter`-filled table, polling rx queue 0 of both ports (the WWAN \
-one stays empty, as it would for this traffic) with bursts of {burst}, exactly as `msm run` \
-does. Its own counters give the throughput: `rx_packets` over a {window} ms window after \
-{warmup} ms of warm-up, sampled every {sample} ms by the generator.
-* **Generator.** The main lcore (CPU 0) plays the wire: {inflight} mbufs circulate; it takes \
-what the worker sent from the Internet port's tx ring, checks 1 in 16, and rewrites each mbuf \
-in place into a new input frame (reset headroom and length, copy a 60-byte (downlink) or \
-80-byte (uplink) template, patch address and checksums) for the next home address of a \
-precomputed sequence of 2^24 homes drawn uniformly from the bound population, then puts it \
-into that port's rx ring. Downlink: UDP 203.0.113.10 -> home. Uplink: IP-in-IP \
-care-of -> 198.51.100.1 carrying UDP home -> 203.0.113.10 (the binding's real care-of address, \
-so every packet passes the anti-spoofing check). Both rings hold every circulating mbuf, so \
-neither side can find a ring full: the harness drops nothing by construction; any drop in the \
-table is the worker's. The mempool is off both fast paths (mbufs are recycled).
-* **Is the generator the bottleneck?** \"mean rx burst\" is the worker's received packets per \
-non-empty rx burst: {burst}.0 means it found a full burst waiting every time, i.e. it never \
-waited for the generator. Below ~31 the generator limited the run (marked). \"generator busy\" \
-is the share of the window the generator had returned mbufs to rewrite.
-* **Harness macswap** is the same harness with a worker that only swaps the MACs and sends the \
-frame back out (same queues, bursts and counters as the MSM worker): the I/O + generator \
-ceiling of this exact setup. **testpmd macswap on net_null** is the issue's baseline: one \
-forwarding core, two null ports, whose rx allocates mbufs and tx frees them from that core's \
-own mempool cache: the frames are never written by another core, so it is a no-miss I/O \
-ceiling. On the ring ports every mbuf header and frame the worker reads was last written by \
-the generator's core: at least two cross-core cache-line transfers per packet, which a NIC \
-(DMA into LLC or memory) also causes for the frame but not for the header; conversely the ring \
-PMD does no descriptor or mempool work on the worker core. So \"x testpmd\" compares the MSM \
-with a cheaper I/O path than its own, and \"x harness macswap\" isolates what the MSM's \
-processing costs on top of identical I/O.
-* **Cycles.** TSC ticks per packet = worker window / packets (the worker polls 100 % of the \
-time); the TSC runs at {ghz:.2} GHz. With hardware counters unavailable in this VM, the profile \
-uses timer sampling.
+* **Ports.** The appliance's two ports with their roles and addresses: WWAN (192.0.2.129, a \
+ring-backed ethdev from `PortId::from_rings` whose rx ring stays empty: this traffic never \
+comes from the WWAN) and Internet (198.51.100.1 = `IPmsm-wlan`, `net_null0`, the issue's \
+testpmd device). MTU 1500, MSS clamping on, next hops pre-resolved in the neighbour table.
+* **Worker.** The appliance's own `msm::worker::run` on lcore 1 (CPU 1) with the appliance's \
+`Plane` and a `TableWriter`-filled table, polling rx queue 0 of both ports in bursts of {burst} \
+and owning tx queue 0 of both, exactly like the first worker of `msm run`. Throughput is its \
+own `rx_packets` counter over a {window} ms window after {warmup} ms of warm-up, sampled every \
+{sample} ms by the main lcore, which otherwise sleeps: the worker core runs alone.
+* **Packet source.** net_null's rx hands out mbufs from the worker core's mempool cache (16383 \
+mbufs, cache 256, as testpmd's) and never writes them. An rx callback (`rte_eth_add_rx_callback`, \
+run inside the worker's `rte_eth_rx_burst`) writes each frame: a 60-byte downlink frame (UDP \
+203.0.113.10 -> home) or an 80-byte uplink frame (IP-in-IP care-of -> 198.51.100.1 carrying UDP \
+home -> 203.0.113.10, from the care-of address bound to that home, so every packet passes the \
+anti-spoofing check), for the next home of a precomputed sequence of 2^24 draws, uniform with \
+replacement over the bound population. A tx callback checks 1 frame in {check} before net_null \
+frees it. Both time themselves with the TSC: **worker only** = total ticks minus theirs.
+* **Baselines.** testpmd macswap on two net_null ports, one forwarding core: rx allocates, \
+macswap, tx frees, all on one core, frames never written (so never a cache miss on packet \
+data). The harness macswap worker does the same per packet inside this harness (same ports, \
+queues, bursts, counters, source and check); it is faster than testpmd, whose forwarding \
+engine does more per packet than this bare loop, so \"x harness\" is the stricter comparison: \
+the MSM's processing cost on identical I/O.
+* **Optimism shared with testpmd on net_null.** The frames are in L1 when the worker reads \
+them (written a moment before on the same core), and no descriptor ring is touched; with a NIC \
+each frame arrives by DMA (LLC at best) and the PMD handles descriptors. Table lookups, by \
+contrast, are as real as it gets: uniform over 10M bindings they miss all caches.
+* **Cycles.** TSC ticks per packet = window ticks / packets (the worker polls all the time); \
+the TSC runs at {ghz:.2} GHz. The VM exposes no PMU, so the profile uses timer sampling.
+* **Contention.** The worker's scheduler run delay and the CPU's steal time are read for each \
+window; if they exceed 1 % of it the run is repeated (up to 3 attempts) and noted.
 * **Memory per binding** = `memory_bytes() / len` of a table pre-sized for exactly that many \
-bindings (load <= 3/4). A table sized for more bindings than it holds costs more per binding.
-* Nothing here is a timed test: the targets are evaluated only in this report.",
-        inflight = r.inflight,
+bindings (load <= 3/4). A table sized for more than it holds costs more per binding.
+* Nothing here is a timed test: the targets are evaluated in this report only.",
         burst = msm::worker::BURST,
         window = r.window_ms,
         warmup = r.warmup_ms,
         sample = r.sample_ms,
+        check = crate::source::CHECK_EVERY,
         ghz = r.tsc_hz as f64 / 1e9,
     )
 }
