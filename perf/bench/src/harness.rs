@@ -276,7 +276,7 @@ impl Harness {
     }
 
     /// Runs `worker` on lcore 1 with `traffic` whose home addresses follow
-    /// `seq`, measured over `timing`. With `profile`, `perf record -t WORKER`
+    /// `seq`, measured over `timing`. With `profile`, `perf record -p PID`
     /// writes that file during (the start of) the window and its report is
     /// attached.
     #[allow(clippy::too_many_arguments)]
@@ -399,7 +399,7 @@ impl Harness {
             if snaps.len() == 1 {
                 drops_first = c.snapshot();
                 if let Some(out) = profile {
-                    perf = spawn_perf_record(out, timing.window_ms.min(PROFILE_MS), tid);
+                    perf = spawn_perf_record(out, timing.window_ms.min(PROFILE_MS));
                 }
             }
             if snaps.len() == n_marks {
@@ -589,18 +589,22 @@ fn steal_ticks(cpu: u32) -> Option<u64> {
     line.split_whitespace().nth(8)?.parse().ok()
 }
 
-/// `perf record -e cpu-clock -t TID --call-graph dwarf` of the worker thread
-/// (pinned to CPU 1) for `ms` milliseconds, in the background. Only that
-/// thread: samples of other processes would make the report slow and wrong.
-fn spawn_perf_record(out: &Path, ms: u64, tid: i32) -> Option<Child> {
-    if tid <= 0 {
-        return None;
-    }
+/// `perf record -e cpu-clock -p PID --call-graph dwarf` of this process for
+/// `ms` milliseconds, in the background. Its only busy thread is the worker
+/// (pinned to CPU 1; the main thread sleeps), so this is `-C 1` without other
+/// processes' samples, which would make the report slow and wrong.
+fn spawn_perf_record(out: &Path, ms: u64) -> Option<Child> {
     let secs = format!("{:.1}", ms as f64 / 1000.0);
     // perf would keep an old file as FILE.old.
     let _ = std::fs::remove_file(out);
     Command::new("perf")
-        .args(["record", "-e", "cpu-clock", "-t", &tid.to_string()])
+        .args([
+            "record",
+            "-e",
+            "cpu-clock",
+            "-p",
+            &std::process::id().to_string(),
+        ])
         .args(["--call-graph", "dwarf,8192", "-o"])
         .arg(out)
         .args(["--", "sleep", &secs])
@@ -628,7 +632,7 @@ fn boilerplate(l: &str) -> bool {
     FRAMES.iter().any(|f| l.contains(f))
 }
 
-/// The inclusive profile of the worker thread: `perf report --children
+/// The inclusive profile of the worker: `perf report --children
 /// --inline --sort symbol -g none`, without comments and boilerplate frames.
 fn perf_report(path: &Path) -> Vec<String> {
     let out = Command::new("perf")

@@ -66,7 +66,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     testpmd_secs: u64,
     /// Also profile downlink at the smallest and the largest size with
-    /// `perf record` of the worker thread (extra runs, not in the results table), writing
+    /// `perf record` (extra runs, not in the results table), writing
     /// the perf.data files into this directory.
     #[arg(long)]
     profile: Option<PathBuf>,

@@ -511,7 +511,8 @@ impl Report {
             let _ = writeln!(
                 s,
                 "An extra run ({:.2} Mpps as run while profiled, not in the table above) under \
-                 `perf record -e cpu-clock -t <worker thread> --call-graph dwarf` (timer sampling: this VM has \
+                 `perf record -e cpu-clock -p <msm-bench> --call-graph dwarf` (its only busy thread is the \
+                 worker on CPU 1; timer sampling: this VM has \
                  no PMU); `perf report --children --inline --sort symbol -g none`: share of the \
                  worker core's samples in each function including what it calls or inlines \
                  (first column), and in its own code (second). `on_rx` is the packet source, \
