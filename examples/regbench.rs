@@ -29,7 +29,7 @@ use crossbeam_utils::CachePadded;
 use msm::config::{Prefix, RegistrationConfig};
 use msm::journal::{Journal, Record};
 use msm::pipeline::PacketBuf;
-use msm::registrar::{Change, Now, Outcome, Registrar};
+use msm::registrar::{Now, Outcome, Registrar};
 use msm::regpath::{self, RegPacket};
 use msm::subscribers::{self, Subscribers};
 use msm_mip::Code;
@@ -317,20 +317,6 @@ fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
-fn record_of(c: &Change) -> Record {
-    match c.binding {
-        Some(b) => Record::upsert(
-            &Binding {
-                home: c.home,
-                coa: b.coa,
-                msisdn: b.msisdn,
-                expires_at: b.expires_at,
-            },
-            c.last_ident,
-        ),
-        None => Record::remove(c.home, c.msisdn, c.last_ident),
-    }
-}
 
 /// The care-of address the pre-filled binding of subscriber `i` has (203.0.113.0/24;
 /// registrations move it into 198.18.0.0/15).
@@ -690,7 +676,7 @@ fn run_storm(
                 ctl.registrar
                     .handle(payload, reg.path, reg.src, Now::system(), &mut ctl.writer);
             if let Some(c) = &outcome.change {
-                ctl.journal.append(&record_of(c));
+                ctl.journal.append(&c.record());
             }
             if outcome.reply.is_some() {
                 pending.push(Pending { idx, reg, outcome });

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::counters::Counters;
 use crate::journal::{Journal, Record};
 use crate::pipeline::Plane;
-use crate::registrar::{Change, Now, Outcome, Registrar};
+use crate::registrar::{Now, Outcome, Registrar};
 use crate::regpath::{self, RegPacket};
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, PortId, RingConsumer, TxQueue};
 use msm_table::{Binding, TableWriter};
@@ -74,21 +74,6 @@ fn unix_now() -> u32 {
     Now::system().unix_s.min(u32::MAX as u64 - 1) as u32
 }
 
-/// The journal record of a registrar change.
-fn record_of(c: &Change) -> Record {
-    match c.binding {
-        Some(b) => Record::upsert(
-            &Binding {
-                home: c.home,
-                coa: b.coa,
-                msisdn: b.msisdn,
-                expires_at: b.expires_at,
-            },
-            c.last_ident,
-        ),
-        None => Record::remove(c.home, c.msisdn, c.last_ident),
-    }
-}
 
 fn ip_str(a: u32) -> String {
     Ipv4Addr::from(a).to_string()
@@ -204,7 +189,7 @@ impl ControlCtx {
         let payload = &m.data()[reg.payload.0..reg.payload.1];
         let outcome = registrar.handle(payload, reg.path, reg.src, Now::system(), writer);
         if let (Some(c), Some(j)) = (&outcome.change, journal) {
-            j.append(&record_of(c));
+            j.append(&c.record());
         }
         if outcome.reply.is_some() {
             pending.push(Pending {

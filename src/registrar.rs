@@ -51,6 +51,25 @@ pub struct Change {
     pub last_ident: u64,
 }
 
+impl Change {
+    /// The journal record that makes this change durable.
+    pub fn record(&self) -> crate::journal::Record {
+        use crate::journal::Record;
+        match self.binding {
+            Some(b) => Record::upsert(
+                &msm_table::Binding {
+                    home: self.home,
+                    coa: b.coa,
+                    msisdn: b.msisdn,
+                    expires_at: b.expires_at,
+                },
+                self.last_ident,
+            ),
+            None => Record::remove(self.home, self.msisdn, self.last_ident),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BindingState {
     pub coa: Option<u32>,
@@ -126,7 +145,7 @@ impl Bucket {
         let cap = self.per_sec * 1000;
         let dt = now_ms.saturating_sub(self.last_ms);
         self.last_ms = now_ms;
-        self.tokens_milli = (self.tokens_milli + dt * self.per_sec).min(cap);
+        self.tokens_milli = self.tokens_milli.saturating_add(dt.saturating_mul(self.per_sec)).min(cap);
         if self.tokens_milli >= 1000 {
             self.tokens_milli -= 1000;
             true
@@ -252,7 +271,7 @@ impl Registrar {
         });
         let dt = now.ms.saturating_sub(st.last_ms);
         st.last_ms = now.ms;
-        st.tokens_milli = (st.tokens_milli + dt * per).min(per * 1000);
+        st.tokens_milli = st.tokens_milli.saturating_add(dt.saturating_mul(per)).min(per * 1000);
         if st.tokens_milli < 1000 {
             self.counters.dropped_per_subscriber += 1;
             return Outcome::silent();
@@ -938,6 +957,11 @@ mod tests {
             .code
             .is_none());
         assert_eq!(r.reg.counters.dropped_admission, 1);
+        // a huge limit with a first call at a realistic clock must not overflow
+        let mut c = cfg();
+        c.admission_per_sec = u32::MAX;
+        let mut r = rig_with(c, 10);
+        assert!(r.send(&req(300, COA, ident(0, 1)), Path::Wwan, 0).code.is_some());
     }
 
     #[test]
