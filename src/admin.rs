@@ -6,6 +6,8 @@
 //! * `show HOME`: one binding;
 //! * `bind HOME CARE_OF|- MSISDN`, `unbind HOME`: administrative binding changes (the
 //!   same path the control plane uses: journal-free until issue 3, published by RCU);
+//! * `reload`: re-read the subscriber file on a helper thread; the new store replaces
+//!   the old one only if the whole file is valid (result in `stats`: `control.subscribers_reload`);
 //! * `ping`.
 
 use std::io::{BufRead, BufReader, Write};
@@ -25,6 +27,8 @@ pub enum Command {
         msisdn: u64,
     },
     Unbind(u32),
+    /// Reload the subscriber provisioning file (in the background; see `stats`).
+    Reload,
 }
 
 fn addr(s: Option<&str>) -> Result<u32, String> {
@@ -40,6 +44,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
     let c = match cmd {
         "ping" => Command::Ping,
         "stats" => Command::Stats,
+        "reload" => Command::Reload,
         "show" => Command::Show(addr(w.next())?),
         "unbind" => Command::Unbind(addr(w.next())?),
         "bind" => {
@@ -60,7 +65,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
         }
         other => {
             return Err(format!(
-                "unknown command '{other}' (ping, stats, show, bind, unbind)"
+                "unknown command '{other}' (ping, stats, show, bind, unbind, reload)"
             ))
         }
     };
@@ -135,6 +140,7 @@ mod tests {
     fn parse_commands() {
         assert_eq!(parse("stats"), Ok(Command::Stats));
         assert_eq!(parse(" ping "), Ok(Command::Ping));
+        assert_eq!(parse("reload"), Ok(Command::Reload));
         assert_eq!(parse("show 192.0.2.10"), Ok(Command::Show(0xc000020a)));
         assert_eq!(
             parse("bind 192.0.2.10 203.0.113.10 4917"),

@@ -61,6 +61,10 @@ pub struct ControlCtx {
     pub registrar: Option<Registrar>,
     pub journal: Option<Journal>,
     pub ip_id: u16,
+    /// A subscriber reload running on a helper thread.
+    pub reload: Option<std::sync::mpsc::Receiver<Result<crate::subscribers::Subscribers, String>>>,
+    /// Outcome of the last reload, for `stats`.
+    pub reload_status: Option<String>,
 }
 
 /// A request of the current batch waiting for its group commit.
@@ -73,7 +77,6 @@ struct Pending {
 fn unix_now() -> u32 {
     Now::system().unix_s.min(u32::MAX as u64 - 1) as u32
 }
-
 
 fn ip_str(a: u32) -> String {
     Ipv4Addr::from(a).to_string()
@@ -145,6 +148,7 @@ impl ControlCtx {
                 cc.publishes += 1;
             }
             self.maybe_compact(&mut cc);
+            self.poll_reload();
             self.writer.reclaim();
             if last_stats.elapsed() >= stats_every {
                 last_stats = Instant::now();
@@ -287,6 +291,56 @@ impl ControlCtx {
         }
     }
 
+    /// Starts reloading the subscriber file on a helper thread (a 10M-line file takes
+    /// seconds: the control lcore must not stall on it).
+    fn start_reload(&mut self) -> Result<Value, String> {
+        let Some(path) = self.cfg.registration.subscribers.clone() else {
+            return Err("no control.subscribers configured".into());
+        };
+        if self.registrar.is_none() {
+            return Err("registrations are disabled".into());
+        }
+        if self.reload.is_some() {
+            return Err("a reload is already running".into());
+        }
+        let pools = self.cfg.home_pools.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("msm-reload".into())
+            .spawn(move || {
+                let _ = tx.send(crate::subscribers::Subscribers::load(&path, &pools));
+            })
+            .map_err(|e| format!("cannot start the reload thread: {e}"))?;
+        self.reload = Some(rx);
+        self.reload_status = Some("running".into());
+        Ok(json!({"reload": "started"}))
+    }
+
+    /// Swaps in a reloaded subscriber store once it is ready; a bad file keeps the old one.
+    fn poll_reload(&mut self) {
+        let Some(rx) = &self.reload else { return };
+        let status = match rx.try_recv() {
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                "error: reload thread died".to_string()
+            }
+            Ok(Err(e)) => {
+                tracing::warn!("subscriber reload refused, old store kept: {e}");
+                format!("error: {e}")
+            }
+            Ok(Ok(subs)) => {
+                let n = subs.len();
+                if let Some(r) = self.registrar.as_mut() {
+                    r.replace_subscribers(subs);
+                }
+                tracing::info!("subscribers reloaded: {n}");
+                format!("ok: {n} subscribers")
+            }
+        };
+        self.reload = None;
+        self.reload_status = Some(status);
+    }
+
     /// Sends ARP requests for next hops that are unresolved or not refreshed for 60 s.
     fn resolve_neighbours(&mut self, cc: &mut ControlCounters) {
         let now = msm_dpdk::rdtsc() / msm_dpdk::tsc_hz().max(1);
@@ -317,6 +371,7 @@ impl ControlCtx {
             Err(e) => Err(e),
             Ok(Command::Ping) => Ok(json!({"ok": true})),
             Ok(Command::Stats) => Ok(self.stats(cc)),
+            Ok(Command::Reload) => self.start_reload(),
             Ok(Command::Show(home)) => match self.writer.get(home) {
                 Some(b) => Ok(binding_json(&b)),
                 None => Err(format!("no binding for {}", ip_str(home))),
@@ -443,6 +498,7 @@ impl ControlCtx {
                 "batch_max_us": cc.batch_max_us,
                 "registration": self.registrar.as_ref().map(|r| json!(r.counters)),
                 "subscribers": self.registrar.as_ref().map(|r| r.subscribers().len()),
+                "subscribers_reload": self.reload_status,
                 "journal": self.journal.as_ref().map(|j| format!("{:?}", j.stats())),
                 "arp_requests_sent": cc.arp_requests_sent,
                 "arp_alloc_failed": cc.arp_alloc_failed,

@@ -45,7 +45,7 @@ enum Cmd {
     },
     /// Validate a configuration file and exit.
     CheckConfig { config: PathBuf },
-    /// Send a command to a running MSM: ping | stats | show HOME | bind HOME COA|- MSISDN | unbind HOME
+    /// Send a command to a running MSM: ping | stats | show HOME | bind HOME COA|- MSISDN | unbind HOME | reload
     Ctl {
         #[arg(long, default_value = "/run/msm.sock")]
         socket: PathBuf,
@@ -71,12 +71,23 @@ fn main() -> ExitCode {
     match Cli::parse().cmd {
         Cmd::CheckConfig { config } => match load(&config) {
             Ok((cfg, pre)) => {
+                let subs = match &cfg.registration.subscribers {
+                    Some(p) => match Subscribers::load(p, &cfg.home_pools) {
+                        Ok(s) => s.len(),
+                        Err(e) => {
+                            eprintln!("config: control.subscribers: {e}");
+                            return ExitCode::from(2);
+                        }
+                    },
+                    None => 0,
+                };
                 println!(
-                    "{}: ok ({} ports, {} workers, {} preloaded bindings)",
+                    "{}: ok ({} ports, {} workers, {} preloaded bindings, {} subscribers)",
                     config.display(),
                     cfg.ports.len(),
                     cfg.workers.len(),
-                    pre.len()
+                    pre.len(),
+                    subs
                 );
                 ExitCode::SUCCESS
             }
@@ -437,6 +448,8 @@ fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
         registrar,
         journal,
         ip_id: 0,
+        reload: None,
+        reload_status: None,
     };
     let final_stats = ctl.run();
     eal.wait_all();

@@ -145,7 +145,10 @@ impl Bucket {
         let cap = self.per_sec * 1000;
         let dt = now_ms.saturating_sub(self.last_ms);
         self.last_ms = now_ms;
-        self.tokens_milli = self.tokens_milli.saturating_add(dt.saturating_mul(self.per_sec)).min(cap);
+        self.tokens_milli = self
+            .tokens_milli
+            .saturating_add(dt.saturating_mul(self.per_sec))
+            .min(cap);
         if self.tokens_milli >= 1000 {
             self.tokens_milli -= 1000;
             true
@@ -271,7 +274,10 @@ impl Registrar {
         });
         let dt = now.ms.saturating_sub(st.last_ms);
         st.last_ms = now.ms;
-        st.tokens_milli = st.tokens_milli.saturating_add(dt.saturating_mul(per)).min(per * 1000);
+        st.tokens_milli = st
+            .tokens_milli
+            .saturating_add(dt.saturating_mul(per))
+            .min(per * 1000);
         if st.tokens_milli < 1000 {
             self.counters.dropped_per_subscriber += 1;
             return Outcome::silent();
@@ -961,7 +967,10 @@ mod tests {
         let mut c = cfg();
         c.admission_per_sec = u32::MAX;
         let mut r = rig_with(c, 10);
-        assert!(r.send(&req(300, COA, ident(0, 1)), Path::Wwan, 0).code.is_some());
+        assert!(r
+            .send(&req(300, COA, ident(0, 1)), Path::Wwan, 0)
+            .code
+            .is_some());
     }
 
     #[test]

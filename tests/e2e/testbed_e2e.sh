@@ -211,6 +211,27 @@ check "flood of 3000 invalid requests (garbage, bad keys, unknown subscribers)" 
 check "valid registration after the flood" reg wwan 192.0.2.10 192.0.2.129 203.0.113.10 300
 check "ping through the tunnel after the flood" nsx inet ping -c 2 -W 2 -i 0.2 192.0.2.10
 
+# subscriber reload without restart: a new subscriber is refused (129), then accepted
+KEY12=$(printf '%064x' 12)
+reg12() { mip wwan register --src 192.0.2.130 --dst 192.0.2.129 --home 192.0.2.12 --ha 192.0.2.129 \
+  --coa 203.0.113.12 --lifetime 300 --msisdn 491700000012 --spi 256 --key "$KEY12" "$@"; }
+reload_status() { ctl stats | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['control']['subscribers_reload'])"; }
+wait_reload() { # expected prefix
+  local st; for _ in $(seq 50); do st=$(reload_status); [ "$st" != running ] && [ "$st" != None ] && break; sleep 0.1; done
+  echo "reload: $st"; [[ "$st" == "$1"* ]]
+}
+check "unprovisioned subscriber refused: 129" reg12 --expect 129
+cp "$WORK/subs.txt" "$WORK/subs.good"
+echo "491700000012 192.0.2.12 256 $KEY12" >>"$WORK/subs.txt"
+echo "491700000013 192.0.2.10 256 $KEY12" >>"$WORK/subs.txt"   # duplicate home: the file is invalid
+check "reload of an invalid file is refused" bash -c "$MSM ctl --socket $SOCK reload >/dev/null"
+check "... with the line named, old store kept" wait_reload "error: "
+check "still refused after the failed reload: 129" reg12 --expect 129
+sed -i '$d' "$WORK/subs.txt"
+check "reload of the corrected file" bash -c "$MSM ctl --socket $SOCK reload >/dev/null"
+check "... takes effect" wait_reload "ok: 3003 subscribers"
+check "new subscriber accepted after the reload, no restart" reg12
+
 # independent decode: tshark reads the replies as Mobile IP Registration Replies
 tshark_codes() {
   sleep 1
