@@ -317,7 +317,6 @@ fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
-
 /// The care-of address the pre-filled binding of subscriber `i` has (203.0.113.0/24;
 /// registrations move it into 198.18.0.0/15).
 fn prefill_coa(i: u64) -> u32 {
