@@ -224,6 +224,7 @@ impl ControlCtx {
             };
             let pi = mbuf.port() as usize;
             let Some(port) = self.plane.ports.get(pi) else {
+                cc.replies_tx_failed += 1;
                 continue;
             };
             self.ip_id = self.ip_id.wrapping_add(2);
