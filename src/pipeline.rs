@@ -261,14 +261,9 @@ pub fn prefetch_key(frame: &[u8]) -> Option<(u32, Option<u32>)> {
     Some((dst, inner_src))
 }
 
+/// 0/8, loopback, multicast, reserved and broadcast: never a source or destination we route.
 #[inline]
-fn martian_src(a: u32) -> bool {
-    let first = (a >> 24) as u8;
-    first == 0 || first == 127 || first >= 224
-}
-
-#[inline]
-fn martian_dst(a: u32) -> bool {
+fn martian(a: u32) -> bool {
     let first = (a >> 24) as u8;
     first == 0 || first == 127 || first >= 224
 }
@@ -323,13 +318,13 @@ pub fn process<B: PacketBuf, T: Bindings>(
     if extra > 0 && !pkt.trim(extra) {
         return drop(local, Drop::Truncated);
     }
-    if martian_src(src) || plane.is_own(src) {
+    if martian(src) || plane.is_own(src) {
         return drop(local, Drop::MartianSource);
     }
     if plane.is_own(dst) {
         return process_local(plane, local, tab, pkt, ret, port.role, proto, frag);
     }
-    if martian_dst(dst) {
+    if martian(dst) {
         return drop(local, Drop::MartianDestination);
     }
     route(plane, local, tab, pkt, ret, Origin::Wire(port.role))
@@ -481,7 +476,7 @@ fn decap<B: PacketBuf, T: Bindings>(
         Lookup::CareOf(coa) if coa == outer_src => {}
         _ => return drop(local, Drop::SpoofedTunnel),
     }
-    if martian_dst(dst) {
+    if martian(dst) {
         return drop(local, Drop::MartianDestination);
     }
     if !pkt.adj(outer_hl) {
@@ -758,8 +753,7 @@ pub fn fragment<B: PacketBuf>(
             d[at..at + hdr.len()].copy_from_slice(hdr);
             d[at + hdr.len()..len].copy_from_slice(chunk);
             if let Some(coa) = plan.encap_to {
-                local.ip_id = local.ip_id.wrapping_add(1);
-                let id = local.ip_id;
+                let id = local.next_id();
                 if ipv4::write_ipip_header_in_place(
                     &mut d[ETH..],
                     plane.msm_wlan,

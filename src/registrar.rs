@@ -120,9 +120,8 @@ pub struct RegCounters {
 
 struct SubState {
     last_ident: u64,
-    /// Per-subscriber token bucket: tokens (scaled by 1000) and last refill (ms).
-    tokens_milli: u64,
-    last_ms: u64,
+    /// Per-subscriber admission limit.
+    bucket: Bucket,
 }
 
 /// Token bucket in milliseconds with one second of burst.
@@ -221,11 +220,10 @@ impl Registrar {
 
     /// Restores the last accepted Identification of a subscriber (journal replay).
     pub fn restore_ident(&mut self, msisdn: u64, ident: u64) {
-        let per = self.cfg.per_subscriber_per_sec as u64;
-        let st = self.state.entry(msisdn).or_insert(SubState {
+        let per = self.cfg.per_subscriber_per_sec;
+        let st = self.state.entry(msisdn).or_insert_with(|| SubState {
             last_ident: 0,
-            tokens_milli: per * 1000,
-            last_ms: 0,
+            bucket: Bucket::new(per),
         });
         st.last_ident = st.last_ident.max(ident);
     }
@@ -266,23 +264,15 @@ impl Registrar {
             );
         };
         // Per-subscriber admission.
-        let per = self.cfg.per_subscriber_per_sec as u64;
-        let st = self.state.entry(sub.msisdn).or_insert(SubState {
+        let per = self.cfg.per_subscriber_per_sec;
+        let st = self.state.entry(sub.msisdn).or_insert_with(|| SubState {
             last_ident: 0,
-            tokens_milli: per * 1000,
-            last_ms: now.ms,
+            bucket: Bucket::new(per),
         });
-        let dt = now.ms.saturating_sub(st.last_ms);
-        st.last_ms = now.ms;
-        st.tokens_milli = st
-            .tokens_milli
-            .saturating_add(dt.saturating_mul(per))
-            .min(per * 1000);
-        if st.tokens_milli < 1000 {
+        if !st.bucket.take(now.ms) {
             self.counters.dropped_per_subscriber += 1;
             return Outcome::silent();
         }
-        st.tokens_milli -= 1000;
         let last = (st.last_ident != 0).then_some(st.last_ident);
 
         if req.spi != sub.spi || !msm_mip::verify_mn_ha(&req, sub.key()) {
