@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 DEBS := dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config ethtool iproute2 \
-        iperf3 tcpdump tshark python3-scapy procps linux-perf iputils-ping
+        iperf3 tcpdump tshark python3-scapy procps linux-perf iputils-ping nftables
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: deps build test unit e2e demo bench clean lint
@@ -31,7 +31,9 @@ test: deps
 e2e: build
 	tests/e2e/testbed_e2e.sh
 
-demo: build
+# The demo needs only the two daemons (a fresh machine builds them in about 2 minutes).
+demo: deps
+	$(CARGO) build --release -p msm -p mcm
 	scripts/demo.sh
 
 bench: build

@@ -1,78 +1,135 @@
 #!/usr/bin/env bash
-# Live demo on the namespace testbed: the MSM forwards traffic for mobile 192.0.2.10
-# through the IP-in-IP tunnel to its care-of address in the WLAN, then (binding changed to
-# "no care-of address") by the WWAN, showing the MSM's live counters each second.
-# (The full handover story with the MCM comes with the handover issue.)
+# `make demo`: the live handover story on the namespace testbed (root).
+#
+# Brings up scripts/handover-testbed.sh (MSM on DPDK af_packet, the terminal with its
+# MCM, a GPRS link at 384/96 kbit/s with 150 ms one-way delay, two WLANs, a server),
+# starts one long TCP transfer from the server to the terminal's home address, then moves
+# the terminal GPRS -> WLAN 108 -> WLAN 109 -> GPRS with live progress (throughput, the
+# MSM's path counters, the MCM's registration events), and ends with a summary
+# (scripts/handover_report.py). Exit status 0 only if the connection survived with every
+# byte intact.
+#
+# Knobs (environment): DEMO_PHASE_S (seconds per phase, default 12),
+# DEMO_DROP_FIRST_REPLY=1 (an nft rule on the terminal drops the first Registration Reply
+# of the WLAN 108 registration: the MCM must retransmit), DEMO_SUMMARY=FILE (copy the
+# JSON summary there), DEMO_EXTRA=FILE (a bash file sourced after the scenario, testbed
+# still up: the end-to-end test's extra checks), DEMO_KEEP=DIR (keep logs and captures).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-MSM=$ROOT/target/release/msm
-export MSM_TB=${MSM_TB:-msmdemo}
-P=$MSM_TB
-WORK=$(mktemp -d /tmp/msm-demo.XXXXXX)
-SOCK=$WORK/msm.sock
-MSM_PID=
+export HO_TB=${HO_TB:-msmdemo}
+export HO_TB_WORK
+HO_TB_WORK=$(mktemp -d /tmp/msm-demo.XXXXXX)
+W=$HO_TB_WORK
+P=$HO_TB
+TB=$ROOT/scripts/handover-testbed.sh
+MSM=${MSM_BIN:-$ROOT/target/release/msm}
+MCM=${MCM_BIN:-$ROOT/target/release/mcm}
+PHASE_S=${DEMO_PHASE_S:-12}
+PY=/usr/bin/python3
+BG=()
 
 cleanup() {
-  [ -n "$MSM_PID" ] && { kill -TERM "$MSM_PID" 2>/dev/null; sleep 1; kill -KILL "$MSM_PID" 2>/dev/null; }
-  MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" down >/dev/null 2>&1
-  rm -rf "$WORK"
+  touch "$W/stop" 2>/dev/null
+  for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done
+  "$TB" down >/dev/null 2>&1
+  if [ -n "${DEMO_KEEP:-}" ]; then mkdir -p "$DEMO_KEEP" && cp -r "$W"/. "$DEMO_KEEP"/ 2>/dev/null; fi
+  rm -rf "$W"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 1; }
 
 nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
-ctl() { "$MSM" ctl --socket "$SOCK" "$@"; }
-show() { # one line of live counters
-  ctl stats | /usr/bin/python3 -c "
+mcmctl() { "$MCM" ctl --socket "$W/mcm.sock" "$@"; }
+msm_counters() {
+  "$MSM" ctl --socket "$W/msm.sock" stats | $PY -c "
 import json,sys; t=json.load(sys.stdin)['total']
-keys=['rx_packets','tx_packets','downlink_tunnel','uplink_tunnel','downlink_wwan','uplink_wwan','mss_clamped']
-drops=sum(v for k,v in t.items() if k.startswith('drop_'))
-print('  '+'  '.join(f'{k}={t[k]}' for k in keys)+f'  drops={drops}')"
+print(json.dumps({k: t.get(k, 0) for k in ('downlink_tunnel','downlink_wwan','uplink_tunnel','uplink_wwan')}))"
 }
-phase() { # title seconds
-  echo; echo "== $1"
-  nsx inet ping -i 0.2 -c $(($2 * 5)) -q 192.0.2.10 >"$WORK/ping.log" 2>&1 &
-  local pp=$!
-  nsx "$3" /usr/bin/python3 "$ROOT/tests/e2e/tcpcheck.py" serve 192.0.2.10 5001 >"$WORK/srv.log" 2>&1 &
-  local sp=$!
-  for _ in $(seq 30); do grep -q listening "$WORK/srv.log" && break; sleep 0.1; done
-  nsx inet /usr/bin/python3 "$ROOT/tests/e2e/tcpcheck.py" send 192.0.2.10 5001 4000000 >"$WORK/cli.log" 2>&1 &
-  local cp=$!
-  for _ in $(seq "$2"); do sleep 1; show; done
-  wait $pp $sp $cp
-  echo "  ping: $(grep -E 'packets transmitted' "$WORK/ping.log")"
-  echo "  tcp:  $(cat "$WORK/cli.log")"
+mcm_state() { mcmctl status | $PY -c "import json,sys; print(json.load(sys.stdin)['machine']['state'])"; }
+wait_state() { # state seconds
+  for _ in $(seq $(($2 * 10))); do [ "$(mcm_state 2>/dev/null)" = "$1" ] && return 0; sleep 0.1; done
+  return 1
 }
 
-echo "== testbed: wwan (GGSN, mobile) | core (MSM) | inet (router, server) | wlan (mobile's care-of 203.0.113.10)"
-MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" up || exit 1
-sed -e "s|/run/msm-testbed.sock|$SOCK|" -e "s|\"msmtb\"|\"$P\"|" \
-    -e "s|preload = \"testbed-bindings.txt\"|preload = \"$ROOT/dpdk-config/testbed-bindings.txt\"|" \
-    -e "s|subscribers = \"testbed-subscribers.txt\"|subscribers = \"$ROOT/dpdk-config/testbed-subscribers.txt\"|" \
-    -e "s|state_dir = \"/var/lib/msm-testbed\"|state_dir = \"$WORK/state\"|" \
-    "$ROOT/dpdk-config/testbed.toml" >"$WORK/msm.toml"
-nsx core "$MSM" run --config "$WORK/msm.toml" >"$WORK/msm.log" 2>&1 &
-MSM_PID=$!
-for _ in $(seq 100); do ctl ping >/dev/null 2>&1 && break; sleep 0.2; done
-ctl ping >/dev/null || { echo "msm did not start:"; cat "$WORK/msm.log"; exit 1; }
-sleep 1
-KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-mip() { # ns src dst coa lifetime: authenticated Registration Request (scapy + hmac client)
-  nsx "$1" /usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" register --src "$2" --dst "$3" \
-    --home 192.0.2.10 --ha 192.0.2.129 --coa "$4" --lifetime "$5" --msisdn 491700000010 --spi 256 --key $KEY
+# One phase: live progress every second, then its record in phases.jsonl.
+phase() { # name path key seconds start-time
+  local name=$1 path=$2 key=$3 secs=$4 start=$5 m0 m1 prev last now b kb c
+  m0=$(msm_counters)
+  echo
+  echo "== phase $name: downlink expected via $path (${secs} s)"
+  prev=$(tail -n1 "$W/progress" 2>/dev/null | cut -d' ' -f2); prev=${prev:-0}
+  for i in $(seq "$secs"); do
+    sleep 1
+    b=$(tail -n1 "$W/progress" 2>/dev/null | cut -d' ' -f2); b=${b:-0}
+    kb=$(( (b - prev) * 8 / 1000 )); prev=$b
+    c=$(msm_counters | $PY -c "import json,sys; d=json.load(sys.stdin); print(f\"tunnel {d['downlink_tunnel']:>7}  wwan {d['downlink_wwan']:>6}\")")
+    printf '  %-8s %3ss  received %12s bytes  %7s kbit/s   MSM downlink: %s\n' "$name" "$i" "$b" "$kb" "$c"
+  done
+  now=$($PY -c 'import time; print(f"{time.time():.3f}")')
+  m1=$(msm_counters)
+  echo "{\"name\":\"$name\",\"path\":\"$path\",\"key\":\"$key\",\"start\":$start,\"end\":$now,\"msm_start\":$m0,\"msm_end\":$m1}" >>"$W/phases.jsonl"
 }
-echo "== mobile 192.0.2.10 enters WLAN 203.0.113.0/24: registration from its care-of address"
-echo "   reply: $(mip wlan 203.0.113.10 198.51.100.1 203.0.113.10 300)"
-echo "== binding: $(ctl show 192.0.2.10)"
-phase "phase 1: mobile in the WLAN: downlink tunnelled to 203.0.113.10, uplink reverse-tunnelled" 5 wlan
-echo; echo "== mobile leaves the WLAN: canceling registration (lifetime 0) through the WWAN"
-echo "   reply: $(mip wwan 192.0.2.10 192.0.2.129 0.0.0.0 0)"
-echo "== binding: $(ctl show 192.0.2.10)"
-phase "phase 2: mobile on the WWAN: same traffic, no tunnel" 5 wwan
-echo; echo "== final counters (non-zero):"
-ctl stats | /usr/bin/python3 -c "
-import json,sys; d=json.load(sys.stdin)
-for k,v in d['total'].items():
-    if v: print(f'  {k:28} {v}')"
-grep -q match "$WORK/cli.log"
+stamp() { $PY -c 'import time; print(f"{time.time():.3f}")'; }
+
+echo "== setting up the testbed (MSM on DPDK af_packet, MCM, GPRS emulator, 2 WLANs, server)"
+"$TB" up || exit 1
+
+# Captures on the terminal's two interfaces (evidence of the path each segment took).
+nsx mobile tcpdump -i wwan0 -s 96 -U -w "$W/wwan.pcap" 'tcp port 5001' >/dev/null 2>&1 & BG+=($!)
+nsx mobile tcpdump -i wlan0 -s 128 -U -w "$W/wlan.pcap" 'ip proto 4' >/dev/null 2>&1 & BG+=($!)
+# The MCM's registration events, live.
+# (tail's pid is what is killed; the filter ends with its input.)
+tail -n0 -F "$W/mcm.log" 2>/dev/null > >(grep --line-buffered -E \
+  "request sent|retransmitting|accepted|refused|traffic (into|back)|WLAN (address|lost|judged)|WWAN|resync" |
+  sed -u -E 's/^[0-9T:.-]+Z +//; s/^/    [mcm] /') & BG+=($!)
+sleep 1
+
+nsx mobile $PY "$ROOT/scripts/tcpstream.py" recv 192.0.2.10 5001 --progress "$W/progress" >"$W/recv.json" 2>"$W/recv.err" &
+RECV=$!; BG+=($RECV)
+for _ in $(seq 50); do nsx mobile ss -ltn 2>/dev/null | grep -q ':5001' && break; sleep 0.1; done
+nsx srv $PY "$ROOT/scripts/tcpstream.py" send 192.0.2.10 5001 --stop-file "$W/stop" >"$W/send.json" 2>"$W/send.err" &
+SEND=$!; BG+=($SEND)
+echo "== server 203.0.113.130 sends one TCP stream to the terminal's home address 192.0.2.10:5001"
+
+phase GPRS wwan wwan "$PHASE_S" "$(stamp)"
+
+if [ "${DEMO_DROP_FIRST_REPLY:-}" = 1 ]; then
+  # Registration Replies are 100-byte IP packets: "quota until 150 bytes" matches the first only.
+  nsx mobile nft add table inet demo
+  nsx mobile nft add chain inet demo in '{ type filter hook input priority 0; }'
+  nsx mobile nft add rule inet demo in udp sport 434 quota until 150 bytes counter drop
+  echo "== nft on the terminal drops the next Registration Reply (the MCM must retransmit)"
+fi
+t=$(stamp); echo; echo "== move: the terminal enters WLAN 108 (GPRS stays up: make-before-break)"
+"$TB" wlan 108
+phase WLAN108 "tunnel to 203.0.113.10" 203.0.113.10 "$PHASE_S" "$t"
+
+t=$(stamp); echo; echo "== move: the terminal leaves WLAN 108 and enters WLAN 109 (one radio: break-before-make)"
+"$TB" wlan 109
+phase WLAN109 "tunnel to 203.0.113.74" 203.0.113.74 "$PHASE_S" "$t"
+
+t=$(stamp); echo; echo "== move: WLAN 109 judged too poor (mcm ctl wlan-poor): cancel first, leave after the MSM accepts"
+mcmctl wlan-poor wlan0 >/dev/null
+wait_state wwan 20 || echo "   (the cancel was not accepted within 20 s)"
+"$TB" wlan none
+mcmctl wlan-ok wlan0 >/dev/null
+phase GPRS2 wwan wwan "$PHASE_S" "$t"
+
+echo; echo "== stopping the sender; the rest drains through GPRS"
+touch "$W/stop"
+for _ in $(seq 600); do kill -0 "$RECV" 2>/dev/null || break; sleep 0.1; done
+wait "$SEND" 2>/dev/null; wait "$RECV" 2>/dev/null
+mcmctl status >"$W/mcm.json" 2>/dev/null
+if [ "${DEMO_DROP_FIRST_REPLY:-}" = 1 ]; then nsx mobile nft -j list ruleset >"$W/nft.json"; fi
+for p in "${BG[@]}"; do kill -INT "$p" 2>/dev/null; done
+sleep 0.5
+
+$PY "$ROOT/scripts/handover_report.py" "$W" --json "$W/summary.json"
+RC=$?
+[ -n "${DEMO_SUMMARY:-}" ] && cp "$W/summary.json" "$DEMO_SUMMARY"
+if [ -n "${DEMO_EXTRA:-}" ]; then
+  # shellcheck disable=SC1090
+  source "$DEMO_EXTRA" || RC=1
+fi
+exit $RC

@@ -1,0 +1,263 @@
+//! The MCM's configuration file (TOML). Every error names the field.
+
+use serde::Deserialize;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+/// The configuration, as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The subscriber's MSISDN: the NAI of every request (1-15 digits).
+    pub msisdn: String,
+    /// The invariable home address (IPgprs). It must be configured on the
+    /// terminal (e.g. on `lo` or a dummy interface) so that it survives moves.
+    pub home: Ipv4Addr,
+    /// SPI of the MN-HA key (>= 256).
+    pub spi: u32,
+    /// MN-HA key, hex (16-32 bytes).
+    pub key: String,
+    /// IPmsm-gprs: where requests go (the Home Agent field).
+    pub msm_wwan: Ipv4Addr,
+    /// IPmsm-wlan: the MSM's tunnel endpoint.
+    pub msm_wlan: Ipv4Addr,
+    /// WWAN interface.
+    pub wwan: String,
+    /// WLAN interfaces, in order of preference.
+    pub wlan: Vec<String>,
+    /// Lifetime asked for, seconds (1-65534).
+    #[serde(default = "d_lifetime")]
+    pub lifetime_s: u16,
+    /// First retransmission timeout (ms); doubles up to `retransmit_max_ms`.
+    #[serde(default = "d_rtx")]
+    pub retransmit_initial_ms: u64,
+    /// Largest retransmission timeout (ms).
+    #[serde(default = "d_rtx_max")]
+    pub retransmit_max_ms: u64,
+    /// Renew when this fraction of the granted lifetime has passed (0.1-0.95).
+    #[serde(default = "d_renew")]
+    pub renew_fraction: f64,
+    /// Name of the tunnel device (a TUN device the MCM serves).
+    #[serde(default = "d_tun")]
+    pub tunnel_dev: String,
+    /// MTU of the tunnel device (576-1480 for 1500-byte links).
+    #[serde(default = "d_mtu")]
+    pub tunnel_mtu: u32,
+    /// Policy-routing table for traffic from the home address (1-252).
+    #[serde(default = "d_table")]
+    pub route_table: u32,
+    /// Priority of the rule `from <home> lookup <route_table>`.
+    #[serde(default = "d_prio")]
+    pub rule_priority: u32,
+    /// Operator socket (`mcm ctl`).
+    #[serde(default = "d_socket")]
+    pub socket: PathBuf,
+    /// Source UDP port of requests (0: any free port).
+    #[serde(default)]
+    pub port: u16,
+}
+
+fn d_lifetime() -> u16 {
+    60
+}
+fn d_rtx() -> u64 {
+    1000
+}
+fn d_rtx_max() -> u64 {
+    16_000
+}
+fn d_renew() -> f64 {
+    0.8
+}
+fn d_tun() -> String {
+    "mip0".into()
+}
+fn d_mtu() -> u32 {
+    1480
+}
+fn d_table() -> u32 {
+    100
+}
+fn d_prio() -> u32 {
+    100
+}
+fn d_socket() -> PathBuf {
+    "/run/mcm.sock".into()
+}
+
+/// A checked configuration: the key decoded.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The file's fields.
+    pub cfg: Config,
+    /// The key's bytes.
+    pub key: Vec<u8>,
+}
+
+fn ifname_ok(field: &str, n: &str) -> Result<(), String> {
+    if n.is_empty() || n.len() > 15 || n.contains(['/', ' ', '\0']) {
+        return Err(format!(
+            "{field}: {n:?} is not an interface name (1-15 characters, no '/' or spaces)"
+        ));
+    }
+    Ok(())
+}
+
+/// Decode hex (even length, 0-9a-fA-F).
+pub fn hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl Config {
+    /// Parse and check a file.
+    pub fn load(path: &Path) -> Result<Checked, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parse and check the file's text.
+    pub fn parse(text: &str) -> Result<Checked, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.check()
+    }
+
+    fn check(self) -> Result<Checked, String> {
+        let c = &self;
+        if c.msisdn.is_empty()
+            || c.msisdn.len() > 15
+            || !c.msisdn.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(format!("msisdn: {:?} must be 1-15 digits", c.msisdn));
+        }
+        if c.spi < msm_mip::MIN_SPI {
+            return Err(format!(
+                "spi: {} is reserved (must be >= {})",
+                c.spi,
+                msm_mip::MIN_SPI
+            ));
+        }
+        let key = hex(&c.key).ok_or_else(|| "key: not an even-length hex string".to_string())?;
+        if !(16..=32).contains(&key.len()) {
+            // The MSM's subscriber file takes 16-32 bytes (src/subscribers.rs).
+            return Err(format!(
+                "key: {} bytes (must be 16-32, as the MSM's subscriber file)",
+                key.len()
+            ));
+        }
+        for (f, a) in [
+            ("home", c.home),
+            ("msm_wwan", c.msm_wwan),
+            ("msm_wlan", c.msm_wlan),
+        ] {
+            if a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback() {
+                return Err(format!("{f}: {a} is not a unicast address"));
+            }
+        }
+        if c.home == c.msm_wwan || c.home == c.msm_wlan {
+            return Err("home: must differ from the MSM's addresses".into());
+        }
+        ifname_ok("wwan", &c.wwan)?;
+        if c.wlan.is_empty() {
+            return Err("wlan: at least one WLAN interface".into());
+        }
+        for w in &c.wlan {
+            ifname_ok("wlan", w)?;
+            if *w == c.wwan {
+                return Err(format!("wlan: {w} is also the WWAN interface"));
+            }
+        }
+        ifname_ok("tunnel_dev", &c.tunnel_dev)?;
+        if c.lifetime_s == 0 || c.lifetime_s == u16::MAX {
+            return Err("lifetime_s: must be 1-65534 (0 means cancel, 65535 infinity)".into());
+        }
+        if c.retransmit_initial_ms < 10 || c.retransmit_max_ms < c.retransmit_initial_ms {
+            return Err("retransmit_initial_ms: must be >= 10 and <= retransmit_max_ms".into());
+        }
+        if !(0.1..=0.95).contains(&c.renew_fraction) {
+            return Err(format!(
+                "renew_fraction: {} not in 0.1-0.95",
+                c.renew_fraction
+            ));
+        }
+        if !(576..=65515).contains(&c.tunnel_mtu) {
+            return Err(format!("tunnel_mtu: {} not in 576-65515", c.tunnel_mtu));
+        }
+        if !(1..=252).contains(&c.route_table) {
+            return Err(format!(
+                "route_table: {} not in 1-252 (253-255 are the kernel's)",
+                c.route_table
+            ));
+        }
+        if c.rule_priority == 0 || c.rule_priority >= 32766 {
+            return Err(format!(
+                "rule_priority: {} must be 1-32765 (before the main table's rule)",
+                c.rule_priority
+            ));
+        }
+        Ok(Checked { cfg: self, key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+msisdn = "491700000010"
+home = "192.0.2.10"
+spi = 256
+key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+msm_wwan = "192.0.2.129"
+msm_wlan = "198.51.100.1"
+wwan = "wwan0"
+wlan = ["wlan0"]
+"#;
+
+    #[test]
+    fn good_config_and_defaults() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.key.len(), 32);
+        assert_eq!(c.cfg.lifetime_s, 60);
+        assert_eq!(c.cfg.tunnel_dev, "mip0");
+        assert_eq!(c.cfg.route_table, 100);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let bad = |from: &str, to: &str, field: &str| {
+            let t = GOOD.replace(from, to);
+            let e = Config::parse(&t).unwrap_err();
+            assert!(e.contains(field), "{from} -> {to}: {e}");
+        };
+        bad("\"491700000010\"", "\"49170x\"", "msisdn");
+        bad("spi = 256", "spi = 255", "spi");
+        bad("1d1e1f\"", "1d1e1\"", "key");
+        bad("wlan = [\"wlan0\"]", "wlan = []", "wlan");
+        bad("wlan = [\"wlan0\"]", "wlan = [\"wwan0\"]", "wlan");
+        bad("home = \"192.0.2.10\"", "home = \"192.0.2.129\"", "home");
+        bad("wwan = \"wwan0\"", "wwan = \"a/b\"", "wwan");
+        bad(
+            "wwan = \"wwan0\"",
+            "wwan = \"wwan0\"\nlifetime_s = 0",
+            "lifetime_s",
+        );
+        bad(
+            "wwan = \"wwan0\"",
+            "wwan = \"wwan0\"\nroute_table = 254",
+            "route_table",
+        );
+        bad(
+            "wwan = \"wwan0\"",
+            "wwan = \"wwan0\"\nrenew_fraction = 1.0",
+            "renew_fraction",
+        );
+        bad("wwan = \"wwan0\"", "wwan = \"wwan0\"\nbogus = 1", "bogus");
+        bad("home = \"192.0.2.10\"", "home = \"192.0.2.300\"", "home");
+    }
+}

@@ -1,0 +1,543 @@
+//! The daemon: one thread, one mio loop over the rtnetlink monitor, the
+//! registration socket, the tunnel device, the raw IP-in-IP sockets and the
+//! operator socket; the [`Machine`] decides, this module does the I/O.
+
+use crate::config::Checked;
+use crate::machine::{Action, Loss, Machine, Now, Params, Path, Wlan};
+use crate::netlink::{Monitor, Routes};
+use crate::tunnel::{self, RawIpip, Tun};
+use mio::net::{UdpSocket, UnixListener};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tracing::{error, info, warn};
+
+const NETLINK: Token = Token(0);
+const UDP: Token = Token(1);
+const TUN: Token = Token(2);
+const CTL: Token = Token(3);
+/// Raw sockets: Token(RAW_BASE + slot).
+const RAW_BASE: usize = 16;
+
+/// Relay counters.
+#[derive(Debug, Default, Serialize)]
+pub struct Relay {
+    /// Packets from the tunnel device sent tunnelled to the MSM.
+    pub uplink_packets: u64,
+    /// Their bytes (inner).
+    pub uplink_bytes: u64,
+    /// Tunnelled packets from the MSM handed to the kernel.
+    pub downlink_packets: u64,
+    /// Their bytes (inner).
+    pub downlink_bytes: u64,
+    /// Registration replies that came back through the tunnel (path 2).
+    pub tunnelled_replies: u64,
+    /// Drops by reason.
+    pub drops: BTreeMap<&'static str, u64>,
+}
+
+impl Relay {
+    fn drop(&mut self, why: &'static str) {
+        *self.drops.entry(why).or_default() += 1;
+    }
+}
+
+struct Daemon {
+    cfg: Checked,
+    m: Machine,
+    mon: Monitor,
+    routes: Routes,
+    tun: Tun,
+    udp: UdpSocket,
+    udp_port: u16,
+    raws: Vec<Option<RawIpip>>,
+    relay: Relay,
+    poll: Poll,
+    start: Instant,
+    ip_id: u16,
+    wwan_seen: bool,
+}
+
+fn now(start: Instant) -> Now {
+    let ms = start.elapsed().as_millis() as u64;
+    Now {
+        ms,
+        ntp: msm_mip::ntp_seconds(SystemTime::now()),
+    }
+}
+
+/// Run until SIGTERM/SIGINT.
+pub fn run(cfg: Checked) -> Result<(), String> {
+    let c = &cfg.cfg;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    let mon = Monitor::open().map_err(|e| format!("rtnetlink monitor: {e}"))?;
+    let tun = Tun::open(&c.tunnel_dev, c.tunnel_mtu)
+        .map_err(|e| format!("tunnel device {}: {e}", c.tunnel_dev))?;
+    let mut routes = Routes::open().map_err(|e| format!("rtnetlink: {e}"))?;
+    routes
+        .clear_default(c.route_table)
+        .map_err(|e| format!("route table {}: {e}", c.route_table))?;
+    routes
+        .add_rule(c.home, c.route_table, c.rule_priority)
+        .map_err(|e| format!("rule from {} lookup {}: {e}", c.home, c.route_table))?;
+    let std_udp = std::net::UdpSocket::bind(SocketAddrV4::new(c.home, c.port)).map_err(|e| {
+        format!(
+            "bind {}:{}: {e} (is the home address configured on this terminal, e.g. on lo?)",
+            c.home, c.port
+        )
+    })?;
+    tunnel::bind_to_device(std_udp.as_raw_fd(), &c.wwan)
+        .map_err(|e| format!("SO_BINDTODEVICE {}: {e}", c.wwan))?;
+    std_udp.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let udp_port = std_udp.local_addr().map_err(|e| e.to_string())?.port();
+    let udp = UdpSocket::from_std(std_udp);
+    let _ = std::fs::remove_file(&c.socket);
+    let mut ctl =
+        UnixListener::bind(&c.socket).map_err(|e| format!("socket {}: {e}", c.socket.display()))?;
+
+    let poll = Poll::new().map_err(|e| e.to_string())?;
+    let reg = poll.registry();
+    reg.register(&mut SourceFd(&mon.as_raw_fd()), NETLINK, Interest::READABLE)
+        .map_err(|e| e.to_string())?;
+    reg.register(&mut SourceFd(&tun.as_raw_fd()), TUN, Interest::READABLE)
+        .map_err(|e| e.to_string())?;
+    let mut udp = udp;
+    reg.register(&mut udp, UDP, Interest::READABLE)
+        .map_err(|e| e.to_string())?;
+    reg.register(&mut ctl, CTL, Interest::READABLE)
+        .map_err(|e| e.to_string())?;
+
+    let params = Params {
+        nai: c.msisdn.clone(),
+        home: c.home,
+        msm_wwan: c.msm_wwan,
+        spi: c.spi,
+        key: cfg.key.clone(),
+        lifetime_s: c.lifetime_s,
+        rtx_initial_ms: c.retransmit_initial_ms,
+        rtx_max_ms: c.retransmit_max_ms,
+        renew_fraction: c.renew_fraction,
+    };
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(1, |d| d.subsec_nanos());
+    info!(
+        home = %c.home, msisdn = %c.msisdn, msm_wwan = %c.msm_wwan, msm_wlan = %c.msm_wlan, wwan = %c.wwan,
+        wlan = ?c.wlan, tunnel = %c.tunnel_dev, port = udp_port, "MCM started"
+    );
+    let mut d = Daemon {
+        m: Machine::new(params, seed),
+        mon,
+        routes,
+        tun,
+        udp,
+        udp_port,
+        raws: Vec::new(),
+        relay: Relay::default(),
+        poll,
+        start: Instant::now(),
+        ip_id: seed as u16,
+        wwan_seen: false,
+        cfg,
+    };
+    d.links_changed();
+    let r = d.event_loop(&stop, &mut ctl);
+    d.shutdown();
+    let _ = std::fs::remove_file(&d.cfg.cfg.socket);
+    r
+}
+
+impl Daemon {
+    fn event_loop(&mut self, stop: &AtomicBool, ctl: &mut UnixListener) -> Result<(), String> {
+        let mut events = Events::with_capacity(64);
+        let mut buf = vec![0u8; 65536];
+        while !stop.load(Ordering::Relaxed) {
+            let t = now(self.start);
+            let wait = self
+                .m
+                .next_deadline()
+                .map_or(200, |d| d.saturating_sub(t.ms))
+                .min(200);
+            match self
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(wait)))
+            {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("poll: {e}")),
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    NETLINK => match self.mon.drain() {
+                        Ok(true) => self.links_changed(),
+                        Ok(false) => {}
+                        Err(e) => return Err(format!("rtnetlink: {e}")),
+                    },
+                    UDP => self.read_udp(&mut buf),
+                    TUN => self.read_tun(&mut buf),
+                    CTL => self.accept_ctl(ctl),
+                    Token(t) if t >= RAW_BASE => self.read_raw(t - RAW_BASE, &mut buf),
+                    _ => {}
+                }
+            }
+            let acts = self.m.tick(now(self.start));
+            self.exec(acts);
+        }
+        info!("stopping");
+        Ok(())
+    }
+
+    /// Derive WWAN and WLAN usability from the monitor's state.
+    fn links_changed(&mut self) {
+        let c = &self.cfg.cfg;
+        let wwan = self.mon.by_name(&c.wwan).map(|(_, l)| l.usable());
+        if wwan.is_none() && !self.wwan_seen {
+            warn!(wwan = %c.wwan, "WWAN interface not present");
+        }
+        self.wwan_seen |= wwan.is_some();
+        let mut best: Option<Wlan> = None;
+        let mut first_up: Option<String> = None;
+        for name in &c.wlan {
+            let Some((_, l)) = self.mon.by_name(name) else {
+                continue;
+            };
+            let Some(&(coa, _)) = l.addrs.first().filter(|_| l.usable()) else {
+                continue;
+            };
+            if first_up.is_none() {
+                first_up = Some(name.clone());
+            }
+            if self.m.is_poor(name) {
+                continue;
+            }
+            best = Some(Wlan {
+                ifname: name.clone(),
+                coa,
+            });
+            break;
+        }
+        // Poor = the current WLAN still has its address on an up link.
+        let loss = match self.m.status().wlan {
+            Some(w) => {
+                let still = self
+                    .mon
+                    .by_name(&w.ifname)
+                    .is_some_and(|(_, l)| l.usable() && l.addrs.iter().any(|a| a.0 == w.coa));
+                if still {
+                    Loss::Poor
+                } else {
+                    Loss::Gone
+                }
+            }
+            None => Loss::Gone,
+        };
+        let t = now(self.start);
+        let mut acts = self.m.set_wwan(wwan.unwrap_or(false), t);
+        if let Some(w) = &best {
+            self.ensure_raw(w);
+        }
+        acts.extend(self.m.set_wlan(best, loss, t));
+        self.exec(acts);
+    }
+
+    /// A raw socket for this WLAN's care-of address (kept while it is the
+    /// WLAN in use or the tunnel's, so tunnelled downlink in flight during a
+    /// handover is still delivered).
+    fn ensure_raw(&mut self, w: &Wlan) {
+        let keep: Vec<Ipv4Addr> = [Some(w.coa), self.m.tunnel().map(|t| t.coa)]
+            .into_iter()
+            .flatten()
+            .collect();
+        for slot in self.raws.iter_mut() {
+            let stale = slot.as_ref().is_some_and(|r| {
+                !keep.contains(&r.coa) || (r.coa == w.coa && r.ifname != w.ifname)
+            });
+            if stale {
+                if let Some(r) = slot.take() {
+                    let _ = self
+                        .poll
+                        .registry()
+                        .deregister(&mut SourceFd(&r.as_raw_fd()));
+                }
+            }
+        }
+        if self.raws.iter().flatten().any(|r| r.coa == w.coa) {
+            return;
+        }
+        match RawIpip::open(w.coa, &w.ifname) {
+            Ok(r) => {
+                let slot = self
+                    .raws
+                    .iter()
+                    .position(Option::is_none)
+                    .unwrap_or_else(|| {
+                        self.raws.push(None);
+                        self.raws.len() - 1
+                    });
+                if let Err(e) = self.poll.registry().register(
+                    &mut SourceFd(&r.as_raw_fd()),
+                    Token(RAW_BASE + slot),
+                    Interest::READABLE,
+                ) {
+                    error!(error = %e, "cannot poll the tunnel socket");
+                    return;
+                }
+                info!(coa = %w.coa, ifname = %w.ifname, "tunnel endpoint open");
+                self.raws[slot] = Some(r);
+            }
+            Err(e) => {
+                error!(coa = %w.coa, ifname = %w.ifname, error = %e, "cannot open the tunnel socket")
+            }
+        }
+    }
+
+    fn raw_for(&self, coa: Ipv4Addr) -> Option<&RawIpip> {
+        self.raws.iter().flatten().find(|r| r.coa == coa)
+    }
+
+    fn exec(&mut self, acts: Vec<Action>) {
+        let c = self.cfg.cfg.clone();
+        for a in acts {
+            match a {
+                Action::Send {
+                    path: Path::Wwan,
+                    msg,
+                } => {
+                    if let Err(e) = self.udp.send_to(
+                        &msg,
+                        SocketAddrV4::new(c.msm_wwan, msm_mip::MIP_PORT).into(),
+                    ) {
+                        warn!(error = %e, "request not sent by the WWAN (the retransmission timer will retry)");
+                    }
+                }
+                Action::Send {
+                    path: Path::WlanTunnel(coa),
+                    msg,
+                } => {
+                    self.ip_id = self.ip_id.wrapping_add(1);
+                    let inner = tunnel::udp_packet(
+                        c.home,
+                        self.udp_port,
+                        c.msm_wwan,
+                        msm_mip::MIP_PORT,
+                        &msg,
+                        self.ip_id,
+                    );
+                    match self.raw_for(coa) {
+                        Some(r) => {
+                            if let Err(e) = r.send(&inner, c.msm_wlan) {
+                                warn!(error = %e, "request not sent through the tunnel (will retry)");
+                            }
+                        }
+                        None => warn!(%coa, "no tunnel socket for this care-of address"),
+                    }
+                }
+                Action::TunnelUp(w) => {
+                    self.ensure_raw(&w);
+                    match self.routes.tunnel_default(c.route_table, self.tun.ifindex, c.home) {
+                        Ok(()) => info!(
+                            "route: default dev {} src {} table {} (traffic from the home address into the tunnel via {})",
+                            self.tun.name, c.home, c.route_table, w.coa
+                        ),
+                        Err(e) => error!(error = %e, "cannot route traffic into the tunnel"),
+                    }
+                }
+                Action::TunnelDown => match self.routes.clear_default(c.route_table) {
+                    Ok(()) => info!(
+                        "route: table {} emptied (traffic from the home address by the WWAN)",
+                        c.route_table
+                    ),
+                    Err(e) => error!(error = %e, "cannot take traffic out of the tunnel"),
+                },
+            }
+        }
+    }
+
+    fn read_udp(&mut self, buf: &mut [u8]) {
+        loop {
+            match self.udp.recv_from(buf) {
+                Ok((n, from)) => {
+                    let c = &self.cfg.cfg;
+                    if from != SocketAddrV4::new(c.msm_wwan, msm_mip::MIP_PORT).into() {
+                        self.relay.drop("udp_not_from_msm");
+                        continue;
+                    }
+                    let acts = self.m.on_reply(&buf[..n], now(self.start));
+                    self.exec(acts);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    warn!(error = %e, "registration socket");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read_tun(&mut self, buf: &mut [u8]) {
+        let c = &self.cfg.cfg;
+        loop {
+            let n = match self.tun.recv(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    warn!(error = %e, "tunnel device");
+                    return;
+                }
+            };
+            let pkt = &buf[..n];
+            if let Err(why) = tunnel::check_uplink(pkt, c.home) {
+                self.relay.drop(why);
+                continue;
+            }
+            let Some(coa) = self.m.tunnel().map(|w| w.coa) else {
+                self.relay.drop("uplink_no_tunnel");
+                continue;
+            };
+            match self
+                .raws
+                .iter()
+                .flatten()
+                .find(|r| r.coa == coa)
+                .map(|r| r.send(pkt, c.msm_wlan))
+            {
+                Some(Ok(())) => {
+                    self.relay.uplink_packets += 1;
+                    self.relay.uplink_bytes += n as u64;
+                }
+                Some(Err(_)) => self.relay.drop("uplink_send_error"),
+                None => self.relay.drop("uplink_no_socket"),
+            }
+        }
+    }
+
+    fn read_raw(&mut self, slot: usize, buf: &mut [u8]) {
+        let c = self.cfg.cfg.clone();
+        loop {
+            let Some(r) = self.raws.get(slot).and_then(Option::as_ref) else {
+                return;
+            };
+            let coa = r.coa;
+            let n = match r.recv(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    warn!(error = %e, "tunnel socket");
+                    return;
+                }
+            };
+            let inner = match tunnel::decap(&buf[..n], c.msm_wlan, coa) {
+                Ok(i) => i,
+                Err(why) => {
+                    self.relay.drop(why);
+                    continue;
+                }
+            };
+            if let Some(reply) = tunnel::reply_in(inner, c.msm_wwan, c.home, self.udp_port) {
+                self.relay.tunnelled_replies += 1;
+                let reply = reply.to_vec();
+                let acts = self.m.on_reply(&reply, now(self.start));
+                self.exec(acts);
+                continue;
+            }
+            let len = inner.len() as u64;
+            match self.tun.send(inner) {
+                Ok(()) => {
+                    self.relay.downlink_packets += 1;
+                    self.relay.downlink_bytes += len;
+                }
+                Err(_) => self.relay.drop("downlink_tun_write_error"),
+            }
+        }
+    }
+
+    fn accept_ctl(&mut self, ctl: &mut UnixListener) {
+        loop {
+            let (s, _) = match ctl.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    warn!(error = %e, "operator socket");
+                    return;
+                }
+            };
+            // One short request per connection, answered at once.
+            let s = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(s));
+            let _ = s.set_nonblocking(false);
+            let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut line = String::new();
+            if BufReader::new(&s).read_line(&mut line).is_err() {
+                continue;
+            }
+            let answer = self.command(line.trim());
+            let mut s = s;
+            let _ = writeln!(s, "{answer}");
+        }
+    }
+
+    fn command(&mut self, line: &str) -> String {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["status"] => {
+                let links: BTreeMap<&str, &crate::netlink::Link> = self
+                    .mon
+                    .links()
+                    .values()
+                    .filter(|l| l.name == self.cfg.cfg.wwan || self.cfg.cfg.wlan.contains(&l.name))
+                    .map(|l| (l.name.as_str(), l))
+                    .collect();
+                serde_json::json!({
+                    "home": self.cfg.cfg.home,
+                    "msisdn": self.cfg.cfg.msisdn,
+                    "port": self.udp_port,
+                    "uptime_ms": now(self.start).ms,
+                    "machine": self.m.status(),
+                    "relay": self.relay,
+                    "links": links,
+                })
+                .to_string()
+            }
+            [cmd @ ("wlan-poor" | "wlan-ok"), ifname] => {
+                if !self.cfg.cfg.wlan.iter().any(|w| w == ifname) {
+                    return serde_json::json!({"error": format!("{ifname} is not a configured WLAN interface")}).to_string();
+                }
+                let poor = *cmd == "wlan-poor";
+                info!(
+                    ifname,
+                    poor,
+                    "operator: WLAN judged {}",
+                    if poor { "poor" } else { "usable" }
+                );
+                self.m.wlan_poor(ifname, poor);
+                self.links_changed();
+                serde_json::json!({"ok": true, "state": self.m.state()}).to_string()
+            }
+            _ => {
+                serde_json::json!({"error": "commands: status | wlan-poor IFNAME | wlan-ok IFNAME"})
+                    .to_string()
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let c = &self.cfg.cfg;
+        if let Err(e) = self.routes.clear_default(c.route_table) {
+            warn!(error = %e, "cleanup: route table");
+        }
+        if let Err(e) = self.routes.del_rule(c.home, c.route_table, c.rule_priority) {
+            warn!(error = %e, "cleanup: rule");
+        }
+        info!(state = self.m.state(), "MCM stopped (routes and rule removed; the MSM keeps the binding until its lifetime ends)");
+    }
+}

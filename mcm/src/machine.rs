@@ -1,0 +1,651 @@
+//! The MCM's registration state machine.
+//!
+//! Pure: no sockets, no clock. The daemon feeds it what rtnetlink says about
+//! the links ([`Machine::set_wwan`], [`Machine::set_wlan`]), the operator's
+//! judgement ([`Machine::wlan_poor`]), Registration Replies
+//! ([`Machine::on_reply`]) and timer ticks ([`Machine::tick`]); it answers
+//! with [`Action`]s: send this request by this path, route the terminal's
+//! traffic into the tunnel, take it out again.
+//!
+//! Rules it keeps (PROTOCOL.md, issue 4):
+//! * a WLAN address on an up link means "register it as care-of address";
+//!   the request goes through the WWAN when the WWAN is up (the seed's
+//!   preference), reverse-tunnelled through the WLAN when it is not;
+//! * the terminal's traffic moves into the tunnel only after the MSM
+//!   accepted ([`Action::TunnelUp`] follows a code 0): make-before-break;
+//! * a WLAN that is lost (link down, address gone) takes the traffic back to
+//!   the WWAN at once (the old path is dead) and is cancelled through the
+//!   WWAN; a WLAN judged poor while it still works is cancelled first and
+//!   left only once the MSM accepted the cancel (make-before-break again);
+//! * every request is retransmitted with exponential back-off until a reply
+//!   comes, each transmission with a fresh Identification; a reply to any of
+//!   them is accepted (a late one included);
+//! * 133 resynchronises the clock offset from the MSM's time in the reply's
+//!   Identification and sends again at once;
+//! * an accepted registration is renewed before its lifetime ends.
+//!
+//! Times are milliseconds of a monotonic clock; Identification timestamps
+//! are NTP seconds from the wall clock, both passed in [`Now`].
+
+use msm_mip::{make_identification, parse_reply, verify_mn_ha, Code, RequestBuilder};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use tracing::{info, warn};
+
+/// The two clocks the machine needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic milliseconds (timers).
+    pub ms: u64,
+    /// Wall clock, NTP seconds (Identification).
+    pub ntp: u32,
+}
+
+/// How a request reaches the MSM (PROTOCOL.md "Paths").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Path {
+    /// Path 1: `IPgprs -> IPmsm-gprs:434` by the WWAN.
+    Wwan,
+    /// Path 2: the same request reverse-tunnelled from this care-of address.
+    WlanTunnel(Ipv4Addr),
+}
+
+/// A usable WLAN attachment: an interface with an address on an up link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Wlan {
+    /// Interface name.
+    pub ifname: String,
+    /// Its address: the care-of address.
+    pub coa: Ipv4Addr,
+}
+
+/// What the daemon must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send this Registration Request by `path`.
+    Send {
+        /// The path.
+        path: Path,
+        /// The request (UDP payload).
+        msg: Vec<u8>,
+    },
+    /// Route the terminal's traffic (source = home address) into the tunnel
+    /// through this WLAN.
+    TunnelUp(Wlan),
+    /// Route it by the WWAN again.
+    TunnelDown,
+}
+
+/// Why a WLAN stopped being usable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Link down or address gone: its path is dead now.
+    Gone,
+    /// Still up, but judged too poor (operator or test command): leave it
+    /// make-before-break.
+    Poor,
+}
+
+/// Static parameters.
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// NAI (the MSISDN).
+    pub nai: String,
+    /// Home address (IPgprs).
+    pub home: Ipv4Addr,
+    /// IPmsm-gprs (the Home Agent field).
+    pub msm_wwan: Ipv4Addr,
+    /// SPI of the MN-HA key.
+    pub spi: u32,
+    /// MN-HA key.
+    pub key: Vec<u8>,
+    /// Lifetime asked for (s, > 0).
+    pub lifetime_s: u16,
+    /// First retransmission timeout (ms).
+    pub rtx_initial_ms: u64,
+    /// Largest retransmission timeout (ms).
+    pub rtx_max_ms: u64,
+    /// Renew when this fraction of the granted lifetime has passed.
+    pub renew_fraction: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+enum Kind {
+    Register { wlan: Wlan, renewal: bool },
+    Cancel { coa: Ipv4Addr },
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct Pending {
+    #[serde(flatten)]
+    kind: Kind,
+    /// Low 32 bits of every Identification sent for it.
+    idents: Vec<u32>,
+    transmissions: u32,
+    started_ms: u64,
+    next_tx_ms: u64,
+    interval_ms: u64,
+    /// 133s in a row (resend at once at most 3 times).
+    resyncs_in_a_row: u32,
+    last_path: Option<Path>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct Bound {
+    wlan: Wlan,
+    granted_s: u16,
+    expires_ms: u64,
+    renew_ms: u64,
+    since_ms: u64,
+}
+
+/// Counters shown by `mcm ctl status`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    /// Requests sent, retransmissions included.
+    pub requests_sent: u64,
+    /// Of which retransmissions.
+    pub retransmissions: u64,
+    /// Requests that could not be sent (no path).
+    pub unsendable: u64,
+    /// Replies by code.
+    pub replies: BTreeMap<u8, u64>,
+    /// Replies dropped: malformed, wrong home/NAI/SPI, bad authenticator.
+    pub bad_replies: u64,
+    /// Replies matching no outstanding request.
+    pub unmatched_replies: u64,
+    /// 133 resynchronisations.
+    pub resyncs: u64,
+    /// Registrations accepted (renewals included).
+    pub registrations_accepted: u64,
+    /// Cancels accepted.
+    pub cancels_accepted: u64,
+    /// Switches of the terminal's traffic (into, between or out of tunnels).
+    pub traffic_switches: u64,
+    /// Bindings that lapsed before a renewal was accepted.
+    pub lapsed: u64,
+}
+
+/// Snapshot for `mcm ctl status`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status<'a> {
+    /// "wwan", "registering", "tunnel", "renewing", "cancelling".
+    pub state: &'static str,
+    /// WWAN link usable.
+    pub wwan_up: bool,
+    /// The usable WLAN, if any.
+    pub wlan: Option<&'a Wlan>,
+    /// WLANs judged poor by command.
+    pub poor: Vec<&'a str>,
+    /// The accepted registration the tunnel uses.
+    pub bound: Option<serde_json::Value>,
+    /// The outstanding request.
+    pub pending: Option<serde_json::Value>,
+    /// Clock offset learnt from 133 replies (s).
+    pub clock_offset_s: i64,
+    /// Counters.
+    pub stats: &'a Stats,
+    /// The last refusal (code and meaning).
+    pub last_refusal: Option<String>,
+}
+
+/// The state machine.
+#[derive(Debug)]
+pub struct Machine {
+    p: Params,
+    wwan_up: bool,
+    wlan: Option<Wlan>,
+    poor: Vec<String>,
+    bound: Option<Bound>,
+    pending: Option<Pending>,
+    clock_offset_s: i64,
+    next_low: u32,
+    stats: Stats,
+    last_refusal: Option<String>,
+    /// A refused registration for this CoA is not retried until it changes.
+    refused: Option<Wlan>,
+}
+
+impl Machine {
+    /// A new machine; `low_seed` seeds the Identification's low 32 bits.
+    pub fn new(p: Params, low_seed: u32) -> Machine {
+        Machine {
+            p,
+            wwan_up: false,
+            wlan: None,
+            poor: Vec::new(),
+            bound: None,
+            pending: None,
+            clock_offset_s: 0,
+            next_low: low_seed,
+            stats: Stats::default(),
+            last_refusal: None,
+            refused: None,
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The state's name.
+    pub fn state(&self) -> &'static str {
+        match (&self.bound, &self.pending) {
+            (
+                _,
+                Some(Pending {
+                    kind: Kind::Cancel { .. },
+                    ..
+                }),
+            ) => "cancelling",
+            (Some(_), Some(_)) => "renewing",
+            (None, Some(_)) => "registering",
+            (Some(_), None) => "tunnel",
+            (None, None) => "wwan",
+        }
+    }
+
+    /// The care-of address the tunnel uses, if it is up.
+    pub fn tunnel(&self) -> Option<&Wlan> {
+        self.bound.as_ref().map(|b| &b.wlan)
+    }
+
+    /// Is `ifname` judged poor?
+    pub fn is_poor(&self, ifname: &str) -> bool {
+        self.poor.iter().any(|p| p == ifname)
+    }
+
+    /// Status snapshot.
+    pub fn status(&self) -> Status<'_> {
+        Status {
+            state: self.state(),
+            wwan_up: self.wwan_up,
+            wlan: self.wlan.as_ref(),
+            poor: self.poor.iter().map(|s| s.as_str()).collect(),
+            bound: self
+                .bound
+                .as_ref()
+                .and_then(|b| serde_json::to_value(b).ok()),
+            pending: self
+                .pending
+                .as_ref()
+                .and_then(|p| serde_json::to_value(p).ok()),
+            clock_offset_s: self.clock_offset_s,
+            stats: &self.stats,
+            last_refusal: self.last_refusal.clone(),
+        }
+    }
+
+    /// When [`tick`](Self::tick) next has something to do (monotonic ms).
+    pub fn next_deadline(&self) -> Option<u64> {
+        let p = self.pending.as_ref().map(|p| p.next_tx_ms);
+        let b = self.bound.as_ref().map(|b| {
+            if self.pending.is_some() {
+                b.expires_ms
+            } else {
+                b.renew_ms.min(b.expires_ms)
+            }
+        });
+        match (p, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The WWAN link became usable or unusable.
+    pub fn set_wwan(&mut self, up: bool, now: Now) -> Vec<Action> {
+        if up == self.wwan_up {
+            return Vec::new();
+        }
+        self.wwan_up = up;
+        info!(up, "WWAN {}", if up { "up" } else { "down" });
+        // An outstanding request goes out at once by the path now best.
+        let mut out = Vec::new();
+        let best = self.pending.as_ref().map(|p| self.path_for(&p.kind));
+        if let (Some(p), Some(best)) = (self.pending.as_mut(), best) {
+            if p.last_path != best {
+                p.next_tx_ms = now.ms;
+            }
+        }
+        self.tick_into(now, &mut out);
+        out
+    }
+
+    /// What rtnetlink says the usable WLAN is (an address on an up link of a
+    /// configured WLAN interface, not judged poor), or that there is none
+    /// (`loss` says why).
+    pub fn set_wlan(&mut self, wlan: Option<Wlan>, loss: Loss, now: Now) -> Vec<Action> {
+        if wlan == self.wlan {
+            return Vec::new();
+        }
+        let old = std::mem::replace(&mut self.wlan, wlan.clone());
+        let mut out = Vec::new();
+        match wlan {
+            Some(w) => {
+                info!(ifname = %w.ifname, coa = %w.coa, "WLAN address acquired: registering it");
+                if self.refused.as_ref() == Some(&w) {
+                    warn!(coa = %w.coa, "this care-of address was refused; not retrying");
+                    return out;
+                }
+                // A different WLAN replaces the old one (make-before-break:
+                // the old tunnel stays until the new registration is accepted,
+                // unless the old link is gone).
+                if loss == Loss::Gone && old.is_some() {
+                    self.drop_tunnel(&mut out, "previous WLAN gone");
+                }
+                self.start(
+                    Kind::Register {
+                        wlan: w,
+                        renewal: false,
+                    },
+                    now,
+                    &mut out,
+                );
+            }
+            None => {
+                let Some(old) = old else { return out };
+                // The MSM may hold (or be about to hold) a binding for it.
+                let registered_or_trying = self.bound.is_some() || self.pending.is_some();
+                match loss {
+                    Loss::Gone => {
+                        info!(ifname = %old.ifname, coa = %old.coa, "WLAN lost: traffic back to the WWAN, cancelling");
+                        self.drop_tunnel(&mut out, "WLAN lost");
+                    }
+                    Loss::Poor => {
+                        info!(ifname = %old.ifname, coa = %old.coa, "WLAN judged poor: cancelling (tunnel kept until the MSM accepts)");
+                    }
+                }
+                if registered_or_trying {
+                    self.start(Kind::Cancel { coa: old.coa }, now, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// Operator or test judgement on a WLAN interface; the daemon then
+    /// recomputes the usable WLAN and calls [`set_wlan`](Self::set_wlan)
+    /// with [`Loss::Poor`].
+    pub fn wlan_poor(&mut self, ifname: &str, poor: bool) {
+        self.poor.retain(|p| p != ifname);
+        if poor {
+            self.poor.push(ifname.to_string());
+        }
+        self.refused = None;
+    }
+
+    /// A UDP payload that arrived from IPmsm-gprs:434 (by any path).
+    pub fn on_reply(&mut self, payload: &[u8], now: Now) -> Vec<Action> {
+        let mut out = Vec::new();
+        let r = match parse_reply(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.bad_replies += 1;
+                warn!(error = %e, "malformed reply dropped");
+                return out;
+            }
+        };
+        if r.home != self.p.home || r.nai != self.p.nai.as_bytes() || r.spi != self.p.spi {
+            self.stats.bad_replies += 1;
+            warn!(home = %r.home, spi = r.spi, "reply for another home address, NAI or SPI dropped");
+            return out;
+        }
+        if !verify_mn_ha(&r, &self.p.key) {
+            self.stats.bad_replies += 1;
+            warn!("reply with a bad authenticator dropped");
+            return out;
+        }
+        let low = r.identification as u32;
+        let ours = i64::from(self.ident_secs(now));
+        let Some(p) = self.pending.as_mut().filter(|p| p.idents.contains(&low)) else {
+            self.stats.unmatched_replies += 1;
+            info!(
+                code = r.code,
+                ident = format_args!("{:#018x}", r.identification),
+                "reply matches no outstanding request (late duplicate?)"
+            );
+            return out;
+        };
+        *self.stats.replies.entry(r.code).or_default() += 1;
+        let rtt = now.ms.saturating_sub(p.started_ms);
+        match r.known_code() {
+            Some(Code::Accepted) => {
+                let p = self.pending.take().expect("matched above");
+                match p.kind {
+                    Kind::Register { wlan, renewal } if r.lifetime > 0 => {
+                        self.stats.registrations_accepted += 1;
+                        self.refused = None;
+                        let granted = u64::from(r.lifetime) * 1000;
+                        let renew = ((granted as f64) * self.p.renew_fraction) as u64;
+                        let same = self.bound.as_ref().is_some_and(|b| b.wlan == wlan);
+                        info!(coa = %wlan.coa, ifname = %wlan.ifname, lifetime = r.lifetime, transmissions = p.transmissions,
+                              ms = rtt, renewal, "registration accepted");
+                        let since = self
+                            .bound
+                            .as_ref()
+                            .filter(|_| same)
+                            .map_or(now.ms, |b| b.since_ms);
+                        self.bound = Some(Bound {
+                            wlan: wlan.clone(),
+                            granted_s: r.lifetime,
+                            expires_ms: now.ms + granted,
+                            renew_ms: now.ms + renew.max(1000).min(granted),
+                            since_ms: since,
+                        });
+                        if !same {
+                            self.stats.traffic_switches += 1;
+                            info!(coa = %wlan.coa, "traffic into the tunnel");
+                            out.push(Action::TunnelUp(wlan));
+                        }
+                    }
+                    Kind::Register { .. } | Kind::Cancel { .. } => {
+                        self.stats.cancels_accepted += 1;
+                        info!(transmissions = p.transmissions, ms = rtt, "cancel accepted");
+                        self.drop_tunnel(&mut out, "cancel accepted");
+                    }
+                }
+            }
+            Some(Code::IdentificationMismatch) => {
+                let theirs = i64::from((r.identification >> 32) as u32);
+                // Serial difference, so the 2036 rollover does not matter.
+                let delta = i64::from((theirs as u32).wrapping_sub(ours as u32) as i32);
+                p.resyncs_in_a_row += 1;
+                let resend = p.resyncs_in_a_row <= 3;
+                if resend {
+                    p.next_tx_ms = now.ms;
+                    p.interval_ms = self.p.rtx_initial_ms;
+                }
+                self.clock_offset_s += delta;
+                self.stats.resyncs += 1;
+                warn!(
+                    delta_s = delta,
+                    offset_s = self.clock_offset_s,
+                    "133 identification mismatch: clock offset resynchronised"
+                );
+                self.tick_into(now, &mut out);
+            }
+            Some(Code::InsufficientResources) | Some(Code::ReasonUnspecified) => {
+                // Transient: the retransmission timer (backing off) retries.
+                let c = r.code;
+                self.last_refusal = Some(format!("{c} {}", code_name(c)));
+                warn!(
+                    code = c,
+                    reason = code_name(c),
+                    "registration refused (transient): retrying with back-off"
+                );
+            }
+            _ => {
+                let p = self.pending.take().expect("matched above");
+                let c = r.code;
+                self.last_refusal = Some(format!("{c} {}", code_name(c)));
+                warn!(code = c, reason = code_name(c), "registration refused");
+                if let Kind::Register { wlan, .. } = p.kind {
+                    self.refused = Some(wlan);
+                }
+            }
+        }
+        out
+    }
+
+    /// Timers: retransmissions, renewals, expiry.
+    pub fn tick(&mut self, now: Now) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.tick_into(now, &mut out);
+        out
+    }
+
+    fn tick_into(&mut self, now: Now, out: &mut Vec<Action>) {
+        if let Some(b) = &self.bound {
+            if now.ms >= b.expires_ms {
+                self.stats.lapsed += 1;
+                warn!(coa = %b.wlan.coa, "binding lifetime ended without a renewal");
+                self.drop_tunnel(out, "lifetime ended");
+            } else if self.pending.is_none() && now.ms >= b.renew_ms {
+                let wlan = b.wlan.clone();
+                if self.wlan.as_ref() == Some(&wlan) {
+                    info!(coa = %wlan.coa, "renewing before the lifetime ends");
+                    self.start(
+                        Kind::Register {
+                            wlan,
+                            renewal: true,
+                        },
+                        now,
+                        out,
+                    );
+                    return;
+                }
+            }
+        }
+        let due = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| now.ms >= p.next_tx_ms);
+        if due {
+            self.transmit(now, out);
+        }
+    }
+
+    fn start(&mut self, kind: Kind, now: Now, out: &mut Vec<Action>) {
+        if let Some(old) = &self.pending {
+            info!(old = ?old.kind, "outstanding request superseded");
+        }
+        self.pending = Some(Pending {
+            kind,
+            idents: Vec::new(),
+            transmissions: 0,
+            started_ms: now.ms,
+            next_tx_ms: now.ms,
+            interval_ms: self.p.rtx_initial_ms,
+            resyncs_in_a_row: 0,
+            last_path: None,
+        });
+        self.transmit(now, out);
+    }
+
+    fn path_for(&self, kind: &Kind) -> Option<Path> {
+        if self.wwan_up {
+            return Some(Path::Wwan);
+        }
+        // WWAN down: reverse-tunnelled through the WLAN being registered, or
+        // (cancel of a WLAN judged poor) through the one still attached.
+        match kind {
+            Kind::Register { wlan, .. } => Some(Path::WlanTunnel(wlan.coa)),
+            Kind::Cancel { .. } => self
+                .wlan
+                .as_ref()
+                .or(self.bound.as_ref().map(|b| &b.wlan))
+                .map(|w| Path::WlanTunnel(w.coa)),
+        }
+    }
+
+    fn ident_secs(&self, now: Now) -> u32 {
+        (i64::from(now.ntp) + self.clock_offset_s) as u32
+    }
+
+    fn transmit(&mut self, now: Now, out: &mut Vec<Action>) {
+        let Some(kind) = self.pending.as_ref().map(|p| p.kind.clone()) else {
+            return;
+        };
+        let Some(path) = self.path_for(&kind) else {
+            self.stats.unsendable += 1;
+            let p = self.pending.as_mut().expect("checked");
+            p.next_tx_ms = now.ms + p.interval_ms;
+            warn!(kind = ?kind, "no path to the MSM (WWAN down, no WLAN): waiting");
+            return;
+        };
+        let low = self.next_low;
+        self.next_low = self.next_low.wrapping_add(1);
+        let ident = make_identification(self.ident_secs(now), low);
+        let (lifetime, care_of) = match &kind {
+            Kind::Register { wlan, .. } => (self.p.lifetime_s, wlan.coa),
+            Kind::Cancel { coa } => (0, *coa),
+        };
+        let care_of = match path {
+            // Path 2: the MSM checks the care-of address against the outer source.
+            Path::WlanTunnel(outer) => outer,
+            Path::Wwan => care_of,
+        };
+        let b = RequestBuilder {
+            lifetime,
+            home: self.p.home,
+            home_agent: self.p.msm_wwan,
+            care_of,
+            identification: ident,
+            nai: &self.p.nai,
+            spi: self.p.spi,
+            key: &self.p.key,
+        };
+        let msg = match b.to_vec() {
+            Ok(m) => m,
+            Err(e) => {
+                // Config validation makes this unreachable; never panic.
+                warn!(error = %e, "cannot build a request");
+                self.pending = None;
+                return;
+            }
+        };
+        let p = self.pending.as_mut().expect("checked");
+        if p.transmissions > 0 {
+            self.stats.retransmissions += 1;
+            info!(
+                attempt = p.transmissions + 1,
+                after_ms = now.ms - p.started_ms,
+                ?path,
+                "retransmitting"
+            );
+        } else {
+            info!(?path, lifetime, care_of = %care_of, ident = format_args!("{ident:#018x}"), "request sent");
+        }
+        self.stats.requests_sent += 1;
+        p.transmissions += 1;
+        p.idents.push(low);
+        if p.idents.len() > 16 {
+            p.idents.remove(0);
+        }
+        p.next_tx_ms = now.ms + p.interval_ms;
+        p.interval_ms = (p.interval_ms * 2).min(self.p.rtx_max_ms);
+        p.last_path = Some(path);
+        out.push(Action::Send { path, msg });
+    }
+
+    fn drop_tunnel(&mut self, out: &mut Vec<Action>, why: &str) {
+        if let Some(b) = self.bound.take() {
+            self.stats.traffic_switches += 1;
+            info!(coa = %b.wlan.coa, why, "traffic back to the WWAN");
+            out.push(Action::TunnelDown);
+        }
+    }
+}
+
+/// A reply code's meaning (PROTOCOL.md).
+pub fn code_name(c: u8) -> &'static str {
+    Code::from_u8(c).map_or("unknown code", Code::name)
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

@@ -1,0 +1,315 @@
+use super::*;
+use msm_mip::{parse_request, ReplyBuilder};
+
+const HOME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+const MSM: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 129);
+const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+const NTP: u32 = 3_970_000_000;
+
+fn params() -> Params {
+    Params {
+        nai: "491700000010".into(),
+        home: HOME,
+        msm_wwan: MSM,
+        spi: 256,
+        key: KEY.to_vec(),
+        lifetime_s: 60,
+        rtx_initial_ms: 1000,
+        rtx_max_ms: 8000,
+        renew_fraction: 0.8,
+    }
+}
+
+fn now(ms: u64) -> Now {
+    Now {
+        ms,
+        ntp: NTP + (ms / 1000) as u32,
+    }
+}
+
+fn wlan(n: u8) -> Wlan {
+    Wlan {
+        ifname: "wlan0".into(),
+        coa: Ipv4Addr::new(203, 0, 113, n),
+    }
+}
+
+/// The requests among `acts`, parsed: (path, lifetime, care-of, ident).
+fn sent(acts: &[Action]) -> Vec<(Path, u16, Ipv4Addr, u64)> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Send { path, msg } => {
+                let r = parse_request(msg).expect("a valid request");
+                assert!(verify_mn_ha(&r, KEY), "signed with the key");
+                assert_eq!(r.home, HOME);
+                assert_eq!(r.home_agent, MSM);
+                Some((*path, r.lifetime, r.care_of, r.identification))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn reply(code: u8, lifetime: u16, ident: u64, key: &[u8]) -> Vec<u8> {
+    ReplyBuilder {
+        code: Code::from_u8(code).unwrap(),
+        lifetime,
+        home: HOME,
+        home_agent: MSM,
+        identification: ident,
+        nai: "491700000010",
+        spi: 256,
+        key,
+    }
+    .to_vec()
+    .unwrap()
+}
+
+fn registered(m: &mut Machine, n: u8, t: u64) -> u64 {
+    let acts = m.set_wlan(Some(wlan(n)), Loss::Gone, now(t));
+    let s = sent(&acts);
+    assert_eq!(s.len(), 1);
+    let acts = m.on_reply(&reply(0, 60, s[0].3, KEY), now(t + 50));
+    assert_eq!(acts, vec![Action::TunnelUp(wlan(n))]);
+    s[0].3
+}
+
+#[test]
+fn wlan_address_registers_through_the_wwan_and_tunnels_only_after_acceptance() {
+    let mut m = Machine::new(params(), 7);
+    assert!(m.set_wwan(true, now(0)).is_empty());
+    let acts = m.set_wlan(Some(wlan(10)), Loss::Gone, now(100));
+    let s = sent(&acts);
+    assert_eq!(
+        acts.len(),
+        1,
+        "only the request: no traffic switch before the reply"
+    );
+    assert_eq!(s[0].0, Path::Wwan);
+    assert_eq!(s[0].1, 60);
+    assert_eq!(s[0].2, wlan(10).coa);
+    assert_eq!((s[0].3 >> 32) as u32, NTP, "NTP seconds in the high bits");
+    assert_eq!(m.state(), "registering");
+    let acts = m.on_reply(&reply(0, 50, s[0].3, KEY), now(300));
+    assert_eq!(acts, vec![Action::TunnelUp(wlan(10))]);
+    assert_eq!(m.state(), "tunnel");
+    assert_eq!(m.stats().registrations_accepted, 1);
+    assert_eq!(m.stats().retransmissions, 0);
+}
+
+#[test]
+fn retransmits_with_exponential_backoff_and_fresh_identifications() {
+    let mut m = Machine::new(params(), 7);
+    m.set_wwan(true, now(0));
+    let first = sent(&m.set_wlan(Some(wlan(10)), Loss::Gone, now(0)));
+    assert_eq!(m.next_deadline(), Some(1000));
+    assert!(m.tick(now(999)).is_empty());
+    let mut times = vec![];
+    let mut idents = vec![first[0].3];
+    let mut t = 0;
+    while times.len() < 6 {
+        t = m.next_deadline().unwrap();
+        let s = sent(&m.tick(now(t)));
+        assert_eq!(s.len(), 1);
+        idents.push(s[0].3);
+        times.push(t);
+    }
+    assert_eq!(
+        times,
+        vec![1000, 3000, 7000, 15000, 23000, 31000],
+        "1, 2, 4, 8, 8, 8 s (capped)"
+    );
+    assert!(
+        idents.windows(2).all(|w| w[1] > w[0]),
+        "identifications increase: {idents:x?}"
+    );
+    assert_eq!(m.stats().retransmissions, 6);
+    // A late reply to the very first transmission still counts.
+    let acts = m.on_reply(&reply(0, 60, idents[0], KEY), now(t + 10));
+    assert_eq!(acts, vec![Action::TunnelUp(wlan(10))]);
+    assert!(m.tick(now(t + 9000)).is_empty(), "no more retransmissions");
+}
+
+#[test]
+fn identification_mismatch_resynchronises_the_clock_and_resends_at_once() {
+    let mut m = Machine::new(params(), 7);
+    m.set_wwan(true, now(0));
+    let s = sent(&m.set_wlan(Some(wlan(10)), Loss::Gone, now(0)));
+    // The MSM's clock is 100 s ahead: 133 with its time in the high bits.
+    let theirs = make_identification(NTP + 100, s[0].3 as u32);
+    let acts = m.on_reply(&reply(133, 0, theirs, KEY), now(20));
+    let s2 = sent(&acts);
+    assert_eq!(s2.len(), 1, "resent at once");
+    assert_eq!((s2[0].3 >> 32) as u32, NTP + 100);
+    assert_eq!(m.status().clock_offset_s, 100);
+    assert_eq!(m.stats().resyncs, 1);
+    assert_eq!(
+        m.on_reply(&reply(0, 60, s2[0].3, KEY), now(40)),
+        vec![Action::TunnelUp(wlan(10))]
+    );
+}
+
+#[test]
+fn lost_wlan_takes_traffic_back_at_once_and_cancels_through_the_wwan() {
+    let mut m = Machine::new(params(), 1);
+    m.set_wwan(true, now(0));
+    registered(&mut m, 10, 0);
+    let acts = m.set_wlan(None, Loss::Gone, now(5000));
+    assert_eq!(acts[0], Action::TunnelDown, "break: the old path is dead");
+    let s = sent(&acts);
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        (s[0].0, s[0].1),
+        (Path::Wwan, 0),
+        "cancel = lifetime 0 by the WWAN"
+    );
+    assert_eq!(m.state(), "cancelling");
+    assert!(
+        m.on_reply(&reply(0, 0, s[0].3, KEY), now(5100)).is_empty(),
+        "no second switch"
+    );
+    assert_eq!(m.state(), "wwan");
+    assert_eq!(m.stats().cancels_accepted, 1);
+}
+
+#[test]
+fn poor_wlan_is_left_make_before_break() {
+    let mut m = Machine::new(params(), 1);
+    m.set_wwan(true, now(0));
+    registered(&mut m, 10, 0);
+    m.wlan_poor("wlan0", true);
+    let acts = m.set_wlan(None, Loss::Poor, now(5000));
+    let s = sent(&acts);
+    assert_eq!(acts.len(), 1, "cancel only: the tunnel stays up meanwhile");
+    assert_eq!(s[0].1, 0);
+    assert_eq!(m.tunnel(), Some(&wlan(10)));
+    assert_eq!(
+        m.on_reply(&reply(0, 0, s[0].3, KEY), now(5100)),
+        vec![Action::TunnelDown]
+    );
+    assert!(m.is_poor("wlan0"));
+}
+
+#[test]
+fn with_the_wwan_down_the_request_is_reverse_tunnelled_from_the_care_of_address() {
+    let mut m = Machine::new(params(), 1);
+    m.set_wwan(false, now(0));
+    let s = sent(&m.set_wlan(Some(wlan(74)), Loss::Gone, now(0)));
+    assert_eq!(s[0].0, Path::WlanTunnel(wlan(74).coa));
+    assert_eq!(s[0].2, wlan(74).coa, "care-of = outer source (path 2)");
+    // The WWAN comes back while waiting: the next transmission takes it, at once.
+    let s = sent(&m.set_wwan(true, now(300)));
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].0, Path::Wwan);
+}
+
+#[test]
+fn nothing_is_sent_without_a_path_and_it_goes_out_when_one_appears() {
+    let mut m = Machine::new(params(), 1);
+    m.set_wwan(true, now(0));
+    registered(&mut m, 10, 0);
+    m.set_wwan(false, now(1000));
+    let acts = m.set_wlan(None, Loss::Gone, now(2000));
+    assert_eq!(acts, vec![Action::TunnelDown], "cancel has no path yet");
+    assert_eq!(m.stats().unsendable, 1);
+    let s = sent(&m.set_wwan(true, now(2500)));
+    assert_eq!((s[0].0, s[0].1), (Path::Wwan, 0));
+}
+
+#[test]
+fn renews_before_the_lifetime_ends_and_lapses_without_an_answer() {
+    let mut m = Machine::new(params(), 1);
+    m.set_wwan(true, now(0));
+    registered(&mut m, 10, 0); // accepted at 50 ms, 60 s
+    assert_eq!(m.next_deadline(), Some(50 + 48_000));
+    let s = sent(&m.tick(now(48_050)));
+    assert_eq!((s[0].1, s[0].2), (60, wlan(10).coa), "renewal");
+    assert_eq!(m.state(), "renewing");
+    assert!(
+        m.on_reply(&reply(0, 60, s[0].3, KEY), now(48_100))
+            .is_empty(),
+        "same tunnel: no switch"
+    );
+    // Next renewal never answered: the binding lapses at its expiry.
+    let mut t = 48_100 + 48_000;
+    sent(&m.tick(now(t)));
+    let mut down = false;
+    while t < 48_100 + 61_000 {
+        t += 500;
+        down |= m.tick(now(t)).contains(&Action::TunnelDown);
+    }
+    assert!(down, "tunnel taken down when the lifetime ended");
+    assert_eq!(m.stats().lapsed, 1);
+}
+
+#[test]
+fn forged_mismatched_and_refused_replies() {
+    let mut m = Machine::new(params(), 1);
+    m.set_wwan(true, now(0));
+    let s = sent(&m.set_wlan(Some(wlan(10)), Loss::Gone, now(0)));
+    let id = s[0].3;
+    assert!(m
+        .on_reply(
+            &reply(0, 60, id, b"another key, not the subscriber!"),
+            now(1)
+        )
+        .is_empty());
+    assert!(m
+        .on_reply(&reply(0, 60, id ^ 0xffff, KEY), now(1))
+        .is_empty());
+    assert!(m.on_reply(b"\x03\x00garbage", now(1)).is_empty());
+    assert_eq!(m.stats().bad_replies, 2);
+    assert_eq!(m.stats().unmatched_replies, 1);
+    assert_eq!(m.state(), "registering");
+    // 129: refused for good, no retransmission, no retry for that address.
+    assert!(m.on_reply(&reply(129, 0, id, KEY), now(2)).is_empty());
+    assert_eq!(m.state(), "wwan");
+    assert_eq!(m.next_deadline(), None);
+    assert!(m.status().last_refusal.unwrap().starts_with("129"));
+    // 130 (transient) keeps retrying.
+    m.set_wlan(None, Loss::Gone, now(3));
+    let s = sent(&m.set_wlan(Some(wlan(11)), Loss::Gone, now(4)));
+    assert!(m.on_reply(&reply(130, 0, s[0].3, KEY), now(5)).is_empty());
+    assert_eq!(m.state(), "registering");
+    assert_eq!(sent(&m.tick(now(1004))).len(), 1);
+}
+
+#[test]
+fn moving_between_wlans_breaks_then_makes() {
+    let mut m = Machine::new(params(), 1);
+    m.set_wwan(true, now(0));
+    registered(&mut m, 10, 0);
+    // WLAN 108 lost: back to the WWAN, cancel.
+    let a = m.set_wlan(None, Loss::Gone, now(10_000));
+    assert_eq!(a[0], Action::TunnelDown);
+    // WLAN 109 address: the registration supersedes the cancel.
+    let s = sent(&m.set_wlan(Some(wlan(74)), Loss::Gone, now(10_500)));
+    assert_eq!((s[0].1, s[0].2), (60, wlan(74).coa));
+    assert_eq!(
+        m.on_reply(&reply(0, 60, s[0].3, KEY), now(10_600)),
+        vec![Action::TunnelUp(wlan(74))]
+    );
+    assert_eq!(m.stats().traffic_switches, 3);
+}
+
+#[test]
+fn a_second_wlan_replaces_the_first_make_before_break() {
+    let mut m = Machine::new(params(), 1);
+    m.set_wwan(true, now(0));
+    registered(&mut m, 10, 0);
+    let w2 = Wlan {
+        ifname: "wlan1".into(),
+        coa: Ipv4Addr::new(203, 0, 113, 74),
+    };
+    let a = m.set_wlan(Some(w2.clone()), Loss::Poor, now(1000));
+    assert_eq!(sent(&a).len(), 1);
+    assert!(
+        !a.contains(&Action::TunnelDown),
+        "old tunnel kept until the new one is accepted"
+    );
+    let s = sent(&a);
+    assert_eq!(
+        m.on_reply(&reply(0, 60, s[0].3, KEY), now(1100)),
+        vec![Action::TunnelUp(w2)]
+    );
+}

@@ -1,0 +1,362 @@
+//! rtnetlink: the link/address monitor (events, no polling of `ip`), and the
+//! route and rule changes that move the terminal's traffic.
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_REPLACE, NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleHeader, RuleMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+
+/// What the kernel says about one link.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Link {
+    /// Interface name.
+    pub name: String,
+    /// Administratively up.
+    pub up: bool,
+    /// Carrier (IFF_LOWER_UP).
+    pub carrier: bool,
+    /// IPv4 addresses (address, prefix length), in the order they came.
+    pub addrs: Vec<(Ipv4Addr, u8)>,
+}
+
+impl Link {
+    /// Up with carrier.
+    pub fn usable(&self) -> bool {
+        self.up && self.carrier
+    }
+}
+
+/// The link/address monitor: a netlink socket subscribed to link and IPv4
+/// address events, and the state they describe.
+pub struct Monitor {
+    sock: Socket,
+    links: BTreeMap<u32, Link>,
+    buf: Vec<u8>,
+}
+
+fn socket() -> io::Result<Socket> {
+    let mut s = Socket::new(NETLINK_ROUTE)?;
+    s.bind_auto()?;
+    s.connect(&SocketAddr::new(0, 0))?;
+    Ok(s)
+}
+
+fn send(sock: &Socket, msg: RouteNetlinkMessage, flags: u16, seq: u32) -> io::Result<()> {
+    let mut hdr = NetlinkHeader::default();
+    hdr.flags = flags;
+    hdr.sequence_number = seq;
+    let mut packet = NetlinkMessage::new(hdr, NetlinkPayload::from(msg));
+    packet.finalize();
+    let mut buf = vec![0; packet.buffer_len()];
+    packet.serialize(&mut buf);
+    sock.send(&buf, 0)?;
+    Ok(())
+}
+
+/// Parse every message of one datagram.
+fn parse_all(buf: &[u8]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < buf.len() {
+        let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..]) else {
+            // A message this crate cannot parse: skip it by its header length.
+            let len = buf
+                .get(off..off + 4)
+                .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize);
+            if len < 16 {
+                break;
+            }
+            off += (len + 3) & !3;
+            continue;
+        };
+        let len = m.header.length as usize;
+        out.push(m);
+        if len == 0 {
+            break;
+        }
+        off += (len + 3) & !3;
+    }
+    out
+}
+
+impl Monitor {
+    /// Subscribe to link and IPv4 address events, then dump the current
+    /// state (on a second socket, so no event between the two is lost).
+    pub fn open() -> io::Result<Monitor> {
+        let sock = socket()?;
+        sock.add_membership(libc::RTNLGRP_LINK)?;
+        sock.add_membership(libc::RTNLGRP_IPV4_IFADDR)?;
+        let _ = sock.set_rx_buf_sz(1 << 20);
+        sock.set_non_blocking(true)?;
+        let mut m = Monitor {
+            sock,
+            links: BTreeMap::new(),
+            buf: vec![0; 1 << 16],
+        };
+        m.resync()?;
+        Ok(m)
+    }
+
+    /// Dump links and addresses afresh (at start, and after an overrun).
+    pub fn resync(&mut self) -> io::Result<()> {
+        let d = socket()?;
+        self.links.clear();
+        send(
+            &d,
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_REQUEST | NLM_F_DUMP,
+            1,
+        )?;
+        self.drain_dump(&d)?;
+        let mut am = AddressMessage::default();
+        am.header.family = AddressFamily::Inet;
+        send(
+            &d,
+            RouteNetlinkMessage::GetAddress(am),
+            NLM_F_REQUEST | NLM_F_DUMP,
+            2,
+        )?;
+        self.drain_dump(&d)?;
+        Ok(())
+    }
+
+    fn drain_dump(&mut self, d: &Socket) -> io::Result<()> {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = d.recv(&mut &mut buf[..], 0)?;
+            for m in parse_all(&buf[..n]) {
+                match m.payload {
+                    NetlinkPayload::Done(_) => return Ok(()),
+                    NetlinkPayload::Error(e) => {
+                        return Err(io::Error::other(format!("netlink dump: {e:?}")));
+                    }
+                    NetlinkPayload::InnerMessage(msg) => {
+                        self.apply(msg);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Read every pending event; true if the state changed.
+    pub fn drain(&mut self) -> io::Result<bool> {
+        let mut changed = false;
+        loop {
+            let r = self.sock.recv(&mut &mut self.buf[..], 0);
+            let n = match r {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(changed),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    tracing::warn!("netlink event overrun: dumping the state again");
+                    self.resync()?;
+                    changed = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let buf = self.buf[..n].to_vec();
+            for m in parse_all(&buf) {
+                if let NetlinkPayload::InnerMessage(msg) = m.payload {
+                    changed |= self.apply(msg);
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, msg: RouteNetlinkMessage) -> bool {
+        let before = self.links.clone();
+        match msg {
+            RouteNetlinkMessage::NewLink(l) => {
+                let e = self.links.entry(l.header.index).or_default();
+                for a in &l.attributes {
+                    if let LinkAttribute::IfName(n) = a {
+                        e.name.clone_from(n);
+                    }
+                }
+                e.up = l.header.flags.contains(LinkFlags::Up);
+                e.carrier = l.header.flags.contains(LinkFlags::LowerUp);
+            }
+            RouteNetlinkMessage::DelLink(l) => {
+                self.links.remove(&l.header.index);
+            }
+            RouteNetlinkMessage::NewAddress(a) if a.header.family == AddressFamily::Inet => {
+                if let Some(ip) = ipv4_of(&a) {
+                    let e = self.links.entry(a.header.index).or_default();
+                    if !e.addrs.iter().any(|x| x.0 == ip) {
+                        e.addrs.push((ip, a.header.prefix_len));
+                    }
+                }
+            }
+            RouteNetlinkMessage::DelAddress(a) if a.header.family == AddressFamily::Inet => {
+                if let (Some(ip), Some(e)) = (ipv4_of(&a), self.links.get_mut(&a.header.index)) {
+                    e.addrs.retain(|x| x.0 != ip);
+                }
+            }
+            _ => {}
+        }
+        before != self.links
+    }
+
+    /// The links by index.
+    pub fn links(&self) -> &BTreeMap<u32, Link> {
+        &self.links
+    }
+
+    /// A link by name.
+    pub fn by_name(&self, name: &str) -> Option<(u32, &Link)> {
+        self.links
+            .iter()
+            .find(|(_, l)| l.name == name)
+            .map(|(i, l)| (*i, l))
+    }
+}
+
+/// The local IPv4 address of an address message (IFA_LOCAL, else IFA_ADDRESS).
+fn ipv4_of(a: &AddressMessage) -> Option<Ipv4Addr> {
+    let pick = |local: bool| {
+        a.attributes.iter().find_map(|x| match (x, local) {
+            (AddressAttribute::Local(IpAddr::V4(v)), true) => Some(*v),
+            (AddressAttribute::Address(IpAddr::V4(v)), false) => Some(*v),
+            _ => None,
+        })
+    };
+    pick(true).or_else(|| pick(false))
+}
+
+impl AsRawFd for Monitor {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+/// Route and rule changes, each acknowledged by the kernel.
+pub struct Routes {
+    sock: Socket,
+    seq: u32,
+}
+
+impl Routes {
+    /// A request socket.
+    pub fn open() -> io::Result<Routes> {
+        Ok(Routes {
+            sock: socket()?,
+            seq: 100,
+        })
+    }
+
+    fn request(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        send(&self.sock, msg, flags | NLM_F_REQUEST | NLM_F_ACK, self.seq)?;
+        let mut buf = vec![0u8; 1 << 14];
+        loop {
+            let n = self.sock.recv(&mut &mut buf[..], 0)?;
+            for m in parse_all(&buf[..n]) {
+                if m.header.sequence_number != self.seq {
+                    continue;
+                }
+                if let NetlinkPayload::Error(e) = m.payload {
+                    return match e.code {
+                        None => Ok(()),
+                        Some(c) => Err(io::Error::from_raw_os_error(-c.get())),
+                    };
+                }
+            }
+        }
+    }
+
+    fn rule(home: Ipv4Addr, table: u32, priority: u32) -> RuleMessage {
+        let mut r = RuleMessage::default();
+        r.header = RuleHeader {
+            family: AddressFamily::Inet,
+            src_len: 32,
+            table: if table < 256 { table as u8 } else { 0 },
+            action: RuleAction::ToTable,
+            ..Default::default()
+        };
+        r.attributes = vec![
+            RuleAttribute::Source(IpAddr::V4(home)),
+            RuleAttribute::Table(table),
+            RuleAttribute::Priority(priority),
+        ];
+        r
+    }
+
+    /// `ip rule add from <home> lookup <table> pref <priority>`, replacing a
+    /// stale one left by an earlier run.
+    pub fn add_rule(&mut self, home: Ipv4Addr, table: u32, priority: u32) -> io::Result<()> {
+        let _ = self.del_rule(home, table, priority);
+        self.request(
+            RouteNetlinkMessage::NewRule(Self::rule(home, table, priority)),
+            NLM_F_CREATE,
+        )
+    }
+
+    /// Remove that rule (absent is fine).
+    pub fn del_rule(&mut self, home: Ipv4Addr, table: u32, priority: u32) -> io::Result<()> {
+        match self.request(
+            RouteNetlinkMessage::DelRule(Self::rule(home, table, priority)),
+            0,
+        ) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            r => r,
+        }
+    }
+
+    fn default_route(table: u32, oif: Option<u32>, src: Ipv4Addr) -> RouteMessage {
+        let mut r = RouteMessage::default();
+        r.header = RouteHeader {
+            address_family: AddressFamily::Inet,
+            table: if table < 256 { table as u8 } else { 0 },
+            protocol: RouteProtocol::Static,
+            scope: RouteScope::Link,
+            kind: RouteType::Unicast,
+            ..Default::default()
+        };
+        r.attributes.push(RouteAttribute::Table(table));
+        if let Some(oif) = oif {
+            r.attributes.push(RouteAttribute::Oif(oif));
+            r.attributes
+                .push(RouteAttribute::PrefSource(RouteAddress::Inet(src)));
+        }
+        r
+    }
+
+    /// `ip route replace default dev <tunnel> src <home> table <table>`:
+    /// the terminal's traffic goes into the tunnel.
+    pub fn tunnel_default(
+        &mut self,
+        table: u32,
+        tun_ifindex: u32,
+        home: Ipv4Addr,
+    ) -> io::Result<()> {
+        let m = Self::default_route(table, Some(tun_ifindex), home);
+        self.request(
+            RouteNetlinkMessage::NewRoute(m),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+    }
+
+    /// `ip route del default table <table>`: traffic by the main table (the
+    /// WWAN) again. Absent is fine.
+    pub fn clear_default(&mut self, table: u32) -> io::Result<()> {
+        let mut m = Self::default_route(table, None, Ipv4Addr::UNSPECIFIED);
+        m.header.scope = RouteScope::NoWhere;
+        match self.request(RouteNetlinkMessage::DelRoute(m), 0) {
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            r => r,
+        }
+    }
+}
