@@ -54,7 +54,8 @@ wait_state() { # state seconds
 
 # One phase: live progress every second, then its record in phases.jsonl.
 phase() { # name path key seconds start-time
-  local name=$1 path=$2 key=$3 secs=$4 start=$5 m0 m1 prev last now b kb c
+  local name=$1 path=$2 key=$3 secs=$4 start=$5 m0 m1 prev last now b kb c mstart
+  mstart=$(stamp)
   m0=$(msm_counters)
   echo
   echo "== phase $name: downlink expected via $path (${secs} s)"
@@ -68,7 +69,7 @@ phase() { # name path key seconds start-time
   done
   now=$($PY -c 'import time; print(f"{time.time():.3f}")')
   m1=$(msm_counters)
-  echo "{\"name\":\"$name\",\"path\":\"$path\",\"key\":\"$key\",\"start\":$start,\"end\":$now,\"msm_start\":$m0,\"msm_end\":$m1}" >>"$W/phases.jsonl"
+  echo "{\"name\":\"$name\",\"path\":\"$path\",\"key\":\"$key\",\"start\":$start,\"measure_start\":$mstart,\"end\":$now,\"msm_start\":$m0,\"msm_end\":$m1}" >>"$W/phases.jsonl"
 }
 stamp() { $PY -c 'import time; print(f"{time.time():.3f}")'; }
 

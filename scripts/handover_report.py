@@ -3,7 +3,8 @@
 
     handover_report.py WORKDIR [--json OUT]
 
-Reads from WORKDIR: phases.jsonl (one JSON object per phase: name, expected path, start/end times, the MSM's
+Reads from WORKDIR: phases.jsonl (one JSON object per phase: name, the move's
+time (start) and when the phase's measurements begin (measure_start), expected path, start/end times, the MSM's
 counters at both ends), wwan.pcap and wlan.pcap (the terminal's two interfaces,
 captured by tcpdump), progress (receiver: "<time> <bytes>"), recv.json and
 send.json (tcpstream.py), mcm.json (`mcm ctl status` at the end).
@@ -106,7 +107,9 @@ def main():
 
     rows = []
     for ph in phases:
-        s, e = ph["start"], ph["end"]
+        # Throughput and paths from when the phase's path was in place (a
+        # make-before-break move keeps the old path until the MSM accepts).
+        s, e = ph.get("measure_start", ph["start"]), ph["end"]
         seen = {}
         for (t, k) in pkts:
             if s <= t < e:

@@ -209,12 +209,17 @@ impl Daemon {
         let mut best: Option<Wlan> = None;
         let mut first_up: Option<String> = None;
         for name in &c.wlan {
-            let Some((_, l)) = self.mon.by_name(name) else {
+            let Some((idx, l)) = self.mon.by_name(name) else {
                 continue;
             };
             let Some(&(coa, _)) = l.addrs.first().filter(|_| l.usable()) else {
                 continue;
             };
+            // Usable once it can reach the MSM's tunnel endpoint: the route a
+            // DHCP client installs after the address.
+            if !self.mon.has_route(idx, c.msm_wlan) {
+                continue;
+            }
             if first_up.is_none() {
                 first_up = Some(name.clone());
             }
@@ -227,13 +232,14 @@ impl Daemon {
             });
             break;
         }
-        // Poor = the current WLAN still has its address on an up link.
+        // Poor = the current WLAN still has its address and route on an up link.
         let loss = match self.m.status().wlan {
             Some(w) => {
-                let still = self
-                    .mon
-                    .by_name(&w.ifname)
-                    .is_some_and(|(_, l)| l.usable() && l.addrs.iter().any(|a| a.0 == w.coa));
+                let still = self.mon.by_name(&w.ifname).is_some_and(|(i, l)| {
+                    l.usable()
+                        && l.addrs.iter().any(|a| a.0 == w.coa)
+                        && self.mon.has_route(i, c.msm_wlan)
+                });
                 if still {
                     Loss::Poor
                 } else {
@@ -505,6 +511,7 @@ impl Daemon {
                     "machine": self.m.status(),
                     "relay": self.relay,
                     "links": links,
+                    "routes": self.mon.routes(),
                 })
                 .to_string()
             }

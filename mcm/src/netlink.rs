@@ -38,13 +38,44 @@ impl Link {
     }
 }
 
-/// The link/address monitor: a netlink socket subscribed to link and IPv4
-/// address events, and the state they describe.
+/// A route of the main table: what a DHCP client (or the operator) installs
+/// once an access network is usable.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Route {
+    /// Destination prefix.
+    pub dst: Ipv4Addr,
+    /// Its length.
+    pub plen: u8,
+    /// Output interface.
+    pub oif: u32,
+    /// Metric.
+    pub metric: u32,
+    /// Gateway, if any.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+impl Route {
+    /// Does it cover `a`?
+    pub fn covers(&self, a: Ipv4Addr) -> bool {
+        let mask = if self.plen == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.plen.min(32)))
+        };
+        u32::from(a) & mask == u32::from(self.dst) & mask
+    }
+}
+
+/// The link/address/route monitor: a netlink socket subscribed to link,
+/// IPv4 address and IPv4 route events, and the state they describe.
 pub struct Monitor {
     sock: Socket,
     links: BTreeMap<u32, Link>,
+    routes: Vec<Route>,
     buf: Vec<u8>,
 }
+
+const MAIN_TABLE: u32 = 254;
 
 fn socket() -> io::Result<Socket> {
     let mut s = Socket::new(NETLINK_ROUTE)?;
@@ -92,24 +123,26 @@ fn parse_all(buf: &[u8]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
 }
 
 impl Monitor {
-    /// Subscribe to link and IPv4 address events, then dump the current
+    /// Subscribe to link, IPv4 address and route events, then dump the current
     /// state (on a second socket, so no event between the two is lost).
     pub fn open() -> io::Result<Monitor> {
         let sock = socket()?;
         sock.add_membership(libc::RTNLGRP_LINK)?;
         sock.add_membership(libc::RTNLGRP_IPV4_IFADDR)?;
+        sock.add_membership(libc::RTNLGRP_IPV4_ROUTE)?;
         let _ = sock.set_rx_buf_sz(1 << 20);
         sock.set_non_blocking(true)?;
         let mut m = Monitor {
             sock,
             links: BTreeMap::new(),
+            routes: Vec::new(),
             buf: vec![0; 1 << 16],
         };
         m.resync()?;
         Ok(m)
     }
 
-    /// Dump links and addresses afresh (at start, and after an overrun).
+    /// Dump links, addresses and routes afresh (at start, and after an overrun).
     pub fn resync(&mut self) -> io::Result<()> {
         let d = socket()?;
         self.links.clear();
@@ -129,7 +162,23 @@ impl Monitor {
             2,
         )?;
         self.drain_dump(&d)?;
-        Ok(())
+        self.resync_routes(&d)
+    }
+
+    /// Dump the routes afresh: the kernel does not announce every route it
+    /// flushes (link down, address removed), so this follows every link or
+    /// address change.
+    fn resync_routes(&mut self, d: &Socket) -> io::Result<()> {
+        self.routes.clear();
+        let mut rm = RouteMessage::default();
+        rm.header.address_family = AddressFamily::Inet;
+        send(
+            d,
+            RouteNetlinkMessage::GetRoute(rm),
+            NLM_F_REQUEST | NLM_F_DUMP,
+            3,
+        )?;
+        self.drain_dump(d)
     }
 
     fn drain_dump(&mut self, d: &Socket) -> io::Result<()> {
@@ -168,17 +217,41 @@ impl Monitor {
                 Err(e) => return Err(e),
             };
             let buf = self.buf[..n].to_vec();
+            let mut links_or_addrs = false;
             for m in parse_all(&buf) {
                 if let NetlinkPayload::InnerMessage(msg) = m.payload {
-                    changed |= self.apply(msg);
+                    let route = matches!(
+                        msg,
+                        RouteNetlinkMessage::NewRoute(_) | RouteNetlinkMessage::DelRoute(_)
+                    );
+                    let c = self.apply(msg);
+                    changed |= c;
+                    links_or_addrs |= c && !route;
                 }
+            }
+            if links_or_addrs {
+                let before = self.routes.clone();
+                self.resync_routes(&socket()?)?;
+                changed |= before != self.routes;
             }
         }
     }
 
     fn apply(&mut self, msg: RouteNetlinkMessage) -> bool {
-        let before = self.links.clone();
+        let before = (self.links.clone(), self.routes.len());
         match msg {
+            RouteNetlinkMessage::NewRoute(r) => {
+                if let Some(r) = main_route(&r) {
+                    if !self.routes.contains(&r) {
+                        self.routes.push(r);
+                    }
+                }
+            }
+            RouteNetlinkMessage::DelRoute(r) => {
+                if let Some(r) = main_route(&r) {
+                    self.routes.retain(|x| *x != r);
+                }
+            }
             RouteNetlinkMessage::NewLink(l) => {
                 let e = self.links.entry(l.header.index).or_default();
                 for a in &l.attributes {
@@ -207,7 +280,17 @@ impl Monitor {
             }
             _ => {}
         }
-        before != self.links
+        before != (self.links.clone(), self.routes.len())
+    }
+
+    /// The main table's routes.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Is there a main-table route out of `oif` that covers `dst`?
+    pub fn has_route(&self, oif: u32, dst: Ipv4Addr) -> bool {
+        self.routes.iter().any(|r| r.oif == oif && r.covers(dst))
     }
 
     /// The links by index.
@@ -222,6 +305,33 @@ impl Monitor {
             .find(|(_, l)| l.name == name)
             .map(|(i, l)| (*i, l))
     }
+}
+
+/// A unicast IPv4 route of the main table with an output interface.
+fn main_route(m: &RouteMessage) -> Option<Route> {
+    if m.header.address_family != AddressFamily::Inet || m.header.kind != RouteType::Unicast {
+        return None;
+    }
+    let mut table = u32::from(m.header.table);
+    let (mut dst, mut oif, mut metric, mut gateway) = (Ipv4Addr::UNSPECIFIED, None, 0, None);
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
+            RouteAttribute::Oif(o) => oif = Some(*o),
+            RouteAttribute::Priority(p) => metric = *p,
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
+            _ => {}
+        }
+    }
+    (table == MAIN_TABLE).then_some(())?;
+    Some(Route {
+        dst,
+        plen: m.header.destination_prefix_length,
+        oif: oif?,
+        metric,
+        gateway,
+    })
 }
 
 /// The local IPv4 address of an address message (IFA_LOCAL, else IFA_ADDRESS).
@@ -358,5 +468,61 @@ impl Routes {
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
             r => r,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(dst: [u8; 4], plen: u8) -> Route {
+        Route {
+            dst: Ipv4Addr::from(dst),
+            plen,
+            oif: 3,
+            metric: 0,
+            gateway: None,
+        }
+    }
+
+    #[test]
+    fn route_coverage() {
+        let msm = Ipv4Addr::new(198, 51, 100, 1);
+        assert!(r([0, 0, 0, 0], 0).covers(msm), "default");
+        assert!(r([198, 51, 100, 0], 24).covers(msm));
+        assert!(r([198, 51, 100, 1], 32).covers(msm));
+        assert!(
+            !r([203, 0, 113, 0], 26).covers(msm),
+            "the WLAN's own prefix"
+        );
+        assert!(!r([198, 51, 100, 2], 32).covers(msm));
+        assert!(r([198, 51, 100, 0], 31).covers(msm));
+    }
+
+    #[test]
+    fn only_main_table_unicast_routes_with_an_interface() {
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.kind = RouteType::Unicast;
+        m.header.table = 254;
+        m.attributes.push(RouteAttribute::Oif(3));
+        m.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(Ipv4Addr::new(
+                203, 0, 113, 1,
+            ))));
+        m.attributes.push(RouteAttribute::Priority(600));
+        let got = main_route(&m).unwrap();
+        assert_eq!((got.plen, got.oif, got.metric), (0, 3, 600));
+        let mut other = m.clone();
+        other.attributes.push(RouteAttribute::Table(100));
+        assert_eq!(main_route(&other), None, "policy table");
+        let mut local = m.clone();
+        local.header.kind = RouteType::Local;
+        assert_eq!(main_route(&local), None);
+        let mut no_oif = m.clone();
+        no_oif
+            .attributes
+            .retain(|a| !matches!(a, RouteAttribute::Oif(_)));
+        assert_eq!(main_route(&no_oif), None);
     }
 }
