@@ -115,6 +115,8 @@ def main():
                     frame, addr = s.recvfrom(65536)
                 except BlockingIOError:
                     break
+                except OSError:  # ENETDOWN while a side is down (coverage lost): carry on
+                    break
                 if addr[2] == PACKET_OUTGOING:  # our own transmissions
                     continue
                 dirn.offer(frame, now)

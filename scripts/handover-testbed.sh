@@ -6,6 +6,7 @@
 #   handover-testbed.sh status        what exists, MSM and MCM status
 #   handover-testbed.sh wlan 108|109|none   move the terminal's WLAN interface
 #   handover-testbed.sh wwan up|down  GPRS coverage on/off (carrier of the terminal's wwan0)
+#   handover-testbed.sh mcm-restart [LOG]  stop the MCM and start it again (same config)
 #
 # Topology (namespaces prefixed with $HO_TB, default "msmho"):
 #
@@ -22,6 +23,8 @@
 # The MSM runs dpdk-config/testbed.toml (no preloaded bindings), the MCM
 # dpdk-config/mcm-testbed.toml. Work files (configs, logs, sockets, journal) go to
 # $HO_TB_WORK (default /tmp/$HO_TB). `up` returns when both answer on their sockets.
+# HO_MCM_LIFETIME sets the MCM's requested lifetime (default 60 s); GPRS_DOWN_KBIT,
+# GPRS_UP_KBIT and GPRS_DELAY_MS shape the GPRS link.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P=${HO_TB:-msmho}
@@ -112,10 +115,22 @@ apps_up() {
   ip netns exec "$P-core" "$MSM" run --config "$W/msm.toml" >"$W/msm.log" 2>&1 &
   echo $! >"$W/msm.pid"
   wait_for 60 "$MSM" ctl --socket "$W/msm.sock" ping || { echo "MSM did not start:" >&2; tail -20 "$W/msm.log" >&2; return 1; }
-  sed -e "s|/run/mcm-testbed.sock|$W/mcm.sock|" "$ROOT/dpdk-config/mcm-testbed.toml" >"$W/mcm.toml"
-  ip netns exec "$P-mobile" "$MCM" run --config "$W/mcm.toml" >"$W/mcm.log" 2>&1 &
+  sed -e "s|/run/mcm-testbed.sock|$W/mcm.sock|" -e "s|^lifetime_s = .*|lifetime_s = ${HO_MCM_LIFETIME:-60}|" \
+    "$ROOT/dpdk-config/mcm-testbed.toml" >"$W/mcm.toml"
+  mcm_start "$W/mcm.log"
+}
+
+mcm_start() { # log file
+  ip netns exec "$P-mobile" "$MCM" run --config "$W/mcm.toml" >"$1" 2>&1 &
   echo $! >"$W/mcm.pid"
-  wait_for 10 "$MCM" ctl --socket "$W/mcm.sock" status || { echo "MCM did not start:" >&2; tail -20 "$W/mcm.log" >&2; return 1; }
+  wait_for 10 "$MCM" ctl --socket "$W/mcm.sock" status || { echo "MCM did not start:" >&2; tail -20 "$1" >&2; return 1; }
+}
+
+mcm_stop() {
+  local pid; pid=$(cat "$W/mcm.pid" 2>/dev/null) || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$W/mcm.pid"
 }
 
 # The terminal's WLAN interface: detach (carrier lost, lease gone), attach to
@@ -188,5 +203,6 @@ case "${1:-}" in
   status) status ;;
   wlan) wlan "${2:?108|109|none}" ;;
   wwan) wwan "${2:?up|down}" ;;
+  mcm-restart) mcm_stop; mcm_start "${2:-$W/mcm.log}" ;;
   *) echo "usage: $0 up|down|status|wlan 108|109|none|wwan up|down" >&2; exit 2 ;;
 esac

@@ -37,6 +37,12 @@ pub struct Config {
     /// Renew when this fraction of the granted lifetime has passed (0.1-0.95).
     #[serde(default = "d_renew")]
     pub renew_fraction: f64,
+    /// Seconds added to the terminal's clock in Identifications at start
+    /// (-86400-86400). 133 replies correct it anyway; this exists for
+    /// terminals whose clock is known to be off, and for tests of the
+    /// resynchronisation.
+    #[serde(default)]
+    pub clock_offset_s: i64,
     /// Name of the tunnel device (a TUN device the MCM serves).
     #[serde(default = "d_tun")]
     pub tunnel_dev: String,
@@ -183,6 +189,12 @@ impl Config {
             return Err(format!(
                 "renew_fraction: {} not in 0.1-0.95",
                 c.renew_fraction
+            ));
+        }
+        if !(-86400..=86400).contains(&c.clock_offset_s) {
+            return Err(format!(
+                "clock_offset_s: {} not in -86400-86400",
+                c.clock_offset_s
             ));
         }
         if !(576..=65515).contains(&c.tunnel_mtu) {

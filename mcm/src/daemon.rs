@@ -128,6 +128,7 @@ pub fn run(cfg: Checked) -> Result<(), String> {
         rtx_initial_ms: c.retransmit_initial_ms,
         rtx_max_ms: c.retransmit_max_ms,
         renew_fraction: c.renew_fraction,
+        clock_offset_s: c.clock_offset_s,
     };
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)

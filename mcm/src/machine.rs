@@ -109,6 +109,9 @@ pub struct Params {
     pub rtx_max_ms: u64,
     /// Renew when this fraction of the granted lifetime has passed.
     pub renew_fraction: f64,
+    /// Initial offset (s) added to the wall clock in Identifications; 133
+    /// replies correct it.
+    pub clock_offset_s: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -213,13 +216,13 @@ impl Machine {
     /// A new machine; `low_seed` seeds the Identification's low 32 bits.
     pub fn new(p: Params, low_seed: u32) -> Machine {
         Machine {
+            clock_offset_s: p.clock_offset_s,
             p,
             wwan_up: false,
             wlan: None,
             poor: Vec::new(),
             bound: None,
             pending: None,
-            clock_offset_s: 0,
             next_low: low_seed,
             stats: Stats::default(),
             last_refusal: None,

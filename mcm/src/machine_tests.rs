@@ -17,6 +17,7 @@ fn params() -> Params {
         rtx_initial_ms: 1000,
         rtx_max_ms: 8000,
         renew_fraction: 0.8,
+        clock_offset_s: 0,
     }
 }
 

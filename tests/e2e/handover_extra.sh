@@ -32,3 +32,18 @@ grep -q 203.0.113.10 "$W/show.json" && res PASS msm_binding_has_the_care_of_addr
   || res FAIL msm_binding_has_the_care_of_address "$(cat "$W/show.json")"
 "$TB" wwan up
 true
+
+echo; echo "== extra: the MCM restarts with its clock 100 s slow (clock_offset_s = -100): 133, resync, accepted"
+echo "clock_offset_s = -100" >>"$W/mcm.toml"
+"$TB" mcm-restart "$W/mcm-skew.log" || res FAIL mcm_restart "see $W/mcm-skew.log"
+if wait_state tunnel 15; then res PASS registered_after_clock_resync; else
+  res FAIL registered_after_clock_resync "state $(mcm_state)"; fi
+st=$(mcmctl status)
+r133=$(echo "$st" | jq_py "d['machine']['stats']['replies'].get('133', 0)")
+rs=$(echo "$st" | jq_py "d['machine']['stats']['resyncs']")
+off=$(echo "$st" | jq_py "d['machine']['clock_offset_s']")
+[ "$r133" -ge 1 ] && [ "$rs" -ge 1 ] && [ "$off" -ge -3 ] && [ "$off" -le 3 ] \
+  && res PASS identification_mismatch_resynchronised "133 replies $r133, resyncs $rs, offset now ${off} s" \
+  || res FAIL identification_mismatch_resynchronised "133 replies $r133, resyncs $rs, offset ${off} s"
+cp "$W/mcm-skew.log" "$W/mcm-skew.kept.log" 2>/dev/null
+true
