@@ -356,6 +356,8 @@ fn verify_registrations(
     let (gprs, wlan) = (u32::from(m.msm_gprs), u32::from(m.msm_wlan));
     // (msisdn, identification) -> (care-of, request's UDP source port)
     let mut want: HashMap<(u64, u64), (u32, u16)> = HashMap::new();
+    // A 133 Reply carries the MSM's time in the high 32 bits: match it by the low 32.
+    let mut by_low: HashMap<(u64, u32), u64> = HashMap::new();
     for f in input {
         let Some(p) = ipv4_of(f) else { continue };
         let inner = if p.protocol() == ipv4::PROTO_IPIP {
@@ -371,6 +373,7 @@ fn verify_registrations(
         };
         let req = parse_request(&pl).context("a request in the input pcap does not parse")?;
         let msisdn = req.msisdn().context("request without MSISDN")?;
+        by_low.insert((msisdn, req.identification as u32), req.identification);
         want.insert(
             (msisdn, req.identification),
             (u32::from(req.care_of), sport),
@@ -433,7 +436,12 @@ fn verify_registrations(
             r.wrong += 1;
             continue;
         };
-        let key = (msisdn, reply.identification);
+        let mut key = (msisdn, reply.identification);
+        if reply.code == 133 && !want.contains_key(&key) {
+            if let Some(&id) = by_low.get(&(msisdn, reply.identification as u32)) {
+                key.1 = id;
+            }
+        }
         let Some(&(coa, sport)) = want.get(&key) else {
             r.unexpected += 1;
             r.problem(format!(
@@ -498,4 +506,301 @@ fn verify_registrations(
         ));
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frames::{Udp, L2};
+    use crate::gen::{
+        self, manifest_name, write_manifest, DataSpec, Net, PcapSink, RegSpec, Sink, SizeMix,
+    };
+    use crate::{Population, PopulationSpec};
+    use msm_mip::{Code, ReplyBuilder};
+    use std::time::Duration;
+
+    fn pop() -> Population {
+        Population::generate(&PopulationSpec {
+            n: 30,
+            seed: 5,
+            home_pool: "100.64.0.0/16".parse().unwrap(),
+            coa_pool: "198.18.0.0/15".parse().unwrap(),
+            msisdn_base: 491_500_000_000,
+            spi: 256,
+            exclude: vec![],
+        })
+        .unwrap()
+    }
+
+    fn net() -> Net {
+        Net {
+            msm_mac: [2, 0x70, 0x63, 0x61, 0x70, 1],
+            peer_mac: [2, 0, 0, 0, 0, 2],
+            msm_gprs: u32::from(Ipv4Addr::new(192, 0, 2, 129)),
+            msm_wlan: u32::from(Ipv4Addr::new(198, 51, 100, 1)),
+            gateway: u32::from(Ipv4Addr::new(198, 51, 100, 2)),
+            correspondent: u32::from(Ipv4Addr::new(203, 0, 113, 10)),
+            ttl: 64,
+            arp: true,
+        }
+    }
+
+    fn manifest(kind: &str, n: &Net, packets: u64, path: Option<RegPath>) -> Manifest {
+        Manifest {
+            kind: kind.into(),
+            generator: "test".into(),
+            command: vec![],
+            pcap: format!("{kind}.pcap"),
+            subscribers_file: "subscribers.txt".into(),
+            bindings_file: "bindings.txt".into(),
+            frames: packets + 1,
+            arp_frames: 1,
+            packets,
+            subscribers: 30,
+            seed: 5,
+            msm_mac: Mac(n.msm_mac).to_string(),
+            peer_mac: Mac(n.peer_mac).to_string(),
+            msm_gprs: Ipv4Addr::from(n.msm_gprs),
+            msm_wlan: Ipv4Addr::from(n.msm_wlan),
+            gateway: Ipv4Addr::from(n.gateway),
+            correspondent: Ipv4Addr::from(n.correspondent),
+            ttl: 64,
+            home_pool: "100.64.0.0/16".into(),
+            coa_pool: "198.18.0.0/15".into(),
+            time_unix: 1_800_000_000,
+            frames_per_size: vec![],
+            dport: None,
+            path,
+            lifetime: path.map(|_| 600),
+            rounds: path.map(|_| 1),
+            valid_unix: None,
+            expect: String::new(),
+        }
+    }
+
+    /// Generates `kind` into `dir` with its provisioning files and manifest.
+    fn generate(dir: &Path, kind: &str) -> (Population, Net) {
+        let (p, n) = (pop(), net());
+        let mut sink = PcapSink::create(&dir.join(format!("{kind}.pcap"))).unwrap();
+        let w = match kind {
+            "registrations" => {
+                let spec = RegSpec {
+                    path: RegPath::Direct,
+                    lifetime: 600,
+                    time_unix: 1_800_000_000,
+                    rate: 1000.0,
+                    rounds: 1,
+                    window_s: 7,
+                };
+                gen::registrations(&p, &n, &spec, 5, &mut sink).unwrap()
+            }
+            _ => {
+                let spec = DataSpec {
+                    packets: 200,
+                    sizes: SizeMix::parse("mix").unwrap(),
+                    dport: 9,
+                    rate: 1e6,
+                    mtu: 1500,
+                    time_unix: 1_800_000_000,
+                };
+                if kind == "uplink" {
+                    gen::uplink(&p, &n, &spec, 5, &mut sink).unwrap()
+                } else {
+                    gen::downlink(&p, &n, &spec, 5, &mut sink).unwrap()
+                }
+            }
+        };
+        sink.finish().unwrap();
+        gen::write_subscribers(&dir.join("subscribers.txt"), &p, "t").unwrap();
+        gen::write_bindings(&dir.join("bindings.txt"), &p, 0, "t").unwrap();
+        let path = (kind == "registrations").then_some(RegPath::Direct);
+        let m = manifest(kind, &n, w.frames - w.arp_frames, path);
+        write_manifest(&dir.join(manifest_name(kind)), &m).unwrap();
+        (p, n)
+    }
+
+    fn eth(n: &Net, ip: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        ethernet::write_header(&mut f, n.peer_mac, n.msm_mac, ethernet::ETHERTYPE_IPV4).unwrap();
+        f.extend_from_slice(ip);
+        f
+    }
+
+    fn ttl_minus_one(ip: &[u8]) -> Vec<u8> {
+        let mut v = ip.to_vec();
+        let mut p = Ipv4Packet::new_unchecked(&mut v[..]);
+        p.set_ttl(p.ttl() - 1);
+        p.fill_checksum();
+        v
+    }
+
+    /// What a correct MSM transmits for the generated data workload.
+    fn msm_data(dir: &Path, kind: &str, p: &Population, n: &Net) -> Vec<Vec<u8>> {
+        let input = read_pcap(&dir.join(format!("{kind}.pcap"))).unwrap();
+        let mut out = Vec::new();
+        for f in input.iter().skip(1) {
+            let ip = ip_bytes(f).unwrap();
+            if kind == "uplink" {
+                out.push(eth(n, &ttl_minus_one(&ip[20..])));
+            } else {
+                let inner = ttl_minus_one(ip);
+                let home = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+                let coa = p.subs.iter().find(|s| s.home == home).unwrap().coa;
+                let mut o = vec![0u8; 20];
+                o.extend_from_slice(&inner);
+                ipv4::write_ipip_header_in_place(&mut o, n.msm_wlan, coa, 64, 1).unwrap();
+                out.push(eth(n, &o));
+            }
+        }
+        out
+    }
+
+    fn write(dir: &Path, frames: &[Vec<u8>]) -> PathBuf {
+        let f = dir.join("out.pcap");
+        let mut s = PcapSink::create(&f).unwrap();
+        for x in frames {
+            s.frame(Duration::ZERO, x).unwrap();
+        }
+        s.finish().unwrap();
+        f
+    }
+
+    #[test]
+    fn data_verification_passes_a_correct_msm_and_catches_faults() {
+        for kind in ["downlink", "uplink"] {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            let (p, n) = generate(d, kind);
+            let good = msm_data(d, kind, &p, &n);
+            let r = verify(d, kind, &[write(d, &good)]).unwrap();
+            assert!(r.ok(), "{}", r.render());
+            assert_eq!((r.expected, r.matched), (200, 200));
+
+            // A lost packet.
+            let r = verify(d, kind, &[write(d, &good[1..])]).unwrap();
+            assert!(!r.ok());
+            assert_eq!(r.matched, 199);
+            // A duplicate.
+            let mut dup = good.clone();
+            dup.push(good[7].clone());
+            let r = verify(d, kind, &[write(d, &dup)]).unwrap();
+            assert_eq!((r.ok(), r.duplicates), (false, 1));
+            // TTL not decremented (the input forwarded as is, re-encapsulated or not).
+            let mut bad = good.clone();
+            let input = read_pcap(&d.join(format!("{kind}.pcap"))).unwrap();
+            bad[3] = if kind == "uplink" {
+                eth(&n, &ip_bytes(&input[4]).unwrap()[20..])
+            } else {
+                let mut f = good[3].clone();
+                f[14 + 20..].copy_from_slice(ip_bytes(&input[4]).unwrap());
+                f
+            };
+            let r = verify(d, kind, &[write(d, &bad)]).unwrap();
+            assert_eq!((r.ok(), r.wrong), (false, 1), "{}", r.render());
+            // A broken UDP checksum makes the packet unrecognisable.
+            let mut bad = good.clone();
+            let last = bad[5].len() - 1;
+            bad[5][last] ^= 0xff;
+            let r = verify(d, kind, &[write(d, &bad)]).unwrap();
+            assert!(!r.ok() && r.unexpected == 1, "{}", r.render());
+            if kind == "downlink" {
+                // Tunnelled to the wrong care-of address.
+                let mut bad = good.clone();
+                let mut ip = bad[9][14..].to_vec();
+                let wrong = p.subs[0].coa ^ 1;
+                let inner = ip[20..].to_vec();
+                ipv4::write_ipip_header(&mut ip, &inner, n.msm_wlan, wrong, 64, 1).unwrap();
+                bad[9] = eth(&n, &ip);
+                let r = verify(d, kind, &[write(d, &bad)]).unwrap();
+                assert_eq!((r.ok(), r.wrong), (false, 1), "{}", r.render());
+                // The input itself is not an answer.
+                let r = verify(d, kind, &[d.join("downlink.pcap")]).unwrap();
+                assert!(!r.ok());
+                assert_eq!(r.matched, 0);
+            }
+        }
+    }
+
+    fn msm_replies(dir: &Path, p: &Population, n: &Net, code: Code) -> Vec<Vec<u8>> {
+        let input = read_pcap(&dir.join("registrations.pcap")).unwrap();
+        let mut out = Vec::new();
+        for f in input.iter().skip(1) {
+            let ip = ipv4_of(f).unwrap();
+            let (sport, _, pl) = udp_ok(&ip).unwrap();
+            let req = parse_request(&pl).unwrap();
+            let s = p
+                .subs
+                .iter()
+                .find(|s| s.home == u32::from(req.home))
+                .unwrap();
+            let rep = ReplyBuilder {
+                code,
+                lifetime: 600,
+                home: req.home,
+                home_agent: req.home_agent,
+                identification: req.identification,
+                nai: req.nai_str().unwrap(),
+                spi: 256,
+                key: &s.key,
+            };
+            let mut b = vec![0u8; 128];
+            let len = rep.emit(&mut b).unwrap();
+            let u = Udp {
+                src: n.msm_wlan,
+                dst: ip.src_u32(),
+                sport: MIP_PORT,
+                dport: sport,
+                ident: 0,
+                ttl: 64,
+                df: false,
+                payload: &b[..len],
+            };
+            let l2 = L2 {
+                dst: n.peer_mac,
+                src: n.msm_mac,
+            };
+            out.push(frames::udp_frame(l2, None, &u).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn registration_verification_checks_code_key_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (p, n) = generate(d, "registrations");
+        let good = msm_replies(d, &p, &n, Code::Accepted);
+        let r = verify(d, "registrations", &[write(d, &good)]).unwrap();
+        assert!(r.ok(), "{}", r.render());
+        assert_eq!(r.codes.get(&0), Some(&30));
+
+        let r = verify(d, "registrations", &[write(d, &good[..29])]).unwrap();
+        assert_eq!((r.ok(), r.matched), (false, 29));
+
+        let r = verify(
+            d,
+            "registrations",
+            &[write(
+                d,
+                &msm_replies(d, &p, &n, Code::IdentificationMismatch),
+            )],
+        )
+        .unwrap();
+        assert!(!r.ok());
+        assert_eq!((r.wrong, r.codes.get(&133)), (30, Some(&30)));
+
+        // Signed with another subscriber's key.
+        let mut other = p.clone();
+        for (i, s) in other.subs.iter_mut().enumerate() {
+            s.key = p.subs[(i + 1) % p.subs.len()].key;
+        }
+        let bad = msm_replies(d, &other, &n, Code::Accepted);
+        let r = verify(d, "registrations", &[write(d, &bad)]).unwrap();
+        assert!(!r.ok());
+        assert!(
+            r.problems.iter().any(|x| x.contains("authenticator")),
+            "{}",
+            r.render()
+        );
+    }
 }
