@@ -68,12 +68,21 @@ run() {
   local wwan_rx=$d/empty.pcap inet_rx=$d/empty.pcap preload=""
   if [ "$port" = wwan ]; then wwan_rx=$d/$kind.pcap; else inet_rx=$d/$kind.pcap; fi
   [ "$kind" != registrations ] && preload="preload = \"$d/bindings.txt\""
+  # net_pcap delivers the whole file as fast as the worker polls, and the MSM keeps each
+  # request's mbuf until its binding is durable (the Reply is written into it): size the
+  # control ring for the whole storm and the pool for the ring plus the data path, or
+  # net_pcap drops frames for want of mbufs (rx_nombuf) as a NIC would.
+  local ring=4096 mbufs=8191
+  if [ "$kind" = registrations ]; then
+    while [ "$ring" -le "$frames" ]; do ring=$((ring * 2)); done
+    mbufs=$((ring * 2 + 8191))
+  fi
   cat >"$d/msm.toml" <<EOF
 # net_pcap: port 0 (wwan) and port 1 (internet) get MACs 02:70:63:61:70:00 / :01.
 # One rx queue each (the worker's), two tx queues each (worker, control): one tx_pcap per queue.
 [eal]
 args = [
-  "-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", "$PREFIX",
+  "-l", "0,1", "--no-huge", "-m", "$(( (mbufs * 5 / 2048) + 256 ))", "--no-pci", "--file-prefix", "$PREFIX",
   "--vdev=net_pcap0,rx_pcap=$wwan_rx,tx_pcap=$d/wwan-tx0.pcap,tx_pcap=$d/wwan-tx1.pcap",
   "--vdev=net_pcap1,rx_pcap=$inet_rx,tx_pcap=$d/inet-tx0.pcap,tx_pcap=$d/inet-tx1.pcap",
   "--log-level=pmd.net.pcap:warning",
@@ -84,7 +93,7 @@ subscribers = "$d/subscribers.txt"
 state_dir = "$d/state"
 max_lifetime_s = 600
 replay_window_s = 7
-ring_size = 65536
+ring_size = $ring
 [[port]]
 name = "wwan"
 device = "net_pcap0"
@@ -108,7 +117,7 @@ pools = ["100.64.0.0/16"]
 capacity = 65536
 $preload
 [mempool]
-mbufs = 8191
+mbufs = $mbufs
 EOF
   if ! "$MSM" check-config "$d/msm.toml" >"$d/check-config.log" 2>&1; then
     cat "$d/check-config.log"; FAIL=$((FAIL + 1)); echo "FAIL $name (msm check-config refused the provisioning files)"; return
@@ -120,8 +129,10 @@ EOF
   for i in $(seq 150); do # up to 30 s
     sleep 0.2
     kill -0 "$MSM_PID" 2>/dev/null || break
-    read -r -a c < <(counts "$d" 2>/dev/null) || continue
-    [ "${#c[@]}" = 3 ] || continue
+    local got=()
+    read -r -a got < <(counts "$d" 2>/dev/null) || continue
+    [ "${#got[@]}" = 3 ] || continue
+    c=("${got[@]}")
     if [ "${c[0]}" -ge "$frames" ] && { [ "$kind" != registrations ] || [ "${c[1]}" -ge $((frames - 1)) ]; }; then
       ok=1; break
     fi
@@ -180,8 +191,10 @@ run downlink downlink internet --packets "$PACKETS" --size mix --seed 1
 run uplink uplink internet --packets "$PACKETS" --size mix --seed 2
 run reg-direct registrations internet --path direct --seed 3
 run reg-wwan registrations wwan --path wwan --seed 4
-run reg-tunnel registrations internet --path tunnel --seed 5 --rounds 2 --rate 2000
-# Staleness: a storm stamped 60 s ago is answered 133 (identification mismatch), all of it.
+# Two rounds (a handover each): the Identification seconds of the 2N requests span 1 s.
+run reg-tunnel registrations internet --path tunnel --seed 5 --rounds 2 --rate $((2 * N))
+# The default --rate 10000 spans N/10000 s: net_pcap replays it at once, fine up to the
+# 7 s window. Staleness: a storm stamped 60 s ago is answered 133 (identification mismatch), all of it.
 EXPECT_FAIL=1 EXPECT_GREP="matched 0 duplicates 0 wrong $N unexpected 0 .*reply_codes {133: $N}" run reg-stale registrations internet --seed 6 --time-offset -60
 
 echo "pcapgen check: $PASS passed, $FAIL failed ($(($(date +%s) - T0)) s)"
