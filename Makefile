@@ -42,3 +42,13 @@ bench: build
 
 clean:
 	$(CARGO) clean
+
+# --- msm-pcapgen (perf/pcapgen, perf/pktgen, perf/trex): workload pcaps for testers ---
+# pcapgen-check: every workload through `msm run` on net_pcap, output verified (root).
+# profiles-check: Lua/Python checks of the pktgen-dpdk and TRex profiles (lua5.3 optional).
+.PHONY: pcapgen-check profiles-check
+pcapgen-check: build
+	perf/pcapgen/check.sh
+
+profiles-check:
+	perf/pktgen/check-profiles.sh
