@@ -31,6 +31,7 @@ test: deps
 e2e: build
 	tests/e2e/testbed_e2e.sh
 	tests/e2e/handover_e2e.sh
+	perf/pcapgen/check.sh
 
 # The demo needs only the two daemons (a fresh machine builds them in about 2 minutes).
 demo: deps
