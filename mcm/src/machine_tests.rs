@@ -314,3 +314,85 @@ fn a_second_wlan_replaces_the_first_make_before_break() {
         vec![Action::TunnelUp(w2)]
     );
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Wwan(bool),
+        Wlan(Option<u8>, bool),
+        Poor(bool),
+        /// Reply to the n-th most recent request with this code.
+        Reply(usize, u8, u16),
+        Garbage(Vec<u8>),
+        Advance(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            any::<bool>().prop_map(Op::Wwan),
+            (proptest::option::of(10u8..13), any::<bool>()).prop_map(|(w, g)| Op::Wlan(w, g)),
+            any::<bool>().prop_map(Op::Poor),
+            (
+                0usize..4,
+                prop_oneof![Just(0u8), Just(133), Just(130), Just(129), Just(131)],
+                0u16..100
+            )
+                .prop_map(|(n, c, l)| Op::Reply(n, c, l)),
+            proptest::collection::vec(any::<u8>(), 0..120).prop_map(Op::Garbage),
+            (0u64..20_000).prop_map(Op::Advance),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens, in whatever order: no panic; traffic moves into a
+        /// tunnel only when a reply accepted a registration for that WLAN; the
+        /// tunnel actions alternate consistently with `tunnel()`; every request
+        /// is well formed and signed.
+        #[test]
+        fn machine_invariants(ops in proptest::collection::vec(op(), 1..60)) {
+            let mut m = Machine::new(params(), 99);
+            let mut t = 0u64;
+            let mut sent_ids: Vec<u64> = Vec::new();
+            let mut tunnel: Option<Wlan> = None;
+            for o in ops {
+                let from_reply = matches!(o, Op::Reply(..));
+                let acts = match o {
+                    Op::Wwan(up) => m.set_wwan(up, now(t)),
+                    Op::Wlan(w, gone) => m.set_wlan(w.map(wlan), if gone { Loss::Gone } else { Loss::Poor }, now(t)),
+                    Op::Poor(p) => { m.wlan_poor("wlan0", p); Vec::new() }
+                    Op::Reply(n, code, life) => {
+                        let Some(&id) = sent_ids.iter().rev().nth(n) else { continue };
+                        let id = if code == 133 { make_identification(NTP + 50, id as u32) } else { id };
+                        m.on_reply(&reply(code, life, id, KEY), now(t))
+                    }
+                    Op::Garbage(g) => m.on_reply(&g, now(t)),
+                    Op::Advance(d) => { t += d; m.tick(now(t)) }
+                };
+                for a in &acts {
+                    match a {
+                        Action::Send { .. } => {}
+                        Action::TunnelUp(w) => {
+                            prop_assert!(from_reply, "TunnelUp without an accepting reply");
+                            prop_assert_ne!(tunnel.as_ref(), Some(w), "TunnelUp twice for the same WLAN");
+                            tunnel = Some(w.clone());
+                        }
+                        Action::TunnelDown => {
+                            prop_assert!(tunnel.is_some(), "TunnelDown without a tunnel");
+                            tunnel = None;
+                        }
+                    }
+                }
+                for (_, _, _, id) in sent(&acts) {
+                    sent_ids.push(id);
+                }
+                prop_assert_eq!(m.tunnel(), tunnel.as_ref());
+                if let Some(d) = m.next_deadline() {
+                    prop_assert!(d + 20_000 >= t, "deadline far in the past");
+                }
+            }
+        }
+    }
+}
