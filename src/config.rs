@@ -567,6 +567,19 @@ impl Config {
         if mbufs < 1024 {
             return err("mempool.mbufs", "must be >= 1024");
         }
+        // Requests wait in the control rings holding their mbufs (until durable):
+        // full rings must still leave mbufs for receiving.
+        let held = u64::from(ring) * workers.len() as u64;
+        if held >= u64::from(mbufs) {
+            return err(
+                "control.ring_size",
+                format!(
+                    "{ring} x {} workers = {held} mbufs could wait in the control rings, \
+                     not fewer than mempool.mbufs ({mbufs}): receiving would starve",
+                    workers.len()
+                ),
+            );
+        }
         let data_room = raw.mempool.data_room.unwrap_or(2176);
         let max_mtu = ports.iter().map(|p| p.mtu).max().unwrap_or(1500);
         // headroom (128) + ethernet + tunnel header + MTU must fit one segment
@@ -722,6 +735,13 @@ pools = ["192.0.2.0/25"]
         assert_eq!(e.field, "tunnel.outer_ttl");
         let e = bad("[home]", "[control]\nlcore = 1\n[home]");
         assert_eq!(e.field, "control.lcore");
+        // Full control rings would hold every mbuf (found replaying a 10k storm).
+        let e = bad(
+            "[home]",
+            "[control]\nring_size = 65536\n[mempool]\nmbufs = 8191\n[home]",
+        );
+        assert_eq!(e.field, "control.ring_size");
+        assert!(e.reason.contains("mempool.mbufs"), "{e}");
     }
 
     #[test]
@@ -750,7 +770,11 @@ pools = ["192.0.2.0/25"]
         let mut n = 0;
         for e in std::fs::read_dir(&dir).unwrap() {
             let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "toml") {
+            // mcm-*.toml are the terminal's (checked by the mcm crate).
+            let mcm = p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("mcm"));
+            if p.extension().is_some_and(|x| x == "toml") && !mcm {
                 let c = Config::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
                 if let Some(pre) = &c.preload {
                     let text = std::fs::read_to_string(pre).unwrap();

@@ -241,6 +241,21 @@ wlan = ["wlan0"]
     }
 
     #[test]
+    fn shipped_mcm_configs_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dpdk-config");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("mcm") && name.ends_with(".toml") {
+                Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "no mcm-*.toml in {}", dir.display());
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let bad = |from: &str, to: &str, field: &str| {
             let t = GOOD.replace(from, to);
