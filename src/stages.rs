@@ -1,0 +1,577 @@
+//! Per-stage cycle counters of the worker loop (cargo feature `stage-cycles`).
+//!
+//! Built without the feature (the default), everything here is a zero-sized type or an
+//! empty `#[inline(always)]` function: the worker and the pipeline contain no extra
+//! instruction (checked on the disassembly of `msm::worker::run`, see perf/README.md,
+//! "Profiling: flamegraphs and stage counters").
+//!
+//! Built with `--features stage-cycles`, each worker times its loop with the TSC:
+//!
+//! * **Per burst, every burst** ([`Stage`]): a worker-local [`Clock`] takes one plain
+//!   `rdtsc` at each stage boundary and charges the ticks since the previous boundary to
+//!   the stage that just ended ("laps"), so the stages tile the loop without gaps: their
+//!   sum is exactly the ticks elapsed since the worker started. The clock is published
+//!   once per round of polls with relaxed stores into the worker's [`StageCounters`]
+//!   (inside its [`Counters`]): single writer, no atomic read-modify-write, like the
+//!   other counters.
+//! * **Per packet, one burst in [`SAMPLE_EVERY`]** ([`Step`]): inside those bursts the
+//!   pipeline marks the end of classification, of each binding lookup, of the rewrite,
+//!   and of the tx staging, with a fenced `rdtsc` (`lfence; rdtsc; lfence`, so a
+//!   lookup's cache miss is charged to the lookup and not to whatever instruction first
+//!   uses its result). Per-packet marks in every burst would cost more than some of the
+//!   stages they measure; one burst in 16 gives tens of thousands of samples a second.
+//!   The sampled bursts' `process` time is kept apart ([`Stage::ProcessSampled`]), so
+//!   `process_sampled - process` per packet is the cost of the marks themselves.
+//!
+//! How to read them: [`StageSnapshot::table`] (used by `msm ctl stats` and `msm-bench`),
+//! and perf/README.md. TSC ticks are not core cycles (the TSC runs at its nominal rate);
+//! stage boundaries taken with an unfenced `rdtsc` are exact to within the CPU's
+//! out-of-order window (some tens of ticks per burst, under 2 ticks per packet at 32
+//! packets a burst).
+
+#[cfg(doc)]
+use crate::counters::Counters;
+
+macro_rules! stage_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum $name { $($(#[$vm])* $v,)* }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+            pub const COUNT: usize = Self::ALL.len();
+            pub fn name(self) -> &'static str {
+                match self { $($name::$v => $s,)* }
+            }
+        }
+    };
+}
+
+stage_enum! {
+    /// Stages of the worker loop, timed every burst. They tile the loop: every tick of
+    /// the worker is charged to exactly one of them.
+    Stage {
+        /// `rte_eth_rx_burst` calls that returned nothing (idle polling). Events: polls.
+        PollEmpty = "poll_empty",
+        /// `rte_eth_rx_burst` calls that returned packets (the PMD's rx, and any rx
+        /// callback such as msm-bench's packet source). Events: packets.
+        Rx = "rx",
+        /// Parsing each packet's lookup keys and prefetching their buckets. Events: packets.
+        Prefetch = "prefetch",
+        /// The per-packet loop (classify, look up, rewrite, stage for tx) of bursts
+        /// without per-packet marks. Events: packets.
+        Process = "process",
+        /// The same loop in the sampled bursts (with per-packet marks, see [`Step`]).
+        /// Events: packets.
+        ProcessSampled = "process_sampled",
+        /// Flushing the tx staging: `rte_eth_tx_burst` (and any tx callback), retries,
+        /// freeing what was refused. Events: none.
+        Tx = "tx",
+        /// Handing registrations and ARP to the control lcore's ring. Events: none.
+        Control = "control",
+        /// Everything else: the stop check, the per-burst clock and counters, the RCU
+        /// read-side section (begin, quiescent state), publishing these counters.
+        /// Events: non-empty bursts.
+        Bookkeeping = "bookkeeping",
+    }
+}
+
+stage_enum! {
+    /// Per-packet steps inside [`Stage::ProcessSampled`] (sampled bursts only). A packet
+    /// may pass a step more than once (a decapsulated packet is classified again);
+    /// events count the passes.
+    Step {
+        /// From the end of the previous packet to the first binding lookup (or to the
+        /// rewrite when there is none): the loop step, Ethernet and IPv4 validation
+        /// (checksum), martian checks, the routing decision; for IP-in-IP also the
+        /// inner header; after a decapsulation, the inner packet's routing decision.
+        Classify = "classify",
+        /// One binding-table lookup (its bucket should already be in cache: prefetch).
+        Lookup = "lookup",
+        /// From the decision (or the lookup) to the end of `pipeline::process`: TTL and
+        /// checksum update, MSS clamp, encapsulation or decapsulation, Ethernet header;
+        /// for packets handled locally or dropped, whatever followed the last mark.
+        Rewrite = "rewrite",
+        /// Acting on `process`'s verdict: pushing to the per-port tx staging (a full
+        /// staging flushes here), the control burst, fragmentation.
+        Enqueue = "enqueue",
+    }
+}
+
+/// One burst in this many gets per-packet [`Step`] marks (a power of two).
+pub const SAMPLE_EVERY: u64 = 16;
+const _: () = assert!(SAMPLE_EVERY.is_power_of_two());
+
+/// Whether this build has the stage counters.
+pub const ENABLED: bool = cfg!(feature = "stage-cycles");
+
+/// A copy of one worker's stage counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageSnapshot {
+    pub ticks: [u64; Stage::COUNT],
+    pub events: [u64; Stage::COUNT],
+    /// Ticks from the worker's start to its last published lap (= the sum of `ticks`).
+    pub elapsed: u64,
+    pub step_ticks: [u64; Step::COUNT],
+    pub step_events: [u64; Step::COUNT],
+}
+
+impl StageSnapshot {
+    /// Sum of all stages' ticks.
+    pub fn total_ticks(&self) -> u64 {
+        self.ticks.iter().sum()
+    }
+    /// Packets received (the denominator of every per-packet figure).
+    pub fn packets(&self) -> u64 {
+        self.events[Stage::Rx as usize]
+    }
+    /// Packets in sampled bursts (the denominator of the [`Step`] figures).
+    pub fn sampled_packets(&self) -> u64 {
+        self.events[Stage::ProcessSampled as usize]
+    }
+    /// The difference `self - earlier` (counters of one worker over an interval).
+    pub fn since(&self, earlier: &StageSnapshot) -> StageSnapshot {
+        let sub = |a: &[u64], b: &[u64], out: &mut [u64]| {
+            for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+                *o = x.wrapping_sub(*y);
+            }
+        };
+        let mut d = StageSnapshot {
+            elapsed: self.elapsed.wrapping_sub(earlier.elapsed),
+            ..StageSnapshot::default()
+        };
+        sub(&self.ticks, &earlier.ticks, &mut d.ticks);
+        sub(&self.events, &earlier.events, &mut d.events);
+        sub(&self.step_ticks, &earlier.step_ticks, &mut d.step_ticks);
+        sub(&self.step_events, &earlier.step_events, &mut d.step_events);
+        d
+    }
+    /// Ticks of `s` per received packet.
+    pub fn per_packet(&self, s: Stage) -> f64 {
+        self.ticks[s as usize] as f64 / self.packets().max(1) as f64
+    }
+    /// The per-packet cost of the marks: sampled minus unsampled `process`, per packet.
+    pub fn mark_overhead_per_packet(&self) -> Option<f64> {
+        let (p, ps) = (Stage::Process as usize, Stage::ProcessSampled as usize);
+        if self.events[p] == 0 || self.events[ps] == 0 {
+            return None;
+        }
+        Some(
+            self.ticks[ps] as f64 / self.events[ps] as f64
+                - self.ticks[p] as f64 / self.events[p] as f64,
+        )
+    }
+
+    /// A plain-text table: one line per stage (ticks, share of the loop, ticks per
+    /// received packet, events), then the sampled per-packet steps.
+    pub fn table(&self) -> String {
+        use std::fmt::Write;
+        let total = self.total_ticks().max(1) as f64;
+        let pkts = self.packets().max(1) as f64;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:<16} {:>16} {:>7} {:>10} {:>14}",
+            "stage", "ticks", "share", "ticks/pkt", "events"
+        );
+        for st in Stage::ALL {
+            let t = self.ticks[*st as usize];
+            let _ = writeln!(
+                s,
+                "{:<16} {:>16} {:>6.1}% {:>10.1} {:>14}",
+                st.name(),
+                t,
+                100.0 * t as f64 / total,
+                t as f64 / pkts,
+                self.events[*st as usize]
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{:<16} {:>16} {:>6.1}% {:>10.1} {:>14}",
+            "total",
+            self.total_ticks(),
+            100.0,
+            self.total_ticks() as f64 / pkts,
+            self.packets()
+        );
+        let sp = self.sampled_packets();
+        if sp > 0 {
+            let _ = writeln!(
+                s,
+                "per-packet steps in the sampled bursts (1 in {SAMPLE_EVERY}; {sp} packets):"
+            );
+            let steps: u64 = self.step_ticks.iter().sum();
+            for st in Step::ALL {
+                let t = self.step_ticks[*st as usize];
+                let _ = writeln!(
+                    s,
+                    "  {:<14} {:>16} {:>6.1}% {:>10.1} {:>14}",
+                    st.name(),
+                    t,
+                    100.0 * t as f64 / steps.max(1) as f64,
+                    t as f64 / sp as f64,
+                    self.step_events[*st as usize]
+                );
+            }
+            if let Some(o) = self.mark_overhead_per_packet() {
+                let _ = writeln!(
+                    s,
+                    "  marks cost {o:.1} ticks/pkt in sampled bursts (process_sampled - process)"
+                );
+            }
+        }
+        s
+    }
+
+    /// The JSON object `msm ctl stats` shows per worker.
+    pub fn json(&self) -> serde_json::Value {
+        use serde_json::{json, Map, Value};
+        let pkts = self.packets().max(1) as f64;
+        let mut stages = Map::new();
+        for st in Stage::ALL {
+            let t = self.ticks[*st as usize];
+            stages.insert(
+                st.name().into(),
+                json!({"ticks": t, "events": self.events[*st as usize],
+                       "ticks_per_packet": t as f64 / pkts}),
+            );
+        }
+        let sp = self.sampled_packets().max(1) as f64;
+        let mut steps = Map::new();
+        for st in Step::ALL {
+            let t = self.step_ticks[*st as usize];
+            steps.insert(
+                st.name().into(),
+                json!({"ticks": t, "passes": self.step_events[*st as usize],
+                       "ticks_per_sampled_packet": t as f64 / sp}),
+            );
+        }
+        json!({
+            "elapsed_ticks": self.elapsed,
+            "packets": self.packets(),
+            "ticks_per_packet": self.total_ticks() as f64 / pkts,
+            "stages": Value::Object(stages),
+            "sample_every_bursts": SAMPLE_EVERY,
+            "sampled_packets": self.sampled_packets(),
+            "steps": Value::Object(steps),
+            "mark_overhead_ticks_per_packet": self.mark_overhead_per_packet(),
+        })
+    }
+}
+
+#[cfg(feature = "stage-cycles")]
+mod imp {
+    use super::{Stage, StageSnapshot, Step, SAMPLE_EVERY};
+    use crate::counters::Counters;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+    #[inline(always)]
+    fn rdtsc() -> u64 {
+        // SAFETY: RDTSC exists on every x86_64 CPU and has no memory effects.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+
+    /// `lfence; rdtsc; lfence`: every earlier instruction (loads included) has
+    /// completed before the read, and no later one starts before it.
+    #[inline(always)]
+    fn fenced_rdtsc() -> u64 {
+        // SAFETY: LFENCE and RDTSC exist on every x86_64 CPU (SSE2 is baseline).
+        unsafe {
+            core::arch::x86_64::_mm_lfence();
+            let t = core::arch::x86_64::_rdtsc();
+            core::arch::x86_64::_mm_lfence();
+            t
+        }
+    }
+
+    #[inline(always)]
+    fn bump(c: &AtomicU64, n: u64) {
+        // Single writer: load + store, not fetch_add.
+        c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    /// One worker's published stage counters (inside its [`Counters`]).
+    #[repr(C, align(64))]
+    pub struct StageCounters {
+        ticks: [AtomicU64; Stage::COUNT],
+        events: [AtomicU64; Stage::COUNT],
+        elapsed: AtomicU64,
+        step_ticks: [AtomicU64; Step::COUNT],
+        step_events: [AtomicU64; Step::COUNT],
+        /// Set by the worker for the duration of a sampled burst's packet loop.
+        sampling: AtomicBool,
+        /// TSC of the last [`Step`] mark.
+        step_last: AtomicU64,
+    }
+
+    impl Default for StageCounters {
+        fn default() -> Self {
+            StageCounters {
+                ticks: std::array::from_fn(|_| AtomicU64::new(0)),
+                events: std::array::from_fn(|_| AtomicU64::new(0)),
+                elapsed: AtomicU64::new(0),
+                step_ticks: std::array::from_fn(|_| AtomicU64::new(0)),
+                step_events: std::array::from_fn(|_| AtomicU64::new(0)),
+                sampling: AtomicBool::new(false),
+                step_last: AtomicU64::new(0),
+            }
+        }
+    }
+
+    impl StageCounters {
+        pub fn snapshot(&self) -> StageSnapshot {
+            let ld = |a: &[AtomicU64], out: &mut [u64]| {
+                for (o, x) in out.iter_mut().zip(a) {
+                    *o = x.load(Relaxed);
+                }
+            };
+            let mut s = StageSnapshot {
+                elapsed: self.elapsed.load(Relaxed),
+                ..StageSnapshot::default()
+            };
+            ld(&self.ticks, &mut s.ticks);
+            ld(&self.events, &mut s.events);
+            ld(&self.step_ticks, &mut s.step_ticks);
+            ld(&self.step_events, &mut s.step_events);
+            s
+        }
+
+        /// Starts the per-packet marks (the sampled burst's packet loop begins now).
+        #[inline]
+        fn begin_steps(&self) {
+            self.step_last.store(fenced_rdtsc(), Relaxed);
+            self.sampling.store(true, Relaxed);
+        }
+        #[inline]
+        fn end_steps(&self) {
+            self.sampling.store(false, Relaxed);
+        }
+        #[inline(always)]
+        fn step(&self, s: Step) {
+            if self.sampling.load(Relaxed) {
+                let t = fenced_rdtsc();
+                let last = self.step_last.load(Relaxed);
+                bump(&self.step_ticks[s as usize], t.wrapping_sub(last));
+                bump(&self.step_events[s as usize], 1);
+                self.step_last.store(t, Relaxed);
+            }
+        }
+    }
+
+    /// The worker-local per-burst clock (see the module documentation).
+    pub struct Clock {
+        start: u64,
+        last: u64,
+        ticks: [u64; Stage::COUNT],
+        events: [u64; Stage::COUNT],
+        bursts: u64,
+    }
+
+    impl Default for Clock {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl Clock {
+        /// Starts the clock: the first lap begins now.
+        pub fn new() -> Clock {
+            let t = rdtsc();
+            Clock {
+                start: t,
+                last: t,
+                ticks: [0; Stage::COUNT],
+                events: [0; Stage::COUNT],
+                bursts: 0,
+            }
+        }
+        /// Charges the ticks since the previous lap to `s`, and `events` events.
+        #[inline(always)]
+        pub fn lap(&mut self, s: Stage, events: u64) {
+            let t = rdtsc();
+            self.ticks[s as usize] += t.wrapping_sub(self.last);
+            self.events[s as usize] += events;
+            self.last = t;
+        }
+        /// Called once per non-empty burst before its packet loop: whether this burst
+        /// is sampled; if so, the per-packet marks in `c` are switched on.
+        #[inline(always)]
+        pub fn begin_burst(&mut self, c: &Counters) -> bool {
+            self.bursts = self.bursts.wrapping_add(1);
+            let sampled = self.bursts & (SAMPLE_EVERY - 1) == 0;
+            if sampled {
+                c.stages.begin_steps();
+            }
+            sampled
+        }
+        /// Called after the packet loop: switches the per-packet marks off and charges
+        /// the loop to [`Stage::Process`] or [`Stage::ProcessSampled`].
+        #[inline(always)]
+        pub fn end_burst(&mut self, c: &Counters, sampled: bool, packets: u64) {
+            if sampled {
+                c.stages.end_steps();
+                self.lap(Stage::ProcessSampled, packets);
+            } else {
+                self.lap(Stage::Process, packets);
+            }
+        }
+        /// Publishes the totals into `c` (relaxed stores; single writer).
+        #[inline]
+        pub fn publish(&self, c: &Counters) {
+            let st = &c.stages;
+            for i in 0..Stage::COUNT {
+                st.ticks[i].store(self.ticks[i], Relaxed);
+                st.events[i].store(self.events[i], Relaxed);
+            }
+            st.elapsed
+                .store(self.last.wrapping_sub(self.start), Relaxed);
+        }
+    }
+
+    impl Counters {
+        /// Per-packet [`Step`] mark (does something only inside a sampled burst).
+        #[inline(always)]
+        pub fn step(&self, s: Step) {
+            self.stages.step(s);
+        }
+        /// This worker's stage counters, if the build has them.
+        pub fn stage_snapshot(&self) -> Option<StageSnapshot> {
+            Some(self.stages.snapshot())
+        }
+    }
+}
+
+#[cfg(not(feature = "stage-cycles"))]
+mod imp {
+    use super::{Stage, StageSnapshot, Step};
+    use crate::counters::Counters;
+
+    /// Without the feature: nothing (zero-sized, no field in [`Counters`]).
+    #[derive(Default)]
+    pub struct StageCounters;
+
+    /// Without the feature: a zero-sized clock whose methods are empty.
+    #[derive(Default)]
+    pub struct Clock;
+
+    impl Clock {
+        #[inline(always)]
+        pub fn new() -> Clock {
+            Clock
+        }
+        #[inline(always)]
+        pub fn lap(&mut self, _s: Stage, _events: u64) {}
+        #[inline(always)]
+        pub fn begin_burst(&mut self, _c: &Counters) -> bool {
+            false
+        }
+        #[inline(always)]
+        pub fn end_burst(&mut self, _c: &Counters, _sampled: bool, _packets: u64) {}
+        #[inline(always)]
+        pub fn publish(&self, _c: &Counters) {}
+    }
+
+    impl Counters {
+        #[inline(always)]
+        pub fn step(&self, _s: Step) {}
+        /// This worker's stage counters, if the build has them (it does not).
+        pub fn stage_snapshot(&self) -> Option<StageSnapshot> {
+            None
+        }
+    }
+}
+
+pub use imp::{Clock, StageCounters};
+
+#[cfg(all(test, feature = "stage-cycles"))]
+mod tests {
+    use super::*;
+    use crate::counters::Counters;
+
+    fn spin(n: u64) -> u64 {
+        let mut x = 1u64;
+        for i in 0..n {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+        x
+    }
+
+    /// The laps tile the loop: their sum is the elapsed time, which lies inside the
+    /// wall time around it; events land on their stages; publish/snapshot round-trips.
+    #[test]
+    fn laps_add_up_to_the_elapsed_ticks() {
+        let c = Counters::default();
+        let before = msm_dpdk::rdtsc();
+        let mut clk = Clock::new();
+        for round in 0..100u64 {
+            spin(50);
+            clk.lap(Stage::Bookkeeping, 0);
+            spin(10);
+            if round % 3 == 0 {
+                clk.lap(Stage::PollEmpty, 1);
+            } else {
+                clk.lap(Stage::Rx, 32);
+                spin(100);
+                clk.lap(Stage::Prefetch, 32);
+                let sampled = clk.begin_burst(&c);
+                for _ in 0..32 {
+                    spin(5);
+                    c.step(Step::Classify);
+                    spin(5);
+                    c.step(Step::Lookup);
+                    spin(5);
+                    c.step(Step::Rewrite);
+                    c.step(Step::Enqueue);
+                }
+                clk.end_burst(&c, sampled, 32);
+                spin(20);
+                clk.lap(Stage::Tx, 0);
+            }
+            clk.publish(&c);
+        }
+        let after = msm_dpdk::rdtsc();
+        let s = c.stage_snapshot().unwrap();
+        assert_eq!(s.total_ticks(), s.elapsed, "stages tile the loop");
+        assert!(s.elapsed <= after - before, "inside the wall time");
+        for st in Stage::ALL {
+            let t = s.ticks[*st as usize];
+            match st {
+                Stage::Control => assert_eq!(t, 0, "never lapped"),
+                _ => assert!(t > 0, "{st:?}"),
+            }
+        }
+        assert_eq!(s.events[Stage::PollEmpty as usize], 34);
+        assert_eq!(s.packets(), 66 * 32);
+        assert_eq!(
+            s.events[Stage::Process as usize] + s.sampled_packets(),
+            s.packets()
+        );
+        // 66 bursts, one in 16 sampled: bursts 16, 32, 48, 64.
+        assert_eq!(s.sampled_packets(), 4 * 32);
+        for st in Step::ALL {
+            assert_eq!(s.step_events[*st as usize], 4 * 32, "{st:?}");
+        }
+        // The steps happen inside the sampled bursts' process stage.
+        let steps: u64 = s.step_ticks.iter().sum();
+        assert!(steps <= s.ticks[Stage::ProcessSampled as usize]);
+        assert!(s.step_ticks[Step::Lookup as usize] > 0);
+        // Marks outside a sampled burst do nothing.
+        let before = c.stage_snapshot().unwrap();
+        c.step(Step::Lookup);
+        assert_eq!(c.stage_snapshot().unwrap(), before);
+        // since() of a snapshot with itself is zero; table and JSON name every stage.
+        assert_eq!(s.since(&s), StageSnapshot::default());
+        let t = s.table();
+        for st in Stage::ALL {
+            assert!(t.contains(st.name()), "{t}");
+        }
+        for st in Step::ALL {
+            assert!(t.contains(st.name()), "{t}");
+        }
+        let j = s.json();
+        assert_eq!(j["packets"], 66 * 32);
+        assert_eq!(j["stages"]["poll_empty"]["events"], 34);
+    }
+}
