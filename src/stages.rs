@@ -18,10 +18,14 @@
 //!   pipeline marks the end of classification, of each binding lookup, of the rewrite,
 //!   and of the tx staging, with a fenced `rdtsc` (`lfence; rdtsc; lfence`, so a
 //!   lookup's cache miss is charged to the lookup and not to whatever instruction first
-//!   uses its result). Per-packet marks in every burst would cost more than some of the
-//!   stages they measure; one burst in 16 gives tens of thousands of samples a second.
-//!   The sampled bursts' `process` time is kept apart ([`Stage::ProcessSampled`]), so
-//!   `process_sampled - process` per packet is the cost of the marks themselves.
+//!   uses its result). Per-packet marks in every burst would cost more than the
+//!   stages they measure; one burst in 256 still gives tens of thousands of sampled
+//!   packets a second. The sampled bursts' `process` time is kept apart
+//!   ([`Stage::ProcessSampled`]) so that `process` stays unperturbed.
+//! * **Their own cost**: each lap and each mark includes one `rdtsc` (about 70 ticks on
+//!   this project's VM, 160 fenced). The clock calibrates both when the worker starts
+//!   (median of back-to-back laps and marks) and the tables show each stage and step
+//!   with that cost subtracted ("net"), and the instrumentation's total per packet.
 //!
 //! How to read them: [`StageSnapshot::table`] (used by `msm ctl stats` and `msm-bench`),
 //! and perf/README.md. TSC ticks are not core cycles (the TSC runs at its nominal rate);
@@ -99,8 +103,11 @@ stage_enum! {
     }
 }
 
-/// One burst in this many gets per-packet [`Step`] marks (a power of two).
-pub const SAMPLE_EVERY: u64 = 16;
+/// One burst in this many gets per-packet [`Step`] marks (a power of two). A fenced
+/// `rdtsc` costs about 160 TSC ticks on this project's VM, so marking every burst would
+/// cost several times the packet's own processing; one in 256 costs about 4 ticks per
+/// packet on average and still gives tens of thousands of sampled packets a second.
+pub const SAMPLE_EVERY: u64 = 256;
 const _: () = assert!(SAMPLE_EVERY.is_power_of_two());
 
 /// Whether this build has the stage counters.
@@ -111,10 +118,17 @@ pub const ENABLED: bool = cfg!(feature = "stage-cycles");
 pub struct StageSnapshot {
     pub ticks: [u64; Stage::COUNT],
     pub events: [u64; Stage::COUNT],
+    /// Laps charged to each stage (each lap contains one `rdtsc`: see `lap_cost`).
+    pub laps: [u64; Stage::COUNT],
     /// Ticks from the worker's start to its last published lap (= the sum of `ticks`).
     pub elapsed: u64,
     pub step_ticks: [u64; Step::COUNT],
+    /// Passes through each step (each contains one fenced mark: see `mark_cost`).
     pub step_events: [u64; Step::COUNT],
+    /// What one lap / one mark costs by itself, calibrated by the worker when it starts
+    /// (median of back-to-back laps / marks). Not differences: constants of the run.
+    pub lap_cost: u64,
+    pub mark_cost: u64,
 }
 
 impl StageSnapshot {
@@ -139,10 +153,13 @@ impl StageSnapshot {
         };
         let mut d = StageSnapshot {
             elapsed: self.elapsed.wrapping_sub(earlier.elapsed),
+            lap_cost: self.lap_cost,
+            mark_cost: self.mark_cost,
             ..StageSnapshot::default()
         };
         sub(&self.ticks, &earlier.ticks, &mut d.ticks);
         sub(&self.events, &earlier.events, &mut d.events);
+        sub(&self.laps, &earlier.laps, &mut d.laps);
         sub(&self.step_ticks, &earlier.step_ticks, &mut d.step_ticks);
         sub(&self.step_events, &earlier.step_events, &mut d.step_events);
         d
@@ -151,20 +168,29 @@ impl StageSnapshot {
     pub fn per_packet(&self, s: Stage) -> f64 {
         self.ticks[s as usize] as f64 / self.packets().max(1) as f64
     }
-    /// The per-packet cost of the marks: sampled minus unsampled `process`, per packet.
-    pub fn mark_overhead_per_packet(&self) -> Option<f64> {
-        let (p, ps) = (Stage::Process as usize, Stage::ProcessSampled as usize);
-        if self.events[p] == 0 || self.events[ps] == 0 {
-            return None;
-        }
-        Some(
-            self.ticks[ps] as f64 / self.events[ps] as f64
-                - self.ticks[p] as f64 / self.events[p] as f64,
-        )
+    /// Ticks of `s` per received packet without the cost of its laps' own `rdtsc`.
+    pub fn net_per_packet(&self, s: Stage) -> f64 {
+        let i = s as usize;
+        self.ticks[i].saturating_sub(self.laps[i] * self.lap_cost) as f64
+            / self.packets().max(1) as f64
+    }
+    /// Ticks of step `s` per sampled packet, without the marks' own cost.
+    pub fn net_step_per_packet(&self, s: Step) -> f64 {
+        let i = s as usize;
+        self.step_ticks[i].saturating_sub(self.step_events[i] * self.mark_cost) as f64
+            / self.sampled_packets().max(1) as f64
+    }
+    /// What the instrumentation itself costs per received packet: every lap's `rdtsc`,
+    /// and the marks in the sampled bursts.
+    pub fn overhead_per_packet(&self) -> f64 {
+        let laps: u64 = self.laps.iter().sum();
+        let marks: u64 = self.step_events.iter().sum();
+        (laps * self.lap_cost + marks * self.mark_cost) as f64 / self.packets().max(1) as f64
     }
 
     /// A plain-text table: one line per stage (ticks, share of the loop, ticks per
-    /// received packet, events), then the sampled per-packet steps.
+    /// received packet with and without the laps' own cost, laps, events), then the
+    /// sampled per-packet steps.
     pub fn table(&self) -> String {
         use std::fmt::Write;
         let total = self.total_ticks().max(1) as f64;
@@ -172,29 +198,41 @@ impl StageSnapshot {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:<16} {:>16} {:>7} {:>10} {:>14}",
-            "stage", "ticks", "share", "ticks/pkt", "events"
+            "{:<16} {:>14} {:>7} {:>9} {:>9} {:>11} {:>11}",
+            "stage", "ticks", "share", "tick/pkt", "net/pkt", "laps", "events"
         );
         for st in Stage::ALL {
-            let t = self.ticks[*st as usize];
+            let i = *st as usize;
             let _ = writeln!(
                 s,
-                "{:<16} {:>16} {:>6.1}% {:>10.1} {:>14}",
+                "{:<16} {:>14} {:>6.1}% {:>9.1} {:>9.1} {:>11} {:>11}",
                 st.name(),
-                t,
-                100.0 * t as f64 / total,
-                t as f64 / pkts,
-                self.events[*st as usize]
+                self.ticks[i],
+                100.0 * self.ticks[i] as f64 / total,
+                self.per_packet(*st),
+                self.net_per_packet(*st),
+                self.laps[i],
+                self.events[i]
             );
         }
+        let net_total: f64 = Stage::ALL.iter().map(|st| self.net_per_packet(*st)).sum();
         let _ = writeln!(
             s,
-            "{:<16} {:>16} {:>6.1}% {:>10.1} {:>14}",
+            "{:<16} {:>14} {:>6.1}% {:>9.1} {:>9.1} {:>11} {:>11}",
             "total",
             self.total_ticks(),
             100.0,
             self.total_ticks() as f64 / pkts,
+            net_total,
+            self.laps.iter().sum::<u64>(),
             self.packets()
+        );
+        let _ = writeln!(
+            s,
+            "one lap costs {} ticks, one mark {}; instrumentation {:.1} ticks/pkt in all",
+            self.lap_cost,
+            self.mark_cost,
+            self.overhead_per_packet()
         );
         let sp = self.sampled_packets();
         if sp > 0 {
@@ -202,23 +240,21 @@ impl StageSnapshot {
                 s,
                 "per-packet steps in the sampled bursts (1 in {SAMPLE_EVERY}; {sp} packets):"
             );
-            let steps: u64 = self.step_ticks.iter().sum();
+            let _ = writeln!(
+                s,
+                "  {:<14} {:>14} {:>9} {:>9} {:>11}",
+                "step", "ticks", "tick/pkt", "net/pkt", "passes"
+            );
             for st in Step::ALL {
-                let t = self.step_ticks[*st as usize];
+                let i = *st as usize;
                 let _ = writeln!(
                     s,
-                    "  {:<14} {:>16} {:>6.1}% {:>10.1} {:>14}",
+                    "  {:<14} {:>14} {:>9.1} {:>9.1} {:>11}",
                     st.name(),
-                    t,
-                    100.0 * t as f64 / steps.max(1) as f64,
-                    t as f64 / sp as f64,
-                    self.step_events[*st as usize]
-                );
-            }
-            if let Some(o) = self.mark_overhead_per_packet() {
-                let _ = writeln!(
-                    s,
-                    "  marks cost {o:.1} ticks/pkt in sampled bursts (process_sampled - process)"
+                    self.step_ticks[i],
+                    self.step_ticks[i] as f64 / sp as f64,
+                    self.net_step_per_packet(*st),
+                    self.step_events[i]
                 );
             }
         }
@@ -231,32 +267,34 @@ impl StageSnapshot {
         let pkts = self.packets().max(1) as f64;
         let mut stages = Map::new();
         for st in Stage::ALL {
-            let t = self.ticks[*st as usize];
+            let i = *st as usize;
             stages.insert(
                 st.name().into(),
-                json!({"ticks": t, "events": self.events[*st as usize],
-                       "ticks_per_packet": t as f64 / pkts}),
+                json!({"ticks": self.ticks[i], "laps": self.laps[i], "events": self.events[i],
+                       "ticks_per_packet": self.per_packet(*st),
+                       "net_ticks_per_packet": self.net_per_packet(*st)}),
             );
         }
-        let sp = self.sampled_packets().max(1) as f64;
         let mut steps = Map::new();
         for st in Step::ALL {
-            let t = self.step_ticks[*st as usize];
+            let i = *st as usize;
             steps.insert(
                 st.name().into(),
-                json!({"ticks": t, "passes": self.step_events[*st as usize],
-                       "ticks_per_sampled_packet": t as f64 / sp}),
+                json!({"ticks": self.step_ticks[i], "passes": self.step_events[i],
+                       "net_ticks_per_sampled_packet": self.net_step_per_packet(*st)}),
             );
         }
         json!({
             "elapsed_ticks": self.elapsed,
             "packets": self.packets(),
             "ticks_per_packet": self.total_ticks() as f64 / pkts,
+            "lap_cost_ticks": self.lap_cost,
+            "mark_cost_ticks": self.mark_cost,
+            "instrumentation_ticks_per_packet": self.overhead_per_packet(),
             "stages": Value::Object(stages),
             "sample_every_bursts": SAMPLE_EVERY,
             "sampled_packets": self.sampled_packets(),
             "steps": Value::Object(steps),
-            "mark_overhead_ticks_per_packet": self.mark_overhead_per_packet(),
         })
     }
 }
@@ -297,7 +335,10 @@ mod imp {
     pub struct StageCounters {
         ticks: [AtomicU64; Stage::COUNT],
         events: [AtomicU64; Stage::COUNT],
+        laps: [AtomicU64; Stage::COUNT],
         elapsed: AtomicU64,
+        lap_cost: AtomicU64,
+        mark_cost: AtomicU64,
         step_ticks: [AtomicU64; Step::COUNT],
         step_events: [AtomicU64; Step::COUNT],
         /// Set by the worker for the duration of a sampled burst's packet loop.
@@ -311,7 +352,10 @@ mod imp {
             StageCounters {
                 ticks: std::array::from_fn(|_| AtomicU64::new(0)),
                 events: std::array::from_fn(|_| AtomicU64::new(0)),
+                laps: std::array::from_fn(|_| AtomicU64::new(0)),
                 elapsed: AtomicU64::new(0),
+                lap_cost: AtomicU64::new(0),
+                mark_cost: AtomicU64::new(0),
                 step_ticks: std::array::from_fn(|_| AtomicU64::new(0)),
                 step_events: std::array::from_fn(|_| AtomicU64::new(0)),
                 sampling: AtomicBool::new(false),
@@ -329,10 +373,13 @@ mod imp {
             };
             let mut s = StageSnapshot {
                 elapsed: self.elapsed.load(Relaxed),
+                lap_cost: self.lap_cost.load(Relaxed),
+                mark_cost: self.mark_cost.load(Relaxed),
                 ..StageSnapshot::default()
             };
             ld(&self.ticks, &mut s.ticks);
             ld(&self.events, &mut s.events);
+            ld(&self.laps, &mut s.laps);
             ld(&self.step_ticks, &mut s.step_ticks);
             ld(&self.step_events, &mut s.step_events);
             s
@@ -366,7 +413,46 @@ mod imp {
         last: u64,
         ticks: [u64; Stage::COUNT],
         events: [u64; Stage::COUNT],
+        laps: [u64; Stage::COUNT],
         bursts: u64,
+        lap_cost: u64,
+        mark_cost: u64,
+    }
+
+    /// Median over 15 batches of the mean of 64 back-to-back runs of `batch`'s unit,
+    /// `batch` returning the ticks of its 64 runs.
+    fn median_cost(mut batch: impl FnMut() -> u64) -> u64 {
+        let mut v = [0u64; 15];
+        for x in v.iter_mut() {
+            *x = batch() / 64;
+        }
+        v.sort_unstable();
+        v[7]
+    }
+
+    /// Ticks one [`Clock::lap`] adds by itself (its `rdtsc` and bookkeeping).
+    fn calibrate_lap() -> u64 {
+        median_cost(|| {
+            let mut c = Clock::bare();
+            for _ in 0..64 {
+                c.lap(Stage::Bookkeeping, 0);
+            }
+            std::hint::black_box(&c);
+            c.ticks[Stage::Bookkeeping as usize]
+        })
+    }
+
+    /// Ticks one [`Step`] mark adds by itself (two fences, `rdtsc`, four stores).
+    fn calibrate_mark() -> u64 {
+        median_cost(|| {
+            let sc = StageCounters::default();
+            sc.begin_steps();
+            for _ in 0..64 {
+                sc.step(Step::Classify);
+            }
+            std::hint::black_box(&sc);
+            sc.step_ticks[Step::Classify as usize].load(Relaxed)
+        })
     }
 
     impl Default for Clock {
@@ -376,15 +462,27 @@ mod imp {
     }
 
     impl Clock {
-        /// Starts the clock: the first lap begins now.
-        pub fn new() -> Clock {
+        fn bare() -> Clock {
             let t = rdtsc();
             Clock {
                 start: t,
                 last: t,
                 ticks: [0; Stage::COUNT],
                 events: [0; Stage::COUNT],
+                laps: [0; Stage::COUNT],
                 bursts: 0,
+                lap_cost: 0,
+                mark_cost: 0,
+            }
+        }
+        /// Calibrates the cost of a lap and of a mark (a few hundred microseconds),
+        /// then starts the clock: the first lap begins now.
+        pub fn new() -> Clock {
+            let (lap_cost, mark_cost) = (calibrate_lap(), calibrate_mark());
+            Clock {
+                lap_cost,
+                mark_cost,
+                ..Clock::bare()
             }
         }
         /// Charges the ticks since the previous lap to `s`, and `events` events.
@@ -393,6 +491,7 @@ mod imp {
             let t = rdtsc();
             self.ticks[s as usize] += t.wrapping_sub(self.last);
             self.events[s as usize] += events;
+            self.laps[s as usize] += 1;
             self.last = t;
         }
         /// Called once per non-empty burst before its packet loop: whether this burst
@@ -424,7 +523,10 @@ mod imp {
             for i in 0..Stage::COUNT {
                 st.ticks[i].store(self.ticks[i], Relaxed);
                 st.events[i].store(self.events[i], Relaxed);
+                st.laps[i].store(self.laps[i], Relaxed);
             }
+            st.lap_cost.store(self.lap_cost, Relaxed);
+            st.mark_cost.store(self.mark_cost, Relaxed);
             st.elapsed
                 .store(self.last.wrapping_sub(self.start), Relaxed);
         }
@@ -499,36 +601,39 @@ mod tests {
     }
 
     /// The laps tile the loop: their sum is the elapsed time, which lies inside the
-    /// wall time around it; events land on their stages; publish/snapshot round-trips.
+    /// wall time around it; events and laps land on their stages; one burst in
+    /// SAMPLE_EVERY gets per-packet marks; publish/snapshot round-trips.
     #[test]
     fn laps_add_up_to_the_elapsed_ticks() {
         let c = Counters::default();
         let before = msm_dpdk::rdtsc();
         let mut clk = Clock::new();
-        for round in 0..100u64 {
-            spin(50);
-            clk.lap(Stage::Bookkeeping, 0);
+        let (mut empty, mut bursts) = (0u64, 0u64);
+        for round in 0..3 * SAMPLE_EVERY {
             spin(10);
             if round % 3 == 0 {
                 clk.lap(Stage::PollEmpty, 1);
+                empty += 1;
             } else {
+                bursts += 1;
                 clk.lap(Stage::Rx, 32);
-                spin(100);
+                spin(20);
                 clk.lap(Stage::Prefetch, 32);
                 let sampled = clk.begin_burst(&c);
                 for _ in 0..32 {
-                    spin(5);
+                    spin(2);
                     c.step(Step::Classify);
-                    spin(5);
+                    spin(2);
                     c.step(Step::Lookup);
-                    spin(5);
+                    spin(2);
                     c.step(Step::Rewrite);
                     c.step(Step::Enqueue);
                 }
                 clk.end_burst(&c, sampled, 32);
-                spin(20);
+                spin(5);
                 clk.lap(Stage::Tx, 0);
             }
+            clk.lap(Stage::Bookkeeping, 0);
             clk.publish(&c);
         }
         let after = msm_dpdk::rdtsc();
@@ -542,27 +647,45 @@ mod tests {
                 _ => assert!(t > 0, "{st:?}"),
             }
         }
-        assert_eq!(s.events[Stage::PollEmpty as usize], 34);
-        assert_eq!(s.packets(), 66 * 32);
+        assert_eq!(s.events[Stage::PollEmpty as usize], empty);
+        assert_eq!(s.packets(), bursts * 32);
+        assert_eq!(s.laps[Stage::Bookkeeping as usize], 3 * SAMPLE_EVERY);
+        assert_eq!(s.laps[Stage::Rx as usize], bursts);
         assert_eq!(
             s.events[Stage::Process as usize] + s.sampled_packets(),
             s.packets()
         );
-        // 66 bursts, one in 16 sampled: bursts 16, 32, 48, 64.
-        assert_eq!(s.sampled_packets(), 4 * 32);
+        let sampled_bursts = bursts / SAMPLE_EVERY;
+        assert!(sampled_bursts >= 1);
+        assert_eq!(s.sampled_packets(), sampled_bursts * 32);
         for st in Step::ALL {
-            assert_eq!(s.step_events[*st as usize], 4 * 32, "{st:?}");
+            assert_eq!(s.step_events[*st as usize], sampled_bursts * 32, "{st:?}");
         }
         // The steps happen inside the sampled bursts' process stage.
         let steps: u64 = s.step_ticks.iter().sum();
         assert!(steps <= s.ticks[Stage::ProcessSampled as usize]);
         assert!(s.step_ticks[Step::Lookup as usize] > 0);
+        // Calibrated costs: a lap and a mark each cost something, and the net figures
+        // are the raw ones minus that cost.
+        assert!(
+            s.lap_cost > 0 && s.mark_cost > 0,
+            "{} {}",
+            s.lap_cost,
+            s.mark_cost
+        );
+        assert!(s.net_per_packet(Stage::Rx) <= s.per_packet(Stage::Rx));
+        assert!(s.overhead_per_packet() > 0.0);
         // Marks outside a sampled burst do nothing.
         let before = c.stage_snapshot().unwrap();
         c.step(Step::Lookup);
         assert_eq!(c.stage_snapshot().unwrap(), before);
-        // since() of a snapshot with itself is zero; table and JSON name every stage.
-        assert_eq!(s.since(&s), StageSnapshot::default());
+        // since() of a snapshot with itself is zero but keeps the costs; the table and
+        // the JSON name every stage.
+        let z = s.since(&s);
+        assert_eq!(
+            (z.total_ticks(), z.packets(), z.lap_cost),
+            (0, 0, s.lap_cost)
+        );
         let t = s.table();
         for st in Stage::ALL {
             assert!(t.contains(st.name()), "{t}");
@@ -571,7 +694,7 @@ mod tests {
             assert!(t.contains(st.name()), "{t}");
         }
         let j = s.json();
-        assert_eq!(j["packets"], 66 * 32);
-        assert_eq!(j["stages"]["poll_empty"]["events"], 34);
+        assert_eq!(j["packets"], bursts * 32);
+        assert_eq!(j["stages"]["poll_empty"]["events"], empty);
     }
 }

@@ -149,7 +149,6 @@ pub fn run(ctx: WorkerCtx) -> i32 {
     while !stop.load(Ordering::Relaxed) {
         let mut idle = true;
         for (port, rxq) in rx.iter_mut() {
-            clock.lap(Stage::Bookkeeping, 0);
             let n = burst.rx(rxq);
             if n == 0 {
                 clock.lap(Stage::PollEmpty, 1);
@@ -235,6 +234,7 @@ pub fn run(ctx: WorkerCtx) -> i32 {
             reader.quiescent();
         }
         clock.publish(c);
+        clock.lap(Stage::Bookkeeping, 0);
     }
     reader.offline();
     0

@@ -33,7 +33,9 @@ impl Window {
     /// Prints the stage table of run `name` to stderr; `source` and `check`
     /// are the harness' own ticks per packet inside `rx` and `tx`.
     pub fn print(&self, name: &str, source: f64, check: f64) {
-        let Some(d) = self.delta() else { return };
+        let Some(d) = self.delta().filter(|d| d.packets() > 0) else {
+            return;
+        };
         eprintln!("msm-bench: {name}: worker stage cycles (TSC ticks) over the window:");
         for line in d.table().lines() {
             eprintln!("msm-bench:   {line}");
@@ -43,10 +45,14 @@ impl Window {
         eprintln!(
             "msm-bench:   rx {rx:.1}/pkt includes the packet source ({source:.1}): {:.1} without; \
              tx {tx:.1}/pkt includes the output check ({check:.1}): {:.1} without; \
-             worker total without them {:.1}/pkt",
+             worker total without them {:.1}/pkt ({:.1} net of the instrumentation)",
             rx - source,
             tx - check,
-            d.total_ticks() as f64 / d.packets().max(1) as f64 - source - check
+            d.total_ticks() as f64 / d.packets().max(1) as f64 - source - check,
+            d.total_ticks() as f64 / d.packets().max(1) as f64
+                - source
+                - check
+                - d.overhead_per_packet()
         );
     }
 }
