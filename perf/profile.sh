@@ -12,13 +12,14 @@
 #   inferno-flamegraph                   -> DIR/flamegraph-downlink-<size>-<date>.svg
 #   a summary of where the worker's samples go (innermost matching function group)
 #                                        -> DIR/flamegraph-downlink-<size>-<date>.txt
-# With --stages it also builds msm-bench with `--features stage-cycles` (separate
-# target dir target/stage-cycles) and runs the same workload once more, appending the
-# worker's per-stage TSC tick table to the .txt.
+# With --stages it also builds msm-bench with `--features stage-cycles` (same target
+# dir: cargo rebuilds msm and msm-bench, about 40 s, and again for the next default
+# build) and runs the same workload once more, appending the worker's per-stage TSC
+# tick table to the .txt.
 #
 # DIR defaults to perf/results. inferno is installed with `cargo install inferno
 # --root $INFERNO_ROOT` (default ~/.local/share/msm-tools) if it is not on PATH.
-# Needs root (DPDK EAL) and perf. About 1 min (2 with --stages and a cold build),
+# Needs root (DPDK EAL) and perf. About 1 min (2 with --stages),
 # plus up to WAIT_QUIET (default 20) s waiting for idle CPUs. How to read the output:
 # perf/README.md, "Profiling: flamegraphs and stage counters".
 set -euo pipefail
@@ -108,14 +109,16 @@ inferno-flamegraph --title "$title" \
 
 if [ "$stages" = 1 ]; then
   echo "profile.sh: stage counters (msm-bench --features stage-cycles)"
-  $CARGO build --release -p msm-bench --features stage-cycles --target-dir target/stage-cycles
-  target/stage-cycles/release/msm-bench "${bench_args[@]}" --out-md "$tmp/bench-stages.md" \
+  $CARGO build --release -p msm-bench --features stage-cycles
+  target/release/msm-bench "${bench_args[@]}" --out-md "$tmp/bench-stages.md" \
     --invocation "perf/profile.sh --stages" "${extra[@]}" 2>&1 | tee "$tmp/bench-stages.log"
   {
     echo
     echo "# Stage counters (same workload, build with --features stage-cycles):"
-    sed -n "/: $workload: worker stage cycles/,/worker total without them/p" "$tmp/bench-stages.log" \
-      | sed 's/^msm-bench: *//'
+    echo "# (one table per attempt; each is followed by its msm-bench line: trust those whose"
+    echo "# 'cpu lost' is small and whose 'interrupted' row is near zero)"
+    sed -E -n "/: $workload: worker stage cycles/,/^msm-bench: $workload +[0-9]/p" "$tmp/bench-stages.log" \
+      | sed 's/^msm-bench: //'
   } >> "$stem.txt"
 fi
 
