@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
     --stages) stages=1; shift ;;
     --out) out=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n "2,24p" "$0" | sed "s/^# \{0,1\}//"; exit 0 ;;
     *) echo "profile.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -26,13 +26,13 @@
 //!   than [`INTERRUPTED_US`] goes to [`Stage::Interrupted`] instead of its stage, and a
 //!   sampled burst that long has its marks discarded, so a shared or noisy core shows
 //!   up as such instead of inflating whatever stage was running.
-//! * **Their own cost**: each lap and each mark includes one `rdtsc` (about 70 ticks on
-//!   this project's VM, 160 fenced). The clock calibrates both when the worker starts
+//! * **Their own cost**: each lap and each mark includes one `rdtsc` (calibrated at about
+//!   25 ticks per lap and 65 to 75 per fenced mark on this project's VM). The clock calibrates both when the worker starts
 //!   (median of back-to-back laps and marks) and the tables show each stage and step
 //!   with that cost subtracted ("net"), and the instrumentation's total per packet.
 //!
-//! How to read them: [`StageSnapshot::table`] (used by `msm ctl stats` and `msm-bench`),
-//! and perf/README.md. TSC ticks are not core cycles (the TSC runs at its nominal rate);
+//! How to read them: [`StageSnapshot::table`] (printed by msm-bench),
+//! [`StageSnapshot::json`] (`msm ctl stats`), and perf/README.md. TSC ticks are not core cycles (the TSC runs at its nominal rate);
 //! stage boundaries taken with an unfenced `rdtsc` are exact to within the CPU's
 //! out-of-order window (some tens of ticks per burst, under 2 ticks per packet at 32
 //! packets a burst).
@@ -111,10 +111,10 @@ stage_enum! {
     }
 }
 
-/// One burst in this many gets per-packet [`Step`] marks (a power of two). A fenced
-/// `rdtsc` costs about 160 TSC ticks on this project's VM, so marking every burst would
-/// cost several times the packet's own processing; one in 256 costs about 4 ticks per
-/// packet on average and still gives tens of thousands of sampled packets a second.
+/// One burst in this many gets per-packet [`Step`] marks (a power of two). A downlink
+/// packet passes 5 marks of 65 to 75 ticks each, more than its whole processing, so
+/// marking every burst would measure mostly the marks; one in 256 costs about 1.3 ticks
+/// per packet on average and still gives tens of thousands of sampled packets a second.
 pub const SAMPLE_EVERY: u64 = 256;
 const _: () = assert!(SAMPLE_EVERY.is_power_of_two());
 
