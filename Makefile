@@ -54,3 +54,9 @@ pcapgen-check: build
 
 profiles-check:
 	perf/pktgen/check-profiles.sh
+
+# Profiling (issue 5): the worker under load, perf record -> flamegraph SVG in perf/results/
+# (perf/profile.sh; how to read it and the stage counters: perf/README.md).
+.PHONY: profile
+profile: deps
+	perf/profile.sh

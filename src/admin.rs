@@ -3,6 +3,8 @@
 //!
 //! One request line per connection, one JSON document back:
 //! * `stats`: every counter (per worker, summed, control lcore, ports, table, neighbours);
+//!   in a build with `--features stage-cycles`, each worker also has `stage_cycles`: TSC
+//!   ticks per loop stage and per packet (`stages.rs`; how to read them: perf/README.md);
 //! * `show HOME`: one binding;
 //! * `bind HOME CARE_OF|- MSISDN`, `unbind HOME`: administrative binding changes (the
 //!   same path the control plane uses: journal-free until issue 3, published by RCU);

@@ -449,6 +449,9 @@ impl ControlCtx {
                 *t = json!(t.as_u64().unwrap_or(0) + v);
                 w.insert(k, json!(v));
             }
+            if let Some(st) = c.stage_snapshot() {
+                w.insert("stage_cycles".into(), st.json());
+            }
             workers.push(Value::Object(w));
         }
         let neigh: Vec<Value> = self
@@ -487,6 +490,9 @@ impl ControlCtx {
             "uptime_s": self.started.elapsed().as_secs_f64(),
             "total": total,
             "workers": workers,
+            // Per-stage cycle counters: per worker under "stage_cycles" when built with
+            // `--features stage-cycles` (see stages.rs).
+            "stage_cycles_enabled": crate::stages::ENABLED,
             "control": {
                 "registrations_received": cc.registrations_received,
                 "registrations_malformed": cc.registrations_malformed,

@@ -114,6 +114,9 @@ counter_enum! {
 pub struct Counters {
     events: [AtomicU64; Event::COUNT],
     drops: [AtomicU64; Drop::COUNT],
+    /// Per-stage cycle counters (only with the `stage-cycles` feature; see `stages.rs`).
+    #[cfg(feature = "stage-cycles")]
+    pub(crate) stages: crate::stages::StageCounters,
 }
 
 impl Default for Counters {
@@ -121,6 +124,8 @@ impl Default for Counters {
         Counters {
             events: std::array::from_fn(|_| AtomicU64::new(0)),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            #[cfg(feature = "stage-cycles")]
+            stages: Default::default(),
         }
     }
 }

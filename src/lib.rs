@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod preload;
 pub mod registrar;
 pub mod regpath;
+pub mod stages;
 pub mod subscribers;
 pub mod worker;
 

@@ -31,6 +31,7 @@
 use crate::config::{Prefix, Role};
 use crate::counters::{Counters, Drop, Event};
 use crate::neigh::Neighbours;
+use crate::stages::Step;
 use msm_wire::{arp, ethernet, icmp, ipv4, tcp, udp};
 
 /// Ethernet header length.
@@ -472,7 +473,10 @@ fn decap<B: PacketBuf, T: Bindings>(
             }
         }
     }
-    match tab.lookup(src) {
+    local.counters.step(Step::Classify);
+    let bound = tab.lookup(src);
+    local.counters.step(Step::Lookup);
+    match bound {
         Lookup::CareOf(coa) if coa == outer_src => {}
         _ => return drop(local, Drop::SpoofedTunnel),
     }
@@ -520,6 +524,7 @@ fn route<B: PacketBuf, T: Bindings>(
     if !downlink && !uplink {
         return drop(local, Drop::UnknownDestination);
     }
+    local.counters.step(Step::Classify);
     if ttl <= 1 {
         local.counters.drop(Drop::TtlExpired);
         return icmp_error(
@@ -542,7 +547,10 @@ fn route<B: PacketBuf, T: Bindings>(
         if origin == Origin::Tunnel {
             local.counters.event(Event::MobileToMobile);
         }
-        match tab.lookup(dst) {
+        local.counters.step(Step::Rewrite);
+        let bound = tab.lookup(dst);
+        local.counters.step(Step::Lookup);
+        match bound {
             Lookup::CareOf(coa) => {
                 local.counters.event(Event::DownlinkTunnel);
                 emit(plane, local, pkt, ret, plane.to_internet, Some(coa))

@@ -7,9 +7,13 @@
 //! runs [`pipeline::process`] on each packet and flushes per-port tx bursts. No
 //! allocation (bursts are inline arrays set up before the loop), no locks, no syscalls,
 //! no atomic read-modify-write: counters are single-writer load+store.
+//!
+//! With the `stage-cycles` feature the loop is timed per stage ([`Clock`] laps, see
+//! `stages.rs`); without it those calls are empty and compile to nothing.
 
 use crate::counters::{Counters, Drop, Event};
 use crate::pipeline::{self, Action, Bindings, Lookup, PacketBuf, Plane, RateLimit, WorkerLocal};
+use crate::stages::{Clock, Stage, Step};
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, RingProducer, RxQueue, TxQueue};
 use msm_table::{RcuReader, TableHandle, TableView};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -140,14 +144,17 @@ pub fn run(ctx: WorkerCtx) -> i32 {
         .collect();
     let mut burst: MbufBurst<BURST> = MbufBurst::new();
     let mut ctl: MbufBurst<BURST> = MbufBurst::new();
+    let mut clock = Clock::new();
 
     while !stop.load(Ordering::Relaxed) {
         let mut idle = true;
         for (port, rxq) in rx.iter_mut() {
             let n = burst.rx(rxq);
             if n == 0 {
+                clock.lap(Stage::PollEmpty, 1);
                 continue;
             }
+            clock.lap(Stage::Rx, n as u64);
             idle = false;
             local.now = msm_dpdk::rdtsc();
             local.now_s = local.now / hz;
@@ -156,6 +163,7 @@ pub fn run(ctx: WorkerCtx) -> i32 {
             {
                 let guard = reader.begin();
                 let view = table.view(&guard);
+                clock.lap(Stage::Bookkeeping, 1);
                 // Stage 1: prefetch every bucket this burst will look up.
                 for m in burst.iter() {
                     if let Some((dst, inner_src)) = pipeline::prefetch_key(m.data()) {
@@ -165,14 +173,18 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                         }
                     }
                 }
+                clock.lap(Stage::Prefetch, n as u64);
                 // Stage 2: classify, look up, rewrite; stage per egress port.
+                let sampled = clock.begin_burst(c);
                 for mut m in burst.drain() {
                     c.event_n(Event::RxBytes, m.len() as u64);
                     if !m.is_contiguous() {
                         c.drop(Drop::MultiSegment);
                         continue;
                     }
-                    match pipeline::process(&plane, &mut local, &view, *port, &mut m) {
+                    let action = pipeline::process(&plane, &mut local, &view, *port, &mut m);
+                    c.step(Step::Rewrite);
+                    match action {
                         Action::Tx(p) => match stages.get_mut(p as usize) {
                             Some(s) => s.push(m, c),
                             None => c.drop(Drop::TxFull),
@@ -198,12 +210,16 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                         }
                         Action::Drop => {}
                     }
+                    c.step(Step::Enqueue);
                 }
+                clock.end_burst(c, sampled, n as u64);
                 // guard drops here: quiescent state reported for this burst.
             }
+            clock.lap(Stage::Bookkeeping, 0);
             for s in stages.iter_mut() {
                 s.flush(c);
             }
+            clock.lap(Stage::Tx, 0);
             if !ctl.is_empty() {
                 to_control.enqueue_burst(&mut ctl);
                 let left = ctl.len();
@@ -211,11 +227,14 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                     c.drop_n(Drop::ControlRingFull, left as u64);
                     ctl.clear();
                 }
+                clock.lap(Stage::Control, 0);
             }
         }
         if idle {
             reader.quiescent();
         }
+        clock.publish(c);
+        clock.lap(Stage::Bookkeeping, 0);
     }
     reader.offline();
     0

@@ -376,6 +376,7 @@ impl Harness {
         let mut snaps: Vec<Snap> = Vec::with_capacity(n_marks);
         let mut drops_first = Vec::new();
         let mut perf: Option<Child> = None;
+        let mut stage_window = crate::stages::Window::default();
         let mut next_mark = rdtsc() + ticks(timing.warmup_ms);
         let drops_last = loop {
             let now = rdtsc();
@@ -398,11 +399,13 @@ impl Harness {
             });
             if snaps.len() == 1 {
                 drops_first = c.snapshot();
+                stage_window.start(c);
                 if let Some(out) = profile {
                     perf = spawn_perf_record(out, timing.window_ms.min(PROFILE_MS));
                 }
             }
             if snaps.len() == n_marks {
+                stage_window.end(c);
                 break c.snapshot();
             }
             next_mark += sample_ticks;
@@ -470,6 +473,8 @@ impl Harness {
             .collect::<Vec<_>>();
         // USER_HZ is 100 on Linux: /proc/stat counts 10 ms ticks.
         let steal_ms = (l.steal_ticks - f.steal_ticks) as f64 * 10.0;
+        let (src_pp, chk_pp) = (per_pkt(l.src.1 - f.src.1), per_pkt(l.chk.1 - f.chk.1));
+        stage_window.print(name, src_pp, chk_pp);
         Ok(RunResult {
             name: name.to_string(),
             worker: worker_name,
@@ -479,8 +484,8 @@ impl Harness {
             mpps: packets as f64 / secs / 1e6,
             sample_mpps: snaps.windows(2).map(|w| rate(&w[0], &w[1])).collect(),
             tsc_per_pkt: per_pkt(l.tsc - f.tsc),
-            source_tsc_per_pkt: per_pkt(l.src.1 - f.src.1),
-            check_tsc_per_pkt: per_pkt(l.chk.1 - f.chk.1),
+            source_tsc_per_pkt: src_pp,
+            check_tsc_per_pkt: chk_pp,
             avg_burst: if l.bursts > f.bursts {
                 packets as f64 / (l.bursts - f.bursts) as f64
             } else {

@@ -17,6 +17,7 @@
 mod harness;
 mod report;
 mod source;
+mod stages;
 mod testpmd;
 mod traffic;
 
