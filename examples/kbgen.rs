@@ -8,12 +8,17 @@
 //!     first M lines are the M-binding population of the same run).
 //! kbgen send --eal "ARGS" --bindings FILE --count N --dst-mac MAC [--warmup-ms 1000]
 //!     [--window-ms 3000] [--stats-dir /sys/class/net/eth0/statistics]
+//!     [--in-flight 256] [--fwd-cpu 1] [--fwd-tasks TID,...]
 //!     Sends 60-byte UDP frames from 203.0.113.10 to homes drawn uniformly (with
-//!     replacement) from the first N homes of FILE, as fast as the port takes them,
-//!     on port 0 (e.g. net_af_packet on the generator's veth). After the warm-up it
-//!     reads the veth's kernel counters (tx_packets, tx_dropped, rx_packets) at the
-//!     start and end of the window and prints one JSON line: what was offered and
-//!     what came back (the forwarder's tunnelled frames arrive on the same veth).
+//!     replacement) from the first N homes of FILE on port 0 (net_af_packet on the
+//!     generator's veth) and receives on the same port what the forwarder sends back
+//!     (the tunnelled frames: IPv4 protocol 4). Closed loop: at most --in-flight
+//!     frames are out (sent, not yet back), so the forwarder is never driven into
+//!     overload (af_packet + softirq livelock) and the rate is what it sustains;
+//!     frames in flight when nothing moves for 50 ms count as lost. After the warm-up
+//!     it measures a window and prints one JSON line: frames sent and received back,
+//!     rates, the veth's kernel counters, each CPU's busy share and the forwarder's
+//!     CPU time (softirq of --fwd-cpu plus the --fwd-tasks threads).
 //! ```
 //!
 //! The same process and the same frames drive both forwarders (the kernel and the MSM),
@@ -84,6 +89,13 @@ enum Cmd {
         /// Closed loop: at most this many frames sent and not yet back.
         #[arg(long, default_value_t = 256)]
         in_flight: u64,
+        /// The forwarder's CPU: its softirq time over the window is reported.
+        #[arg(long)]
+        fwd_cpu: Option<usize>,
+        /// Threads (ids) of a user-space forwarder: their CPU time over the window is
+        /// reported (e.g. the MSM worker lcore's thread).
+        #[arg(long, value_delimiter = ',')]
+        fwd_tasks: Vec<u32>,
     },
 }
 
@@ -101,6 +113,8 @@ fn main() -> ExitCode {
             stats_dir,
             seed,
             in_flight,
+            fwd_cpu,
+            fwd_tasks,
         } => parse_mac(&dst_mac).and_then(|mac| {
             send(&SendArgs {
                 eal: eal.split_whitespace().map(str::to_owned).collect(),
@@ -112,6 +126,8 @@ fn main() -> ExitCode {
                 stats_dir,
                 seed,
                 in_flight,
+                fwd_cpu,
+                fwd_tasks,
             })
         }),
     };
@@ -194,6 +210,8 @@ struct SendArgs {
     stats_dir: PathBuf,
     seed: u64,
     in_flight: u64,
+    fwd_cpu: Option<usize>,
+    fwd_tasks: Vec<u32>,
 }
 
 /// Kernel counters of the generator's interface.
@@ -252,6 +270,63 @@ fn ip_checksum(base: u32, dst: [u8; 4]) -> [u8; 2] {
     s = (s & 0xffff) + (s >> 16);
     s = (s & 0xffff) + (s >> 16);
     (!(s as u16)).to_be_bytes()
+}
+
+/// The generator's view at the start and the end of the measurement window.
+#[derive(Clone)]
+struct Snapshot {
+    at: Instant,
+    counters: Counters,
+    /// Frames sent, received back, presumed lost (totals since the start).
+    totals: [u64; 3],
+    cpu: Vec<(u64, u64)>,
+    /// See [`fwd_ticks`].
+    fwd: [u64; 3],
+}
+
+/// Softirq and steal ticks of one CPU (`/proc/stat`, USER_HZ).
+fn softirq_steal(cpu: usize) -> (u64, u64) {
+    let text = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let name = format!("cpu{cpu}");
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name.as_str()))
+        .map(|l| {
+            let v: Vec<u64> = l
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (
+                v.get(6).copied().unwrap_or(0),
+                v.get(7).copied().unwrap_or(0),
+            )
+        })
+        .unwrap_or((0, 0))
+}
+
+/// utime + stime of a thread (USER_HZ ticks), 0 if it is gone.
+fn task_ticks(tid: u32) -> u64 {
+    let Ok(text) = fs::read_to_string(format!("/proc/{tid}/stat")) else {
+        return 0;
+    };
+    let Some(rest) = text.rsplit_once(')').map(|(_, r)| r) else {
+        return 0;
+    };
+    // After the command: state is field 3; utime and stime are fields 14 and 15.
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| {
+        f.get(i - 3)
+            .and_then(|x| x.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    get(14) + get(15)
+}
+
+/// The forwarder's CPU use: softirq ticks of its CPU, steal ticks of its CPU, ticks of
+/// its threads.
+fn fwd_ticks(a: &SendArgs) -> [u64; 3] {
+    let (si, st) = a.fwd_cpu.map(softirq_steal).unwrap_or((0, 0));
+    [si, st, a.fwd_tasks.iter().map(|&t| task_ticks(t)).sum()]
 }
 
 /// Busy jiffies and total jiffies of each CPU (`/proc/stat`).
@@ -320,7 +395,7 @@ fn send(a: &SendArgs) -> Result<(), String> {
     let mut iter = 0u64;
     let start = Instant::now();
     let mut last_progress = start;
-    let mut window_start: Option<(Instant, Counters, [u64; 3], Vec<(u64, u64)>)> = None;
+    let mut window_start: Option<Snapshot> = None;
     let result = loop {
         let n = back.rx(&mut rxq);
         if n > 0 {
@@ -344,7 +419,7 @@ fn send(a: &SendArgs) -> Result<(), String> {
         let s = out.tx(&mut txq) as u64;
         sent += s;
         iter += 1;
-        if iter % 64 != 0 {
+        if !iter.is_multiple_of(64) {
             continue;
         }
         let now = Instant::now();
@@ -356,37 +431,46 @@ fn send(a: &SendArgs) -> Result<(), String> {
         }
         match &window_start {
             None if now - start >= a.warmup => {
-                window_start = Some((
-                    now,
-                    read_counters(&a.stats_dir)?,
-                    [sent, received, lost],
-                    cpu_times(),
-                ));
+                window_start = Some(Snapshot {
+                    at: now,
+                    counters: read_counters(&a.stats_dir)?,
+                    totals: [sent, received, lost],
+                    cpu: cpu_times(),
+                    fwd: fwd_ticks(a),
+                });
             }
-            Some((t0, c0, s0, cpu0)) if now - *t0 >= a.window => {
-                let c1 = read_counters(&a.stats_dir)?;
-                let busy: Vec<f64> = cpu_times()
-                    .iter()
-                    .zip(cpu0)
-                    .map(|(b, a)| {
-                        let dt = b.1.saturating_sub(a.1).max(1) as f64;
-                        (100.0 * b.0.saturating_sub(a.0) as f64 / dt).round()
-                    })
-                    .collect();
-                break (
-                    now - *t0,
-                    *c0,
-                    c1,
-                    [sent - s0[0], received - s0[1], lost - s0[2]],
-                    busy,
-                );
+            Some(w0) if now - w0.at >= a.window => {
+                let w1 = Snapshot {
+                    at: now,
+                    counters: read_counters(&a.stats_dir)?,
+                    totals: [sent, received, lost],
+                    cpu: cpu_times(),
+                    fwd: fwd_ticks(a),
+                };
+                break (w0.clone(), w1);
             }
             _ => {}
         }
     };
     out.clear();
-    let (dt, c0, c1, [sent_w, received_w, lost_w], busy) = result;
+    let (w0, w1) = result;
+    let (c0, c1) = (w0.counters, w1.counters);
+    let busy: Vec<f64> = w1
+        .cpu
+        .iter()
+        .zip(&w0.cpu)
+        .map(|(b, a)| {
+            let dt = b.1.saturating_sub(a.1).max(1) as f64;
+            (100.0 * b.0.saturating_sub(a.0) as f64 / dt).round()
+        })
+        .collect();
+    let [sent_w, received_w, lost_w] = [0, 1, 2].map(|i| w1.totals[i] - w0.totals[i]);
+    let dt = w1.at - w0.at;
     let secs = dt.as_secs_f64();
+    // USER_HZ is 100 on Linux.
+    let [softirq_s, steal_s, tasks_s] =
+        [0, 1, 2].map(|i| w1.fwd[i].saturating_sub(w0.fwd[i]) as f64 / 100.0);
+    let fwd_cpu_s = softirq_s + tasks_s;
     let doc = serde_json::json!({
         "window_s": (secs * 1e4).round() / 1e4,
         "bindings": a.count,
@@ -401,6 +485,15 @@ fn send(a: &SendArgs) -> Result<(), String> {
         "veth_tx_dropped": c1.tx_dropped - c0.tx_dropped,
         "veth_rx_packets": c1.rx_packets - c0.rx_packets,
         "cpu_busy_pct": busy,
+        "fwd_softirq_s": softirq_s,
+        "fwd_tasks_s": tasks_s,
+        "fwd_steal_s": steal_s,
+        "fwd_cpu_s": (fwd_cpu_s * 100.0).round() / 100.0,
+        "mpps_per_fwd_cpu": if fwd_cpu_s > 0.0 {
+            (received_w as f64 / fwd_cpu_s / 1e6 * 1e4).round() / 1e4
+        } else {
+            0.0
+        },
     });
     println!("{doc}");
     drop(txq);

@@ -40,6 +40,7 @@ WARMUP_MS=1000
 WAIT_QUIET=30
 IN_FLIGHT=256
 WAIT_QUIET_RUN=5
+PROFILE=""
 BUILD=1
 KEEP=0
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -52,6 +53,7 @@ while [ $# -gt 0 ]; do
     --wait-quiet) WAIT_QUIET=$2; shift 2 ;;
     --in-flight) IN_FLIGHT=$2; shift 2 ;;
     --wait-quiet-run) WAIT_QUIET_RUN=$2; shift 2 ;;
+    --profile) PROFILE=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep-tmp) KEEP=1; shift ;;
     -h|--help) usage ;;
@@ -74,7 +76,7 @@ GEN=$P-gen FWD=$P-fwd
 GEN_CPU=0 FWD_CPU=1
 TMP=$(mktemp -d /tmp/msmkb.XXXXXX)
 BPFFS=$TMP/bpffs
-METHOD="kernel: per-mobile routes HOME/32 encap bpf xmit (lightweight tunnel running a BPF program: care-of address from a BPF hash map home->care-of, bpf_lwt_push_encap(BPF_LWT_ENCAP_IP) prepends the outer IPv4 header (proto 4), BPF_LWT_REROUTE routes it to the care-of address), not encap ip: no CONFIG_NET_IPIP; forwarding in softirq on CPU $FWD_CPU (RPS on the ingress veth). msm: target/release/msm run, net_af_packet on the same veths (qpairs=2), worker lcore $FWD_CPU, control lcore $GEN_CPU; kernel IP input on those veths cut by a tc ingress drop (after the packet taps). Same generator for both: examples/kbgen (DPDK net_af_packet on the peer veth, lcore $GEN_CPU), 60-byte UDP frames to homes uniform over the N bound, sink = the generator veth's kernel rx_packets over the window (frames coming back tunnelled)."
+METHOD="kernel: per-mobile routes HOME/32 encap bpf xmit (lightweight tunnel running a BPF program: care-of address from a BPF hash map home->care-of, bpf_lwt_push_encap(BPF_LWT_ENCAP_IP) prepends the outer IPv4 header (proto 4), BPF_LWT_REROUTE routes it to the care-of address), not encap ip: no CONFIG_NET_IPIP; forwarding in softirq on CPU $FWD_CPU (RPS on the ingress veth). msm: target/release/msm run, net_af_packet on the same veths (qpairs=2), worker lcore $FWD_CPU, control lcore $GEN_CPU; kernel IP input on those veths cut by a tc ingress drop (after the packet taps). Same generator for both: examples/kbgen (DPDK net_af_packet on the peer veth, lcore $GEN_CPU), 60-byte UDP frames to homes uniform over the N bound, closed loop (at most --in-flight frames sent and not yet back, so neither forwarder is driven into overload), rate = tunnelled frames received back by the generator over the window. mpps_per_fwd_cpu = the same frames per CPU-second the forwarder got (kernel: softirq time of CPU $FWD_CPU; msm: its worker thread + softirq time of CPU $FWD_CPU), for runs where other processes share the CPUs."
 MSM_PID="" GEN_PID="" DUMP_PID=""
 
 : >"$TMP/commands.txt"
@@ -262,9 +264,10 @@ rec "kernel runs: tc qdisc del dev {inet0,wwan0} clsact; sysctl net.ipv4.ip_forw
 
 GEN_EAL="-l $GEN_CPU --no-huge -m 256 --no-pci --file-prefix $P-gen --vdev=net_af_packet0,iface=eth0,qpairs=1,blocksz=4096,framesz=2048,framecnt=2048 --log-level=pmd.net.af_packet:warning --log-level=eal:warning"
 
-# One generator run; its JSON line goes to $TMP/gen-TAG.json. $1 = bindings, $2 = TAG.
+# One generator run; its JSON line goes to $TMP/gen-TAG.json. $1 = bindings, $2 = TAG,
+# $3 = thread ids of a user-space forwarder (comma-separated) or "".
 generate() {
-  local n=$1 tag=$2 cmd
+  local n=$1 tag=$2 tasks=${3:-} cmd
   wait_quiet "$WAIT_QUIET_RUN"
   echo "$BUSY" >"$TMP/busy-$tag.txt"
   ip netns exec "$GEN" timeout 5 tcpdump -t -nn -i eth0 -Q in -c 64 'ip proto 4' \
@@ -272,10 +275,17 @@ generate() {
   DUMP_PID=$!
   sleep 0.3
   cmd=(ip netns exec "$GEN" "$KBGEN" send --eal "$GEN_EAL" --bindings "$TMP/bindings.txt" --count "$n"
-    --dst-mac $INET_MAC --warmup-ms "$WARMUP_MS" --window-ms $((SECS * 1000)) --in-flight "$IN_FLIGHT")
+    --dst-mac $INET_MAC --warmup-ms "$WARMUP_MS" --window-ms $((SECS * 1000)) --in-flight "$IN_FLIGHT"
+    --fwd-cpu "$FWD_CPU")
+  [ -z "$tasks" ] || cmd+=(--fwd-tasks "$tasks")
   rec "${cmd[*]}"
   "${cmd[@]}" >"$TMP/gen-$tag.json" 2>"$TMP/gen-$tag.log" &
   GEN_PID=$!
+  if [ -n "$PROFILE" ]; then # the forwarder's CPU during the window
+    mkdir -p "$PROFILE"
+    sleep "$(awk -v w="$WARMUP_MS" 'BEGIN {print w / 1000 + 0.5}')"
+    perf record -q -e cpu-clock -g -C "$FWD_CPU" -o "$PROFILE/$tag.perf.data" -- sleep 2 >/dev/null 2>&1 || true
+  fi
   wait "$GEN_PID" || { log "generator failed: $(tail -3 "$TMP/gen-$tag.log")"; GEN_PID=""; return 1; }
   GEN_PID=""
   wait "$DUMP_PID" 2>/dev/null || true
@@ -354,7 +364,12 @@ EOF
   done
   sleep 1 # first ARP round for the gateways
   log "N=$n: msm started in $((SECONDS - t0)) s; measuring"
-  generate "$n" "msm-$n"
+  wtid=""
+  for t in /proc/"$MSM_PID"/task/*; do
+    grep -q "worker-$FWD_CPU" "$t/comm" 2>/dev/null && wtid=${t##*/}
+  done
+  [ -n "$wtid" ] || log "N=$n: MSM worker thread not found ($(cat /proc/"$MSM_PID"/task/*/comm | tr '\n' ' '))"
+  generate "$n" "msm-$n" "$wtid"
   msm_json=$(tail -1 "$TMP/gen-msm-$n.json")
   msm_check=$(check_sample "$TMP/sample-msm-$n.txt" "$n")
   kill -INT "$MSM_PID"
@@ -404,6 +419,8 @@ EOF
       kernel_mpps: $k.received_mpps, msm_mpps: $m.received_mpps,
       ratio: (if $k.received_mpps > 0 then (($m.received_mpps / $k.received_mpps) * 1000 | round) / 1000 else null end),
       kernel_lost: $k.presumed_lost, msm_lost: $m.presumed_lost,
+      kernel_mpps_per_fwd_cpu: $k.mpps_per_fwd_cpu, msm_mpps_per_fwd_cpu: $m.mpps_per_fwd_cpu,
+      ratio_per_fwd_cpu: (if $k.mpps_per_fwd_cpu > 0 then (($m.mpps_per_fwd_cpu / $k.mpps_per_fwd_cpu) * 1000 | round) / 1000 else null end),
       kernel_cpu_busy_pct: $k.cpu_busy_pct, msm_cpu_busy_pct: $m.cpu_busy_pct,
       kernel_other_busy_pct_before: ($kb | split(" ") | map(select(length > 0) | tonumber)),
       msm_other_busy_pct_before: ($mb | split(" ") | map(select(length > 0) | tonumber)),
