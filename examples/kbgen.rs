@@ -304,9 +304,10 @@ fn softirq_steal(cpu: usize) -> (u64, u64) {
         .unwrap_or((0, 0))
 }
 
-/// utime + stime of a thread (USER_HZ ticks), 0 if it is gone.
+/// utime + stime of one thread (USER_HZ ticks), 0 if it is gone. (`/proc/TID/stat`
+/// would be the whole process.)
 fn task_ticks(tid: u32) -> u64 {
-    let Ok(text) = fs::read_to_string(format!("/proc/{tid}/stat")) else {
+    let Ok(text) = fs::read_to_string(format!("/proc/{tid}/task/{tid}/stat")) else {
         return 0;
     };
     let Some(rest) = text.rsplit_once(')').map(|(_, r)| r) else {

@@ -420,6 +420,8 @@ EOF
       ratio: (if $k.received_mpps > 0 then (($m.received_mpps / $k.received_mpps) * 1000 | round) / 1000 else null end),
       kernel_lost: $k.presumed_lost, msm_lost: $m.presumed_lost,
       kernel_mpps_per_fwd_cpu: $k.mpps_per_fwd_cpu, msm_mpps_per_fwd_cpu: $m.mpps_per_fwd_cpu,
+      kernel_fwd_cpu_share: (($k.fwd_cpu_s / $k.window_s) * 100 | round / 100),
+      msm_fwd_cpu_share: (($m.fwd_cpu_s / $m.window_s) * 100 | round / 100),
       ratio_per_fwd_cpu: (if $k.mpps_per_fwd_cpu > 0 then (($m.mpps_per_fwd_cpu / $k.mpps_per_fwd_cpu) * 1000 | round) / 1000 else null end),
       kernel_cpu_busy_pct: $k.cpu_busy_pct, msm_cpu_busy_pct: $m.cpu_busy_pct,
       kernel_other_busy_pct_before: ($kb | split(" ") | map(select(length > 0) | tonumber)),
