@@ -281,11 +281,12 @@ struct Snapshot {
     totals: [u64; 3],
     cpu: Vec<(u64, u64)>,
     /// See [`fwd_ticks`].
-    fwd: [u64; 3],
+    fwd: [u64; 4],
 }
 
-/// Softirq and steal ticks of one CPU (`/proc/stat`, USER_HZ).
-fn softirq_steal(cpu: usize) -> (u64, u64) {
+/// Softirq, steal and busy (all but idle and iowait) ticks of one CPU (`/proc/stat`,
+/// USER_HZ).
+fn cpu_ticks(cpu: usize) -> [u64; 3] {
     let text = fs::read_to_string("/proc/stat").unwrap_or_default();
     let name = format!("cpu{cpu}");
     text.lines()
@@ -296,12 +297,11 @@ fn softirq_steal(cpu: usize) -> (u64, u64) {
                 .skip(1)
                 .filter_map(|x| x.parse().ok())
                 .collect();
-            (
-                v.get(6).copied().unwrap_or(0),
-                v.get(7).copied().unwrap_or(0),
-            )
+            let at = |i: usize| v.get(i).copied().unwrap_or(0);
+            let total: u64 = v.iter().take(8).sum();
+            [at(6), at(7), total - at(3) - at(4)]
         })
-        .unwrap_or((0, 0))
+        .unwrap_or([0; 3])
 }
 
 /// utime + stime of one thread (USER_HZ ticks), 0 if it is gone. (`/proc/TID/stat`
@@ -323,11 +323,16 @@ fn task_ticks(tid: u32) -> u64 {
     get(14) + get(15)
 }
 
-/// The forwarder's CPU use: softirq ticks of its CPU, steal ticks of its CPU, ticks of
-/// its threads.
-fn fwd_ticks(a: &SendArgs) -> [u64; 3] {
-    let (si, st) = a.fwd_cpu.map(softirq_steal).unwrap_or((0, 0));
-    [si, st, a.fwd_tasks.iter().map(|&t| task_ticks(t)).sum()]
+/// The forwarder's CPU use: softirq, steal and busy ticks of its CPU, ticks of its
+/// threads.
+fn fwd_ticks(a: &SendArgs) -> [u64; 4] {
+    let [si, st, busy] = a.fwd_cpu.map(cpu_ticks).unwrap_or([0; 3]);
+    [
+        si,
+        st,
+        busy,
+        a.fwd_tasks.iter().map(|&t| task_ticks(t)).sum(),
+    ]
 }
 
 /// Busy jiffies and total jiffies of each CPU (`/proc/stat`).
@@ -469,9 +474,21 @@ fn send(a: &SendArgs) -> Result<(), String> {
     let dt = w1.at - w0.at;
     let secs = dt.as_secs_f64();
     // USER_HZ is 100 on Linux.
-    let [softirq_s, steal_s, tasks_s] =
-        [0, 1, 2].map(|i| w1.fwd[i].saturating_sub(w0.fwd[i]) as f64 / 100.0);
-    let fwd_cpu_s = softirq_s + tasks_s;
+    let [softirq_s, steal_s, busy_s, tasks_s] =
+        [0, 1, 2, 3].map(|i| w1.fwd[i].saturating_sub(w0.fwd[i]) as f64 / 100.0);
+    // Tick accounting charges softirq work to the CPU's softirq time *and* to the
+    // thread it interrupted, so worker + softirq counts the softirq work done in the
+    // worker's context twice: capped at the window, it is an upper bound.
+    let fwd_cpu_s = (softirq_s + tasks_s).min(secs);
+    // Share of the forwarder's CPU that other processes took: a user-space forwarder
+    // spins, so whatever its threads did not get; a softirq forwarder has no thread, so
+    // the CPU's busy time outside softirq.
+    let other_share = if a.fwd_tasks.is_empty() {
+        (busy_s - softirq_s) / secs
+    } else {
+        1.0 - tasks_s / secs
+    }
+    .clamp(0.0, 1.0);
     let doc = serde_json::json!({
         "window_s": (secs * 1e4).round() / 1e4,
         "bindings": a.count,
@@ -489,6 +506,8 @@ fn send(a: &SendArgs) -> Result<(), String> {
         "fwd_softirq_s": softirq_s,
         "fwd_tasks_s": tasks_s,
         "fwd_steal_s": steal_s,
+        "fwd_busy_s": busy_s,
+        "fwd_other_share": (other_share * 100.0).round() / 100.0,
         "fwd_cpu_s": (fwd_cpu_s * 100.0).round() / 100.0,
         "mpps_per_fwd_cpu": if fwd_cpu_s > 0.0 {
             (received_w as f64 / fwd_cpu_s / 1e6 * 1e4).round() / 1e4
