@@ -5,7 +5,7 @@
 # "Kernel baseline".
 #
 #   perf/kernel-baseline.sh --out FILE.json [--bindings 1000,100000,1000000] [--secs 3]
-#       [--warmup-ms 1000] [--wait-quiet 30] [--wait-quiet-run 5] [--attempts 3]
+#       [--warmup-ms 1000] [--wait-quiet 20] [--wait-quiet-run 3] [--attempts 2]
 #       [--in-flight 256] [--profile DIR] [--no-build] [--keep-tmp]
 #
 # Needs root. Creates network namespaces msmkb-<pid>-{gen,fwd} and removes them on every
@@ -38,10 +38,10 @@ OUT=""
 BINDINGS="1000,100000,1000000"
 SECS=3
 WARMUP_MS=1000
-WAIT_QUIET=30
+WAIT_QUIET=20
 IN_FLIGHT=256
-ATTEMPTS=3
-WAIT_QUIET_RUN=5
+ATTEMPTS=2
+WAIT_QUIET_RUN=3
 PROFILE=""
 BUILD=1
 KEEP=0
@@ -295,7 +295,7 @@ generate() {
   DUMP_PID=""
 }
 
-# generate, repeated (up to $ATTEMPTS times) while other processes took more than 10 %
+# generate, repeated (up to --attempts times) while other processes took more than 10 %
 # of the forwarder's CPU during the window; the last attempt counts.
 measure() {
   local a other
