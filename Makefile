@@ -3,7 +3,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 DEBS := dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config ethtool iproute2 \
-        iperf3 tcpdump tshark python3-scapy procps linux-perf iputils-ping nftables
+        iperf3 tcpdump tshark python3-scapy procps linux-perf iputils-ping nftables \
+        jq libbpf-dev
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: deps build test unit e2e demo bench clean lint
