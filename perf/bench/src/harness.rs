@@ -67,6 +67,8 @@ const PROFILE_MS: u64 = 3000;
 /// A run whose worker thread waited this share of the window for a CPU
 /// (other processes) counts as contended.
 const CONTENDED: f64 = 0.01;
+/// A run whose main lcore sampled a mark this late (ms) is repeated too.
+const LATE_MS: f64 = 50.0;
 
 /// Warm-up, measurement window and sampling period.
 #[derive(Debug, Clone, Copy)]
@@ -183,6 +185,8 @@ pub struct RunResult {
     pub run_delay_ms: f64,
     /// Hypervisor steal time on the workers' CPUs during the window, ms.
     pub steal_ms: f64,
+    /// Latest sample taken after its mark (the main lcore lost its CPU), ms.
+    pub late_ms: f64,
     pub pool: PoolHealth,
     pub latency: Option<Latency>,
     pub storm: Option<Storm>,
@@ -214,10 +218,13 @@ impl RunResult {
     pub fn ns_per_pkt(&self, hz: u64) -> f64 {
         self.tsc_per_pkt / hz as f64 * 1e9
     }
-    /// Whether other processes took a worker's CPU for a noticeable time.
+    /// Whether other processes took a worker's CPU for a noticeable time,
+    /// or the main lcore sampled too late for the samples to mean anything.
     pub fn contended(&self) -> bool {
-        self.run_delay_ms + self.steal_ms
-            > CONTENDED * self.seconds * 1e3 * self.workers.max(1) as f64
+        self.packets == 0
+            || self.late_ms > LATE_MS
+            || self.run_delay_ms + self.steal_ms
+                > CONTENDED * self.seconds * 1e3 * self.workers.max(1) as f64
     }
 }
 
@@ -557,6 +564,8 @@ impl Harness {
         let mut storm_updates = 0u64;
         let mut nombuf = (0, 0);
         let mut next_mark = rdtsc() + ticks(timing.warmup_ms);
+        // Latest a mark was sampled after its time (the main lcore lost its CPU).
+        let mut late_ticks = 0u64;
         let (drops_last, pool_running) = loop {
             let now = rdtsc();
             if now < next_mark {
@@ -569,6 +578,7 @@ impl Harness {
                 }
                 continue;
             }
+            late_ticks = late_ticks.max(now - next_mark);
             let run_delay: u64 = self.worker_tids[..nw]
                 .iter()
                 .map(|t| run_delay_ns(t.load(Ordering::Relaxed)).unwrap_or(0))
@@ -664,6 +674,12 @@ impl Harness {
                 pool.in_use_after
             ));
         }
+        let late_ms = late_ticks as f64 / hz as f64 * 1e3;
+        if late_ms > LATE_MS {
+            notes.push(format!(
+                "the sampling main lcore was up to {late_ms:.0} ms late (lost its CPU)"
+            ));
+        }
         if pool.rx_nombuf != 0 {
             notes.push(format!("{} rx mbuf allocation failures", pool.rx_nombuf));
         }
@@ -745,6 +761,7 @@ impl Harness {
             bad,
             run_delay_ms: (l.run_delay_ns - f.run_delay_ns) as f64 / 1e6,
             steal_ms,
+            late_ms,
             pool,
             latency,
             storm,

@@ -771,6 +771,7 @@ fn run_json(r: &RunResult, hz: u64) -> Value {
         "drops": r.drops.iter().map(|(n, c)| json!({"reason": n, "count": c})).collect::<Vec<_>>(),
         "checked": r.checked, "bad": r.bad,
         "worker_run_delay_ms": r.run_delay_ms, "worker_cpu_steal_ms": r.steal_ms,
+        "sampling_late_ms": r.late_ms,
         "attempts": r.attempts, "notes": r.notes, "profile": r.profile,
     })
 }
