@@ -131,6 +131,9 @@ pub struct Storm {
     /// Updates published during the storm half of the window, and its length.
     pub updates: u64,
     pub seconds: f64,
+    /// Worker CPU time lost to other processes (run delay + steal) in each half, ms.
+    pub quiet_lost_ms: f64,
+    pub storm_lost_ms: f64,
 }
 
 /// Mempool state around a run.
@@ -725,12 +728,19 @@ impl Harness {
                 ring_overflow: overflow,
             }
         });
+        // USER_HZ is 100 on Linux: /proc/stat counts 10 ms ticks.
+        let lost_ms = |a: &Snap, b: &Snap| {
+            (b.run_delay_ns - a.run_delay_ns) as f64 / 1e6
+                + (b.steal_ticks - a.steal_ticks) as f64 * 10.0
+        };
         let storm = match (storm.is_some(), snaps.get(mid_mark - 1)) {
             (true, Some(m)) if mid_mark < n_marks => Some(Storm {
                 quiet_mpps: rate(&f, m),
                 storm_mpps: rate(m, &l),
                 updates: storm_updates,
                 seconds: (l.tsc - m.tsc) as f64 / hz as f64,
+                quiet_lost_ms: lost_ms(&f, m),
+                storm_lost_ms: lost_ms(m, &l),
             }),
             _ => None,
         };

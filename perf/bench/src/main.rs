@@ -79,10 +79,16 @@ struct Args {
     /// Table updates per published batch in the storm.
     #[arg(long, default_value_t = 1024)]
     storm_batch: usize,
-    /// Storm rates (updates/s; 0 = as fast as the writer goes). The default
+    /// Storm rates (updates/s; 0 = as fast as the writer goes; -1 = a
+    /// control: the main lcore busy-spins without updating). The default
     /// 300000 is the control plane's measured peak (issue 3: 300-318 k
     /// registrations/s at batches of 1024).
-    #[arg(long, value_delimiter = ',', default_value = "300000,0")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "300000,0,-1",
+        allow_negative_numbers = true
+    )]
     storm_rates: Vec<f64>,
     /// Most workers for the scaling runs (default: one per CPU but the
     /// main lcore's).
@@ -707,8 +713,10 @@ fn bench(a: &Args) -> Result<(), String> {
             } {
                 let label = if rate > 0.0 {
                     format!("{:.0}k", rate / 1e3)
-                } else {
+                } else if rate == 0.0 {
                     "max".into()
+                } else {
+                    "spin".into()
                 };
                 let name = format!("storm-{}-{}-{label}", size_label(n), f0.label());
                 let mut sp = spec(&name, Traffic::Downlink, f0, &seq, timing);
@@ -728,6 +736,13 @@ fn bench(a: &Args) -> Result<(), String> {
                         done = 0;
                     }
                     last = now;
+                    if rate < 0.0 {
+                        let t = Instant::now();
+                        while t.elapsed() < Duration::from_micros(100) {
+                            std::hint::spin_loop();
+                        }
+                        return 0;
+                    }
                     if rate > 0.0
                         && (done + batch as u64) as f64 > (now - began).as_secs_f64() * rate
                     {
