@@ -734,7 +734,7 @@ impl Harness {
                 + (b.steal_ticks - a.steal_ticks) as f64 * 10.0
         };
         let storm = match (storm.is_some(), snaps.get(mid_mark - 1)) {
-            (true, Some(m)) if mid_mark < n_marks => Some(Storm {
+            (true, Some(m)) if mid_mark >= 2 && mid_mark < n_marks => Some(Storm {
                 quiet_mpps: rate(&f, m),
                 storm_mpps: rate(m, &l),
                 updates: storm_updates,

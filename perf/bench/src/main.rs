@@ -194,6 +194,9 @@ fn validate(a: &Args) -> Result<(), String> {
     if a.latency_loads.iter().any(|l| !(*l > 0.0 && *l <= 100.0)) {
         return Err("--latency-loads: percentages in (0, 100]".into());
     }
+    if !a.no_storm && !a.storm_rates.is_empty() && a.window_ms / a.sample_ms < 2 {
+        return Err("the storm runs need a window of >= 2 sampling periods (or --no-storm)".into());
+    }
     if !(0.0..=0.5).contains(&a.churn_share) {
         return Err("--churn-share: 0 ..= 0.5".into());
     }
