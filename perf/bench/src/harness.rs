@@ -190,6 +190,8 @@ pub struct RunResult {
     pub steal_ms: f64,
     /// Latest sample taken after its mark (the main lcore lost its CPU), ms.
     pub late_ms: f64,
+    /// Time the worker threads actually ran on a CPU in the window (s, summed).
+    pub oncpu_s: f64,
     pub pool: PoolHealth,
     pub latency: Option<Latency>,
     pub storm: Option<Storm>,
@@ -212,6 +214,16 @@ impl RunResult {
     /// Throughput the workers would reach with a free packet source.
     pub fn worker_mpps(&self, hz: u64) -> f64 {
         self.workers as f64 * hz as f64 / self.worker_tsc_per_pkt() / 1e6
+    }
+    /// Packets per second of the workers' own CPU time (Mpps): the rate while
+    /// they had their CPUs, which other processes' interference (if any)
+    /// does not dilute. Packet source and check included.
+    pub fn mpps_oncpu(&self) -> f64 {
+        if self.oncpu_s > 0.0 {
+            self.packets as f64 / self.oncpu_s / 1e6
+        } else {
+            f64::NAN
+        }
     }
     /// Nanoseconds per packet on one worker core, worker only.
     pub fn worker_ns_per_pkt(&self, hz: u64) -> f64 {
@@ -242,6 +254,7 @@ struct Snap {
     src: (u64, u64),
     chk: (u64, u64),
     run_delay_ns: u64,
+    oncpu_ns: u64,
     steal_ticks: u64,
 }
 
@@ -582,10 +595,10 @@ impl Harness {
                 continue;
             }
             late_ticks = late_ticks.max(now - next_mark);
-            let run_delay: u64 = self.worker_tids[..nw]
+            let (oncpu, run_delay) = self.worker_tids[..nw]
                 .iter()
-                .map(|t| run_delay_ns(t.load(Ordering::Relaxed)).unwrap_or(0))
-                .sum();
+                .map(|t| schedstat_ns(t.load(Ordering::Relaxed)).unwrap_or((0, 0)))
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
             let steal: u64 = worker_cpus
                 .iter()
                 .map(|&c| steal_ticks(c).unwrap_or(0))
@@ -601,6 +614,7 @@ impl Harness {
                 src: sum_cost(&src_cost),
                 chk: sum_cost(&chk_cost),
                 run_delay_ns: run_delay,
+                oncpu_ns: oncpu,
                 steal_ticks: steal,
             });
             if snaps.len() == 1 {
@@ -772,6 +786,7 @@ impl Harness {
             run_delay_ms: (l.run_delay_ns - f.run_delay_ns) as f64 / 1e6,
             steal_ms,
             late_ms,
+            oncpu_s: (l.oncpu_ns - f.oncpu_ns) as f64 / 1e9,
             pool,
             latency,
             storm,
@@ -862,11 +877,12 @@ fn plane(macs: &[[u8; 6]; 2]) -> Result<Plane, String> {
     })
 }
 
-/// Nanoseconds thread `tid` of this process has waited for a CPU
-/// (`/proc/self/task/TID/schedstat`, second field).
-fn run_delay_ns(tid: i32) -> Option<u64> {
+/// Nanoseconds thread `tid` of this process has run on a CPU and has waited
+/// for one (`/proc/self/task/TID/schedstat`, first and second fields).
+fn schedstat_ns(tid: i32) -> Option<(u64, u64)> {
     let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    s.split_whitespace().nth(1)?.parse().ok()
+    let mut f = s.split_whitespace();
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
 }
 
 /// Steal ticks (USER_HZ) of CPU `cpu` (`/proc/stat`, 8th value).

@@ -254,10 +254,11 @@ fn log_testpmd(r: &testpmd::TestpmdResult) {
 
 fn log_run(r: &RunResult, hz: u64) {
     eprintln!(
-        "msm-bench: {:<22} {:6.2} Mpps ({:6.2} worker-only, {:5.1} ns/pkt)  ticks/pkt {:4.0} = source {:3.0} + check {:2.0} + worker {:4.0}  \
+        "msm-bench: {:<22} {:6.2} Mpps ({:6.2} per on-CPU s, {:6.2} worker-only, {:5.1} ns/pkt)  ticks/pkt {:4.0} = source {:3.0} + check {:2.0} + worker {:4.0}  \
          burst {:4.1}  drops {}  checked {} bad {}  pool in use {}  cpu lost {:.1} ms{}{}{}",
         r.name,
         r.mpps,
+        r.mpps_oncpu(),
         r.worker_mpps(hz),
         r.worker_ns_per_pkt(hz),
         r.tsc_per_pkt,
