@@ -902,11 +902,10 @@ impl Report {
                     (Some(r), Some(tp)) => v.push((
                         t,
                         format!(
-                            "{:.2} x as run ({:.2} Mpps), {:.2} x worker only, {:.2} x per on-CPU second ({:.2} Mpps) (testpmd {tp:.2} Mpps){}",
+                            "{:.2} x as run ({:.2} Mpps), {:.2} x worker only (testpmd {tp:.2} Mpps, wall clock); {:.2} Mpps per on-CPU second of the worker (no ratio: testpmd has no such figure){}",
                             r.mpps / tp,
                             r.mpps,
                             r.worker_mpps(hz) / tp,
-                            r.mpps_oncpu() / tp,
                             r.mpps_oncpu(),
                             if r.contended() {
                                 format!(
