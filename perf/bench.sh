@@ -1,27 +1,73 @@
 #!/usr/bin/env bash
-# The MSM's first data-plane benchmark (issue 2); `make bench` runs it.
+# The MSM benchmark suite (issues 2 and 5); `make bench` runs it.
 #
-# Builds msm-bench (release) and runs it: testpmd macswap baselines, then the
-# MSM worker for downlink and uplink at 1K, 1M and 10M bindings (see
-# perf/README.md). Writes perf/results/issue2-dataplane-<UTC date>.md and .json
-# (the command that produced them is recorded inside). Extra arguments go to
-# msm-bench (e.g. --sizes 1000,1000000 --window-ms 2000). Needs root (DPDK EAL),
-# dpdk-testpmd; perf(1) optional (profiles of downlink at the smallest and
-# largest size).
-# Takes about two minutes on an idle 2-core machine; it waits for the CPUs to
-# be idle first (other processes would share the worker's core).
+# 1. perf/kernel-baseline.sh (if present and executable): the Linux kernel
+#    doing the MSM's job (per-mobile lwtunnel routes), JSON into perf/results/tmp.
+# 2. examples/regbench.rs, short configuration (1M subscribers instead of
+#    10M, batches 64 and 1024, 2-s phases): control-plane registrations/s,
+#    registration-to-visible latency, lookup-proxy dip.
+# 3. msm-bench (perf/bench): testpmd macswap baselines; the MSM worker for
+#    downlink / uplink / a realistic mix at 1K, 1M and 10M bindings and
+#    64 / 512 / 1400-byte frames; latency at 10/50/80 % load; the worker
+#    under a table-update storm; scaling over worker cores; memory under
+#    churn; profiles (if perf(1) is installed). It folds 1. and 2. into its
+#    results.
+#
+# Writes perf/results/<UTC date>-<host>.md and .json (commands, machine, git
+# revision inside). Extra arguments go to msm-bench (e.g. --sizes 1000
+# --window-ms 2000). BENCH_SKIP_KERNEL=1 / BENCH_SKIP_CONTROL=1 skip steps 1 / 2.
+# Needs root (DPDK EAL) and dpdk-testpmd. About 6 minutes on an idle 2-core
+# machine (it waits up to a minute for idle CPUs first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
 
 $CARGO build --release -p msm-bench
+$CARGO build --release --example regbench
 
 out=perf/results
-mkdir -p "$out/tmp"
-stem="$out/issue2-dataplane-$(date -u +%F)"
+tmp=$out/tmp
+mkdir -p "$tmp"
+host=$(hostname -s 2>/dev/null || hostname)
+host=${host//[^A-Za-z0-9._-]/_}
+stem="$out/$(date -u +%F)-$host"
 args=(--out-md "$stem.md" --out-json "$stem.json")
+
+# 1. Kernel baseline.
+kjson=$tmp/kernel-baseline.json
+if [ -n "${BENCH_SKIP_KERNEL:-}" ]; then
+  args+=(--kernel-missing "not run: skipped (BENCH_SKIP_KERNEL set)")
+elif [ -x perf/kernel-baseline.sh ]; then
+  rm -f "$kjson"
+  echo "bench: perf/kernel-baseline.sh --out $kjson" >&2
+  rc=0
+  perf/kernel-baseline.sh --out "$kjson" >"$tmp/kernel-baseline.log" 2>&1 || rc=$?
+  if [ -s "$kjson" ]; then
+    args+=(--kernel-json "$kjson")
+  else
+    args+=(--kernel-missing "not run: perf/kernel-baseline.sh exited $rc without writing its JSON (log: $tmp/kernel-baseline.log)")
+  fi
+else
+  args+=(--kernel-missing "not run: perf/kernel-baseline.sh missing")
+fi
+
+# 2. Control plane, short configuration.
+if [ -z "${BENCH_SKIP_CONTROL:-}" ]; then
+  reg=(target/release/examples/regbench --bindings 1000000 --requests 900000
+       --batches 64,1024 --run-secs 2 --quiet-secs 2 --wait-idle 30 --attempts 2)
+  echo "bench: ${reg[*]}" >&2
+  if "${reg[@]}" >"$tmp/regbench.md" 2>"$tmp/regbench.log"; then
+    args+=(--control-md "$tmp/regbench.md" --control-command "${reg[*]}")
+  else
+    echo "bench: regbench failed (see $tmp/regbench.log)" >&2
+    printf 'regbench failed, exit status %s; see %s\n' "$?" "$tmp/regbench.log" >"$tmp/regbench.md"
+    args+=(--control-md "$tmp/regbench.md" --control-command "${reg[*]} (FAILED)")
+  fi
+fi
+
+# 3. Data plane.
 if command -v perf >/dev/null 2>&1; then
-  args+=(--profile "$out/tmp")
+  args+=(--profile "$tmp")
 fi
 target/release/msm-bench --invocation "perf/bench.sh${*:+ $*}" "${args[@]}" "$@"
 echo "results: $stem.md $stem.json"

@@ -1,4 +1,4 @@
-//! `msm-bench`: the MSM's first data-plane benchmark (issue 2).
+//! `msm-bench`: the MSM's data-plane benchmark suite (issues 2 and 5).
 //!
 //! Per-packet cost of the appliance's worker for downlink (lookup +
 //! encapsulation) and uplink (anti-spoofing lookup + decapsulation) at several
@@ -8,12 +8,19 @@
 //! before and after) and a macswap worker in this very harness. See
 //! `harness.rs` for the setup and `perf/bench.sh` for the usual invocation.
 //!
-//! Steps: testpmd baselines -> EAL (lcore 0 = sampling only, lcore 1 = the
-//! worker) -> harness macswap -> for each size: fill a table, downlink run,
-//! uplink run -> (optional profile runs) -> harness macswap again -> EAL
-//! cleanup -> testpmd again -> results (markdown + JSON). A run during which
-//! other processes took the worker's CPU is repeated (up to [`ATTEMPTS`]).
+//! Steps: testpmd baselines -> EAL (lcore 0 = sampling only, lcores 1.. =
+//! workers, one per remaining CPU) -> harness macswap -> for each table size:
+//! fill a table, downlink and uplink runs (every frame size at the sizes of
+//! `--all-frames-at`, 64 bytes at the others), the realistic mix -> at the
+//! largest table also latency at 10/50/80 % of the measured maximum, a run
+//! with a table-update storm published by the main lcore, scaling over 2..N
+//! workers, and a churn run (RSS per round) -> (optional profile runs) ->
+//! harness macswap again -> EAL cleanup -> testpmd again -> results (markdown
+//! and JSON), with the kernel baseline's and the control-plane benchmark's
+//! results (run by `perf/bench.sh`) folded in. A run during which other
+//! processes took a worker's CPU is repeated (up to [`ATTEMPTS`]).
 
+mod churn;
 mod harness;
 mod report;
 mod source;
@@ -22,29 +29,96 @@ mod testpmd;
 mod traffic;
 
 use clap::Parser;
-use harness::{Harness, RunResult, Timing, WorkerKind, INET_DEVICE, WORKER_LCORE};
+use harness::{
+    Harness, RunResult, RunSpec, Timing, WorkerKind, WorkerLcore, INET_DEVICE, PACED_VDEV,
+};
 use msm_dpdk::Eal;
-use msm_table::{Rcu, TableConfig, TableWriter};
+use msm_table::{Rcu, RcuReader, TableConfig, TableHandle, TableWriter};
 use rand::rngs::StdRng;
-use rand::SeedableRng;
-use report::{size_label, Machine, MsmRun, Report, TableRow};
-use std::path::{Path, PathBuf};
+use rand::{Rng, SeedableRng};
+use report::{size_label, External, Machine, MsmRun, Report, Scaling, TableRow};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use traffic::Traffic;
+use traffic::{Frames, Traffic};
 
 /// Length of the precomputed destination sequence (2^24 homes, 64 MiB).
 const SEQ_LEN: usize = 1 << 24;
 /// Most attempts per measurement (a contended attempt is repeated).
 const ATTEMPTS: u32 = 3;
+/// When contended runs stop being repeated (set once at the start).
+static RETRY_DEADLINE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 #[derive(Parser, Debug)]
-#[command(name = "msm-bench", about = "MSM data-plane benchmark (issue 2)")]
+#[command(
+    name = "msm-bench",
+    about = "MSM data-plane benchmark suite (issues 2, 5)"
+)]
 struct Args {
     /// Binding-table sizes.
     #[arg(long, value_delimiter = ',', default_value = "1000,1000000,10000000")]
     sizes: Vec<usize>,
+    /// Frame sizes (mobile-side Ethernet frame incl. FCS; the tunnelled side
+    /// is 20 bytes more).
+    #[arg(long, value_delimiter = ',', default_value = "64,512,1400")]
+    frame_sizes: Vec<u16>,
+    /// Table sizes at which every frame size runs (others: the first frame
+    /// size only). Default: the smallest and the largest table.
+    #[arg(long, value_delimiter = ',')]
+    all_frames_at: Option<Vec<usize>>,
+    /// Skip the realistic mix.
+    #[arg(long)]
+    no_mix: bool,
+    /// Latency runs at these percentages of the measured maximum (downlink,
+    /// first frame size, largest table); empty: none.
+    #[arg(long, value_delimiter = ',', default_value = "10,50,80")]
+    latency_loads: Vec<f64>,
+    /// Skip the storm run (table updates published while the worker runs).
+    #[arg(long)]
+    no_storm: bool,
+    /// Table updates per published batch in the storm.
+    #[arg(long, default_value_t = 1024)]
+    storm_batch: usize,
+    /// Storm rates (updates/s; 0 = as fast as the writer goes; -1 = a
+    /// control: the main lcore busy-spins without updating). The default
+    /// 300000 is the control plane's measured peak (issue 3: 300-318 k
+    /// registrations/s at batches of 1024).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "300000,0,-1",
+        allow_negative_numbers = true
+    )]
+    storm_rates: Vec<f64>,
+    /// Most workers for the scaling runs (default: one per CPU but the
+    /// main lcore's).
+    #[arg(long)]
+    max_workers: Option<usize>,
+    /// TEST ONLY: run this many worker lcores on CPU 1 (oversubscribed) to
+    /// exercise the multi-worker path on a small machine. The figures are not
+    /// scaling and are labelled so.
+    #[arg(long, hide = true)]
+    oversubscribe_workers: Option<usize>,
+    /// Churn rounds on the largest table (0: none); each round unbinds,
+    /// moves and rebinds `--churn-share` of the population.
+    #[arg(long, default_value_t = 10)]
+    churn_rounds: usize,
+    /// Share of the population unbound, and another share moved, per round.
+    #[arg(long, default_value_t = 0.1)]
+    churn_share: f64,
+    /// Kernel baseline results (JSON of perf/kernel-baseline.sh).
+    #[arg(long)]
+    kernel_json: Option<PathBuf>,
+    /// Why the kernel baseline did not run (when there is no JSON).
+    #[arg(long)]
+    kernel_missing: Option<String>,
+    /// Control-plane benchmark output (markdown of examples/regbench.rs).
+    #[arg(long)]
+    control_md: Option<PathBuf>,
+    /// The command that produced `--control-md`.
+    #[arg(long)]
+    control_command: Option<String>,
     /// Warm-up before each measurement window (ms).
     #[arg(long, default_value_t = 1000)]
     warmup_ms: u64,
@@ -85,8 +159,13 @@ struct Args {
     invocation: Option<String>,
     /// Wait up to this long for other processes to leave the CPUs idle
     /// before starting (s).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 60)]
     wait_quiet: u64,
+    /// After this many seconds from the start, contended runs are no longer
+    /// repeated (keeps the whole suite within its time budget on a busy
+    /// machine; such runs are flagged in the results).
+    #[arg(long, default_value_t = 240)]
+    retry_budget_s: u64,
 }
 
 fn main() -> ExitCode {
@@ -106,6 +185,21 @@ fn validate(a: &Args) -> Result<(), String> {
     }
     if a.sample_ms == 0 || a.window_ms < a.sample_ms {
         return Err("--window-ms must be >= --sample-ms > 0".into());
+    }
+    if a.frame_sizes.is_empty() {
+        return Err("--frame-sizes: need at least one".into());
+    }
+    for &b in &a.frame_sizes {
+        traffic::Template::new(Traffic::Downlink, b, [0; 6])?;
+    }
+    if a.latency_loads.iter().any(|l| !(*l > 0.0 && *l <= 100.0)) {
+        return Err("--latency-loads: percentages in (0, 100]".into());
+    }
+    if !a.no_storm && !a.storm_rates.is_empty() && a.window_ms / a.sample_ms < 2 {
+        return Err("the storm runs need a window of >= 2 sampling periods (or --no-storm)".into());
+    }
+    if !(0.0..=0.5).contains(&a.churn_share) {
+        return Err("--churn-share: 0 ..= 0.5".into());
     }
     Ok(())
 }
@@ -161,11 +255,13 @@ fn log_testpmd(r: &testpmd::TestpmdResult) {
 
 fn log_run(r: &RunResult, hz: u64) {
     eprintln!(
-        "msm-bench: {:<17} {:6.2} Mpps ({:6.2} worker-only)  ticks/pkt {:4.0} = source {:3.0} + check {:2.0} + worker {:4.0}  \
-         burst {:4.1}  drops {}  checked {} bad {}  cpu lost {:.1} ms{}",
+        "msm-bench: {:<22} {:6.2} Mpps ({:6.2} per on-CPU s, {:6.2} worker-only, {:5.1} ns/pkt)  ticks/pkt {:4.0} = source {:3.0} + check {:2.0} + worker {:4.0}  \
+         burst {:4.1}  drops {}  checked {} bad {}  pool in use {}  cpu lost {:.1} ms{}{}{}",
         r.name,
         r.mpps,
+        r.mpps_oncpu(),
         r.worker_mpps(hz),
+        r.worker_ns_per_pkt(hz),
         r.tsc_per_pkt,
         r.source_tsc_per_pkt,
         r.check_tsc_per_pkt,
@@ -174,41 +270,67 @@ fn log_run(r: &RunResult, hz: u64) {
         r.total_drops(),
         r.checked,
         r.bad,
+        r.pool.in_use_running,
         r.run_delay_ms + r.steal_ms,
+        r.latency.as_ref().map_or(String::new(), |l| format!(
+            "  latency p50 {:.0} p99 {:.0} p99.9 {:.0} max {:.0} ns (n={}, overflow {})",
+            l.p50_ns, l.p99_ns, l.p999_ns, l.max_ns, l.count, l.ring_overflow
+        )),
+        r.storm.as_ref().map_or(String::new(), |s| format!(
+            "  storm: {:.2} -> {:.2} Mpps with {} updates in {:.1} s",
+            s.quiet_mpps, s.storm_mpps, s.updates, s.seconds
+        )),
         if r.notes.is_empty() { String::new() } else { format!("  NOTES: {}", r.notes.join("; ")) }
     );
 }
 
-/// Runs a measurement, repeating it (with a fresh worker from `worker`)
-/// while other processes took the worker's CPU; keeps the first clean
-/// attempt, else the least disturbed one.
-#[allow(clippy::too_many_arguments)]
+/// Runs a measurement, repeating it (with fresh workers from `workers`)
+/// while other processes took a worker's CPU; keeps the first clean
+/// attempt, else the least disturbed one. `retry: false` keeps the first.
 fn measure(
     h: &mut Harness,
     eal: &Eal,
-    name: &str,
-    traffic: Traffic,
-    seq: &Arc<[u32]>,
-    mut worker: impl FnMut() -> Result<WorkerKind, String>,
-    timing: Timing,
-    profile: Option<&Path>,
+    spec: RunSpec<'_>,
+    mut workers: impl FnMut() -> Result<Vec<WorkerKind>, String>,
+    mut storm: Option<&mut dyn FnMut() -> u64>,
+    retry: bool,
 ) -> Result<RunResult, String> {
     let mut best: Option<RunResult> = None;
-    for attempt in 1..=ATTEMPTS {
-        let mut r = h.run(eal, name, traffic, seq, worker()?, timing, profile)?;
+    let attempts = if retry { ATTEMPTS } else { 1 };
+    let mut made = 0;
+    for attempt in 1..=attempts {
+        if attempt > 1 && RETRY_DEADLINE.get().is_some_and(|d| Instant::now() > *d) {
+            if let Some(b) = best.as_mut() {
+                b.notes
+                    .push("not repeated: past the suite's retry budget (--retry-budget-s)".into());
+            }
+            break;
+        }
+        let st: Option<&mut dyn FnMut() -> u64> = match storm.as_mut() {
+            Some(f) => Some(&mut **f),
+            None => None,
+        };
+        let mut r = h.run(eal, spec, workers()?, st)?;
+        made = attempt;
         r.attempts = attempt;
         log_run(&r, h.hz());
         if !r.contended() {
             return Ok(r);
         }
-        let lost = |r: &RunResult| r.run_delay_ms + r.steal_ms;
+        let lost = |r: &RunResult| {
+            if r.packets == 0 {
+                f64::INFINITY
+            } else {
+                r.run_delay_ms + r.steal_ms + r.late_ms
+            }
+        };
         if best.as_ref().map_or(true, |b| lost(&r) < lost(b)) {
             best = Some(r);
         }
     }
     let mut r = best.ok_or("no attempt")?;
     r.notes.push(format!(
-        "other processes took the worker's CPU in all {ATTEMPTS} attempts; this one lost {:.1} ms",
+        "other processes took the worker's CPU in all {made} attempts; this one lost {:.1} ms",
         r.run_delay_ms + r.steal_ms
     ));
     Ok(r)
@@ -285,8 +407,98 @@ fn wait_quiet(max: Duration) -> f64 {
     }
 }
 
+/// `n` MSM workers over the table of `table`, each with a fresh RCU reader.
+fn msm_workers(
+    table: &TableHandle,
+    readers: &mut Vec<RcuReader>,
+    n: usize,
+) -> Result<Vec<WorkerKind>, String> {
+    (0..n)
+        .map(|_| {
+            Ok(WorkerKind::Msm {
+                table: table.clone(),
+                reader: readers.pop().ok_or("out of RCU readers")?,
+            })
+        })
+        .collect()
+}
+
+/// Worker lcores: one per CPU but CPU 0 (the main lcore's), or the
+/// oversubscribed test layout (all on CPU 1). Returns them with the EAL's
+/// core option.
+fn worker_layout(a: &Args, cpus: usize) -> Result<(Vec<WorkerLcore>, Vec<String>), String> {
+    if let Some(k) = a.oversubscribe_workers {
+        if k == 0 || cpus < 2 {
+            return Err("--oversubscribe-workers needs >= 1 worker and 2 CPUs".into());
+        }
+        let map = std::iter::once("0@0".to_string())
+            .chain((1..=k).map(|l| format!("{l}@1")))
+            .collect::<Vec<_>>()
+            .join(",");
+        let lc = (1..=k as u32)
+            .map(|lcore| WorkerLcore { lcore, cpu: 1 })
+            .collect();
+        return Ok((lc, vec!["--lcores".into(), map]));
+    }
+    if cpus < 2 {
+        return Err(format!(
+            "needs >= 2 CPUs (a main lcore and a worker), have {cpus}"
+        ));
+    }
+    let n = a.max_workers.unwrap_or(cpus - 1).clamp(1, cpus - 1);
+    let lc = (1..=n as u32)
+        .map(|l| WorkerLcore { lcore: l, cpu: l })
+        .collect();
+    Ok((lc, vec!["-l".into(), format!("0-{n}")]))
+}
+
+/// Reads what perf/bench.sh gathered outside this process.
+fn externals(a: &Args) -> External {
+    let kernel = match (&a.kernel_json, &a.kernel_missing) {
+        (Some(p), _) => match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).map_err(|e| e.to_string()))
+        {
+            Ok(v) => Ok(v),
+            Err(e) => Err(format!("not run: {}: {e}", p.display())),
+        },
+        (None, Some(why)) => Err(why.clone()),
+        (None, None) => Err("not run (msm-bench started without --kernel-json)".into()),
+    };
+    let control = a
+        .control_md
+        .as_ref()
+        .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())));
+    External {
+        kernel,
+        control,
+        control_command: a.control_command.clone(),
+    }
+}
+
+/// A run of `traffic` with `frames` over `seq`, nothing special.
+fn spec<'a>(
+    name: &'a str,
+    traffic: Traffic,
+    frames: Frames,
+    seq: &'a Arc<[u32]>,
+    timing: Timing,
+) -> RunSpec<'a> {
+    RunSpec {
+        name,
+        traffic,
+        frames,
+        seq,
+        timing,
+        profile: None,
+        pace_mpps: None,
+        moving: false,
+    }
+}
+
 fn bench(a: &Args) -> Result<(), String> {
     validate(a)?;
+    let _ = RETRY_DEADLINE.set(Instant::now() + Duration::from_secs(a.retry_budget_s));
     let busy = wait_quiet(Duration::from_secs(a.wait_quiet));
     if busy > 0.10 {
         eprintln!(
@@ -295,6 +507,8 @@ fn bench(a: &Args) -> Result<(), String> {
         );
     }
     let machine = Machine::gather();
+    let (lcores, core_opt) = worker_layout(a, machine.cpus)?;
+    let oversubscribed = a.oversubscribe_workers.is_some();
     let mut rep = Report {
         date: now_utc(),
         invocation: a.invocation.clone(),
@@ -303,6 +517,8 @@ fn bench(a: &Args) -> Result<(), String> {
         window_ms: a.window_ms,
         sample_ms: a.sample_ms,
         start_busy: busy,
+        oversubscribed,
+        external: externals(a),
         ..Report::default()
     };
     let timing = Timing {
@@ -319,49 +535,65 @@ fn bench(a: &Args) -> Result<(), String> {
     }
 
     let vdev = format!("--vdev={INET_DEVICE}");
-    rep.eal_args = [
-        "-l",
-        "0,1",
-        "--no-huge",
-        "-m",
-        &a.eal_mem.to_string(),
-        "--no-pci",
-        "--no-shconf",
-        "--no-telemetry",
-        "--file-prefix",
-        "msm-bench",
-        &vdev,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let vdev_paced = format!("--vdev={PACED_VDEV}");
+    rep.eal_args = core_opt;
+    rep.eal_args.extend(
+        [
+            "--no-huge",
+            "-m",
+            &a.eal_mem.to_string(),
+            "--no-pci",
+            "--no-shconf",
+            "--no-telemetry",
+            "--file-prefix",
+            "msm-bench",
+            &vdev,
+            &vdev_paced,
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
     let eal = Eal::init(&rep.eal_args).map_err(|e| format!("EAL: {e}"))?;
-    if !msm_dpdk::worker_lcores().any(|l| l == WORKER_LCORE) {
-        return Err(format!("lcore {WORKER_LCORE} is not an EAL worker lcore"));
+    for l in &lcores {
+        if !msm_dpdk::worker_lcores().any(|w| w == l.lcore) {
+            return Err(format!("lcore {} is not an EAL worker lcore", l.lcore));
+        }
     }
-    let mut h = Harness::new()?;
+    let mut h = Harness::new(lcores)?;
+    let max_workers = h.max_workers();
     rep.tsc_hz = h.hz();
+    rep.max_workers = max_workers;
     let mut rng = StdRng::seed_from_u64(a.seed);
+    let f0 = Frames::Fixed(a.frame_sizes[0]);
+    let retry = !oversubscribed;
 
     // The harness ceiling, before and after the MSM runs (drift check). The
     // macswap worker ignores addresses; any sequence will do.
     let any_homes = traffic::population(1024, &mut rng)?;
     let any_seq: Arc<[u32]> = traffic::sequence(&any_homes, 1 << 16, &mut rng).into();
-    let macswap = || Ok(WorkerKind::MacSwap);
+    let macswap = || Ok(vec![WorkerKind::MacSwap]);
     let r = measure(
         &mut h,
         &eal,
-        "macswap-before",
-        Traffic::Downlink,
-        &any_seq,
+        spec("macswap-before", Traffic::Downlink, f0, &any_seq, timing),
         macswap,
-        timing,
         None,
+        retry,
     )?;
     rep.harness.push(r);
 
     let largest = a.sizes.iter().copied().max().unwrap_or(0);
     let smallest = a.sizes.iter().copied().min().unwrap_or(0);
+    let all_frames_at = a
+        .all_frames_at
+        .clone()
+        .unwrap_or_else(|| vec![smallest, largest]);
+    // Runs per table (upper bound) x attempts x workers: RCU readers needed.
+    let runs_per_table = 2 * a.frame_sizes.len()
+        + 2
+        + a.storm_rates.len()
+        + a.latency_loads.len()
+        + max_workers * (max_workers + 1) / 2;
     for &n in &a.sizes {
         let t = Instant::now();
         let homes = traffic::population(n, &mut rng)?;
@@ -371,8 +603,8 @@ fn bench(a: &Args) -> Result<(), String> {
             size_label(n),
             t.elapsed().as_secs_f64()
         );
-        // One reader per attempt on this table (readers start offline).
-        let (rcu, mut readers) = Rcu::new(3 * ATTEMPTS as usize);
+        // One reader per worker per attempt on this table (readers start offline).
+        let (rcu, mut readers) = Rcu::new(runs_per_table * ATTEMPTS as usize * max_workers);
         let mut writer =
             TableWriter::new(TableConfig::new(n), rcu).map_err(|e| format!("table: {e}"))?;
         let thp0 = anon_huge_kib();
@@ -408,51 +640,216 @@ fn bench(a: &Args) -> Result<(), String> {
             row.bytes_per_binding()
         );
         rep.tables.push(row);
-        drop(homes);
+        let table = writer.handle();
 
-        let mut msm = || {
-            Ok(WorkerKind::Msm {
-                table: writer.handle(),
-                reader: readers.pop().ok_or("out of RCU readers")?,
-            })
+        let frames: Vec<Frames> = if all_frames_at.contains(&n) {
+            a.frame_sizes.iter().map(|&b| Frames::Fixed(b)).collect()
+        } else {
+            vec![f0]
         };
-        for traffic in [Traffic::Downlink, Traffic::Uplink] {
-            let name = format!("{}-{}", traffic.name(), size_label(n));
-            let r = measure(&mut h, &eal, &name, traffic, &seq, &mut msm, timing, None)?;
+        let mut max_downlink = None;
+        for &fr in &frames {
+            for traffic in [Traffic::Downlink, Traffic::Uplink] {
+                let name = format!("{}-{}-{}", traffic.name(), size_label(n), fr.label());
+                let r = measure(
+                    &mut h,
+                    &eal,
+                    spec(&name, traffic, fr, &seq, timing),
+                    || msm_workers(&table, &mut readers, 1),
+                    None,
+                    retry,
+                )?;
+                if traffic == Traffic::Downlink && fr == f0 {
+                    max_downlink = Some(r.clone());
+                }
+                rep.msm.push(MsmRun {
+                    bindings: n,
+                    run: r,
+                });
+            }
+        }
+        if !a.no_mix {
+            let name = format!("mix-{}", size_label(n));
+            let r = measure(
+                &mut h,
+                &eal,
+                spec(&name, Traffic::Mix, Frames::Imix, &seq, timing),
+                || msm_workers(&table, &mut readers, 1),
+                None,
+                retry,
+            )?;
             rep.msm.push(MsmRun {
                 bindings: n,
                 run: r,
             });
         }
+        if n == largest {
+            // Latency at shares of the measured maximum (as run: what the
+            // worker core sustains with this source).
+            if let Some(max) = &max_downlink {
+                rep.latency_max_mpps = Some(max.mpps);
+                for &load in &a.latency_loads {
+                    let name = format!("latency-{}-{}-{load:.0}%", size_label(n), f0.label());
+                    let mut sp = spec(&name, Traffic::Downlink, f0, &seq, timing);
+                    sp.pace_mpps = Some(max.mpps * load / 100.0);
+                    let r = measure(
+                        &mut h,
+                        &eal,
+                        sp,
+                        || msm_workers(&table, &mut readers, 1),
+                        None,
+                        retry,
+                    )?;
+                    rep.latency.push((
+                        load,
+                        MsmRun {
+                            bindings: n,
+                            run: r,
+                        },
+                    ));
+                }
+            }
+            // The worker while the main lcore publishes a storm of moves: at
+            // each rate of --storm-rates (0: as fast as the writer goes).
+            for &rate in if a.no_storm {
+                &[][..]
+            } else {
+                &a.storm_rates[..]
+            } {
+                let label = if rate > 0.0 {
+                    format!("{:.0}k", rate / 1e3)
+                } else if rate == 0.0 {
+                    "max".into()
+                } else {
+                    "spin".into()
+                };
+                let name = format!("storm-{}-{}-{label}", size_label(n), f0.label());
+                let mut sp = spec(&name, Traffic::Downlink, f0, &seq, timing);
+                sp.moving = true;
+                let mut srng = StdRng::seed_from_u64(a.seed ^ 0x5707);
+                let batch = a.storm_batch.max(1);
+                let w = &mut writer;
+                // Pacing: updates allowed so far since the storm began (a
+                // gap of > 100 ms between calls means a new attempt).
+                let mut began = Instant::now();
+                let mut last = began - Duration::from_secs(1);
+                let mut done = 0u64;
+                let mut storm_fn = || -> u64 {
+                    let now = Instant::now();
+                    if now - last > Duration::from_millis(100) {
+                        began = now;
+                        done = 0;
+                    }
+                    last = now;
+                    if rate < 0.0 {
+                        let t = Instant::now();
+                        while t.elapsed() < Duration::from_micros(100) {
+                            std::hint::spin_loop();
+                        }
+                        return 0;
+                    }
+                    if rate > 0.0
+                        && (done + batch as u64) as f64 > (now - began).as_secs_f64() * rate
+                    {
+                        std::thread::sleep(Duration::from_micros(20));
+                        return 0;
+                    }
+                    for _ in 0..batch {
+                        let home = seq[srng.gen_range(0..seq.len())];
+                        let coa = if srng.gen::<bool>() {
+                            traffic::moved_coa(home)
+                        } else {
+                            traffic::coa_of(home)
+                        };
+                        let _ = w.upsert(home, Some(coa), 46_700_000_000, u32::MAX);
+                    }
+                    w.publish();
+                    done += batch as u64;
+                    batch as u64
+                };
+                let r = measure(
+                    &mut h,
+                    &eal,
+                    sp,
+                    || msm_workers(&table, &mut readers, 1),
+                    Some(&mut storm_fn),
+                    retry,
+                )?;
+                rep.storm.push((
+                    rate,
+                    MsmRun {
+                        bindings: n,
+                        run: r,
+                    },
+                ));
+            }
+            // Scaling: 1 worker is the downlink run above; 2.. as far as the
+            // machine has worker lcores.
+            let mut scaling = Scaling {
+                bindings: n,
+                frames: f0,
+                cpus: machine.cpus,
+                oversubscribed,
+                runs: max_downlink.iter().cloned().collect(),
+                not_run: None,
+            };
+            for k in 2..=max_workers {
+                let name = format!("scaling-{}-{}-{k}w", size_label(n), f0.label());
+                let r = measure(
+                    &mut h,
+                    &eal,
+                    spec(&name, Traffic::Downlink, f0, &seq, timing),
+                    || msm_workers(&table, &mut readers, k),
+                    None,
+                    retry,
+                )?;
+                scaling.runs.push(r);
+            }
+            if max_workers < 2 {
+                scaling.not_run = Some(format!(
+                    "2 workers: not run, needs >= 3 cores (have {})",
+                    machine.cpus
+                ));
+            }
+            rep.scaling = Some(scaling);
+        }
         if let (Some(dir), true) = (&a.profile, n == largest || n == smallest) {
             let name = format!("profile-downlink-{}", size_label(n));
             let path = dir.join(format!("{name}.perf.data"));
+            let mut sp = spec(&name, Traffic::Downlink, f0, &seq, timing);
+            sp.profile = Some(&path);
             let r = measure(
                 &mut h,
                 &eal,
-                &name,
-                Traffic::Downlink,
-                &seq,
-                &mut msm,
-                timing,
-                Some(&path),
+                sp,
+                || msm_workers(&table, &mut readers, 1),
+                None,
+                retry,
             )?;
             rep.profiles.push(MsmRun {
                 bindings: n,
                 run: r,
             });
         }
+        if n == largest && a.churn_rounds > 0 {
+            rep.churn = Some(churn::run(
+                &mut writer,
+                &homes,
+                a.churn_rounds,
+                a.churn_share,
+                &mut rng,
+            )?);
+        }
+        drop(homes);
     }
 
     let r = measure(
         &mut h,
         &eal,
-        "macswap-after",
-        Traffic::Downlink,
-        &any_seq,
+        spec("macswap-after", Traffic::Downlink, f0, &any_seq, timing),
         macswap,
-        timing,
         None,
+        retry,
     )?;
     rep.harness.push(r);
     drop(h);

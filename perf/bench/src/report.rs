@@ -1,8 +1,9 @@
 //! The results file (markdown) and its JSON twin, plus facts about the machine.
 
+use crate::churn::Churn;
 use crate::harness::RunResult;
 use crate::testpmd::TestpmdResult;
-use crate::traffic::Traffic;
+use crate::traffic::{Frames, Traffic};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::process::Command;
@@ -43,6 +44,48 @@ pub struct MsmRun {
     pub run: RunResult,
 }
 
+/// Results gathered by perf/bench.sh outside this process.
+#[derive(Debug)]
+pub struct External {
+    /// perf/kernel-baseline.sh's JSON, or why there is none.
+    pub kernel: Result<Value, String>,
+    /// examples/regbench.rs's markdown (or why it could not be read), if run.
+    pub control: Option<Result<String, String>>,
+    pub control_command: Option<String>,
+}
+
+impl Default for External {
+    fn default() -> Self {
+        External {
+            kernel: Err("not run".into()),
+            control: None,
+            control_command: None,
+        }
+    }
+}
+
+/// Throughput over 1..N workers (downlink at the largest table).
+#[derive(Debug, Clone)]
+pub struct Scaling {
+    pub bindings: usize,
+    pub frames: Frames,
+    pub cpus: usize,
+    /// Test layout: several worker lcores on one CPU (not scaling).
+    pub oversubscribed: bool,
+    /// Runs with 1, 2, ... workers.
+    pub runs: Vec<RunResult>,
+    /// Why more workers did not run.
+    pub not_run: Option<String>,
+}
+
+impl Scaling {
+    /// Mpps per worker with k workers relative to 1 worker.
+    pub fn efficiency(&self, r: &RunResult) -> Option<f64> {
+        let one = self.runs.iter().find(|r| r.workers == 1)?;
+        (one.mpps > 0.0).then(|| r.mpps / (r.workers as f64 * one.mpps))
+    }
+}
+
 /// Everything one invocation measured.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -64,6 +107,27 @@ pub struct Report {
     pub msm: Vec<MsmRun>,
     /// Profiled downlink runs (not in the results table).
     pub profiles: Vec<MsmRun>,
+    /// Worker lcores available; whether they were oversubscribed (test only).
+    pub max_workers: usize,
+    pub oversubscribed: bool,
+    /// The measured maximum the latency loads are shares of (Mpps, as run).
+    pub latency_max_mpps: Option<f64>,
+    /// (load %, run).
+    pub latency: Vec<(f64, MsmRun)>,
+    /// (rate limit in updates/s, 0 = none; run).
+    pub storm: Vec<(f64, MsmRun)>,
+    pub scaling: Option<Scaling>,
+    pub churn: Option<Churn>,
+    pub external: External,
+}
+
+/// Verdict of a target.
+fn verdict(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "met",
+        Some(false) => "**NOT met**",
+        None => "not measurable",
+    }
 }
 
 /// "1K", "1M", "10M", or the number.
@@ -176,6 +240,11 @@ impl Report {
         base.filter(|b| *b > 0.0).map(|b| x / b)
     }
 
+    /// Whether `r` ran the first frame size (the one every table size has).
+    fn is_first_frames(&self, r: &RunResult) -> bool {
+        self.msm.first().map(|m| m.run.frames) == Some(r.frames)
+    }
+
     /// Whether `mpps` meets the issue's target for `bindings` (None: no target
     /// or no testpmd figure).
     fn met(&self, bindings: usize, mpps: f64) -> Option<bool> {
@@ -189,6 +258,7 @@ impl Report {
         };
         self.msm
             .iter()
+            .filter(|m| m.run.traffic != Traffic::Mix && self.is_first_frames(&m.run))
             .filter_map(|m| {
                 let ratio = target_for(m.bindings)?;
                 Some(Target {
@@ -205,15 +275,31 @@ impl Report {
         let mut s = String::new();
         let f2 = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.2}"));
         let hz = self.tsc_hz;
-        let _ = writeln!(s, "# Issue 2: first data-plane benchmark ({})\n", self.date);
+        let _ = writeln!(s, "# MSM benchmark suite ({})\n", self.date);
         let _ = writeln!(
             s,
-            "Per-packet cost of the MSM worker (`msm::worker::run`, one worker core) for downlink \
-             (lookup + IP-in-IP encapsulation) and uplink (anti-spoofing lookup + decapsulation) \
-             with destinations uniformly random over the bound population, next to \
-             `dpdk-testpmd --forward-mode=macswap` on the same virtual device (net_null) in the \
-             same run. Method: end of this file and `perf/README.md`.\n"
+            "Per-packet cost of the MSM worker (`msm::worker::run`) for downlink \
+             (lookup + IP-in-IP encapsulation), uplink (anti-spoofing lookup + decapsulation) and \
+             a realistic mix, at several table and frame sizes, with destinations uniformly random \
+             over the bound population, next to `dpdk-testpmd --forward-mode=macswap` on the same \
+             virtual device (net_null) and the Linux kernel baseline in the same run; latency at \
+             10/50/80 % load, scaling over worker cores, the worker under a table-update storm, \
+             memory under churn, and the control-plane benchmark. Method: `perf/README.md` and the \
+             end of this file.\n"
         );
+        if self.oversubscribed {
+            let _ = writeln!(
+                s,
+                "**TEST RUN: worker lcores oversubscribed on one CPU (`--oversubscribe-workers`). \
+                 Multi-worker figures are NOT scaling.**\n"
+            );
+        }
+        let _ = writeln!(s, "## Targets\n");
+        let _ = writeln!(s, "| target | measured | verdict |\n|---|---|---|");
+        for (t, m, v) in self.summary_targets() {
+            let _ = writeln!(s, "| {t} | {m} | {} |", verdict(v));
+        }
+        let _ = writeln!(s);
         let _ = writeln!(s, "## Commands\n");
         if let Some(inv) = &self.invocation {
             let _ = writeln!(s, "Produced by `{inv}`, which ran:\n");
@@ -280,30 +366,58 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| workload | bindings | Mpps as run | x testpmd | Mpps worker only | x testpmd | x harness | TSC ticks/pkt: total = source + check + worker | spread as run (Mpps) | drops |"
+            "| workload | frame B | bindings | Mpps as run | x testpmd | Mpps per on-CPU s | Mpps worker only | x testpmd | x harness | ns/pkt as run / worker only | Gbit/s worker only | TSC ticks/pkt: total = source + check + worker | spread as run (Mpps) | drops | mbufs in use at end (of {}) / leaked |",
+            self.msm.first().map_or(0, |m| m.run.pool.capacity)
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---|---|---:|");
+        let _ = writeln!(
+            s,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|---:|---|"
+        );
         for mr in &self.msm {
             let r = &mr.run;
             let wm = r.worker_mpps(hz);
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.2} | {} | {:.2} | {} | {} | {:.0} = {:.0} + {:.0} + {:.0} | {} | {} |",
+                "| {} | {} | {} | {:.2} | {} | {:.2} | {:.2} | {} | {} | {:.1} / {:.1} | {:.2} | {:.0} = {:.0} + {:.0} + {:.0} | {} | {} | {} / {} |",
                 r.traffic.name(),
+                r.frames.label(),
                 size_label(mr.bindings),
                 r.mpps,
                 f2(Self::ratio(r.mpps, tp)),
+                r.mpps_oncpu(),
                 wm,
                 f2(Self::ratio(wm, tp)),
                 f2(Self::ratio(wm, hw)),
+                r.ns_per_pkt(hz),
+                r.worker_ns_per_pkt(hz),
+                wm * r.frames.mean_bytes() * 8.0 / 1e3,
                 r.tsc_per_pkt,
                 r.source_tsc_per_pkt,
                 r.check_tsc_per_pkt,
                 r.worker_tsc_per_pkt(),
                 spread(&r.sample_mpps),
                 r.total_drops(),
+                r.pool.in_use_running,
+                r.pool.in_use_after,
             );
         }
+        let _ = writeln!(
+            s,
+            "\nFrame B = the mobile-side Ethernet frame including the FCS (downlink input, uplink \
+             output); the tunnelled side is 20 bytes longer. **imix** = the realistic mix: sizes \
+             64 / 576 / 1400 B in proportions 7 : 4 : 1, each as downlink and uplink in proportions \
+             2 : 1, interleaved in a fixed shuffled cycle of 36 packets (mean {:.0} B). Gbit/s = \
+             worker-only Mpps x mean mobile-side frame size. Mpps per on-CPU s = packets / the \
+             worker thread's own CPU time in the window (schedstat): the rate while it had its \
+             core, which other processes on a shared machine do not dilute (their cache \
+             pollution stays); the as-run and worker-only figures count the whole window. ns/pkt = TSC ticks per packet on the \
+             worker core / TSC rate. The testpmd ratio uses the 64-byte testpmd figure for every \
+             size (net_null never touches packet data, so testpmd's rate does not depend on it). \
+             mbufs in use at end = mempool in-use count at the end of the window with the worker \
+             running (per-lcore caches count as free); leaked = still in use after the worker \
+             stopped and every ring was drained (must be 0).",
+            Frames::Imix.mean_bytes()
+        );
         let _ = writeln!(s);
         let all = || self.msm.iter().map(|m| &m.run).chain(self.harness.iter());
         let checked: u64 = all().map(|r| r.checked).sum();
@@ -340,7 +454,7 @@ impl Report {
             let _ = writeln!(s);
         }
 
-        let _ = writeln!(s, "## Targets\n");
+        let _ = writeln!(s, "## Throughput targets in detail\n");
         match tp {
             Some(tpv) => {
                 let _ = writeln!(
@@ -417,7 +531,11 @@ impl Report {
                     .filter_map(|n| {
                         self.msm
                             .iter()
-                            .find(|m| m.bindings == *n && m.run.traffic == traffic)
+                            .find(|m| {
+                                m.bindings == *n
+                                    && m.run.traffic == traffic
+                                    && self.is_first_frames(&m.run)
+                            })
                             .map(|m| m.run.worker_tsc_per_pkt())
                     })
                     .collect();
@@ -463,6 +581,8 @@ impl Report {
             );
         }
         let _ = writeln!(s);
+
+        self.extra_sections(&mut s);
 
         let _ = writeln!(s, "## Binding table\n");
         let _ = writeln!(
@@ -587,6 +707,7 @@ impl Report {
                 "bindings": p.bindings,
                 "run": run_json(&p.run, hz),
             })).collect::<Vec<_>>(),
+            "issue5": self.extra_json(),
         })
     }
 }
@@ -627,6 +748,25 @@ fn testpmd_json(t: &TestpmdResult) -> Value {
 fn run_json(r: &RunResult, hz: u64) -> Value {
     json!({
         "name": r.name, "worker": r.worker, "traffic": r.traffic.name(),
+        "frame_bytes": r.frames.label(), "mean_frame_bytes": r.frames.mean_bytes(),
+        "workers": r.workers,
+        "ns_per_packet": r.ns_per_pkt(hz), "worker_ns_per_packet": r.worker_ns_per_pkt(hz),
+        "mempool": {
+            "capacity": r.pool.capacity, "in_use_end_of_window": r.pool.in_use_running,
+            "available_end_of_window": r.pool.available_running,
+            "in_use_after_stop": r.pool.in_use_after, "rx_nombuf": r.pool.rx_nombuf,
+        },
+        "latency": r.latency.as_ref().map(|l| json!({
+            "count": l.count, "p50_ns": l.p50_ns, "p99_ns": l.p99_ns, "p99_9_ns": l.p999_ns,
+            "max_ns": l.max_ns, "mean_ns": l.mean_ns, "offered_mpps": l.offered_mpps,
+            "rx_ring_overflow": l.ring_overflow,
+        })),
+        "storm": r.storm.as_ref().map(|s| json!({
+            "quiet_mpps": s.quiet_mpps, "storm_mpps": s.storm_mpps,
+            "updates": s.updates, "storm_seconds": s.seconds,
+            "quiet_half_worker_cpu_lost_ms": s.quiet_lost_ms,
+            "storm_half_worker_cpu_lost_ms": s.storm_lost_ms,
+        })),
         "seconds": r.seconds, "packets": r.packets, "mpps": r.mpps,
         "worker_only_mpps": r.worker_mpps(hz), "sample_mpps": r.sample_mpps,
         "tsc_ticks_per_packet": r.tsc_per_pkt,
@@ -637,6 +777,8 @@ fn run_json(r: &RunResult, hz: u64) -> Value {
         "drops": r.drops.iter().map(|(n, c)| json!({"reason": n, "count": c})).collect::<Vec<_>>(),
         "checked": r.checked, "bad": r.bad,
         "worker_run_delay_ms": r.run_delay_ms, "worker_cpu_steal_ms": r.steal_ms,
+        "sampling_late_ms": r.late_ms,
+        "worker_oncpu_seconds": r.oncpu_s, "mpps_per_oncpu_second": r.mpps_oncpu(),
         "attempts": r.attempts, "notes": r.notes, "profile": r.profile,
     })
 }
@@ -655,11 +797,13 @@ own `rx_packets` counter over a {window} ms window after {warmup} ms of warm-up,
 {sample} ms by the main lcore, which otherwise sleeps: the worker core runs alone.
 * **Packet source.** net_null's rx hands out mbufs from the worker core's mempool cache (16383 \
 mbufs, cache 256, as testpmd's) and never writes them. An rx callback (`rte_eth_add_rx_callback`, \
-run inside the worker's `rte_eth_rx_burst`) writes each frame: a 60-byte downlink frame (UDP \
-203.0.113.10 -> home) or an 80-byte uplink frame (IP-in-IP care-of -> 198.51.100.1 carrying UDP \
-home -> 203.0.113.10, from the care-of address bound to that home, so every packet passes the \
-anti-spoofing check), for the next home of a precomputed sequence of 2^24 draws, uniform with \
-replacement over the bound population. A tx callback checks 1 frame in {check} before net_null \
+run inside the worker's `rte_eth_rx_burst`) writes each frame's headers (the payload is \
+not written: nobody reads it): a downlink frame (UDP 203.0.113.10 -> home; 60 bytes in the mbuf \
+for the 64-byte size) or an uplink frame (IP-in-IP care-of -> 198.51.100.1 carrying UDP \
+home -> 203.0.113.10, 20 bytes longer, from the care-of address bound to that home, so every \
+packet passes the anti-spoofing check), or the mix's cycle of both at three sizes, for the \
+next home of a precomputed sequence of 2^24 draws, uniform with replacement over the bound \
+population. A tx callback checks 1 frame in {check} (addresses, TTLs, lengths, checksums) before net_null \
 frees it. Both time themselves with the TSC: **worker only** = total ticks minus theirs.
 * **Baselines.** testpmd macswap on two net_null ports, one forwarding core: rx allocates, \
 macswap, tx frees, all on one core, frames never written (so never a cache miss on packet \
@@ -685,4 +829,658 @@ bindings (load <= 3/4). A table sized for more than it holds costs more per bind
         check = crate::source::CHECK_EVERY,
         ghz = r.tsc_hz as f64 / 1e9,
     )
+}
+
+/// The kernel baseline's runs: (bindings, direction, frame bytes, kernel Mpps,
+/// MSM Mpps, ratio) as the script reported them.
+type KernelRun = (
+    u64,
+    String,
+    Option<u64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+fn kernel_runs(v: &Value) -> Vec<KernelRun> {
+    v["runs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r["bindings"].as_u64().unwrap_or(0),
+                        r["direction"].as_str().unwrap_or("?").to_string(),
+                        r["frame_bytes"].as_u64(),
+                        r["kernel_mpps"].as_f64(),
+                        r["msm_mpps"].as_f64(),
+                        r["ratio"].as_f64(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Report {
+    /// The MSM run of `traffic` at `bindings` with the first frame size.
+    fn msm_run(&self, traffic: Traffic, bindings: usize) -> Option<&RunResult> {
+        self.msm
+            .iter()
+            .find(|m| m.bindings == bindings && m.run.traffic == traffic)
+            .map(|m| &m.run)
+            .filter(|r| self.is_first_frames(r))
+    }
+
+    /// The latency run at `load` %.
+    fn latency_at(&self, load: f64) -> Option<&RunResult> {
+        self.latency
+            .iter()
+            .find(|(l, _)| (*l - load).abs() < 1e-9)
+            .map(|(_, m)| &m.run)
+    }
+
+    /// Every target the issues state: (target, what was measured, verdict).
+    pub fn summary_targets(&self) -> Vec<(String, String, Option<bool>)> {
+        let mut v = Vec::new();
+        let hz = self.tsc_hz;
+        let tp = self.testpmd_mpps();
+        let largest = self.tables.iter().map(|t| t.bindings).max().unwrap_or(0);
+        let mut sizes: Vec<usize> = self.msm.iter().map(|m| m.bindings).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        for &n in sizes.iter().rev() {
+            let Some(ratio) = target_for(n) else { continue };
+            for traffic in [Traffic::Downlink, Traffic::Uplink] {
+                let t = format!(
+                    "{} at {} bindings >= {ratio} x testpmd macswap{}",
+                    traffic.name(),
+                    size_label(n),
+                    if n < 10_000_000 { " (issue 2)" } else { "" }
+                );
+                match (self.msm_run(traffic, n), tp) {
+                    (Some(r), Some(tp)) => v.push((
+                        t,
+                        format!(
+                            "{:.2} x as run ({:.2} Mpps), {:.2} x worker only (testpmd {tp:.2} Mpps, wall clock); {:.2} Mpps per on-CPU second of the worker (no ratio: testpmd has no such figure){}",
+                            r.mpps / tp,
+                            r.mpps,
+                            r.worker_mpps(hz) / tp,
+                            r.mpps_oncpu(),
+                            if r.contended() {
+                                format!(
+                                    "; contended: the worker lost {:.0} ms of its CPU in the window",
+                                    r.run_delay_ms + r.steal_ms
+                                )
+                            } else {
+                                String::new()
+                            }
+                        ),
+                        Some(r.mpps >= ratio * tp),
+                    )),
+                    (None, _) => v.push((t, "not run".into(), None)),
+                    (_, None) => v.push((t, "no testpmd figure".into(), None)),
+                }
+            }
+        }
+        let kruns = match &self.external.kernel {
+            Ok(k) if k["status"] == "ok" => Ok(kernel_runs(k)),
+            Ok(k) => Err(format!(
+                "kernel baseline unavailable: {}",
+                k["reason"].as_str().unwrap_or("no reason given")
+            )),
+            Err(e) => Err(format!("kernel baseline {e}")),
+        };
+        for traffic in [Traffic::Downlink, Traffic::Uplink] {
+            let t = format!(
+                "{} at {} bindings >= 5 x the kernel baseline",
+                traffic.name(),
+                size_label(largest)
+            );
+            match &kruns {
+                Err(e) => v.push((t, e.clone(), None)),
+                Ok(runs) => {
+                    let mine: Vec<&KernelRun> =
+                        runs.iter().filter(|r| r.1 == traffic.name()).collect();
+                    match mine.iter().find(|r| r.0 as usize == largest) {
+                        Some(r) => {
+                            let ratio = r.5.or_else(|| Some(r.4? / r.3?));
+                            v.push((
+                                t,
+                                format!(
+                                    "kernel {} Mpps, MSM {} Mpps: {} x",
+                                    r.3.map_or("n/a".into(), |x| format!("{x:.3}")),
+                                    r.4.map_or("n/a".into(), |x| format!("{x:.3}")),
+                                    ratio.map_or("n/a".into(), |x| format!("{x:.2}"))
+                                ),
+                                ratio.map(|x| x >= 5.0),
+                            ))
+                        }
+                        None => {
+                            let other = mine
+                                .iter()
+                                .map(|r| {
+                                    format!(
+                                        "{} bindings: {} x",
+                                        size_label(r.0 as usize),
+                                        r.5.map_or("n/a".into(), |x| format!("{x:.2}"))
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            v.push((
+                                t,
+                                format!(
+                                    "kernel baseline not run at {} bindings{}",
+                                    size_label(largest),
+                                    if other.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!(" (measured: {other})")
+                                    }
+                                ),
+                                None,
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        let t = "p99.9 < 20 us at 80 % load".to_string();
+        match self.latency_at(80.0).and_then(|r| r.latency.as_ref().map(|l| (r, l))) {
+            Some((r, l)) => v.push((
+                t,
+                format!(
+                    "p99.9 {:.1} us (p50 {:.1}, p99 {:.1}, max {:.1}) at {:.2} Mpps offered, downlink {} B, {} bindings",
+                    l.p999_ns / 1e3,
+                    l.p50_ns / 1e3,
+                    l.p99_ns / 1e3,
+                    l.max_ns / 1e3,
+                    l.offered_mpps,
+                    r.frames.label(),
+                    size_label(largest)
+                ) + &if r.contended() {
+                    format!(
+                        "; CONTENDED: the worker lost {:.0} ms of its CPU to other processes in the window, which is what the tail measures",
+                        r.run_delay_ms + r.steal_ms
+                    )
+                } else {
+                    String::new()
+                },
+                if r.contended() {
+                    None
+                } else {
+                    Some(l.p999_ns < 20_000.0)
+                },
+            )),
+            None => v.push((t, "no latency run at 80 %".into(), None)),
+        }
+        let t = "linear scaling per worker".to_string();
+        match &self.scaling {
+            None => v.push((t, "not run".into(), None)),
+            Some(sc) if sc.oversubscribed => v.push((
+                t,
+                "oversubscribed test run: workers share a CPU, not scaling".into(),
+                None,
+            )),
+            Some(sc) if sc.runs.len() < 2 => v.push((
+                t,
+                format!(
+                    "1 worker: {}; {}",
+                    sc.runs
+                        .first()
+                        .map_or("n/a".into(), |r| format!("{:.2} Mpps", r.mpps)),
+                    sc.not_run.clone().unwrap_or_default()
+                ),
+                None,
+            )),
+            Some(sc) => {
+                let effs: Vec<f64> = sc.runs.iter().filter_map(|r| sc.efficiency(r)).collect();
+                let worst = effs.iter().copied().fold(f64::INFINITY, f64::min);
+                v.push((
+                    t,
+                    format!(
+                        "per-worker efficiency over 1..{} workers: {} (worst {:.0} %; linear = >= 90 %)",
+                        sc.runs.len(),
+                        effs.iter()
+                            .map(|e| format!("{:.0} %", e * 100.0))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        worst * 100.0
+                    ),
+                    Some(worst >= 0.9),
+                ))
+            }
+        }
+        let worst = self
+            .tables
+            .iter()
+            .map(TableRow::bytes_per_binding)
+            .fold(0.0, f64::max);
+        v.push((
+            "<= 64 bytes per binding (issue 2)".into(),
+            format!(
+                "at most {worst:.1} B over the table sizes; {} at {}",
+                self.tables
+                    .iter()
+                    .find(|t| t.bindings == largest)
+                    .map_or("n/a".into(), |t| format!("{:.1} B", t.bytes_per_binding())),
+                size_label(largest)
+            ),
+            (!self.tables.is_empty()).then_some(worst <= 64.0),
+        ));
+        let t = "RSS does not grow under churn".to_string();
+        match &self.churn {
+            Some(c) => v.push((
+                t,
+                format!(
+                    "{} rounds over {} bindings: {:+.1} MiB from the first to the last round",
+                    c.rounds.len(),
+                    size_label(c.bindings),
+                    c.growth_kib() as f64 / 1024.0
+                ),
+                Some(c.flat()),
+            )),
+            None => v.push((t, "not run".into(), None)),
+        }
+        let control_dip = self
+            .storm
+            .iter()
+            .find(|(r, _)| *r < 0.0)
+            .and_then(|(_, m)| m.run.storm.as_ref())
+            .map(|c| 1.0 - c.storm_mpps / c.quiet_mpps);
+        let control = control_dip.map_or(String::new(), |d| {
+            format!(
+                "; control (main lcore spinning, no updates): {:+.1} %{}",
+                -d * 100.0,
+                if d > 0.10 {
+                    ": the dip is not the table's, so the target cannot be judged here"
+                } else {
+                    ""
+                }
+            )
+        });
+        for (rate, m) in self.storm.iter().filter(|(r, _)| *r >= 0.0) {
+            let t = format!(
+                "data-plane dip <= 10 % while a storm is published (issue 3){}",
+                if *rate > 0.0 {
+                    format!(", at {:.0} k updates/s (control-plane peak)", rate / 1e3)
+                } else {
+                    ", writer at full speed (stress, beyond the control plane)".into()
+                }
+            );
+            match &m.run.storm {
+                Some(st) => {
+                    let dip = 1.0 - st.storm_mpps / st.quiet_mpps;
+                    v.push((
+                        t,
+                        format!(
+                            "real worker: {:.2} -> {:.2} Mpps ({:+.1} %) with {:.0} k updates/s published (worker CPU lost to other processes: {:.0} / {:.0} ms per half){}",
+                            st.quiet_mpps,
+                            st.storm_mpps,
+                            -dip * 100.0,
+                            st.updates as f64 / st.seconds / 1e3,
+                            st.quiet_lost_ms,
+                            st.storm_lost_ms,
+                            control
+                        ),
+                        if control_dip.is_some_and(|d| d > 0.10) {
+                            None
+                        } else {
+                            Some(dip <= 0.10)
+                        },
+                    ))
+                }
+                None => v.push((t, "no storm window".into(), None)),
+            }
+        }
+        if self.storm.is_empty() {
+            v.push((
+                "data-plane dip <= 10 % while a storm is published (issue 3)".into(),
+                "not run".into(),
+                None,
+            ));
+        }
+        v
+    }
+
+    /// Latency, storm, scaling, kernel, churn and control-plane sections.
+    fn extra_sections(&self, s: &mut String) {
+        let hz = self.tsc_hz;
+        let _ = writeln!(s, "## Latency\n");
+        match (self.latency_max_mpps, self.latency.is_empty()) {
+            (Some(max), false) => {
+                let _ = writeln!(
+                    s,
+                    "Time through the worker at shares of the measured maximum ({max:.2} Mpps: the \
+                     downlink run at this table and frame size, as run), HDR histogram of every \
+                     packet in the window (3 significant digits). The paced source sits on a \
+                     second net_null port created with `no-rx=1` (its rx returns nothing, so an \
+                     idle poll costs about what it costs on a NIC), standing in for the Internet \
+                     port: packets arrive at a constant rate on a virtual rx ring of {} \
+                     descriptors (scheduled TSC times); each rx call of the worker allocates the \
+                     packets whose time has come (at most a burst; the rest wait, as in a NIC \
+                     ring; a backlog beyond the ring is dropped and counted as ring overflow, and \
+                     not in the histogram) and writes the scheduled arrival time into each \
+                     payload; the tx callback reads it when the worker's tx burst sends the \
+                     packet. **Included**: waiting in the (virtual) rx ring until the worker \
+                     polls, burst accumulation, processing of the packets ahead in the same \
+                     burst, tx staging up to the tx burst call, and any time the worker thread \
+                     was descheduled. **Excluded**: NIC, DMA, PCIe, the wire, the tx descriptor \
+                     ring (net_null frees at once) and the receiving host. On a shared VM the \
+                     tail is dominated by the worker thread losing its CPU (see the run's \
+                     notes).\n",
+                    crate::source::RX_RING
+                );
+                let _ = writeln!(
+                    s,
+                    "| load | offered Mpps | achieved Mpps | p50 us | p99 us | p99.9 us | max us | mean us | packets | ring overflow | drops |"
+                );
+                let _ = writeln!(
+                    s,
+                    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+                );
+                for (load, m) in &self.latency {
+                    let r = &m.run;
+                    if let Some(l) = &r.latency {
+                        let _ = writeln!(
+                            s,
+                            "| {load:.0} % | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+                            l.offered_mpps,
+                            r.mpps,
+                            l.p50_ns / 1e3,
+                            l.p99_ns / 1e3,
+                            l.p999_ns / 1e3,
+                            l.max_ns / 1e3,
+                            l.mean_ns / 1e3,
+                            l.count,
+                            l.ring_overflow,
+                            r.total_drops()
+                        );
+                    }
+                }
+                let _ = writeln!(s);
+            }
+            _ => {
+                let _ = writeln!(s, "Not run.\n");
+            }
+        }
+
+        let _ = writeln!(s, "## Data plane under a table-update storm\n");
+        if self.storm.is_empty() {
+            let _ = writeln!(s, "Not run.\n");
+        } else {
+            let m0 = &self.storm[0].1;
+            let _ = writeln!(
+                s,
+                "The real worker (downlink, {} B, {} bindings) on lcore 1; during the second \
+                 half of the window the main lcore (CPU 0) publishes table updates: batches of \
+                 moves of random bound homes between two care-of addresses (`TableWriter::upsert` \
+                 x batch + `publish`), paced to the given rate or back to back. That is the \
+                 table side of a registration storm without the HMAC, journal and replies (see \
+                 the control-plane section for those). The output check accepts either care-of \
+                 address. Dip = storm half vs quiet half of the same run. The control row keeps \
+                 the main lcore busy without touching the table: a dip there comes from the two \
+                 vCPUs sharing a physical core or the host, not from the table.\n",
+                m0.run.frames.label(),
+                size_label(m0.bindings)
+            );
+            let _ = writeln!(
+                s,
+                "| rate limit | quiet half Mpps | storm half Mpps | dip | worker CPU lost to others, ms: quiet / storm half | updates published | updates/s | drops | checked / bad |\n|---|---:|---:|---:|---|---:|---:|---:|---|"
+            );
+            for (rate, m) in &self.storm {
+                if let Some(st) = &m.run.storm {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {:.2} | {:.2} | {:.1} % | {:.0} / {:.0} | {} | {:.0} k | {} | {} / {} |",
+                        if *rate > 0.0 {
+                            format!("{:.0} k/s", rate / 1e3)
+                        } else if *rate == 0.0 {
+                            "none (full speed)".into()
+                        } else {
+                            "control: no updates, main lcore busy-spinning".into()
+                        },
+                        st.quiet_mpps,
+                        st.storm_mpps,
+                        (1.0 - st.storm_mpps / st.quiet_mpps) * 100.0,
+                        st.quiet_lost_ms,
+                        st.storm_lost_ms,
+                        st.updates,
+                        st.updates as f64 / st.seconds / 1e3,
+                        m.run.total_drops(),
+                        m.run.checked,
+                        m.run.bad
+                    );
+                }
+            }
+            let _ = writeln!(s);
+        }
+
+        let _ = writeln!(s, "## Scaling over worker cores\n");
+        match &self.scaling {
+            Some(sc) => {
+                let _ = writeln!(
+                    s,
+                    "Downlink, {} B, {} bindings; worker i on lcore i with queue pair i of both \
+                     ports (its own net_null queue, source and check), as `msm run` hands them \
+                     out. {} CPUs here: lcore 0 samples, {} worker lcore(s).{}\n",
+                    sc.frames.label(),
+                    size_label(sc.bindings),
+                    sc.cpus,
+                    self.max_workers,
+                    if sc.oversubscribed {
+                        " **Oversubscribed test layout: all worker lcores on CPU 1; these figures \
+                         exercise the code path and are not scaling.**"
+                    } else {
+                        ""
+                    }
+                );
+                let _ = writeln!(
+                    s,
+                    "| workers | Mpps as run | Mpps per worker | Mpps worker only | per-worker efficiency | drops |\n|---:|---:|---:|---:|---:|---:|"
+                );
+                for r in &sc.runs {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                        r.workers,
+                        r.mpps,
+                        r.mpps / r.workers as f64,
+                        r.worker_mpps(hz),
+                        sc.efficiency(r)
+                            .map_or("n/a".into(), |e| format!("{:.0} %", e * 100.0)),
+                        r.total_drops()
+                    );
+                }
+                if let Some(why) = &sc.not_run {
+                    let _ = writeln!(s, "| 2 | {why} | | | | |");
+                }
+                let _ = writeln!(s);
+            }
+            None => {
+                let _ = writeln!(s, "Not run.\n");
+            }
+        }
+
+        let _ = writeln!(s, "## Kernel baseline (perf/kernel-baseline.sh)\n");
+        match &self.external.kernel {
+            Ok(k) => {
+                let _ = writeln!(
+                    s,
+                    "Status: **{}**{}\n",
+                    k["status"].as_str().unwrap_or("?"),
+                    k["reason"]
+                        .as_str()
+                        .filter(|r| !r.is_empty())
+                        .map_or(String::new(), |r| format!(": {r}"))
+                );
+                let runs = kernel_runs(k);
+                if !runs.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "| bindings | direction | frame B | kernel Mpps | MSM Mpps (same setup) | MSM / kernel |\n|---:|---|---:|---:|---:|---:|"
+                    );
+                    let o =
+                        |x: Option<f64>, p: usize| x.map_or("n/a".into(), |v| format!("{v:.p$}"));
+                    for r in &runs {
+                        let _ = writeln!(
+                            s,
+                            "| {} | {} | {} | {} | {} | {} |",
+                            size_label(r.0 as usize),
+                            r.1,
+                            r.2.map_or("n/a".into(), |b| b.to_string()),
+                            o(r.3, 3),
+                            o(r.4, 3),
+                            o(r.5, 2)
+                        );
+                    }
+                }
+                if let Some(cmds) = k["commands"].as_array() {
+                    let _ = writeln!(s, "\nCommands:\n\n```");
+                    for c in cmds {
+                        let _ = writeln!(s, "{}", c.as_str().unwrap_or(""));
+                    }
+                    let _ = writeln!(s, "```");
+                }
+                let _ = writeln!(s);
+            }
+            Err(e) => {
+                let _ = writeln!(s, "{e}\n");
+            }
+        }
+
+        let _ = writeln!(s, "## Memory under churn\n");
+        match &self.churn {
+            Some(c) => {
+                let _ = writeln!(
+                    s,
+                    "The largest table ({} bindings) after its runs: per round, unbind {:.0} % of \
+                     the population (`remove`), move another {:.0} % to another care-of address \
+                     (`upsert`), `publish`, rebind the removed ones, `synchronize` (retired \
+                     generations reclaimed). Process RSS (`VmRSS` of /proc/self/status) after \
+                     each round; it starts at {:.1} MiB before the first round (the whole \
+                     process: EAL memory, destination sequence, table). Verdict: growth from the \
+                     first to the last round within 1 % of the table plus 4 MiB.\n",
+                    size_label(c.bindings),
+                    c.share * 100.0,
+                    c.share * 100.0,
+                    c.rss_start_kib as f64 / 1024.0
+                );
+                let _ = writeln!(
+                    s,
+                    "| round | operations | seconds | RSS MiB | table MiB | bindings |\n|---:|---:|---:|---:|---:|---:|"
+                );
+                for (i, r) in c.rounds.iter().enumerate() {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {:.2} | {:.1} | {:.1} | {} |",
+                        i + 1,
+                        r.ops,
+                        r.seconds,
+                        r.rss_kib as f64 / 1024.0,
+                        r.table_bytes as f64 / (1 << 20) as f64,
+                        r.bindings
+                    );
+                }
+                let _ = writeln!(
+                    s,
+                    "\nGrowth first -> last round: {:+.1} MiB: {}.\n",
+                    c.growth_kib() as f64 / 1024.0,
+                    if c.flat() { "no growth" } else { "**grows**" }
+                );
+            }
+            None => {
+                let _ = writeln!(s, "Not run.\n");
+            }
+        }
+
+        let _ = writeln!(s, "## Control plane (examples/regbench.rs)\n");
+        match &self.external.control {
+            Some(Ok(md)) => {
+                if let Some(c) = &self.external.control_command {
+                    let _ = writeln!(
+                        s,
+                        "Command (short configuration for `make bench`):\n\n```\n{c}\n```\n"
+                    );
+                }
+                let _ = writeln!(
+                    s,
+                    "Its output follows (headings demoted). Its \"worker proxy\" is a lookup \
+                     loop on the other CPU, not the DPDK worker; the real worker under a storm \
+                     is in \"Data plane under a table-update storm\" above.\n"
+                );
+                for l in md.lines() {
+                    if l.starts_with('#') {
+                        let _ = writeln!(s, "#{l}");
+                    } else {
+                        let _ = writeln!(s, "{l}");
+                    }
+                }
+                let _ = writeln!(s);
+            }
+            Some(Err(e)) => {
+                let _ = writeln!(s, "Not available: {e}\n");
+            }
+            None => {
+                let _ = writeln!(s, "Not run (msm-bench started without --control-md).\n");
+            }
+        }
+    }
+
+    /// JSON of the issue-5 additions.
+    fn extra_json(&self) -> Value {
+        let hz = self.tsc_hz;
+        json!({
+            "summary_targets": self.summary_targets().iter().map(|(t, m, v)| json!({
+                "target": t, "measured": m,
+                "verdict": match v { Some(true) => "met", Some(false) => "not met", None => "not measurable" },
+            })).collect::<Vec<_>>(),
+            "oversubscribed_test_run": self.oversubscribed,
+            "max_workers": self.max_workers,
+            "latency": {
+                "max_mpps": self.latency_max_mpps,
+                "runs": self.latency.iter().map(|(load, m)| {
+                    let mut v = run_json(&m.run, hz);
+                    v["load_percent"] = json!(load);
+                    v["bindings"] = json!(m.bindings);
+                    v
+                }).collect::<Vec<_>>(),
+            },
+            "storm": self.storm.iter().map(|(rate, m)| {
+                let mut v = run_json(&m.run, hz);
+                v["bindings"] = json!(m.bindings);
+                v["rate_limit_updates_per_s"] = json!(if *rate > 0.0 { Some(*rate) } else { None });
+                v["control_spin_no_updates"] = json!(*rate < 0.0);
+                v
+            }).collect::<Vec<_>>(),
+            "scaling": self.scaling.as_ref().map(|sc| json!({
+                "bindings": sc.bindings, "frame_bytes": sc.frames.label(), "cpus": sc.cpus,
+                "oversubscribed": sc.oversubscribed, "not_run": sc.not_run,
+                "runs": sc.runs.iter().map(|r| {
+                    let mut v = run_json(r, hz);
+                    v["efficiency"] = json!(sc.efficiency(r));
+                    v
+                }).collect::<Vec<_>>(),
+            })),
+            "churn": self.churn.as_ref().map(|c| json!({
+                "bindings": c.bindings, "share": c.share, "rss_start_kib": c.rss_start_kib,
+                "table_bytes_start": c.table_bytes_start, "growth_kib": c.growth_kib(),
+                "flat": c.flat(),
+                "rounds": c.rounds.iter().map(|r| json!({
+                    "ops": r.ops, "seconds": r.seconds, "rss_kib": r.rss_kib,
+                    "table_bytes": r.table_bytes, "bindings": r.bindings,
+                })).collect::<Vec<_>>(),
+            })),
+            "kernel_baseline": match &self.external.kernel {
+                Ok(v) => v.clone(),
+                Err(e) => json!({"status": "not run", "reason": e}),
+            },
+            "control_plane": match &self.external.control {
+                Some(Ok(md)) => json!({"command": self.external.control_command, "markdown": md}),
+                Some(Err(e)) => json!({"command": self.external.control_command, "error": e}),
+                None => json!(null),
+            },
+        })
+    }
 }

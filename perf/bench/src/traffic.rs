@@ -29,12 +29,92 @@ const COA_NET: u32 = 0xc612_0000;
 
 /// Ethernet header length.
 const ETH: usize = 14;
-/// Downlink frame: Ethernet + IPv4 + UDP + 18 bytes = 60 bytes (64 on the wire with FCS).
+/// Headers the source writes: Ethernet + IPv4 + UDP (downlink), + outer IPv4 (uplink).
+const DOWNLINK_HDR: usize = ETH + 20 + 8;
+const UPLINK_HDR: usize = DOWNLINK_HDR + 20;
+/// Offset of the 8-byte TSC timestamp (first bytes of the UDP payload) in a
+/// plain frame and in a tunnelled one.
+pub const TS_PLAIN: usize = DOWNLINK_HDR;
+pub const TS_TUNNELLED: usize = UPLINK_HDR;
+/// Frame sizes are given as the mobile-side Ethernet frame including the FCS
+/// (64 = the classic minimum frame); the tunnelled side is 20 bytes longer.
+/// Limits: room for the timestamp, and the encapsulated packet within MTU 1500.
+pub const MIN_FRAME: u16 = 64;
+pub const MAX_FRAME: u16 = 1498;
+/// Downlink frame of the 64-byte size: Ethernet + IPv4 + UDP + 18 bytes = 60
+/// bytes in the mbuf (64 on the wire with FCS).
 pub const DOWNLINK_LEN: usize = 60;
-/// Uplink frame: the same inner packet (46 bytes) in an IP-in-IP tunnel: 80 bytes.
+/// Uplink frame of the 64-byte size: the same inner packet in an IP-in-IP tunnel.
 pub const UPLINK_LEN: usize = 80;
-/// Inner IP packet length (IPv4 + UDP + payload).
-const INNER_LEN: usize = DOWNLINK_LEN - ETH;
+/// The "realistic mix" (IMIX-like): mobile-side frame sizes and their weights
+/// (7:4:1 as in the classic simple IMIX, with 1400 instead of 1500 so that the
+/// encapsulated packet fits MTU 1500), each size in both directions with
+/// downlink : uplink = 2 : 1 (downlink-heavy, like mobile traffic).
+pub const IMIX: [(u16, u32); 3] = [(64, 7), (576, 4), (1400, 1)];
+pub const IMIX_DOWN_UP: (u32, u32) = (2, 1);
+
+/// What the source emits: one frame size or the realistic mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frames {
+    Fixed(u16),
+    Imix,
+}
+
+impl Frames {
+    pub fn label(self) -> String {
+        match self {
+            Frames::Fixed(b) => b.to_string(),
+            Frames::Imix => "imix".into(),
+        }
+    }
+    /// Mean mobile-side frame size (bytes incl. FCS) of what is emitted.
+    pub fn mean_bytes(self) -> f64 {
+        match self {
+            Frames::Fixed(b) => f64::from(b),
+            Frames::Imix => {
+                let w: u32 = IMIX.iter().map(|x| x.1).sum();
+                IMIX.iter()
+                    .map(|&(b, n)| f64::from(b) * f64::from(n))
+                    .sum::<f64>()
+                    / f64::from(w)
+            }
+        }
+    }
+}
+
+/// The templates and the cyclic pattern (indices into the templates) for
+/// `traffic` with `frames`. The mix's pattern holds every (size, direction)
+/// combination in proportion, in a random order.
+pub fn templates(
+    traffic: Traffic,
+    frames: Frames,
+    port_mac: [u8; 6],
+    rng: &mut impl Rng,
+) -> Result<(Vec<Template>, Vec<u8>), String> {
+    match (traffic, frames) {
+        (Traffic::Mix, _) => {
+            let mut tpls = Vec::new();
+            let mut pattern = Vec::new();
+            for &(bytes, w) in &IMIX {
+                for (dir, dw) in [
+                    (Traffic::Downlink, IMIX_DOWN_UP.0),
+                    (Traffic::Uplink, IMIX_DOWN_UP.1),
+                ] {
+                    let i = tpls.len() as u8;
+                    tpls.push(Template::new(dir, bytes, port_mac)?);
+                    pattern.extend(std::iter::repeat(i).take((w * dw) as usize));
+                }
+            }
+            // Fisher-Yates with the benchmark's seeded RNG.
+            for i in (1..pattern.len()).rev() {
+                pattern.swap(i, rng.gen_range(0..=i));
+            }
+            Ok((tpls, pattern))
+        }
+        (_, Frames::Imix) => Err("the mix has its own sizes".into()),
+        (dir, Frames::Fixed(b)) => Ok((vec![Template::new(dir, b, port_mac)?], vec![0])),
+    }
+}
 
 /// The care-of address bound to `home`: a fixed hash into 198.18.0.0/15, so
 /// the generator can compute it instead of looking it up.
@@ -85,6 +165,8 @@ pub enum Traffic {
     /// inner source the home bound to that care-of address, inner
     /// destination [`SERVER`]: anti-spoofing lookup, decapsulated, forwarded.
     Uplink,
+    /// Both, interleaved, with mixed sizes ([`IMIX`], [`IMIX_DOWN_UP`]).
+    Mix,
 }
 
 impl Traffic {
@@ -92,6 +174,7 @@ impl Traffic {
         match self {
             Traffic::Downlink => "downlink",
             Traffic::Uplink => "uplink",
+            Traffic::Mix => "mix",
         }
     }
 }
@@ -122,10 +205,11 @@ fn ipv4_header(h: &mut [u8], total: usize, proto: u8, src: u32, dst: u32) {
     h[16..20].copy_from_slice(&dst.to_be_bytes());
 }
 
-/// A ready-made frame plus what changes per packet.
+/// A ready-made frame (its headers) plus what changes per packet.
 pub struct Template {
     traffic: Traffic,
-    bytes: [u8; UPLINK_LEN],
+    bytes: [u8; UPLINK_HDR],
+    /// Frame length in the mbuf (no FCS).
     len: usize,
     /// Checksum partial sums of the IPv4 header(s) with the variable address 0:
     /// downlink: the header (dst varies); uplink: outer (src = CoA varies),
@@ -135,9 +219,17 @@ pub struct Template {
 }
 
 impl Template {
-    /// The frame for `traffic`, addressed to the Internet port's MAC `port_mac`.
-    pub fn new(traffic: Traffic, port_mac: [u8; 6]) -> Template {
-        let mut b = [0u8; UPLINK_LEN];
+    /// The frame for `traffic` (downlink or uplink) whose mobile-side frame is
+    /// `frame_bytes` long including the FCS (see [`MIN_FRAME`]), addressed to
+    /// the Internet port's MAC `port_mac`.
+    pub fn new(traffic: Traffic, frame_bytes: u16, port_mac: [u8; 6]) -> Result<Template, String> {
+        if !(MIN_FRAME..=MAX_FRAME).contains(&frame_bytes) {
+            return Err(format!(
+                "frame size {frame_bytes}: must be {MIN_FRAME}..={MAX_FRAME}"
+            ));
+        }
+        let inner_len = usize::from(frame_bytes) - 4 - ETH;
+        let mut b = [0u8; UPLINK_HDR];
         b[0..6].copy_from_slice(&port_mac);
         b[6..12].copy_from_slice(&INET_GW_MAC);
         b[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
@@ -145,57 +237,55 @@ impl Template {
         let inner_at = match traffic {
             Traffic::Downlink => ETH,
             Traffic::Uplink => ETH + 20,
+            Traffic::Mix => return Err("a template is downlink or uplink".into()),
         };
         let (src, dst) = match traffic {
             Traffic::Downlink => (SERVER, 0),
-            Traffic::Uplink => (0, SERVER),
+            _ => (0, SERVER),
         };
-        ipv4_header(&mut b[inner_at..inner_at + 20], INNER_LEN, 17, src, dst);
+        ipv4_header(&mut b[inner_at..inner_at + 20], inner_len, 17, src, dst);
         let udp = inner_at + 20;
         b[udp..udp + 2].copy_from_slice(&40000u16.to_be_bytes());
         b[udp + 2..udp + 4].copy_from_slice(&5001u16.to_be_bytes());
-        b[udp + 4..udp + 6].copy_from_slice(&((INNER_LEN - 20) as u16).to_be_bytes());
+        b[udp + 4..udp + 6].copy_from_slice(&((inner_len - 20) as u16).to_be_bytes());
         let inner_sum = sum16(&b[inner_at..inner_at + 20]);
-        match traffic {
+        Ok(match traffic {
             Traffic::Downlink => Template {
                 traffic,
                 bytes: b,
-                len: DOWNLINK_LEN,
+                len: ETH + inner_len,
                 base_a: inner_sum,
                 base_b: 0,
             },
-            Traffic::Uplink => {
-                ipv4_header(&mut b[ETH..ETH + 20], UPLINK_LEN - ETH, 4, 0, INET_IP);
+            _ => {
+                ipv4_header(&mut b[ETH..ETH + 20], inner_len + 20, 4, 0, INET_IP);
                 Template {
                     traffic,
                     base_a: sum16(&b[ETH..ETH + 20]),
                     bytes: b,
-                    len: UPLINK_LEN,
+                    len: ETH + 20 + inner_len,
                     base_b: inner_sum,
                 }
             }
-        }
+        })
     }
 
-    /// Frame length.
+    /// Frame length in the mbuf.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Writes the frame for bound home address `home` into `d` (at least
-    /// [`Template::len`] bytes): downlink to `home`; uplink from `home`
-    /// through the tunnel from its care-of address.
+    /// Writes the headers of the frame for bound home address `home` into `d`
+    /// (at least [`Template::len`] bytes): downlink to `home`; uplink from
+    /// `home` through the tunnel from its care-of address. The payload is not
+    /// written (nobody reads it) except for the 8-byte timestamp `ts`, if any,
+    /// at its start.
     #[inline(always)]
-    pub fn write(&self, d: &mut [u8], home: u32) {
+    pub fn write(&self, d: &mut [u8], home: u32, ts: Option<u64>) {
         match self.traffic {
-            Traffic::Downlink => {
-                // Fixed-size copies: inlined moves, no memcpy call.
-                d[..DOWNLINK_LEN].copy_from_slice(&self.bytes[..DOWNLINK_LEN]);
-                d[ETH + 16..ETH + 20].copy_from_slice(&home.to_be_bytes());
-                d[ETH + 10..ETH + 12].copy_from_slice(&csum_with(self.base_a, home).to_be_bytes());
-            }
             Traffic::Uplink => {
-                d[..UPLINK_LEN].copy_from_slice(&self.bytes);
+                // Fixed-size copies: inlined moves, no memcpy call.
+                d[..UPLINK_HDR].copy_from_slice(&self.bytes);
                 let coa = coa_of(home);
                 d[ETH + 12..ETH + 16].copy_from_slice(&coa.to_be_bytes());
                 d[ETH + 10..ETH + 12].copy_from_slice(&csum_with(self.base_a, coa).to_be_bytes());
@@ -203,8 +293,35 @@ impl Template {
                 d[inner + 12..inner + 16].copy_from_slice(&home.to_be_bytes());
                 d[inner + 10..inner + 12]
                     .copy_from_slice(&csum_with(self.base_b, home).to_be_bytes());
+                if let Some(t) = ts {
+                    d[TS_TUNNELLED..TS_TUNNELLED + 8].copy_from_slice(&t.to_le_bytes());
+                }
+            }
+            _ => {
+                d[..DOWNLINK_HDR].copy_from_slice(&self.bytes[..DOWNLINK_HDR]);
+                d[ETH + 16..ETH + 20].copy_from_slice(&home.to_be_bytes());
+                d[ETH + 10..ETH + 12].copy_from_slice(&csum_with(self.base_a, home).to_be_bytes());
+                if let Some(t) = ts {
+                    d[TS_PLAIN..TS_PLAIN + 8].copy_from_slice(&t.to_le_bytes());
+                }
             }
         }
+    }
+}
+
+/// The care-of address a storm moves `home` to (and back).
+#[inline(always)]
+pub fn moved_coa(home: u32) -> u32 {
+    coa_of(home) ^ 1
+}
+
+/// Offset of the timestamp in a frame the worker transmitted (tunnelled or plain).
+#[inline(always)]
+pub fn ts_offset_out(d: &[u8]) -> usize {
+    if d.get(ETH + 9) == Some(&4) {
+        TS_TUNNELLED
+    } else {
+        TS_PLAIN
     }
 }
 
@@ -221,8 +338,13 @@ fn header_ok(h: &[u8]) -> bool {
 pub enum Expect {
     /// The MSM's downlink: `[eth to INET_GW][outer IPmsm-wlan -> coa_of(home)][inner, TTL 63]`.
     Encapsulated,
+    /// The same while a storm moves bindings: care-of address `coa_of(home)`
+    /// or [`moved_coa`]`(home)`.
+    EncapsulatedMoving,
     /// The MSM's uplink: `[eth to INET_GW][inner home -> SERVER, TTL 63]`.
     Decapsulated,
+    /// The mix: encapsulated or decapsulated (told apart by the IP protocol).
+    Mixed,
     /// The harness' macswap worker: the downlink frame with its MACs swapped.
     MacSwapped,
 }
@@ -231,28 +353,49 @@ impl Expect {
     /// Whether `d` (a frame the worker transmitted on the Internet port,
     /// whose MAC is `port_mac`) is what this workload must produce.
     pub fn check(self, d: &[u8], port_mac: [u8; 6]) -> bool {
+        if d.len() < DOWNLINK_LEN {
+            return false;
+        }
         let eth_ok =
             |d: &[u8]| d[0..6] == INET_GW_MAC && d[6..12] == port_mac && d[12..14] == [8, 0];
+        let total = |h: &[u8]| usize::from(u16::from_be_bytes([h[2], h[3]]));
+        let encapsulated = |moving: bool| {
+            d.len() >= UPLINK_LEN && eth_ok(d) && header_ok(&d[ETH..]) && d[ETH + 9] == 4 && {
+                let inner = &d[ETH + 20..];
+                let home = be32(inner, 16);
+                let coa = be32(d, ETH + 16);
+                be32(d, ETH + 12) == INET_IP
+                    && (coa == coa_of(home) || (moving && coa == moved_coa(home)))
+                    && total(&d[ETH..]) == d.len() - ETH
+                    && header_ok(inner)
+                    && total(inner) == d.len() - ETH - 20
+                    && inner[8] == 63
+                    && be32(inner, 12) == SERVER
+            }
+        };
+        let decapsulated = || {
+            eth_ok(d)
+                && header_ok(&d[ETH..])
+                && total(&d[ETH..]) == d.len() - ETH
+                && d[ETH + 9] == 17
+                && d[ETH + 8] == 63
+                && be32(d, ETH + 12) >> (32 - POOL_LEN) == POOL_ADDR >> (32 - POOL_LEN)
+                && be32(d, ETH + 16) == SERVER
+        };
         match self {
-            Expect::Encapsulated => {
-                d.len() == UPLINK_LEN && eth_ok(d) && header_ok(&d[ETH..]) && d[ETH + 9] == 4 && {
-                    let inner = &d[ETH + 20..];
-                    be32(d, ETH + 12) == INET_IP
-                        && be32(d, ETH + 16) == coa_of(be32(inner, 16))
-                        && header_ok(inner)
-                        && inner[8] == 63
-                        && be32(inner, 12) == SERVER
+            Expect::Encapsulated => encapsulated(false),
+            Expect::EncapsulatedMoving => encapsulated(true),
+            Expect::Decapsulated => decapsulated(),
+            Expect::Mixed => {
+                if d[ETH + 9] == 4 {
+                    encapsulated(false)
+                } else {
+                    decapsulated()
                 }
             }
-            Expect::Decapsulated => {
-                d.len() == DOWNLINK_LEN
-                    && eth_ok(d)
-                    && header_ok(&d[ETH..])
-                    && d[ETH + 8] == 63
-                    && be32(d, ETH + 12) >> (32 - POOL_LEN) == POOL_ADDR >> (32 - POOL_LEN)
-                    && be32(d, ETH + 16) == SERVER
+            Expect::MacSwapped => {
+                eth_ok(d) && d[ETH + 8] == 64 && total(&d[ETH..]) == d.len() - ETH
             }
-            Expect::MacSwapped => d.len() == DOWNLINK_LEN && eth_ok(d) && d[ETH + 8] == 64,
         }
     }
 }
@@ -329,25 +472,61 @@ mod tests {
 
     #[test]
     fn templates_have_valid_checksums() {
-        for home in [0x0a00_0001, 0x0aff_fffe, 0x0a12_3456] {
-            let mut d = [0u8; DOWNLINK_LEN];
-            Template::new(Traffic::Downlink, PORT_MAC).write(&mut d, home);
-            let ip = msm_wire::Ipv4Packet::new_checked(&d[ETH..]).unwrap();
-            assert!(ip.verify_checksum());
-            assert_eq!(ip.dst_u32(), home);
-            let mut u = [0u8; UPLINK_LEN];
-            Template::new(Traffic::Uplink, PORT_MAC).write(&mut u, home);
-            let outer = msm_wire::Ipv4Packet::new_checked(&u[ETH..]).unwrap();
-            assert!(outer.verify_checksum());
-            assert_eq!((outer.src_u32(), outer.dst_u32()), (coa_of(home), INET_IP));
-            let inner = msm_wire::Ipv4Packet::new_checked(&u[ETH + 20..]).unwrap();
-            assert!(inner.verify_checksum());
-            assert_eq!((inner.src_u32(), inner.dst_u32()), (home, SERVER));
+        for bytes in [64u16, 512, 1400] {
+            for home in [0x0a00_0001, 0x0aff_fffe, 0x0a12_3456] {
+                let t = Template::new(Traffic::Downlink, bytes, PORT_MAC).unwrap();
+                assert_eq!(t.len(), usize::from(bytes) - 4);
+                let mut d = vec![0u8; t.len()];
+                t.write(&mut d, home, Some(0x1122_3344_5566_7788));
+                let ip = msm_wire::Ipv4Packet::new_checked(&d[ETH..]).unwrap();
+                assert!(ip.verify_checksum());
+                assert_eq!(ip.dst_u32(), home);
+                assert_eq!(usize::from(ip.total_len()), d.len() - ETH);
+                assert_eq!(
+                    d[TS_PLAIN..TS_PLAIN + 8],
+                    0x1122_3344_5566_7788u64.to_le_bytes()
+                );
+                let t = Template::new(Traffic::Uplink, bytes, PORT_MAC).unwrap();
+                assert_eq!(t.len(), usize::from(bytes) - 4 + 20);
+                let mut u = vec![0u8; t.len()];
+                t.write(&mut u, home, None);
+                let outer = msm_wire::Ipv4Packet::new_checked(&u[ETH..]).unwrap();
+                assert!(outer.verify_checksum());
+                assert_eq!((outer.src_u32(), outer.dst_u32()), (coa_of(home), INET_IP));
+                assert_eq!(usize::from(outer.total_len()), u.len() - ETH);
+                let inner = msm_wire::Ipv4Packet::new_checked(&u[ETH + 20..]).unwrap();
+                assert!(inner.verify_checksum());
+                assert_eq!((inner.src_u32(), inner.dst_u32()), (home, SERVER));
+            }
         }
+        assert!(Template::new(Traffic::Downlink, 63, PORT_MAC).is_err());
+        assert!(Template::new(Traffic::Downlink, MAX_FRAME + 1, PORT_MAC).is_err());
+    }
+
+    #[test]
+    fn the_mix_has_its_proportions() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (tpls, pattern) = templates(Traffic::Mix, Frames::Imix, PORT_MAC, &mut rng).unwrap();
+        assert_eq!(tpls.len(), 6);
+        assert_eq!(pattern.len(), 36);
+        let down: usize = pattern
+            .iter()
+            .filter(|&&i| tpls[usize::from(i)].traffic == Traffic::Downlink)
+            .count();
+        assert_eq!(down, 24);
+        let small = pattern
+            .iter()
+            .filter(|&&i| matches!(tpls[usize::from(i)].len(), 60 | 80))
+            .count();
+        assert_eq!(small, 21);
+        assert!(
+            (Frames::Imix.mean_bytes() - (7.0 * 64.0 + 4.0 * 576.0 + 1400.0) / 12.0).abs() < 1e-9
+        );
     }
 
     /// The templates take the paths the benchmark claims to measure through
-    /// the real pipeline, and the output checks accept what it produces.
+    /// the real pipeline, the output checks accept what it produces, and the
+    /// timestamp arrives where the tx side reads it.
     #[test]
     fn pipeline_encapsulates_and_decapsulates_the_templates() {
         let plane = plane();
@@ -360,32 +539,49 @@ mod tests {
             now_s: 0,
         };
         let home = 0x0a01_0203;
-        for (traffic, expect) in [
-            (Traffic::Downlink, Expect::Encapsulated),
-            (Traffic::Uplink, Expect::Decapsulated),
-        ] {
-            let t = Template::new(traffic, PORT_MAC);
-            let mut frame = vec![0u8; t.len()];
-            t.write(&mut frame, home);
-            let mut buf = VecBuf::new(&frame);
-            assert_eq!(
-                pipeline::process(&plane, &mut local, &AllBound, 1, &mut buf),
-                Action::Tx(1)
-            );
-            assert!(
-                expect.check(pipeline::PacketBuf::data(&buf), PORT_MAC),
-                "{traffic:?}"
-            );
-            assert!(
-                !expect.check(&frame, PORT_MAC),
-                "input must not pass as output"
-            );
+        for bytes in [64u16, 512, 1400] {
+            for (traffic, expect) in [
+                (Traffic::Downlink, Expect::Encapsulated),
+                (Traffic::Uplink, Expect::Decapsulated),
+                (Traffic::Downlink, Expect::Mixed),
+                (Traffic::Uplink, Expect::Mixed),
+            ] {
+                let t = Template::new(traffic, bytes, PORT_MAC).unwrap();
+                let mut frame = vec![0u8; t.len()];
+                t.write(&mut frame, home, Some(42));
+                let mut buf = VecBuf::new(&frame);
+                assert_eq!(
+                    pipeline::process(&plane, &mut local, &AllBound, 1, &mut buf),
+                    Action::Tx(1)
+                );
+                let out = pipeline::PacketBuf::data(&buf);
+                assert!(expect.check(out, PORT_MAC), "{traffic:?} {bytes}");
+                let at = ts_offset_out(out);
+                assert_eq!(out[at..at + 8], 42u64.to_le_bytes());
+                assert!(
+                    !expect.check(&frame, PORT_MAC),
+                    "input must not pass as output"
+                );
+            }
         }
         assert_eq!(counters.total_drops(), 0);
-        // A spoofed tunnel (wrong care-of address) is dropped, not forwarded.
-        let t = Template::new(Traffic::Uplink, PORT_MAC);
+        // The storm's check accepts the moved care-of address; the plain one does not.
+        let t = Template::new(Traffic::Downlink, 64, PORT_MAC).unwrap();
         let mut frame = vec![0u8; t.len()];
-        t.write(&mut frame, home);
+        t.write(&mut frame, home, None);
+        let mut buf = VecBuf::new(&frame);
+        pipeline::process(&plane, &mut local, &AllBound, 1, &mut buf);
+        let mut out = pipeline::PacketBuf::data(&buf).to_vec();
+        out[ETH + 19] ^= 1;
+        out[ETH + 10..ETH + 12].fill(0);
+        let c = csum_with(sum16(&out[ETH..ETH + 20]), 0);
+        out[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
+        assert!(!Expect::Encapsulated.check(&out, PORT_MAC));
+        assert!(Expect::EncapsulatedMoving.check(&out, PORT_MAC));
+        // A spoofed tunnel (wrong care-of address) is dropped, not forwarded.
+        let t = Template::new(Traffic::Uplink, 64, PORT_MAC).unwrap();
+        let mut frame = vec![0u8; t.len()];
+        t.write(&mut frame, home, None);
         frame[ETH + 15] ^= 1;
         frame[ETH + 10..ETH + 12].fill(0); // recompute the outer checksum
         let c = csum_with(sum16(&frame[ETH..ETH + 20]), 0);
@@ -397,7 +593,9 @@ mod tests {
         );
         // The macswap check.
         let mut d = [0u8; DOWNLINK_LEN];
-        Template::new(Traffic::Downlink, PORT_MAC).write(&mut d, home);
+        Template::new(Traffic::Downlink, 64, PORT_MAC)
+            .unwrap()
+            .write(&mut d, home, None);
         assert!(!Expect::MacSwapped.check(&d, PORT_MAC));
         let (a, b) = d.split_at_mut(6);
         a.swap_with_slice(&mut b[..6]);
