@@ -49,6 +49,14 @@ impl Relay {
     }
 }
 
+#[derive(Clone, Copy)]
+struct Addrs {
+    home: Ipv4Addr,
+    msm_wwan: Ipv4Addr,
+    msm_wlan: Ipv4Addr,
+    route_table: u32,
+}
+
 struct Daemon {
     cfg: Checked,
     m: Machine,
@@ -208,7 +216,6 @@ impl Daemon {
         }
         self.wwan_seen |= wwan.is_some();
         let mut best: Option<Wlan> = None;
-        let mut first_up: Option<String> = None;
         for name in &c.wlan {
             let Some((idx, l)) = self.mon.by_name(name) else {
                 continue;
@@ -220,9 +227,6 @@ impl Daemon {
             // DHCP client installs after the address.
             if !self.mon.has_route(idx, c.msm_wlan) {
                 continue;
-            }
-            if first_up.is_none() {
-                first_up = Some(name.clone());
             }
             if self.m.is_poor(name) {
                 continue;
@@ -309,12 +313,23 @@ impl Daemon {
         }
     }
 
+    /// The addresses the I/O paths need (copied: the paths borrow `self`).
+    fn addrs(&self) -> Addrs {
+        let c = &self.cfg.cfg;
+        Addrs {
+            home: c.home,
+            msm_wwan: c.msm_wwan,
+            msm_wlan: c.msm_wlan,
+            route_table: c.route_table,
+        }
+    }
+
     fn raw_for(&self, coa: Ipv4Addr) -> Option<&RawIpip> {
         self.raws.iter().flatten().find(|r| r.coa == coa)
     }
 
     fn exec(&mut self, acts: Vec<Action>) {
-        let c = self.cfg.cfg.clone();
+        let c = self.addrs();
         for a in acts {
             match a {
                 Action::Send {
@@ -430,7 +445,7 @@ impl Daemon {
     }
 
     fn read_raw(&mut self, slot: usize, buf: &mut [u8]) {
-        let c = self.cfg.cfg.clone();
+        let c = self.addrs();
         loop {
             let Some(r) = self.raws.get(slot).and_then(Option::as_ref) else {
                 return;

@@ -58,10 +58,12 @@ st = json.load(open(sys.argv[3]))["machine"]["stats"]
 check("lost_reply_recovered_by_retransmission", st["retransmissions"] >= 1 and st["registrations_accepted"] >= 2,
       f"retransmissions {st['retransmissions']}, accepted {st['registrations_accepted']}, replies {st['replies']}")
 check("no_bad_replies", st["bad_replies"] == 0, f"{st['bad_replies']}")
-# Lifetime 4 s: the MCM renewed before it ended (at 80 %), once at least in each WLAN
-# phase. (A binding may still lapse while a cancel is outstanding: no renewal then.)
+# Lifetime 4 s: the MCM renewed before it ended (at 80 %). WLAN 109's registration is
+# accepted within about 0.5 s of its 5 s phase, so its renewal (3.2 s later) always falls
+# inside it; WLAN 108's may fall across the move. (A binding may lapse while a cancel is
+# outstanding: no renewal then.)
 ren = [l for l in open(sys.argv[4]) if "registration accepted" in l and "renewal=true" in l]
-check("renewed_before_the_lifetime_ended", len(ren) >= 2,
+check("renewed_before_the_lifetime_ended", len(ren) >= 1,
       f"{len(ren)} renewals accepted, {st['lapsed']} lapsed")
 # The WLAN 108 registration (the one whose first reply was dropped) took two transmissions.
 acc = [l for l in open(sys.argv[4]) if "registration accepted" in l and "coa=203.0.113.10" in l]
