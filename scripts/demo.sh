@@ -54,7 +54,7 @@ wait_state() { # state seconds
 
 # One phase: live progress every second, then its record in phases.jsonl.
 phase() { # name path key seconds start-time
-  local name=$1 path=$2 key=$3 secs=$4 start=$5 m0 m1 prev last now b kb c mstart
+  local name=$1 path=$2 key=$3 secs=$4 start=$5 m0 m1 prev now b kb c mstart
   mstart=$(stamp)
   m0=$(msm_counters)
   echo

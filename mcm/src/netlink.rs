@@ -166,9 +166,10 @@ impl Monitor {
     }
 
     /// Dump the routes afresh: the kernel does not announce every route it
-    /// flushes (link down, address removed), so this follows every link or
-    /// address change.
+    /// flushes (link down, address removed), so this follows every route
+    /// event and every link or address change.
     fn resync_routes(&mut self, d: &Socket) -> io::Result<()> {
+        // The dump's RTM_NEWROUTE messages go through `apply`, which collects them.
         self.routes.clear();
         let mut rm = RouteMessage::default();
         rm.header.address_family = AddressFamily::Inet;
@@ -217,19 +218,26 @@ impl Monitor {
                 Err(e) => return Err(e),
             };
             let buf = self.buf[..n].to_vec();
-            let mut links_or_addrs = false;
+            // Routes are not tracked event by event: a replace announces only the
+            // new route, and the kernel flushes routes silently (link down,
+            // address removed). Any route event, or a link or address change,
+            // re-dumps them instead.
+            let mut redump = false;
             for m in parse_all(&buf) {
                 if let NetlinkPayload::InnerMessage(msg) = m.payload {
-                    let route = matches!(
-                        msg,
-                        RouteNetlinkMessage::NewRoute(_) | RouteNetlinkMessage::DelRoute(_)
-                    );
-                    let c = self.apply(msg);
-                    changed |= c;
-                    links_or_addrs |= c && !route;
+                    match msg {
+                        RouteNetlinkMessage::NewRoute(_) | RouteNetlinkMessage::DelRoute(_) => {
+                            redump = true
+                        }
+                        other => {
+                            let c = self.apply(other);
+                            changed |= c;
+                            redump |= c;
+                        }
+                    }
                 }
             }
-            if links_or_addrs {
+            if redump {
                 let before = self.routes.clone();
                 self.resync_routes(&socket()?)?;
                 changed |= before != self.routes;
@@ -245,11 +253,6 @@ impl Monitor {
                     if !self.routes.contains(&r) {
                         self.routes.push(r);
                     }
-                }
-            }
-            RouteNetlinkMessage::DelRoute(r) => {
-                if let Some(r) = main_route(&r) {
-                    self.routes.retain(|x| *x != r);
                 }
             }
             RouteNetlinkMessage::NewLink(l) => {
