@@ -366,6 +366,35 @@ impl<T> Installed<T> {
         unsafe { self.state.as_ref() }
     }
 
+    /// Boxes `state` and registers it with `add` (a call of
+    /// `rte_eth_add_{rx,tx}_callback` named `what`, given the state pointer).
+    fn install(
+        port: PortId,
+        queue: u16,
+        state: T,
+        what: &str,
+        add: impl FnOnce(*mut T) -> *const ffi::rte_eth_rxtx_callback,
+    ) -> Result<Self, String> {
+        let state = Box::into_raw(Box::new(state));
+        match NonNull::new(add(state).cast_mut()) {
+            Some(cb) => Ok(Installed {
+                port: port.id(),
+                queue,
+                cb,
+                // SAFETY: from Box::into_raw, never null.
+                state: unsafe { NonNull::new_unchecked(state) },
+            }),
+            None => {
+                // SAFETY: not installed: we still own the Box.
+                drop(unsafe { Box::from_raw(state) });
+                Err(format!(
+                    "{what}: {}",
+                    msm_dpdk::strerror(msm_dpdk::rte_errno())
+                ))
+            }
+        }
+    }
+
     fn finish(self, rc: i32) -> Result<T, String> {
         if rc != 0 {
             // Still installed: keep the state alive forever.
@@ -383,28 +412,11 @@ impl<T> Installed<T> {
 impl Installed<Source> {
     /// Installs `src` on rx queue `queue` of `port`.
     pub fn rx(port: PortId, queue: u16, src: Source) -> Result<Self, String> {
-        let state = Box::into_raw(Box::new(src));
-        // SAFETY: `on_rx` has the rte_rx_callback_fn signature; `state` stays
-        // valid until remove() (or forever).
-        let cb =
-            unsafe { ffi::rte_eth_add_rx_callback(port.id(), queue, Some(on_rx), state.cast()) };
-        match NonNull::new(cb.cast_mut()) {
-            Some(cb) => Ok(Installed {
-                port: port.id(),
-                queue,
-                cb,
-                // SAFETY: from Box::into_raw, never null.
-                state: unsafe { NonNull::new_unchecked(state) },
-            }),
-            None => {
-                // SAFETY: not installed: we still own the Box.
-                drop(unsafe { Box::from_raw(state) });
-                Err(format!(
-                    "rte_eth_add_rx_callback: {}",
-                    msm_dpdk::strerror(msm_dpdk::rte_errno())
-                ))
-            }
-        }
+        Self::install(port, queue, src, "rte_eth_add_rx_callback", |state| {
+            // SAFETY: `on_rx` has the rte_rx_callback_fn signature; `state`
+            // stays valid until remove() (or forever).
+            unsafe { ffi::rte_eth_add_rx_callback(port.id(), queue, Some(on_rx), state.cast()) }
+        })
     }
 
     /// Removes the callback and returns its state. `q` must be the queue's
@@ -423,27 +435,10 @@ impl Installed<Source> {
 impl Installed<Check> {
     /// Installs `chk` on tx queue `queue` of `port`.
     pub fn tx(port: PortId, queue: u16, chk: Check) -> Result<Self, String> {
-        let state = Box::into_raw(Box::new(chk));
-        // SAFETY: as in Installed::rx, for the tx callback signature.
-        let cb =
-            unsafe { ffi::rte_eth_add_tx_callback(port.id(), queue, Some(on_tx), state.cast()) };
-        match NonNull::new(cb.cast_mut()) {
-            Some(cb) => Ok(Installed {
-                port: port.id(),
-                queue,
-                cb,
-                // SAFETY: from Box::into_raw, never null.
-                state: unsafe { NonNull::new_unchecked(state) },
-            }),
-            None => {
-                // SAFETY: not installed: we still own the Box.
-                drop(unsafe { Box::from_raw(state) });
-                Err(format!(
-                    "rte_eth_add_tx_callback: {}",
-                    msm_dpdk::strerror(msm_dpdk::rte_errno())
-                ))
-            }
-        }
+        Self::install(port, queue, chk, "rte_eth_add_tx_callback", |state| {
+            // SAFETY: as in Installed::rx, for the tx callback signature.
+            unsafe { ffi::rte_eth_add_tx_callback(port.id(), queue, Some(on_tx), state.cast()) }
+        })
     }
 
     /// Removes the callback and returns its state. `q` must be the queue's
