@@ -238,7 +238,7 @@ impl Daemon {
             break;
         }
         // Poor = the current WLAN still has its address and route on an up link.
-        let loss = match self.m.status().wlan {
+        let loss = match self.m.wlan() {
             Some(w) => {
                 let still = self.mon.by_name(&w.ifname).is_some_and(|(i, l)| {
                     l.usable()

@@ -252,6 +252,11 @@ impl Machine {
         }
     }
 
+    /// The usable WLAN, as last set by [`set_wlan`](Self::set_wlan).
+    pub fn wlan(&self) -> Option<&Wlan> {
+        self.wlan.as_ref()
+    }
+
     /// The care-of address the tunnel uses, if it is up.
     pub fn tunnel(&self) -> Option<&Wlan> {
         self.bound.as_ref().map(|b| &b.wlan)
