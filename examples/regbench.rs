@@ -10,10 +10,10 @@
 //! ```
 //!
 //! No DPDK. The timed loop is what `control.rs` does for one batch of requests taken off
-//! the workers' rings: `regpath::extract` the request from its frame, `Registrar::handle`
+//! the workers' rings: `reg_io::extract` the request from its frame, `Registrar::handle`
 //! (parse, subscriber, HMAC-SHA-256, replay, table upsert, signed Reply),
 //! `Journal::append` of each change, one group `Journal::commit` (write + fdatasync on the
-//! real disk), `TableWriter::publish`, then `regpath::write_reply` of every Reply (the
+//! real disk), `TableWriter::publish`, then `reg_io::write_reply` of every Reply (the
 //! `rte_eth_tx_burst` is not done), then the loop's `expire` + `reclaim`. Requests are
 //! pre-built frames (the mobiles' cost), one per distinct subscriber, care-of addresses
 //! random; the table, subscriber store and replay state hold `--bindings` entries.
@@ -27,11 +27,11 @@
 
 use crossbeam_utils::CachePadded;
 use msm::config::{Prefix, RegistrationConfig};
-use msm::journal::{Journal, Record};
-use msm::pipeline::PacketBuf;
-use msm::registrar::{Now, Outcome, Registrar};
-use msm::regpath::{self, RegPacket};
-use msm::subscribers::{self, Subscribers};
+use msm::control::journal::{Journal, Record};
+use msm::control::reg_io::{self, RegPacket};
+use msm::control::registrar::{Now, Outcome, Registrar};
+use msm::control::subscribers::{self, Subscribers};
+use msm::dataplane::pipeline::PacketBuf;
 use msm_mip::Code;
 use msm_table::{Binding, Lookup, Rcu, RcuReader, TableConfig, TableHandle, TableWriter};
 use rand::rngs::StdRng;
@@ -663,7 +663,7 @@ fn run_storm(
             }
             // === control.rs handle_request ===
             let frame = &frames[idx * SLOT..idx * SLOT + flen];
-            let reg = match regpath::extract(frame, GPRS, WLAN) {
+            let reg = match reg_io::extract(frame, GPRS, WLAN) {
                 Ok(r) => r,
                 Err(_) => {
                     st.malformed += 1;
@@ -706,7 +706,7 @@ fn run_storm(
                 buf: &mut frames[idx * SLOT..(idx + 1) * SLOT],
                 len: flen,
             };
-            if !regpath::write_reply(&mut buf, &reg, payload, MY_MAC, 64, ctl.ip_id) {
+            if !reg_io::write_reply(&mut buf, &reg, payload, MY_MAC, 64, ctl.ip_id) {
                 st.reply_failed += 1;
                 continue;
             }
@@ -868,10 +868,10 @@ fn micro(
     let t = Instant::now();
     let mut regs = Vec::with_capacity(sample.len());
     for j in sample.clone() {
-        regs.push(regpath::extract(frame(j), GPRS, WLAN).expect("extract"));
+        regs.push(reg_io::extract(frame(j), GPRS, WLAN).expect("extract"));
     }
     rows.push((
-        "regpath::extract (Eth/IPv4/UDP + UDP checksum)",
+        "reg_io::extract (Eth/IPv4/UDP + UDP checksum)",
         t.elapsed().as_nanos() as f64 / m,
     ));
 
@@ -911,7 +911,7 @@ fn micro(
     assert_eq!(ok, parsed.len(), "every sample request authenticates");
 
     let t = Instant::now();
-    let mut buf = [0u8; msm::registrar::MAX_REPLY];
+    let mut buf = [0u8; msm::control::registrar::MAX_REPLY];
     for (p, s) in parsed.iter().zip(&found) {
         let n = msm_mip::ReplyBuilder {
             code: Code::Accepted,
@@ -1129,7 +1129,7 @@ fn main() {
     let homes: Vec<u32> = hc.iter().map(|x| x.0).collect();
     let coas: Vec<u32> = hc.iter().map(|x| x.1).collect();
     let flen = {
-        let r = regpath::extract(&frames[..SLOT], GPRS, WLAN).expect("first frame");
+        let r = reg_io::extract(&frames[..SLOT], GPRS, WLAN).expect("first frame");
         r.payload.1
     };
 
@@ -1374,8 +1374,8 @@ fn main() {
     }
     let _ = writeln!(
         out,
-        "\nhandle = `regpath::extract` + `Registrar::handle` + `Journal::append` (+ 1 `Instant` per request); \
-         commit = one `write` + `fdatasync` of the batch's records; replies = `regpath::write_reply` \
+        "\nhandle = `reg_io::extract` + `Registrar::handle` + `Journal::append` (+ 1 `Instant` per request); \
+         commit = one `write` + `fdatasync` of the batch's records; replies = `reg_io::write_reply` \
          into the request's buffer (the tx burst is not included).\n"
     );
     for (_, st) in &runs {

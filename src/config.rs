@@ -778,7 +778,7 @@ pools = ["192.0.2.0/25"]
                 let c = Config::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
                 if let Some(pre) = &c.preload {
                     let text = std::fs::read_to_string(pre).unwrap();
-                    crate::preload::parse(&text, &c.home_pools).unwrap();
+                    crate::control::preload::parse(&text, &c.home_pools).unwrap();
                 }
                 n += 1;
             }

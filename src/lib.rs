@@ -1,25 +1,19 @@
 //! The Mobility Supporting Module (MSM): a DPDK poll-mode mobility anchor.
 //!
-//! Layers, from the wire up:
-//! * `msm-wire` (crate): zero-copy typed views over packet bytes; no DPDK.
-//! * [`pipeline`]: the data path as pure functions over a [`pipeline::PacketBuf`].
-//! * `msm-table` (crate): the binding table and the QSBR RCU that publishes it.
-//! * [`worker`] / [`control`]: the DPDK layer: poll loops on pinned lcores.
-//! * [`config`]: TOML configuration, validated before EAL starts.
+//! Two planes, wired together by [`app`]:
+//! * [`dataplane`]: the workers. Each polls its NIC queues, classifies every packet once,
+//!   looks up the binding table and forwards, encapsulates, decapsulates or drops it,
+//!   counting every decision. Pure functions over a `PacketBuf`, driven by a DPDK loop.
+//! * [`control`]: the control lcore. It receives registrations from the workers,
+//!   decides them, makes them durable (journal, group commit), publishes the table to the
+//!   workers by RCU and only then replies; it also resolves next hops, expires bindings
+//!   and serves the operator socket.
+//!
+//! Below them: `msm-wire` (typed packet views, no DPDK), `msm-mip` (Mobile IPv4
+//! messages), `msm-table` (the binding table and its QSBR RCU), `msm-dpdk` (the only
+//! crate that talks to DPDK). [`config`] is the validated TOML configuration.
 
-pub mod admin;
+pub mod app;
 pub mod config;
 pub mod control;
-pub mod counters;
-pub mod journal;
-pub mod neigh;
-pub mod pipeline;
-pub mod preload;
-pub mod registrar;
-pub mod regpath;
-pub mod stages;
-pub mod subscribers;
-pub mod worker;
-
-#[cfg(test)]
-mod pipeline_tests;
+pub mod dataplane;

@@ -1,15 +1,15 @@
-//! The real worker loop's stage accounting (`--features stage-cycles`): `msm::worker::run`
+//! The real worker loop's stage accounting (`--features stage-cycles`): `msm::dataplane::worker::run`
 //! on two net_null ports for a moment, then its published stage counters must tile its
 //! run (sum of the stages = elapsed ticks, inside the wall time around it) and agree with
 //! the worker's own packet and burst counters. Own process: EAL initialises once.
 #![cfg(feature = "stage-cycles")]
 
 use msm::config::{Prefix, Role};
-use msm::counters::{Counters, Event};
-use msm::neigh::Neighbours;
-use msm::pipeline::{NextHop, Plane, PortInfo};
-use msm::stages::{Stage, Step};
-use msm::worker::{self, WorkerCtx};
+use msm::dataplane::counters::{Counters, Event};
+use msm::dataplane::instrument::{Stage, Step};
+use msm::dataplane::neigh::Neighbours;
+use msm::dataplane::pipeline::{NextHop, Plane, PortInfo};
+use msm::dataplane::worker::{self, WorkerCtx};
 use msm_dpdk::{rdtsc, Eal, Mempool, PortConf, PortId, Ring, DEFAULT_BUF_SIZE, SOCKET_ID_ANY};
 use msm_table::{Rcu, TableConfig, TableWriter};
 use std::sync::atomic::{AtomicBool, Ordering};

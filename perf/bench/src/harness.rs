@@ -12,7 +12,7 @@
 //!   frames; its tx frees what the worker sends after the tx callback
 //!   [`Check`] has verified a sample.
 //!
-//! The worker is the appliance's own `msm::worker::run` on lcore 1, polling
+//! The worker is the appliance's own `msm::dataplane::worker::run` on lcore 1, polling
 //! rx queue 0 of both ports and owning tx queue 0 of both, exactly like the
 //! first worker of `msm run`; or, for the harness baseline, a macswap loop
 //! with the same queues, bursts and counters. With N workers (scaling runs),
@@ -29,10 +29,10 @@ use crate::source::{Check, Installed, Source};
 use crate::traffic::{self, Expect, Frames, Traffic};
 use hdrhistogram::Histogram;
 use msm::config::{Prefix, Role};
-use msm::counters::{Counters, Drop as DropReason, Event};
-use msm::neigh::Neighbours;
-use msm::pipeline::{NextHop, Plane, PortInfo};
-use msm::worker::{self, WorkerCtx};
+use msm::dataplane::counters::{Counters, DropReason, Event};
+use msm::dataplane::neigh::Neighbours;
+use msm::dataplane::pipeline::{NextHop, Plane, PortInfo};
+use msm::dataplane::worker::{self, WorkerCtx};
 use msm_dpdk::{
     rdtsc, Eal, MbufBurst, Mempool, PortConf, PortId, Ring, RingConsumer, RingPort, RingProducer,
     RxQueue, TxQueue, DEFAULT_BUF_SIZE,
@@ -80,7 +80,7 @@ pub struct Timing {
 
 /// Which worker loop runs on a worker lcore.
 pub enum WorkerKind {
-    /// The appliance's worker (`msm::worker::run`) over this binding table.
+    /// The appliance's worker (`msm::dataplane::worker::run`) over this binding table.
     Msm {
         table: TableHandle,
         reader: RcuReader,
@@ -295,13 +295,13 @@ fn macswap(ctx: MacSwapCtx) -> i32 {
                 }
             }
             let Some(q) = tx.get_mut(usize::from(*port)) else {
-                c.drop_n(DropReason::TxFull, n as u64);
+                c.count_drop_n(DropReason::TxFull, n as u64);
                 burst.clear();
                 continue;
             };
             let (sent, dropped) = burst.tx_retry_or_free(q, 4);
             c.event_n(Event::TxPackets, sent as u64);
-            c.drop_n(DropReason::TxFull, dropped as u64);
+            c.count_drop_n(DropReason::TxFull, dropped as u64);
         }
     }
     0

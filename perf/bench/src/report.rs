@@ -278,7 +278,7 @@ impl Report {
         let _ = writeln!(s, "# MSM benchmark suite ({})\n", self.date);
         let _ = writeln!(
             s,
-            "Per-packet cost of the MSM worker (`msm::worker::run`) for downlink \
+            "Per-packet cost of the MSM worker (`msm::dataplane::worker::run`) for downlink \
              (lookup + IP-in-IP encapsulation), uplink (anti-spoofing lookup + decapsulation) and \
              a realistic mix, at several table and frame sizes, with destinations uniformly random \
              over the bound population, next to `dpdk-testpmd --forward-mode=macswap` on the same \
@@ -668,7 +668,7 @@ impl Report {
             },
             "setup": {
                 "warmup_ms": self.warmup_ms, "window_ms": self.window_ms,
-                "sample_ms": self.sample_ms, "worker_burst": msm::worker::BURST,
+                "sample_ms": self.sample_ms, "worker_burst": msm::dataplane::worker::BURST,
                 "check_every": crate::source::CHECK_EVERY,
             },
             "baselines": {
@@ -790,7 +790,7 @@ fn method_text(r: &Report) -> String {
 ring-backed ethdev from `PortId::from_rings` whose rx ring stays empty: this traffic never \
 comes from the WWAN) and Internet (198.51.100.1 = `IPmsm-wlan`, `net_null0`, the issue's \
 testpmd device). MTU 1500, MSS clamping on, next hops pre-resolved in the neighbour table.
-* **Worker.** The appliance's own `msm::worker::run` on lcore 1 (CPU 1) with the appliance's \
+* **Worker.** The appliance's own `msm::dataplane::worker::run` on lcore 1 (CPU 1) with the appliance's \
 `Plane` and a `TableWriter`-filled table, polling rx queue 0 of both ports in bursts of {burst} \
 and owning tx queue 0 of both, exactly like the first worker of `msm run`. Throughput is its \
 own `rx_packets` counter over a {window} ms window after {warmup} ms of warm-up, sampled every \
@@ -822,7 +822,7 @@ window; if they exceed 1 % of it the run is repeated (up to 3 attempts) and note
 * **Memory per binding** = `memory_bytes() / len` of a table pre-sized for exactly that many \
 bindings (load <= 3/4). A table sized for more than it holds costs more per binding.
 * Nothing here is a timed test: the targets are evaluated in this report only.",
-        burst = msm::worker::BURST,
+        burst = msm::dataplane::worker::BURST,
         window = r.window_ms,
         warmup = r.warmup_ms,
         sample = r.sample_ms,

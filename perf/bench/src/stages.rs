@@ -1,5 +1,5 @@
 //! The worker's per-stage cycle counters over a measurement window, printed
-//! after each run of a `--features stage-cycles` build (`msm::stages`).
+//! after each run of a `--features stage-cycles` build (`msm::dataplane::instrument`).
 //! Without the feature the worker has no stage counters and this prints
 //! nothing.
 //!
@@ -7,8 +7,8 @@
 //! inside `rte_eth_rx_burst`) and `tx` its output check (tx callback); both
 //! time themselves, so their share is printed next to those stages.
 
-use msm::counters::Counters;
-use msm::stages::{Stage, StageSnapshot};
+use msm::dataplane::counters::Counters;
+use msm::dataplane::instrument::{Stage, StageSnapshot};
 
 /// Stage counters at the start and the end of a measurement window.
 #[derive(Debug, Default)]

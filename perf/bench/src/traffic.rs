@@ -404,9 +404,9 @@ impl Expect {
 mod tests {
     use super::*;
     use msm::config::{Prefix, Role};
-    use msm::counters::Counters;
-    use msm::neigh::Neighbours;
-    use msm::pipeline::{
+    use msm::dataplane::counters::Counters;
+    use msm::dataplane::neigh::Neighbours;
+    use msm::dataplane::pipeline::{
         self, Action, Bindings, NextHop, Plane, PortInfo, RateLimit, VecBuf, WorkerLocal,
     };
     use msm_table::Lookup;

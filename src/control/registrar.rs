@@ -32,8 +32,8 @@
 //! Identification) gets 133, which the mobile treats as "resynchronise and retry".
 
 use crate::config::{Prefix, RegistrationConfig};
-use crate::regpath::Path;
-use crate::subscribers::{Subscriber, Subscribers};
+use crate::control::reg_io::Path;
+use crate::control::subscribers::{Subscriber, Subscribers};
 use msm_mip::{Code, ParsedRequest};
 use msm_table::{TableError, TableWriter};
 use std::collections::HashMap;
@@ -53,8 +53,8 @@ pub struct Change {
 
 impl Change {
     /// The journal record that makes this change durable.
-    pub fn record(&self) -> crate::journal::Record {
-        use crate::journal::Record;
+    pub fn record(&self) -> crate::control::journal::Record {
+        use crate::control::journal::Record;
         match self.binding {
             Some(b) => Record::upsert(
                 &msm_table::Binding {

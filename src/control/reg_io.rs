@@ -11,7 +11,7 @@
 //! the request came: addresses and ports swapped, and for path 2 tunnelled
 //! `IPmsm-wlan -> IPwlan`.
 
-use crate::pipeline::{PacketBuf, ETH, MIP_PORT, OUTER};
+use crate::dataplane::pipeline::{PacketBuf, ETH, MIP_PORT, OUTER};
 use msm_wire::{ipv4, udp};
 
 /// Which way a request came.
@@ -175,7 +175,7 @@ pub fn write_reply<B: PacketBuf>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::VecBuf;
+    use crate::dataplane::pipeline::VecBuf;
     use etherparse::PacketBuilder;
 
     const GPRS: [u8; 4] = [192, 0, 2, 129];

@@ -2,9 +2,9 @@
 //! `etherparse`, an independent implementation of the wire formats.
 
 use crate::config::{Prefix, Role};
-use crate::counters::{Counters, Drop, Event};
-use crate::neigh::Neighbours;
-use crate::pipeline::*;
+use crate::dataplane::counters::{Counters, DropReason, Event};
+use crate::dataplane::neigh::Neighbours;
+use crate::dataplane::pipeline::*;
 use etherparse::{Ipv4HeaderSlice, PacketBuilder, TcpOptionElement};
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -112,7 +112,7 @@ impl Rig {
         let a = process(&self.plane, local, &self.tab, ingress, &mut b);
         (a, b)
     }
-    fn drops(&self, d: Drop) -> u64 {
+    fn drops(&self, d: DropReason) -> u64 {
         self.counters.get_drop(d)
     }
     fn events(&self, e: Event) -> u64 {
@@ -279,7 +279,7 @@ fn transit_from_internet_to_elsewhere_is_dropped() {
     // A non-pool source from the WWAN is not an uplink either.
     let f = udp_frame(WWAN_MAC, GGSN, SERVER, 64, 5000, b"x");
     assert_eq!(r.run(0, &f).0, Action::Drop);
-    assert_eq!(r.drops(Drop::UnknownDestination), 2);
+    assert_eq!(r.drops(DropReason::UnknownDestination), 2);
 }
 
 #[test]
@@ -311,12 +311,12 @@ fn spoofed_reverse_tunnel_is_dropped_and_counted() {
             Action::Drop
         );
     }
-    assert_eq!(r.drops(Drop::SpoofedTunnel), 3);
+    assert_eq!(r.drops(DropReason::SpoofedTunnel), 3);
     // IP-in-IP arriving on the WWAN side is not a reverse tunnel.
     let inner = &udp_frame(INET_MAC, HOME, SERVER, 64, 5000, b"x")[14..];
     let f = ipip_frame(WWAN_MAC, COA, MSM_WLAN, inner);
     assert_eq!(r.run(0, &f).0, Action::Drop);
-    assert_eq!(r.drops(Drop::TunnelWrongSide), 1);
+    assert_eq!(r.drops(DropReason::TunnelWrongSide), 1);
 }
 
 #[test]
@@ -367,7 +367,7 @@ fn ttl_expiry_answers_time_exceeded_rate_limited() {
         assert_eq!(r.run_with(&mut local, 1, &f).0, Action::Tx(1));
     }
     assert_eq!(r.run_with(&mut local, 1, &f).0, Action::Drop);
-    assert_eq!(r.drops(Drop::TtlExpired), 11);
+    assert_eq!(r.drops(DropReason::TtlExpired), 11);
     assert_eq!(r.events(Event::IcmpTimeExceededSent), 10);
     assert_eq!(r.events(Event::IcmpRateLimited), 1);
     // tokens come back with time (100/s at 1e6 ticks/s: one per 10_000 ticks)
@@ -389,7 +389,7 @@ fn df_too_big_for_tunnel_gets_frag_needed() {
     let mtu = u16::from_be_bytes([icmp.bytes5to8()[2], icmp.bytes5to8()[3]]);
     assert_eq!(mtu, 1480, "the tunnel's MTU");
     assert!(d.len() <= 14 + 576);
-    assert_eq!(r.drops(Drop::FragNeeded), 1);
+    assert_eq!(r.drops(DropReason::FragNeeded), 1);
     // The same size without DF to the WWAN fits: forwarded as is.
     let f = udp_frame(INET_MAC, SERVER, HOME2, 64, 5000, &[0x55; 1472]);
     assert_eq!(r.run(1, &f).0, Action::Tx(0));
@@ -442,7 +442,7 @@ fn non_df_too_big_is_fragmented_then_encapsulated() {
     // allocation failure is counted, not fatal
     let n = fragment(&r.plane, &mut local, &buf, plan, || None::<VecBuf>, |_| {});
     assert_eq!(n, 0);
-    assert_eq!(r.drops(Drop::FragNoBuffer), 1);
+    assert_eq!(r.drops(DropReason::FragNoBuffer), 1);
 }
 
 #[test]
@@ -513,7 +513,7 @@ fn arp_requests_for_us_are_answered_and_next_hops_learned() {
     // for someone else: ignored
     let f = arp_request(PEER_MAC, ROUTER, "198.51.100.9");
     assert_eq!(r.run(1, &f).0, Action::Drop);
-    assert_eq!(r.drops(Drop::ArpIgnored), 1);
+    assert_eq!(r.drops(DropReason::ArpIgnored), 1);
 }
 
 #[test]
@@ -565,11 +565,11 @@ fn registrations_go_to_control_on_all_three_paths() {
     let mut f = echo_frame(INET_MAC, COA, MSM_WLAN);
     f[34] = 3; // destination unreachable (checksum is not checked for local ICMP)
     assert_eq!(r.run(1, &f).0, Action::Drop);
-    assert_eq!(r.drops(Drop::IcmpErrorToUs), 1);
+    assert_eq!(r.drops(DropReason::IcmpErrorToUs), 1);
     // other UDP to us is not
     let f = udp_frame(INET_MAC, COA, MSM_WLAN, 64, 53, b"q");
     assert_eq!(r.run(1, &f).0, Action::Drop);
-    assert_eq!(r.drops(Drop::LocalUnsupported), 1);
+    assert_eq!(r.drops(DropReason::LocalUnsupported), 1);
 }
 
 #[test]
@@ -579,20 +579,20 @@ fn malformed_input_is_dropped_with_reasons() {
     let mut bad_csum = good.clone();
     bad_csum[24] ^= 0xff;
     assert_eq!(r.run(1, &bad_csum).0, Action::Drop);
-    assert_eq!(r.drops(Drop::BadIpChecksum), 1);
+    assert_eq!(r.drops(DropReason::BadIpChecksum), 1);
     assert_eq!(r.run(1, &good[..30]).0, Action::Drop);
-    assert_eq!(r.drops(Drop::Truncated), 1);
+    assert_eq!(r.drops(DropReason::Truncated), 1);
     let mut other_mac = good.clone();
     other_mac[0] = 0x06;
     assert_eq!(r.run(1, &other_mac).0, Action::Drop);
-    assert_eq!(r.drops(Drop::NotOurMac), 1);
+    assert_eq!(r.drops(DropReason::NotOurMac), 1);
     let mut v6 = good.clone();
     v6[12..14].copy_from_slice(&[0x86, 0xdd]);
     assert_eq!(r.run(1, &v6).0, Action::Drop);
-    assert_eq!(r.drops(Drop::Ethertype), 1);
+    assert_eq!(r.drops(DropReason::Ethertype), 1);
     let martian = udp_frame(INET_MAC, "127.0.0.1", HOME, 64, 5000, b"x");
     assert_eq!(r.run(1, &martian).0, Action::Drop);
-    assert_eq!(r.drops(Drop::MartianSource), 1);
+    assert_eq!(r.drops(DropReason::MartianSource), 1);
     // padding after the datagram is stripped, not forwarded
     let mut padded = good.clone();
     padded.extend_from_slice(&[0; 20]);
@@ -606,7 +606,7 @@ fn malformed_input_is_dropped_with_reasons() {
         r.run(1, &ipip_frame(INET_MAC, COA, MSM_WLAN, &inner)).0,
         Action::Drop
     );
-    assert_eq!(r.drops(Drop::BadInnerPacket), 1);
+    assert_eq!(r.drops(DropReason::BadInnerPacket), 1);
 }
 
 #[test]
@@ -615,7 +615,7 @@ fn unresolved_next_hop_is_counted() {
     r.plane.neigh = Neighbours::new(&[(0, ip(GGSN)), (1, ip(ROUTER))]);
     let f = udp_frame(INET_MAC, SERVER, HOME, 64, 5000, b"x");
     assert_eq!(r.run(1, &f).0, Action::Drop);
-    assert_eq!(r.drops(Drop::NeighbourUnresolved), 1);
+    assert_eq!(r.drops(DropReason::NeighbourUnresolved), 1);
 }
 
 proptest! {
@@ -697,7 +697,7 @@ proptest! {
 #[cfg(feature = "stage-cycles")]
 #[test]
 fn stage_marks_follow_the_pipeline() {
-    use crate::stages::{Clock, Stage, StageSnapshot, Step, SAMPLE_EVERY};
+    use crate::dataplane::instrument::{Clock, Stage, StageSnapshot, Step, SAMPLE_EVERY};
     let r = Rig::new();
     let steps = |s: &StageSnapshot| {
         Step::ALL

@@ -29,9 +29,9 @@
 //! tunnel.
 
 use crate::config::{Prefix, Role};
-use crate::counters::{Counters, Drop, Event};
-use crate::neigh::Neighbours;
-use crate::stages::Step;
+use crate::dataplane::counters::{Counters, DropReason, Event};
+use crate::dataplane::instrument::Step;
+use crate::dataplane::neigh::Neighbours;
 use msm_wire::{arp, ethernet, icmp, ipv4, tcp, udp};
 
 /// Ethernet header length.
@@ -238,8 +238,8 @@ enum Origin {
 }
 
 #[inline]
-fn drop(local: &WorkerLocal, d: Drop) -> Action {
-    local.counters.drop(d);
+fn discard(local: &WorkerLocal, d: DropReason) -> Action {
+    local.counters.count_drop(d);
     Action::Drop
 }
 
@@ -286,23 +286,23 @@ pub fn process<B: PacketBuf, T: Bindings>(
     pkt: &mut B,
 ) -> Action {
     let Some(port) = plane.ports.get(ingress as usize) else {
-        return drop(local, Drop::BadIpHeader);
+        return discard(local, DropReason::BadIpHeader);
     };
     let data = pkt.data();
     if data.len() < ETH {
-        return drop(local, Drop::Truncated);
+        return discard(local, DropReason::Truncated);
     }
     let dst_mac: [u8; 6] = [data[0], data[1], data[2], data[3], data[4], data[5]];
     if dst_mac != port.mac && dst_mac != [0xff; 6] {
-        return drop(local, Drop::NotOurMac);
+        return discard(local, DropReason::NotOurMac);
     }
     match u16::from_be_bytes([data[12], data[13]]) {
         ethernet::ETHERTYPE_IPV4 => {}
         ethernet::ETHERTYPE_ARP => return process_arp(plane, local, ingress, pkt),
-        _ => return drop(local, Drop::Ethertype),
+        _ => return discard(local, DropReason::Ethertype),
     }
     if dst_mac != port.mac {
-        return drop(local, Drop::NotOurMac); // IPv4 to broadcast MAC: not routed
+        return discard(local, DropReason::NotOurMac); // IPv4 to broadcast MAC: not routed
     }
     let src_mac: [u8; 6] = [data[6], data[7], data[8], data[9], data[10], data[11]];
     let ret = ReturnPath {
@@ -317,16 +317,16 @@ pub fn process<B: PacketBuf, T: Bindings>(
     // Drop Ethernet padding (or anything after the IP datagram).
     let extra = data.len() - ETH - total;
     if extra > 0 && !pkt.trim(extra) {
-        return drop(local, Drop::Truncated);
+        return discard(local, DropReason::Truncated);
     }
     if martian(src) || plane.is_own(src) {
-        return drop(local, Drop::MartianSource);
+        return discard(local, DropReason::MartianSource);
     }
     if plane.is_own(dst) {
         return process_local(plane, local, tab, pkt, ret, port.role, proto, frag);
     }
     if martian(dst) {
-        return drop(local, Drop::MartianDestination);
+        return discard(local, DropReason::MartianDestination);
     }
     route(plane, local, tab, pkt, ret, Origin::Wire(port.role))
 }
@@ -336,11 +336,11 @@ pub fn process<B: PacketBuf, T: Bindings>(
 fn check_ipv4(local: &WorkerLocal, ip: &[u8]) -> Result<(usize, u32, u32, u8, bool), Action> {
     let p = match ipv4::Ipv4Packet::new_checked(ip) {
         Ok(p) => p,
-        Err(msm_wire::Error::Truncated) => return Err(drop(local, Drop::Truncated)),
-        Err(_) => return Err(drop(local, Drop::BadIpHeader)),
+        Err(msm_wire::Error::Truncated) => return Err(discard(local, DropReason::Truncated)),
+        Err(_) => return Err(discard(local, DropReason::BadIpHeader)),
     };
     if !p.verify_checksum() {
-        return Err(drop(local, Drop::BadIpChecksum));
+        return Err(discard(local, DropReason::BadIpChecksum));
     }
     Ok((
         p.total_len() as usize,
@@ -360,10 +360,10 @@ fn process_arp<B: PacketBuf>(
     let port = &plane.ports[ingress as usize];
     let (oper, sha, spa, tpa) = match arp::ArpPacket::new_checked(&pkt.data()[ETH..]) {
         Ok(a) => (a.oper(), a.sha(), a.spa_u32(), a.tpa_u32()),
-        Err(_) => return drop(local, Drop::BadArp),
+        Err(_) => return discard(local, DropReason::BadArp),
     };
     if tpa != port.ip {
-        return drop(local, Drop::ArpIgnored);
+        return discard(local, DropReason::ArpIgnored);
     }
     // Learn our next hops from both requests and replies addressed to us.
     if plane.neigh.learn(ingress, spa, sha, local.now_s) {
@@ -372,16 +372,16 @@ fn process_arp<B: PacketBuf>(
     match oper {
         arp::OP_REQUEST => {
             if arp::make_arp_reply_in_place(pkt.data_mut(), port.mac).is_err() {
-                return drop(local, Drop::BadArp);
+                return discard(local, DropReason::BadArp);
             }
             local.counters.event(Event::ArpReplied);
             Action::Tx(ingress)
         }
         arp::OP_REPLY => {
             // Learned above (or not one of our next hops); nothing to send.
-            drop(local, Drop::ArpIgnored)
+            discard(local, DropReason::ArpIgnored)
         }
-        _ => drop(local, Drop::BadArp),
+        _ => discard(local, DropReason::BadArp),
     }
 }
 
@@ -399,7 +399,7 @@ fn process_local<B: PacketBuf, T: Bindings>(
     frag: bool,
 ) -> Action {
     if frag {
-        return drop(local, Drop::LocalFragment);
+        return discard(local, DropReason::LocalFragment);
     }
     let ip = &pkt.data()[ETH..];
     let hl = ((ip[0] & 0x0f) as usize) * 4;
@@ -408,11 +408,13 @@ fn process_local<B: PacketBuf, T: Bindings>(
         ipv4::PROTO_ICMP => {
             match ip.get(hl) {
                 Some(&icmp::TYPE_ECHO_REQUEST) => {}
-                Some(&t) if icmp::is_icmp_error(t) => return drop(local, Drop::IcmpErrorToUs),
-                _ => return drop(local, Drop::LocalUnsupported),
+                Some(&t) if icmp::is_icmp_error(t) => {
+                    return discard(local, DropReason::IcmpErrorToUs)
+                }
+                _ => return discard(local, DropReason::LocalUnsupported),
             }
             if icmp::make_echo_reply_in_place(&mut pkt.data_mut()[ETH..]).is_err() {
-                return drop(local, Drop::Truncated);
+                return discard(local, DropReason::Truncated);
             }
             local.counters.event(Event::EchoReplied);
             send_back(plane, local, pkt, ret)
@@ -422,18 +424,18 @@ fn process_local<B: PacketBuf, T: Bindings>(
                 .map(|u| u.dst_port() == MIP_PORT)
                 .unwrap_or(false);
             if !is_mip {
-                return drop(local, Drop::LocalUnsupported);
+                return discard(local, DropReason::LocalUnsupported);
             }
             local.counters.event(Event::ControlHanded);
             Action::Control
         }
         ipv4::PROTO_IPIP if dst == plane.msm_wlan => {
             if !role.faces_internet() {
-                return drop(local, Drop::TunnelWrongSide);
+                return discard(local, DropReason::TunnelWrongSide);
             }
             decap(plane, local, tab, pkt, ret, hl)
         }
-        _ => drop(local, Drop::LocalUnsupported),
+        _ => discard(local, DropReason::LocalUnsupported),
     }
 }
 
@@ -457,10 +459,10 @@ fn decap<B: PacketBuf, T: Bindings>(
             p.protocol(),
             p.is_fragment(),
         ),
-        _ => return drop(local, Drop::BadInnerPacket),
+        _ => return discard(local, DropReason::BadInnerPacket),
     };
     if inner_total != outer_payload.len() {
-        return drop(local, Drop::BadInnerPacket);
+        return discard(local, DropReason::BadInnerPacket);
     }
     // Reverse-tunnelled registration (PROTOCOL.md path 2): the control plane
     // authenticates it, including the first registration of a mobile with no binding.
@@ -478,13 +480,13 @@ fn decap<B: PacketBuf, T: Bindings>(
     local.counters.step(Step::Lookup);
     match bound {
         Lookup::CareOf(coa) if coa == outer_src => {}
-        _ => return drop(local, Drop::SpoofedTunnel),
+        _ => return discard(local, DropReason::SpoofedTunnel),
     }
     if martian(dst) {
-        return drop(local, Drop::MartianDestination);
+        return discard(local, DropReason::MartianDestination);
     }
     if !pkt.adj(outer_hl) {
-        return drop(local, Drop::Truncated);
+        return discard(local, DropReason::Truncated);
     }
     local.counters.event(Event::UplinkTunnel);
     let ret = ReturnPath {
@@ -495,7 +497,7 @@ fn decap<B: PacketBuf, T: Bindings>(
         // e.g. a ping to the MSM through the tunnel
         let role = plane.ports[ret.port as usize].role;
         if proto == ipv4::PROTO_IPIP {
-            return drop(local, Drop::LocalUnsupported); // no nested tunnels
+            return discard(local, DropReason::LocalUnsupported); // no nested tunnels
         }
         return process_local(plane, local, tab, pkt, ret, role, proto, frag);
     }
@@ -522,11 +524,11 @@ fn route<B: PacketBuf, T: Bindings>(
             Origin::Wire(role) => role.faces_wwan() && plane.in_pool(src),
         };
     if !downlink && !uplink {
-        return drop(local, Drop::UnknownDestination);
+        return discard(local, DropReason::UnknownDestination);
     }
     local.counters.step(Step::Classify);
     if ttl <= 1 {
-        local.counters.drop(Drop::TtlExpired);
+        local.counters.count_drop(DropReason::TtlExpired);
         return icmp_error(
             plane,
             local,
@@ -600,7 +602,7 @@ fn emit<B: PacketBuf>(
     encap_to: Option<u32>,
 ) -> Action {
     let Some(mac) = plane.neigh.mac(nh.neigh) else {
-        return drop(local, Drop::NeighbourUnresolved);
+        return discard(local, DropReason::NeighbourUnresolved);
     };
     let egress = &plane.ports[nh.port as usize];
     let ip_len = pkt.len() - ETH;
@@ -609,7 +611,7 @@ fn emit<B: PacketBuf>(
         let ip_mtu = egress.mtu - overhead as u16;
         let df = pkt.data()[ETH + 6] & 0x40 != 0;
         if df {
-            local.counters.drop(Drop::FragNeeded);
+            local.counters.count_drop(DropReason::FragNeeded);
             return icmp_error(
                 plane,
                 local,
@@ -631,7 +633,7 @@ fn emit<B: PacketBuf>(
     }
     if let Some(coa) = encap_to {
         if !encapsulate(plane, local, pkt, coa) {
-            return drop(local, Drop::NoHeadroom);
+            return discard(local, DropReason::NoHeadroom);
         }
     }
     write_eth(pkt.data_mut(), mac, egress.mac);
@@ -667,10 +669,10 @@ fn send_back<B: PacketBuf>(
     let port = &plane.ports[ret.port as usize];
     if let Some(coa) = ret.tunnel {
         if pkt.len() - ETH + OUTER > port.mtu as usize {
-            return drop(local, Drop::FragNeeded);
+            return discard(local, DropReason::FragNeeded);
         }
         if !encapsulate(plane, local, pkt, coa) {
-            return drop(local, Drop::NoHeadroom);
+            return discard(local, DropReason::NoHeadroom);
         }
     }
     write_eth(pkt.data_mut(), ret.mac, port.mac);
@@ -780,7 +782,7 @@ pub fn fragment<B: PacketBuf>(
             true
         });
     if failed || res.is_err() {
-        local.counters.drop(Drop::FragNoBuffer);
+        local.counters.count_drop(DropReason::FragNoBuffer);
     }
     local.counters.event_n(Event::FragmentsOut, n as u64);
     n

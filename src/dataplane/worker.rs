@@ -11,9 +11,11 @@
 //! With the `stage-cycles` feature the loop is timed per stage ([`Clock`] laps, see
 //! `stages.rs`); without it those calls are empty and compile to nothing.
 
-use crate::counters::{Counters, Drop, Event};
-use crate::pipeline::{self, Action, Bindings, Lookup, PacketBuf, Plane, RateLimit, WorkerLocal};
-use crate::stages::{Clock, Stage, Step};
+use crate::dataplane::counters::{Counters, DropReason, Event};
+use crate::dataplane::instrument::{Clock, Stage, Step};
+use crate::dataplane::pipeline::{
+    self, Action, Bindings, Lookup, PacketBuf, Plane, RateLimit, WorkerLocal,
+};
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, RingProducer, RxQueue, TxQueue};
 use msm_table::{RcuReader, TableHandle, TableView};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,7 +95,7 @@ impl TxStage {
         if let Err(m) = self.burst.push(m) {
             self.flush(c);
             if self.burst.push(m).is_err() {
-                c.drop(Drop::TxFull);
+                c.count_drop(DropReason::TxFull);
             }
         }
     }
@@ -105,7 +107,7 @@ impl TxStage {
         let (sent, dropped) = self.burst.tx_retry_or_free(&mut self.queue, TX_RETRIES);
         c.event_n(Event::TxPackets, sent as u64);
         if dropped > 0 {
-            c.drop_n(Drop::TxFull, dropped as u64);
+            c.count_drop_n(DropReason::TxFull, dropped as u64);
         }
     }
 }
@@ -179,7 +181,7 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                 for mut m in burst.drain() {
                     c.event_n(Event::RxBytes, m.len() as u64);
                     if !m.is_contiguous() {
-                        c.drop(Drop::MultiSegment);
+                        c.count_drop(DropReason::MultiSegment);
                         continue;
                     }
                     let action = pipeline::process(&plane, &mut local, &view, *port, &mut m);
@@ -187,16 +189,16 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                     match action {
                         Action::Tx(p) => match stages.get_mut(p as usize) {
                             Some(s) => s.push(m, c),
-                            None => c.drop(Drop::TxFull),
+                            None => c.count_drop(DropReason::TxFull),
                         },
                         Action::Control => {
                             if let Err(_m) = ctl.push(m) {
-                                c.drop(Drop::ControlRingFull);
+                                c.count_drop(DropReason::ControlRingFull);
                             }
                         }
                         Action::Fragment(plan) => {
                             let Some(stage) = stages.get_mut(plan.port as usize) else {
-                                c.drop(Drop::TxFull);
+                                c.count_drop(DropReason::TxFull);
                                 continue;
                             };
                             pipeline::fragment(
@@ -224,7 +226,7 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                 to_control.enqueue_burst(&mut ctl);
                 let left = ctl.len();
                 if left > 0 {
-                    c.drop_n(Drop::ControlRingFull, left as u64);
+                    c.count_drop_n(DropReason::ControlRingFull, left as u64);
                     ctl.clear();
                 }
                 clock.lap(Stage::Control, 0);

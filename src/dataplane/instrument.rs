@@ -2,7 +2,7 @@
 //!
 //! Built without the feature (the default), everything here is a zero-sized type or an
 //! empty `#[inline(always)]` function: the worker and the pipeline contain no extra
-//! instruction (checked on the disassembly of `msm::worker::run`, see perf/README.md,
+//! instruction (checked on the disassembly of `msm::dataplane::worker::run`, see perf/README.md,
 //! "Profiling: flamegraphs and stage counters").
 //!
 //! Built with `--features stage-cycles`, each worker times its loop with the TSC:
@@ -38,7 +38,7 @@
 //! packets a burst).
 
 #[cfg(doc)]
-use crate::counters::Counters;
+use crate::dataplane::counters::Counters;
 
 macro_rules! stage_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)* }) => {
@@ -325,7 +325,7 @@ impl StageSnapshot {
 #[cfg(feature = "stage-cycles")]
 mod imp {
     use super::{Stage, StageSnapshot, Step, INTERRUPTED_US, SAMPLE_EVERY};
-    use crate::counters::Counters;
+    use crate::dataplane::counters::Counters;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
     #[inline(always)]
@@ -624,7 +624,7 @@ mod imp {
 #[cfg(not(feature = "stage-cycles"))]
 mod imp {
     use super::{Stage, StageSnapshot, Step};
-    use crate::counters::Counters;
+    use crate::dataplane::counters::Counters;
 
     /// Without the feature: nothing (zero-sized, no field in [`Counters`]).
     #[derive(Default)]
@@ -668,7 +668,7 @@ pub use imp::{Clock, StageCounters};
 #[cfg(all(test, feature = "stage-cycles"))]
 mod tests {
     use super::*;
-    use crate::counters::Counters;
+    use crate::dataplane::counters::Counters;
 
     fn spin(n: u64) -> u64 {
         let mut x = 1u64;

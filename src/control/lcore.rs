@@ -2,17 +2,17 @@
 //!
 //! It drains the workers' rings (registrations: counted and dropped until the control
 //! plane issue lands), resolves next hops by ARP through its own tx queue on every port,
-//! serves the operator socket ([`crate::admin`]), applies binding changes in batches and
+//! serves the operator socket ([`crate::control::admin`]), applies binding changes in batches and
 //! publishes them by RCU, expires bindings and reclaims retired table generations, and
 //! writes the stats file.
 
-use crate::admin::{self, Command};
 use crate::config::Config;
-use crate::counters::Counters;
-use crate::journal::{Journal, Record};
-use crate::pipeline::Plane;
-use crate::registrar::{Now, Outcome, Registrar};
-use crate::regpath::{self, RegPacket};
+use crate::control::admin::{self, Command};
+use crate::control::journal::{Journal, Record};
+use crate::control::reg_io::{self, RegPacket};
+use crate::control::registrar::{Now, Outcome, Registrar};
+use crate::dataplane::counters::Counters;
+use crate::dataplane::pipeline::Plane;
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, PortId, RingConsumer, TxQueue};
 use msm_table::{Binding, TableWriter};
 use serde_json::{json, Map, Value};
@@ -62,7 +62,8 @@ pub struct ControlCtx {
     pub journal: Option<Journal>,
     pub ip_id: u16,
     /// A subscriber reload running on a helper thread.
-    pub reload: Option<std::sync::mpsc::Receiver<Result<crate::subscribers::Subscribers, String>>>,
+    pub reload:
+        Option<std::sync::mpsc::Receiver<Result<crate::control::subscribers::Subscribers, String>>>,
     /// Outcome of the last reload, for `stats`.
     pub reload_status: Option<String>,
 }
@@ -179,7 +180,7 @@ impl ControlCtx {
         pending: &mut Vec<Pending>,
         cc: &mut ControlCounters,
     ) {
-        let reg = match regpath::extract(m.data(), plane.msm_gprs, plane.msm_wlan) {
+        let reg = match reg_io::extract(m.data(), plane.msm_gprs, plane.msm_wlan) {
             Ok(r) => r,
             Err(_) => {
                 cc.registrations_malformed += 1;
@@ -228,7 +229,7 @@ impl ControlCtx {
                 continue;
             };
             self.ip_id = self.ip_id.wrapping_add(2);
-            if !regpath::write_reply(&mut mbuf, &reg, payload, port.mac, 64, self.ip_id) {
+            if !reg_io::write_reply(&mut mbuf, &reg, payload, port.mac, 64, self.ip_id) {
                 cc.replies_tx_failed += 1;
                 continue;
             }
@@ -309,7 +310,9 @@ impl ControlCtx {
         std::thread::Builder::new()
             .name("msm-reload".into())
             .spawn(move || {
-                let _ = tx.send(crate::subscribers::Subscribers::load(&path, &pools));
+                let _ = tx.send(crate::control::subscribers::Subscribers::load(
+                    &path, &pools,
+                ));
             })
             .map_err(|e| format!("cannot start the reload thread: {e}"))?;
         self.reload = Some(rx);
@@ -492,7 +495,7 @@ impl ControlCtx {
             "workers": workers,
             // Per-stage cycle counters: per worker under "stage_cycles" when built with
             // `--features stage-cycles` (see stages.rs).
-            "stage_cycles_enabled": crate::stages::ENABLED,
+            "stage_cycles_enabled": crate::dataplane::instrument::ENABLED,
             "control": {
                 "registrations_received": cc.registrations_received,
                 "registrations_malformed": cc.registrations_malformed,

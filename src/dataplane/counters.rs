@@ -56,7 +56,7 @@ counter_enum! {
 
 counter_enum! {
     /// Why a packet was dropped.
-    Drop {
+    DropReason {
         /// Ethernet destination neither our MAC nor broadcast.
         NotOurMac = "not_our_mac",
         /// Neither IPv4 nor ARP.
@@ -113,10 +113,10 @@ counter_enum! {
 #[repr(C, align(64))]
 pub struct Counters {
     events: [AtomicU64; Event::COUNT],
-    drops: [AtomicU64; Drop::COUNT],
+    drops: [AtomicU64; DropReason::COUNT],
     /// Per-stage cycle counters (only with the `stage-cycles` feature; see `stages.rs`).
     #[cfg(feature = "stage-cycles")]
-    pub(crate) stages: crate::stages::StageCounters,
+    pub(crate) stages: crate::dataplane::instrument::StageCounters,
 }
 
 impl Default for Counters {
@@ -146,17 +146,17 @@ impl Counters {
         bump(&self.events[e as usize], n);
     }
     #[inline(always)]
-    pub fn drop(&self, d: Drop) {
+    pub fn count_drop(&self, d: DropReason) {
         bump(&self.drops[d as usize], 1);
     }
     #[inline(always)]
-    pub fn drop_n(&self, d: Drop, n: u64) {
+    pub fn count_drop_n(&self, d: DropReason, n: u64) {
         bump(&self.drops[d as usize], n);
     }
     pub fn get_event(&self, e: Event) -> u64 {
         self.events[e as usize].load(Relaxed)
     }
-    pub fn get_drop(&self, d: Drop) -> u64 {
+    pub fn get_drop(&self, d: DropReason) -> u64 {
         self.drops[d as usize].load(Relaxed)
     }
     pub fn total_drops(&self) -> u64 {
@@ -169,7 +169,7 @@ impl Counters {
             .map(|e| (e.name().to_string(), self.get_event(*e)))
             .collect();
         v.extend(
-            Drop::ALL
+            DropReason::ALL
                 .iter()
                 .map(|d| (format!("drop_{}", d.name()), self.get_drop(*d))),
         );
@@ -184,13 +184,13 @@ mod tests {
     #[test]
     fn counts_and_names_are_distinct() {
         let c = Counters::default();
-        c.drop(Drop::SpoofedTunnel);
-        c.drop_n(Drop::SpoofedTunnel, 2);
+        c.count_drop(DropReason::SpoofedTunnel);
+        c.count_drop_n(DropReason::SpoofedTunnel, 2);
         c.event(Event::DownlinkTunnel);
-        assert_eq!(c.get_drop(Drop::SpoofedTunnel), 3);
+        assert_eq!(c.get_drop(DropReason::SpoofedTunnel), 3);
         assert_eq!(c.total_drops(), 3);
         let snap = c.snapshot();
-        assert_eq!(snap.len(), Event::COUNT + Drop::COUNT);
+        assert_eq!(snap.len(), Event::COUNT + DropReason::COUNT);
         let mut names: Vec<_> = snap.iter().map(|(n, _)| n.clone()).collect();
         names.sort();
         names.dedup();

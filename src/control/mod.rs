@@ -1,0 +1,17 @@
+//! The control plane: the control lcore and everything it owns.
+//!
+//! * [`lcore`]: the control loop (rings from the workers, batches, ARP, expiry, admin, stats).
+//! * [`registrar`]: registration decisions (authentication, replay, codes).
+//! * [`reg_io`]: registration I/O per path: where a request came from, how its Reply goes back.
+//! * [`journal`]: durable bindings (append-only log, group commit, snapshots).
+//! * [`subscribers`]: the provisioning file (MSISDN, home address, SPI, key).
+//! * [`preload`]: static bindings loaded at start.
+//! * [`admin`]: the operator socket (`msm ctl`).
+
+pub mod admin;
+pub mod journal;
+pub mod lcore;
+pub mod preload;
+pub mod reg_io;
+pub mod registrar;
+pub mod subscribers;
