@@ -42,7 +42,7 @@ impl Ipv4Summary {
         ttl: 0,
     };
 
-    #[inline]
+    #[inline(always)]
     fn of(p: &ipv4::Ipv4Packet<&[u8]>) -> Ipv4Summary {
         Ipv4Summary {
             src: p.src_u32(),
@@ -122,12 +122,6 @@ impl Classified {
         inner: None,
     };
 
-    #[inline]
-    fn dropped(c: &Counters, d: DropReason) -> Classified {
-        c.count_drop(d);
-        Classified::DROPPED
-    }
-
     /// Prefetches the binding bucket this packet's first lookup will read: the
     /// destination of a transit packet, the inner source of a tunnelled one
     /// (anti-spoofing).
@@ -155,71 +149,82 @@ pub(crate) fn martian(a: u32) -> bool {
 /// Classifies `frame`, received on port `ingress`. Counts the drop if it is one.
 #[inline]
 pub fn classify(plane: &Plane, c: &Counters, ingress: u16, frame: &[u8]) -> Classified {
+    let mut cls = Classified::DROPPED;
+    classify_into(&mut cls, plane, c, ingress, frame);
+    cls
+}
+
+/// [`classify`] into `out` (the worker's per-burst array: written in place, field by
+/// field, rather than built on the stack and copied).
+#[inline(always)]
+pub fn classify_into(
+    out: &mut Classified,
+    plane: &Plane,
+    c: &Counters,
+    ingress: u16,
+    frame: &[u8],
+) {
+    out.kind = Kind::Dropped;
     let Some(port) = plane.ports.get(ingress as usize) else {
-        return Classified::dropped(c, DropReason::UnknownIngressPort);
+        return c.count_drop(DropReason::UnknownIngressPort);
     };
     let Ok(eth) = ethernet::EthernetFrame::new_checked(frame) else {
-        return Classified::dropped(c, DropReason::Truncated);
+        return c.count_drop(DropReason::Truncated);
     };
+    out.ingress = ingress;
     let dst_mac = eth.dst();
     if dst_mac != port.mac && dst_mac != ethernet::BROADCAST {
-        return Classified::dropped(c, DropReason::NotOurMac);
+        return c.count_drop(DropReason::NotOurMac);
     }
     match eth.ethertype() {
         ethernet::ETHERTYPE_IPV4 => {}
         ethernet::ETHERTYPE_ARP => {
-            return Classified {
-                kind: Kind::Arp,
-                ingress,
-                ..Classified::DROPPED
-            }
+            out.kind = Kind::Arp;
+            return;
         }
-        _ => return Classified::dropped(c, DropReason::Ethertype),
+        _ => return c.count_drop(DropReason::Ethertype),
     }
     if dst_mac != port.mac {
-        return Classified::dropped(c, DropReason::NotOurMac); // IPv4 to broadcast MAC: not routed
+        return c.count_drop(DropReason::NotOurMac); // IPv4 to broadcast MAC: not routed
     }
     let p = match ipv4::Ipv4Packet::new_checked(&frame[ETH..]) {
         Ok(p) => p,
-        Err(msm_wire::Error::Truncated) => return Classified::dropped(c, DropReason::Truncated),
-        Err(_) => return Classified::dropped(c, DropReason::BadIpHeader),
+        Err(msm_wire::Error::Truncated) => return c.count_drop(DropReason::Truncated),
+        Err(_) => return c.count_drop(DropReason::BadIpHeader),
     };
     if !p.verify_checksum() {
-        return Classified::dropped(c, DropReason::BadIpChecksum);
+        return c.count_drop(DropReason::BadIpChecksum);
     }
     let ip = Ipv4Summary::of(&p);
     if martian(ip.src) || plane.is_own(ip.src) {
-        return Classified::dropped(c, DropReason::MartianSource);
+        return c.count_drop(DropReason::MartianSource);
     }
-    let mut cls = Classified {
-        kind: Kind::Transit,
-        ingress,
-        src_mac: eth.src(),
-        ip,
-        inner: None,
-    };
+    out.ip = ip;
+    out.src_mac = eth.src();
+    out.inner = None;
     if plane.is_own(ip.dst) {
         if ip.proto == ipv4::PROTO_IPIP && ip.dst == plane.msm_wlan {
-            cls.kind = Kind::Tunnel;
+            out.kind = Kind::Tunnel;
             if !ip.is_fragment() {
-                cls.inner = inner_header(p.payload());
+                inner_header(&mut out.inner, p.payload());
             }
         } else {
-            cls.kind = Kind::Local;
+            out.kind = Kind::Local;
         }
-        return cls;
+        return;
     }
     if martian(ip.dst) {
-        return Classified::dropped(c, DropReason::MartianDestination);
+        return c.count_drop(DropReason::MartianDestination);
     }
-    cls
+    out.kind = Kind::Transit;
 }
 
-/// The inner header of an IP-in-IP packet whose outer payload is `payload`, if it is
-/// valid and the inner datagram fills the payload exactly.
+/// The inner header of an IP-in-IP packet whose outer payload is `payload`, into `out`:
+/// `Some` if it is valid and the inner datagram fills the payload exactly. (Written in
+/// place: a returned `Option` would be built on the stack and copied.)
 #[inline]
-fn inner_header(payload: &[u8]) -> Option<Ipv4Summary> {
-    match ipv4::Ipv4Packet::new_checked(payload) {
+fn inner_header(out: &mut Option<Ipv4Summary>, payload: &[u8]) {
+    *out = match ipv4::Ipv4Packet::new_checked(payload) {
         Ok(p) if p.verify_checksum() && p.total_len() as usize == payload.len() => {
             Some(Ipv4Summary::of(&p))
         }

@@ -5,7 +5,7 @@
 //! read-side section (one Acquire load of the table generation; dropping the guard
 //! reports the quiescent state), then makes two passes over the burst:
 //!
-//! 1. classify every packet once ([`classify`]) into a [`Classified`] summary, kept in an
+//! 1. classify every packet once ([`classify_into`]) into a [`Classified`] summary, kept in an
 //!    inline array beside the mbufs, and prefetch the binding buckets it will look up;
 //! 2. hand every packet with its summary to [`pipeline::process`] and act on the verdict
 //!    (stage for tx on a port, hand to the control lcore, fragment, or free);
@@ -17,7 +17,7 @@
 //! With the `stage-cycles` feature the loop is timed per stage ([`Clock`] laps, see
 //! `instrument.rs`); without it those calls are empty and compile to nothing.
 
-use crate::dataplane::classify::{classify, Classified};
+use crate::dataplane::classify::{classify_into, Classified, Kind};
 use crate::dataplane::counters::{Counters, DropReason, Event};
 use crate::dataplane::instrument::{Clock, Stage, Step};
 use crate::dataplane::pipeline::{
@@ -196,15 +196,16 @@ impl Egress {
     }
 }
 
-/// First pass over a received mbuf: counts its bytes and classifies it.
+/// First pass over a received mbuf: counts its bytes and classifies it into `out`.
 #[inline(always)]
-fn classify_mbuf(plane: &Plane, c: &Counters, port: u16, m: &Mbuf) -> Classified {
+fn classify_mbuf(out: &mut Classified, plane: &Plane, c: &Counters, port: u16, m: &Mbuf) {
     c.event_n(Event::RxBytes, m.len() as u64);
     if !m.is_contiguous() {
         c.count_drop(DropReason::MultiSegment);
-        return Classified::DROPPED;
+        out.kind = Kind::Dropped;
+        return;
     }
-    classify(plane, c, port, m.data())
+    classify_into(out, plane, c, port, m.data());
 }
 
 /// The worker loop; returns when `stop` is set.
@@ -269,7 +270,7 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                 clock.lap(Stage::Bookkeeping, 1);
                 // 1. Classify each packet once; prefetch the buckets it will look up.
                 for (m, cls) in burst.iter().zip(classes.iter_mut()) {
-                    *cls = classify_mbuf(&plane, c, *port, m);
+                    classify_mbuf(cls, &plane, c, *port, m);
                     cls.prefetch(&view);
                 }
                 clock.lap(Stage::Prefetch, n as u64);

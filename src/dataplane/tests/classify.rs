@@ -103,7 +103,7 @@ fn the_kind_names_the_stage() {
     assert_eq!(r.counters.total_drops(), 0);
     // Dropped: counted once, by classification.
     let c = classified(&r, 1, &down[..20]);
-    assert_eq!(c, Classified::DROPPED);
+    assert_eq!(c.kind, Kind::Dropped);
     assert_eq!(r.drops(DropReason::Truncated), 1);
 }
 
