@@ -4,6 +4,9 @@
 //! worker is the only writer, so an increment is a relaxed load + store (a plain `add`
 //! on x86), never an atomic read-modify-write; the control lcore reads them with relaxed
 //! loads for the stats dump. A reader may see a count one burst late, never a torn one.
+//!
+//! [`Event`] and [`DropReason`] list their entries grouped by the stage (file) that
+//! counts them; the names are the keys of `msm ctl stats` and of the benchmarks.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -24,73 +27,78 @@ macro_rules! counter_enum {
 }
 
 counter_enum! {
-    /// What a worker did with a packet (or an extra packet it produced).
+    /// What a worker did with a packet (or an extra packet it produced), grouped by the
+    /// stage that counts it.
     Event {
+        // worker.rs: the poll loop.
         RxPackets = "rx_packets",
         RxBytes = "rx_bytes",
         TxPackets = "tx_packets",
         Bursts = "bursts",
+        // forward.rs: routing and encapsulation.
         /// Downlink encapsulated toward a care-of address.
         DownlinkTunnel = "downlink_tunnel",
         /// Downlink forwarded unencapsulated to the WWAN (no binding or no care-of).
         DownlinkWwan = "downlink_wwan",
         /// Uplink from the WWAN forwarded to the Internet.
         UplinkWwan = "uplink_wwan",
-        /// Reverse-tunnelled uplink accepted and decapsulated.
-        UplinkTunnel = "uplink_tunnel",
         /// Decapsulated packet whose destination is another mobile.
         MobileToMobile = "mobile_to_mobile",
+        MssClamped = "mss_clamped",
+        /// Too big for the egress MTU without DF: handed to fragmentation.
+        Fragmented = "fragmented",
+        // decap.rs: the reverse tunnel.
+        /// Reverse-tunnelled uplink accepted and decapsulated.
+        UplinkTunnel = "uplink_tunnel",
+        // local.rs: ARP, echo, registrations (also decap.rs for tunnelled registrations).
         ArpReplied = "arp_replied",
         ArpToControl = "arp_to_control",
         EchoReplied = "icmp_echo_replied",
+        ControlHanded = "control_handed",
+        // icmp.rs: ICMP errors.
         IcmpTimeExceededSent = "icmp_time_exceeded_sent",
         IcmpFragNeededSent = "icmp_frag_needed_sent",
         /// ICMP error suppressed by the rate limit (the packet itself is counted as a drop).
         IcmpRateLimited = "icmp_rate_limited",
-        ControlHanded = "control_handed",
-        MssClamped = "mss_clamped",
-        Fragmented = "fragmented",
+        // frag.rs: fragmentation.
         FragmentsOut = "fragments_out",
     }
 }
 
 counter_enum! {
-    /// Why a packet was dropped.
+    /// Why a packet was dropped, grouped by the stage that counts it (a few reasons are
+    /// also counted by a later stage: said on the reason).
     DropReason {
+        // worker.rs: the poll loop, before classification and after processing.
+        /// Chained (multi-segment) mbuf: not supported on this path.
+        MultiSegment = "multi_segment",
+        /// A stage asked to transmit on a port this worker has no tx queue for.
+        UnknownTxPort = "unknown_tx_port",
+        /// The NIC's tx queue did not take the packet.
+        TxFull = "tx_full",
+        /// The ring to the control lcore was full.
+        ControlRingFull = "control_ring_full",
+        // classify.rs: Ethernet and IPv4 headers.
+        /// Received on a port the data plane does not know.
+        UnknownIngressPort = "unknown_ingress_port",
         /// Ethernet destination neither our MAC nor broadcast.
         NotOurMac = "not_our_mac",
         /// Neither IPv4 nor ARP.
         Ethertype = "unsupported_ethertype",
-        /// Frame shorter than its headers say.
+        /// Frame shorter than its headers say. Also local.rs: an echo request too short
+        /// to answer.
         Truncated = "truncated",
-        /// Chained (multi-segment) mbuf: not supported on this path.
-        MultiSegment = "multi_segment",
         /// Not IPv4, bad IHL, total length inconsistent.
         BadIpHeader = "bad_ip_header",
         BadIpChecksum = "bad_ip_checksum",
         /// Source is a martian (0/8, 127/8, multicast, broadcast, one of ours).
         MartianSource = "martian_source",
-        /// Destination multicast/broadcast/0.0.0.0.
+        /// Destination multicast/broadcast/0.0.0.0. Also decap.rs, for the inner
+        /// destination.
         MartianDestination = "martian_destination",
-        TtlExpired = "ttl_expired",
-        /// Not ours, not in the home pool, and not an uplink from the WWAN.
-        UnknownDestination = "unknown_destination",
-        /// Reverse-tunnelled packet whose outer source is not the care-of address bound
-        /// to its inner source.
-        SpoofedTunnel = "spoofed_tunnel",
-        /// IP-in-IP to us whose inner packet is malformed.
-        BadInnerPacket = "bad_inner_packet",
-        /// IP-in-IP to us that is itself a fragment (no reassembly on the data path).
-        TunnelFragment = "tunnel_fragment",
-        /// IP-in-IP to us from the WWAN side.
-        TunnelWrongSide = "tunnel_wrong_side",
-        /// Too big for the egress MTU with DF set (answered with ICMP frag-needed).
-        FragNeeded = "frag_needed",
-        /// Fragmentation needed but no mbuf was available.
-        FragNoBuffer = "frag_no_buffer",
-        /// Next hop's MAC address not resolved yet.
-        NeighbourUnresolved = "neighbour_unresolved",
-        /// Addressed to us but not ICMP echo, UDP 434 or IP-in-IP.
+        // local.rs: packets to us.
+        /// Addressed to us but not ICMP echo, UDP 434 or IP-in-IP. Also decap.rs: a
+        /// tunnel inside the tunnel.
         LocalUnsupported = "local_unsupported",
         /// ICMP error (unreachable, time exceeded, ...) addressed to us: informational,
         /// e.g. a care-of host's kernel refusing tunnelled packets.
@@ -100,12 +108,31 @@ counter_enum! {
         /// ARP that is neither a request for our address nor a reply to us.
         ArpIgnored = "arp_ignored",
         BadArp = "bad_arp",
-        /// The ring to the control lcore was full.
-        ControlRingFull = "control_ring_full",
-        /// The NIC's tx queue did not take the packet.
-        TxFull = "tx_full",
+        // decap.rs: the reverse tunnel.
+        /// IP-in-IP to `IPmsm-wlan` that is itself a fragment (no reassembly on the data
+        /// path).
+        TunnelFragment = "tunnel_fragment",
+        /// IP-in-IP to us from the WWAN side.
+        TunnelWrongSide = "tunnel_wrong_side",
+        /// IP-in-IP to us whose inner packet is malformed.
+        BadInnerPacket = "bad_inner_packet",
+        /// Reverse-tunnelled packet whose outer source is not the care-of address bound
+        /// to its inner source.
+        SpoofedTunnel = "spoofed_tunnel",
+        // forward.rs: routing and encapsulation.
+        /// Not ours, not in the home pool, and not an uplink from the WWAN.
+        UnknownDestination = "unknown_destination",
+        TtlExpired = "ttl_expired",
+        /// Too big for the egress MTU with DF set (answered with ICMP frag-needed). Also
+        /// an answer to a tunnelled packet too big to go back through the tunnel.
+        FragNeeded = "frag_needed",
+        /// Next hop's MAC address not resolved yet.
+        NeighbourUnresolved = "neighbour_unresolved",
         /// No room in the mbuf to prepend the tunnel header.
         NoHeadroom = "no_headroom",
+        // frag.rs: fragmentation.
+        /// Fragmentation needed but no mbuf was available.
+        FragNoBuffer = "frag_no_buffer",
     }
 }
 
@@ -114,7 +141,7 @@ counter_enum! {
 pub struct Counters {
     events: [AtomicU64; Event::COUNT],
     drops: [AtomicU64; DropReason::COUNT],
-    /// Per-stage cycle counters (only with the `stage-cycles` feature; see `stages.rs`).
+    /// Per-stage cycle counters (only with the `stage-cycles` feature; see `instrument.rs`).
     #[cfg(feature = "stage-cycles")]
     pub(crate) stages: crate::dataplane::instrument::StageCounters,
 }

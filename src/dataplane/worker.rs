@@ -1,16 +1,23 @@
-//! The worker lcore: receive a burst, prefetch, classify/look up/rewrite, transmit.
+//! The worker lcore: receive a burst, classify and prefetch, process, transmit (the shape of DPDK's l3fwd).
 //!
 //! Each worker polls its (port, rx queue) list and owns tx queue `index` on every port
 //! and one single-producer ring to the control lcore. Per burst it opens one RCU
 //! read-side section (one Acquire load of the table generation; dropping the guard
-//! reports the quiescent state), prefetches the binding buckets of the whole burst,
-//! runs [`pipeline::process`] on each packet and flushes per-port tx bursts. No
-//! allocation (bursts are inline arrays set up before the loop), no locks, no syscalls,
-//! no atomic read-modify-write: counters are single-writer load+store.
+//! reports the quiescent state), then makes two passes over the burst:
+//!
+//! 1. classify every packet once ([`classify_into`]) into a [`Classified`] summary, kept in an
+//!    inline array beside the mbufs, and prefetch the binding buckets it will look up;
+//! 2. hand every packet with its summary to [`pipeline::process`] and act on the verdict
+//!    (stage for tx on a port, hand to the control lcore, fragment, or free);
+//!
+//! then flushes the per-port tx bursts and the control burst. No allocation (bursts and
+//! summaries are inline arrays set up before the loop), no locks, no syscalls, no atomic
+//! read-modify-write: counters are single-writer load+store.
 //!
 //! With the `stage-cycles` feature the loop is timed per stage ([`Clock`] laps, see
-//! `stages.rs`); without it those calls are empty and compile to nothing.
+//! `instrument.rs`); without it those calls are empty and compile to nothing.
 
+use crate::dataplane::classify::{classify_into, Classified, Kind};
 use crate::dataplane::counters::{Counters, DropReason, Event};
 use crate::dataplane::instrument::{Clock, Stage, Step};
 use crate::dataplane::pipeline::{
@@ -84,6 +91,7 @@ pub struct WorkerCtx {
     pub icmp_burst: u32,
 }
 
+/// One port's tx staging: packets wait here until the end of the burst.
 struct TxStage {
     queue: TxQueue,
     burst: MbufBurst<TX_STAGE>,
@@ -112,6 +120,94 @@ impl TxStage {
     }
 }
 
+/// The tx staging of port `port`; `None` (and the drop counted) if this worker has no
+/// tx queue there.
+#[inline]
+fn tx_stage<'a, S>(stages: &'a mut [S], port: u16, c: &Counters) -> Option<&'a mut S> {
+    let stage = stages.get_mut(port as usize);
+    if stage.is_none() {
+        c.count_drop(DropReason::UnknownTxPort);
+    }
+    stage
+}
+
+/// Where processed packets go: the per-port tx staging, the burst for the control
+/// lcore, and the pool fragments are allocated from.
+struct Egress {
+    tx: Vec<TxStage>,
+    ctl: MbufBurst<BURST>,
+    to_control: RingProducer,
+    pool: Mempool,
+}
+
+impl Egress {
+    /// Acts on `pipeline::process`'s verdict for `m`.
+    #[inline(always)]
+    fn enqueue(&mut self, plane: &Plane, local: &mut WorkerLocal, m: Mbuf, action: Action) {
+        let c = local.counters;
+        match action {
+            Action::Tx(port) => {
+                if let Some(stage) = tx_stage(&mut self.tx, port, c) {
+                    stage.push(m, c);
+                }
+            }
+            Action::Control => {
+                if let Err(_m) = self.ctl.push(m) {
+                    c.count_drop(DropReason::ControlRingFull);
+                }
+            }
+            Action::Fragment(plan) => {
+                let Some(stage) = tx_stage(&mut self.tx, plan.port, c) else {
+                    return;
+                };
+                let pool = &self.pool;
+                pipeline::fragment(
+                    plane,
+                    local,
+                    &m,
+                    plan,
+                    || pool.alloc(),
+                    |f| stage.push(f, c),
+                );
+            }
+            Action::Drop => {}
+        }
+    }
+    /// Transmits every port's staged packets.
+    #[inline]
+    fn flush_tx(&mut self, c: &Counters) {
+        for s in self.tx.iter_mut() {
+            s.flush(c);
+        }
+    }
+    /// Hands the staged packets to the control lcore; false if there were none.
+    #[inline]
+    fn flush_control(&mut self, c: &Counters) -> bool {
+        if self.ctl.is_empty() {
+            return false;
+        }
+        self.to_control.enqueue_burst(&mut self.ctl);
+        let left = self.ctl.len();
+        if left > 0 {
+            c.count_drop_n(DropReason::ControlRingFull, left as u64);
+            self.ctl.clear();
+        }
+        true
+    }
+}
+
+/// First pass over a received mbuf: counts its bytes and classifies it into `out`.
+#[inline(always)]
+fn classify_mbuf(out: &mut Classified, plane: &Plane, c: &Counters, port: u16, m: &Mbuf) {
+    c.event_n(Event::RxBytes, m.len() as u64);
+    if !m.is_contiguous() {
+        c.count_drop(DropReason::MultiSegment);
+        out.kind = Kind::Dropped;
+        return;
+    }
+    classify_into(out, plane, c, port, m.data());
+}
+
 /// The worker loop; returns when `stop` is set.
 pub fn run(ctx: WorkerCtx) -> i32 {
     let WorkerCtx {
@@ -121,7 +217,7 @@ pub fn run(ctx: WorkerCtx) -> i32 {
         mut reader,
         mut rx,
         tx,
-        mut to_control,
+        to_control,
         pool,
         counters,
         stop,
@@ -137,15 +233,21 @@ pub fn run(ctx: WorkerCtx) -> i32 {
         now: msm_dpdk::rdtsc(),
         now_s: 0,
     };
-    let mut stages: Vec<TxStage> = tx
-        .into_iter()
-        .map(|queue| TxStage {
-            queue,
-            burst: MbufBurst::new(),
-        })
-        .collect();
+    let mut out = Egress {
+        tx: tx
+            .into_iter()
+            .map(|queue| TxStage {
+                queue,
+                burst: MbufBurst::new(),
+            })
+            .collect(),
+        ctl: MbufBurst::new(),
+        to_control,
+        pool,
+    };
     let mut burst: MbufBurst<BURST> = MbufBurst::new();
-    let mut ctl: MbufBurst<BURST> = MbufBurst::new();
+    // The classify pass's summary of each packet of the burst, read by the process pass.
+    let mut classes = [Classified::DROPPED; BURST];
     let mut clock = Clock::new();
 
     while !stop.load(Ordering::Relaxed) {
@@ -166,69 +268,28 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                 let guard = reader.begin();
                 let view = table.view(&guard);
                 clock.lap(Stage::Bookkeeping, 1);
-                // Stage 1: prefetch every bucket this burst will look up.
-                for m in burst.iter() {
-                    if let Some((dst, inner_src)) = pipeline::prefetch_key(m.data()) {
-                        view.prefetch(dst);
-                        if let Some(s) = inner_src {
-                            view.prefetch(s);
-                        }
-                    }
+                // 1. Classify each packet once; prefetch the buckets it will look up.
+                for (m, cls) in burst.iter().zip(classes.iter_mut()) {
+                    classify_mbuf(cls, &plane, c, *port, m);
+                    cls.prefetch(&view);
                 }
                 clock.lap(Stage::Prefetch, n as u64);
-                // Stage 2: classify, look up, rewrite; stage per egress port.
+                // 2. Process each packet from its summary; act on the verdict.
                 let sampled = clock.begin_burst(c);
-                for mut m in burst.drain() {
-                    c.event_n(Event::RxBytes, m.len() as u64);
-                    if !m.is_contiguous() {
-                        c.count_drop(DropReason::MultiSegment);
-                        continue;
-                    }
-                    let action = pipeline::process(&plane, &mut local, &view, *port, &mut m);
+                for (mut m, cls) in burst.drain().zip(classes.iter()) {
+                    let action = pipeline::process(&plane, &mut local, &view, &mut m, cls);
                     c.step(Step::Rewrite);
-                    match action {
-                        Action::Tx(p) => match stages.get_mut(p as usize) {
-                            Some(s) => s.push(m, c),
-                            None => c.count_drop(DropReason::TxFull),
-                        },
-                        Action::Control => {
-                            if let Err(_m) = ctl.push(m) {
-                                c.count_drop(DropReason::ControlRingFull);
-                            }
-                        }
-                        Action::Fragment(plan) => {
-                            let Some(stage) = stages.get_mut(plan.port as usize) else {
-                                c.count_drop(DropReason::TxFull);
-                                continue;
-                            };
-                            pipeline::fragment(
-                                &plane,
-                                &mut local,
-                                &m,
-                                plan,
-                                || pool.alloc(),
-                                |f| stage.push(f, c),
-                            );
-                        }
-                        Action::Drop => {}
-                    }
+                    out.enqueue(&plane, &mut local, m, action);
                     c.step(Step::Enqueue);
                 }
                 clock.end_burst(c, sampled, n as u64);
                 // guard drops here: quiescent state reported for this burst.
             }
             clock.lap(Stage::Bookkeeping, 0);
-            for s in stages.iter_mut() {
-                s.flush(c);
-            }
+            // 3. Transmit, and hand registrations and ARP to the control lcore.
+            out.flush_tx(c);
             clock.lap(Stage::Tx, 0);
-            if !ctl.is_empty() {
-                to_control.enqueue_burst(&mut ctl);
-                let left = ctl.len();
-                if left > 0 {
-                    c.count_drop_n(DropReason::ControlRingFull, left as u64);
-                    ctl.clear();
-                }
+            if out.flush_control(c) {
                 clock.lap(Stage::Control, 0);
             }
         }
@@ -240,4 +301,21 @@ pub fn run(ctx: WorkerCtx) -> i32 {
     }
     reader.offline();
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A verdict for a port without a tx queue is counted as such, not as a full queue.
+    #[test]
+    fn tx_to_an_unknown_port_is_counted() {
+        let c = Counters::default();
+        let mut stages = [0u8, 1];
+        assert_eq!(tx_stage(&mut stages, 1, &c).copied(), Some(1));
+        assert_eq!(c.total_drops(), 0);
+        assert!(tx_stage(&mut stages, 2, &c).is_none());
+        assert_eq!(c.get_drop(DropReason::UnknownTxPort), 1);
+        assert_eq!(c.get_drop(DropReason::TxFull), 0);
+    }
 }

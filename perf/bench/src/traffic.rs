@@ -551,7 +551,7 @@ mod tests {
                 t.write(&mut frame, home, Some(42));
                 let mut buf = VecBuf::new(&frame);
                 assert_eq!(
-                    pipeline::process(&plane, &mut local, &AllBound, 1, &mut buf),
+                    pipeline::process_frame(&plane, &mut local, &AllBound, 1, &mut buf),
                     Action::Tx(1)
                 );
                 let out = pipeline::PacketBuf::data(&buf);
@@ -570,7 +570,7 @@ mod tests {
         let mut frame = vec![0u8; t.len()];
         t.write(&mut frame, home, None);
         let mut buf = VecBuf::new(&frame);
-        pipeline::process(&plane, &mut local, &AllBound, 1, &mut buf);
+        pipeline::process_frame(&plane, &mut local, &AllBound, 1, &mut buf);
         let mut out = pipeline::PacketBuf::data(&buf).to_vec();
         out[ETH + 19] ^= 1;
         out[ETH + 10..ETH + 12].fill(0);
@@ -588,7 +588,7 @@ mod tests {
         frame[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
         let mut buf = VecBuf::new(&frame);
         assert_eq!(
-            pipeline::process(&plane, &mut local, &AllBound, 1, &mut buf),
+            pipeline::process_frame(&plane, &mut local, &AllBound, 1, &mut buf),
             Action::Drop
         );
         // The macswap check.

@@ -1,0 +1,170 @@
+//! Forwarding: routes a transit packet (downlink to a care-of address or the WWAN, uplink to the Internet), decrements its TTL, clamps a SYN's MSS, encapsulates and rewrites the Ethernet header.
+//!
+//! Also sends locally generated answers back along their return path ([`send_back`]).
+//!
+//! Counters: events `downlink_tunnel`, `downlink_wwan`, `uplink_wwan`,
+//! `mobile_to_mobile`, `mss_clamped`, `fragmented`; drops `unknown_destination`,
+//! `ttl_expired`, `frag_needed`, `neighbour_unresolved`, `no_headroom`.
+
+use crate::dataplane::classify::Ipv4Summary;
+use crate::dataplane::counters::{DropReason, Event};
+use crate::dataplane::icmp::{icmp_error, IcmpError};
+use crate::dataplane::instrument::Step;
+use crate::dataplane::pipeline::{
+    discard, Action, Bindings, FragPlan, Lookup, NextHop, Origin, PacketBuf, Plane, ReturnPath,
+    WorkerLocal, ETH, OUTER,
+};
+use msm_wire::{ethernet, ipv4, tcp};
+
+/// Routes a packet not addressed to us; `ip` summarises its header, which follows the
+/// Ethernet header in `pkt`.
+pub(crate) fn route<B: PacketBuf, T: Bindings>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    tab: &T,
+    pkt: &mut B,
+    ret: ReturnPath,
+    origin: Origin,
+    ip: &Ipv4Summary,
+) -> Action {
+    let downlink = plane.in_pool(ip.dst);
+    let uplink = !downlink
+        && match origin {
+            Origin::Tunnel => true,
+            Origin::Wire(role) => role.faces_wwan() && plane.in_pool(ip.src),
+        };
+    if !downlink && !uplink {
+        return discard(local, DropReason::UnknownDestination);
+    }
+    local.counters.step(Step::Classify);
+    if ip.ttl <= 1 {
+        local.counters.count_drop(DropReason::TtlExpired);
+        return icmp_error(plane, local, pkt, ret, ip, IcmpError::TIME_EXCEEDED);
+    }
+    ipv4::Ipv4Packet::new_unchecked(&mut pkt.data_mut()[ETH..]).decrement_ttl_update_checksum();
+    clamp_mss(plane, local, pkt, ip);
+    if !downlink {
+        if origin != Origin::Tunnel {
+            local.counters.event(Event::UplinkWwan);
+        }
+        return emit(plane, local, pkt, ret, plane.to_internet, None, ip);
+    }
+    if origin == Origin::Tunnel {
+        local.counters.event(Event::MobileToMobile);
+    }
+    local.counters.step(Step::Rewrite);
+    let bound = tab.lookup(ip.dst);
+    local.counters.step(Step::Lookup);
+    match bound {
+        Lookup::CareOf(coa) => {
+            local.counters.event(Event::DownlinkTunnel);
+            emit(plane, local, pkt, ret, plane.to_internet, Some(coa), ip)
+        }
+        Lookup::Wwan | Lookup::Miss => {
+            local.counters.event(Event::DownlinkWwan);
+            emit(plane, local, pkt, ret, plane.to_wwan, None, ip)
+        }
+    }
+}
+
+/// Lowers the MSS option of a forwarded TCP SYN to `plane.mss_max`, so that the
+/// segments fit the tunnel.
+#[inline]
+fn clamp_mss<B: PacketBuf>(plane: &Plane, local: &WorkerLocal, pkt: &mut B, ip: &Ipv4Summary) {
+    let Some(max) = plane.mss_max else { return };
+    if ip.proto != ipv4::PROTO_TCP || ip.is_later_fragment() {
+        return; // not TCP, or no TCP header in this fragment
+    }
+    let seg = &mut pkt.data_mut()[ETH + ip.header_len()..ETH + ip.total_len()];
+    if let Ok(mut t) = tcp::TcpPacket::new_checked(seg) {
+        if t.syn() && t.clamp_mss(max).is_some() {
+            local.counters.event(Event::MssClamped);
+        }
+    }
+}
+
+/// Sends a forwarded packet (TTL already handled) to `nh`, encapsulated toward
+/// `encap_to` if given; handles the MTU.
+fn emit<B: PacketBuf>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    pkt: &mut B,
+    ret: ReturnPath,
+    nh: NextHop,
+    encap_to: Option<u32>,
+    ip: &Ipv4Summary,
+) -> Action {
+    let Some(mac) = plane.neigh.mac(nh.neigh) else {
+        return discard(local, DropReason::NeighbourUnresolved);
+    };
+    let egress = &plane.ports[nh.port as usize];
+    let overhead = if encap_to.is_some() { OUTER } else { 0 };
+    if ip.total_len() + overhead > egress.mtu as usize {
+        let ip_mtu = egress.mtu - overhead as u16;
+        if ip.dont_frag() {
+            local.counters.count_drop(DropReason::FragNeeded);
+            return icmp_error(plane, local, pkt, ret, ip, IcmpError::frag_needed(ip_mtu));
+        }
+        local.counters.event(Event::Fragmented);
+        return Action::Fragment(FragPlan {
+            port: nh.port,
+            dst_mac: mac,
+            encap_to,
+            ip_mtu,
+        });
+    }
+    if let Some(coa) = encap_to {
+        if !encapsulate(plane, local, pkt, coa) {
+            return discard(local, DropReason::NoHeadroom);
+        }
+    }
+    write_eth(pkt.data_mut(), mac, egress.mac);
+    Action::Tx(nh.port)
+}
+
+/// Prepends the tunnel header: `[eth][inner]` becomes `[eth][outer][inner]`.
+#[inline]
+fn encapsulate<B: PacketBuf>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    pkt: &mut B,
+    coa: u32,
+) -> bool {
+    if !pkt.prepend(OUTER) {
+        return false;
+    }
+    let id = local.next_id();
+    let d = pkt.data_mut();
+    // The inner header now starts at ETH + OUTER; the outer goes where the old
+    // Ethernet header was.
+    ipv4::write_ipip_header_in_place(&mut d[ETH..], plane.msm_wlan, coa, plane.outer_ttl, id)
+        .is_ok()
+}
+
+/// Writes an IPv4 Ethernet header at the start of `frame`.
+#[inline]
+pub(crate) fn write_eth(frame: &mut [u8], dst: [u8; 6], src: [u8; 6]) {
+    // Every frame here holds at least an Ethernet header: this cannot fail.
+    let _ = ethernet::write_header(frame, dst, src, ethernet::ETHERTYPE_IPV4);
+}
+
+/// Answers a locally handled packet back along its return path: out of the ingress
+/// port to the Ethernet source, re-encapsulated if it came through the tunnel.
+pub(crate) fn send_back<B: PacketBuf>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    pkt: &mut B,
+    ret: ReturnPath,
+) -> Action {
+    let port = &plane.ports[ret.port as usize];
+    if let Some(coa) = ret.tunnel {
+        if pkt.len() - ETH + OUTER > port.mtu as usize {
+            return discard(local, DropReason::FragNeeded);
+        }
+        if !encapsulate(plane, local, pkt, coa) {
+            return discard(local, DropReason::NoHeadroom);
+        }
+    }
+    write_eth(pkt.data_mut(), ret.mac, port.mac);
+    Action::Tx(ret.port)
+}

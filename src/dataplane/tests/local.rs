@@ -1,0 +1,85 @@
+//! Local delivery tests: ARP, echo, registrations to the control lcore.
+
+use super::*;
+
+#[test]
+fn arp_requests_for_us_are_answered_and_next_hops_learned() {
+    let r = Rig::new();
+    let new_router_mac = [2, 0, 0, 0, 0, 0xdd];
+    let f = arp_request(new_router_mac, ROUTER, MSM_WLAN);
+    let (a, out) = r.run(1, &f);
+    assert_eq!(a, Action::Tx(1));
+    let d = out.data();
+    assert_eq!(&d[0..6], &new_router_mac);
+    assert_eq!(&d[6..12], &INET_MAC);
+    assert_eq!(&d[20..22], &[0, 2], "ARP reply");
+    assert_eq!(&d[22..28], &INET_MAC, "sender hardware address is ours");
+    assert_eq!(&d[28..32], &ipb(MSM_WLAN));
+    assert_eq!(&d[32..38], &new_router_mac);
+    assert_eq!(&d[38..42], &ipb(ROUTER));
+    assert_eq!(
+        r.plane.neigh.mac(1),
+        Some(new_router_mac),
+        "learned from the request"
+    );
+    // for someone else: ignored
+    let f = arp_request(PEER_MAC, ROUTER, "198.51.100.9");
+    assert_eq!(r.run(1, &f).0, Action::Drop);
+    assert_eq!(r.drops(DropReason::ArpIgnored), 1);
+}
+
+#[test]
+fn echo_to_our_addresses_is_answered() {
+    let r = Rig::new();
+    let f = echo_frame(WWAN_MAC, GGSN, MSM_GPRS);
+    let (a, out) = r.run(0, &f);
+    assert_eq!(a, Action::Tx(0));
+    let d = out.data();
+    assert_eq!(&d[0..6], &PEER_MAC);
+    let h = hdr(&d[14..]);
+    assert_eq!(h.source(), ipb(MSM_GPRS));
+    assert_eq!(h.destination(), ipb(GGSN));
+    assert!(checksum_ok(&d[14..]));
+    let icmp = etherparse::Icmpv4Slice::from_slice(&d[34..]).unwrap();
+    assert_eq!(icmp.type_u8(), 0);
+    assert_eq!(icmp.payload(), b"ping-payload");
+    let sum = etherparse::checksum::Sum16BitWords::new()
+        .add_slice(&d[34..])
+        .ones_complement();
+    assert_eq!(sum, 0);
+    // through the tunnel: answered back through the tunnel
+    let inner = &echo_frame(INET_MAC, HOME, MSM_WLAN)[14..];
+    let (a, out) = r.run(1, &ipip_frame(INET_MAC, COA, MSM_WLAN, inner));
+    assert_eq!(a, Action::Tx(1));
+    let d = out.data();
+    assert_eq!(hdr(&d[14..]).destination(), ipb(COA));
+    assert_eq!(hdr(&d[34..]).destination(), ipb(HOME));
+    assert_eq!(r.events(Event::EchoReplied), 2);
+}
+
+#[test]
+fn registrations_go_to_control_on_all_three_paths() {
+    let r = Rig::new();
+    // 1. through the WWAN
+    let f = udp_frame(WWAN_MAC, HOME2, MSM_GPRS, 64, 434, b"req");
+    assert_eq!(r.run(0, &f).0, Action::Control);
+    // 2. reverse-tunnelled, even for a mobile with no binding yet
+    let inner = &udp_frame(INET_MAC, "192.0.2.99", MSM_GPRS, 64, 434, b"req")[14..];
+    assert_eq!(
+        r.run(1, &ipip_frame(INET_MAC, COA, MSM_WLAN, inner)).0,
+        Action::Control
+    );
+    // 3. directly from a care-of address
+    let f = udp_frame(INET_MAC, COA, MSM_WLAN, 64, 434, b"req");
+    assert_eq!(r.run(1, &f).0, Action::Control);
+    assert_eq!(r.events(Event::ControlHanded), 3);
+    // an ICMP error to us is counted as such
+    let mut f = echo_frame(INET_MAC, COA, MSM_WLAN);
+    f[34] = 3; // destination unreachable (checksum is not checked for local ICMP)
+    assert_eq!(r.run(1, &f).0, Action::Drop);
+    assert_eq!(r.drops(DropReason::IcmpErrorToUs), 1);
+    // other UDP to us is not
+    let f = udp_frame(INET_MAC, COA, MSM_WLAN, 64, 53, b"q");
+    assert_eq!(r.run(1, &f).0, Action::Drop);
+    assert_eq!(r.drops(DropReason::LocalUnsupported), 1);
+}
