@@ -158,6 +158,10 @@ impl Now {
             ms: d.as_millis() as u64,
         }
     }
+    /// Unix seconds as the binding table stores them (`u32::MAX` means "never").
+    pub fn table_time(&self) -> u32 {
+        self.unix_s.min(u32::MAX as u64 - 1) as u32
+    }
     fn ntp(&self) -> u32 {
         (self.unix_s + msm_mip::NTP_UNIX_OFFSET) as u32
     }

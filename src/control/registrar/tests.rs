@@ -192,7 +192,11 @@ fn clock_skew_gets_133_with_our_time() {
         assert!(msm_mip::verify_mn_ha(&p, &key()));
     }
     for skew in [-7i64, 7] {
-        let o = r.send(&req(300, COA, ident(skew, (9 + skew) as u32)), Path::Wwan, 0);
+        let o = r.send(
+            &req(300, COA, ident(skew, (9 + skew) as u32)),
+            Path::Wwan,
+            0,
+        );
         assert_eq!(
             o.code,
             Some(Code::Accepted),
