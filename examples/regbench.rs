@@ -1,4 +1,4 @@
-//! Control-plane benchmark (issue 3): authenticated, durable registrations per second on
+//! Control-plane benchmark: authenticated, durable registrations per second on
 //! one control lcore with N bindings loaded; registration-to-visible (seen by a worker)
 //! and registration-to-acknowledged latency; and the lookup rate of a worker proxy while
 //! a registration storm is being published.
@@ -9,12 +9,15 @@
 //!     [--writer-cpu 1] [--reader-cpu 0] [--no-pin] [--no-compact] [--micro 100000]
 //! ```
 //!
-//! No DPDK. The timed loop is what `control.rs` does for one batch of requests taken off
-//! the workers' rings: `reg_io::extract` the request from its frame, `Registrar::handle`
-//! (parse, subscriber, HMAC-SHA-256, replay, table upsert, signed Reply),
-//! `Journal::append` of each change, one group `Journal::commit` (write + fdatasync on the
-//! real disk), `TableWriter::publish`, then `reg_io::write_reply` of every Reply (the
-//! `rte_eth_tx_burst` is not done), then the loop's `expire` + `reclaim`. Requests are
+//! No DPDK. The timed loop drives the production `RegistrationService`
+//! (`src/control/service.rs`) the way the control lcore does for one batch of requests
+//! taken off the workers' rings: `reg_io::extract` the request from its frame,
+//! `RegistrationService::submit` (`Registrar::handle`: parse, subscriber, HMAC-SHA-256,
+//! replay, table upsert, signed Reply; `Journal::append` of the change), then
+//! `RegistrationService::finish_batch` (one group `Journal::commit`: write + fdatasync on
+//! the real disk; `TableWriter::publish`; the Replies released into
+//! `reg_io::write_reply`, without the `rte_eth_tx_burst`), then the loop's
+//! `RegistrationService::expire` + `reclaim`. Requests are
 //! pre-built frames (the mobiles' cost), one per distinct subscriber, care-of addresses
 //! random; the table, subscriber store and replay state hold `--bindings` entries.
 //!
@@ -29,7 +32,8 @@ use crossbeam_utils::CachePadded;
 use msm::config::{Prefix, RegistrationConfig};
 use msm::control::journal::{Journal, Record};
 use msm::control::reg_io::{self, RegPacket};
-use msm::control::registrar::{Now, Outcome, Registrar};
+use msm::control::registrar::{Now, Registrar};
+use msm::control::service::RegistrationService;
 use msm::control::subscribers::{self, Subscribers};
 use msm::dataplane::pipeline::PacketBuf;
 use msm_mip::Code;
@@ -573,17 +577,20 @@ fn phase<T>(
 // ---------------------------------------------------------------------------------------
 // The control lcore
 
-struct Pending {
-    idx: usize,
-    reg: RegPacket,
-    outcome: Outcome,
+/// The production registration service; a request's token is its frame slot and where
+/// it was found (the control lcore's is the mbuf).
+type Service = RegistrationService<(usize, RegPacket)>;
+
+/// The control lcore's state besides the service.
+struct Ctl {
+    svc: Service,
+    ip_id: u16,
 }
 
-struct Ctl {
-    registrar: Registrar,
-    writer: TableWriter,
-    journal: Journal,
-    ip_id: u16,
+impl Ctl {
+    fn journal(&self) -> &Journal {
+        self.svc.journal().expect("regbench runs with a journal")
+    }
 }
 
 #[derive(Default)]
@@ -633,14 +640,12 @@ fn run_storm(
         batch: b,
         ..Default::default()
     };
-    let mut pending: Vec<Pending> = Vec::with_capacity(b);
     let mut started = vec![0u64; alloc];
     let mut acked = vec![0u64; alloc];
     let mut batches: Vec<(usize, usize, u64)> = Vec::new(); // (first, n, start ns)
-    let mut expired: Vec<Binding> = Vec::new();
     let irq0 = cpu_interrupts();
     let rd0 = run_delay_ns();
-    let jb0 = ctl.journal.stats().bytes;
+    let jb0 = ctl.journal().stats().bytes;
     let t_run = Instant::now();
     let mut j = 0usize;
     while j < alloc && t_run.elapsed().as_secs_f64() < max_secs {
@@ -661,7 +666,7 @@ fn run_storm(
                     st.probes.push((p, t));
                 }
             }
-            // === control.rs handle_request ===
+            // === the control lcore's take_request ===
             let frame = &frames[idx * SLOT..idx * SLOT + flen];
             let reg = match reg_io::extract(frame, GPRS, WLAN) {
                 Ok(r) => r,
@@ -671,59 +676,44 @@ fn run_storm(
                 }
             };
             let payload = &frame[reg.payload.0..reg.payload.1];
-            let outcome =
-                ctl.registrar
-                    .handle(payload, reg.path, reg.src, Now::system(), &mut ctl.writer);
-            if let Some(c) = &outcome.change {
-                ctl.journal.append(&c.record());
-            }
-            if outcome.reply.is_some() {
-                pending.push(Pending { idx, reg, outcome });
-            }
+            ctl.svc
+                .submit((idx, reg), payload, reg.path, reg.src, Now::system());
         }
-        // === control.rs finish_batch ===
+        // === the control lcore's finish_batch ===
         let t1 = sh.now_ns();
-        let durable = ctl.journal.pending() == 0 || ctl.journal.commit().is_ok();
-        let t2 = sh.now_ns();
-        ctl.writer.publish();
-        let t3 = sh.now_ns();
-        for p in pending.drain(..) {
-            let Pending { idx, reg, outcome } = p;
-            if outcome.change.is_some() && !durable {
-                st.journal_errors += 1;
-                continue;
-            }
-            if outcome.code == Some(Code::Accepted) {
+        let ip_id = &mut ctl.ip_id;
+        let report = ctl.svc.finish_batch(|(idx, reg), reply| {
+            if reply.code == Some(Code::Accepted) {
                 st.accepted += 1;
             } else {
                 st.not_accepted += 1;
             }
-            let Some(payload) = outcome.reply_bytes() else {
-                continue;
-            };
-            ctl.ip_id = ctl.ip_id.wrapping_add(2);
+            *ip_id = ip_id.wrapping_add(2);
             let mut buf = SlotBuf {
                 buf: &mut frames[idx * SLOT..(idx + 1) * SLOT],
                 len: flen,
             };
-            if !reg_io::write_reply(&mut buf, &reg, payload, MY_MAC, 64, ctl.ip_id) {
+            if !reg_io::write_reply(&mut buf, &reg, reply.payload, MY_MAC, 64, *ip_id) {
                 st.reply_failed += 1;
-                continue;
+                return;
             }
             acked[idx - start] = sh.now_ns();
-        }
+        });
+        st.journal_errors += report.withheld as u64;
         let t4 = sh.now_ns();
         // === the rest of the control loop iteration ===
-        let unix = Now::system().unix_s.min(u32::MAX as u64 - 1) as u32;
-        ctl.writer.expire(unix, 4096, &mut expired);
-        st.expired += expired.len() as u64;
-        expired.clear();
-        ctl.writer.reclaim();
+        st.expired += ctl.svc.expire(Now::system()) as u64;
+        ctl.svc.reclaim();
         let t5 = sh.now_ns();
+        let (commit, publish) = (
+            report.commit.as_nanos() as u64,
+            report.publish.as_nanos() as u64,
+        );
+        let (t2, t3) = (t1 + commit, t1 + commit + publish);
         st.t_handle += t1 - tb;
         st.t_commit += t2 - t1;
         st.t_publish += t3 - t2;
-        st.t_reply += t4 - t3;
+        st.t_reply += t4.saturating_sub(t3);
         st.t_house += t5 - t4;
         st.commits.push(t2 - t1);
         st.batch_ns.push(t5 - tb);
@@ -731,7 +721,7 @@ fn run_storm(
     }
     st.wall = t_run.elapsed();
     st.writer_run_delay_ns = run_delay_ns() - rd0;
-    st.journal_bytes = ctl.journal.stats().bytes - jb0;
+    st.journal_bytes = ctl.journal().stats().bytes - jb0;
     let irq1 = cpu_interrupts();
     st.irq = irq1.iter().zip(&irq0).map(|(a, b)| a - b).collect();
     st.requests = j;
@@ -763,12 +753,9 @@ fn run_storm(
 /// What the control loop does with no registrations: expire + reclaim, then sleep 200 µs.
 fn control_idle(ctl: &mut Ctl, d: Duration) {
     let t = Instant::now();
-    let mut expired: Vec<Binding> = Vec::new();
     while t.elapsed() < d {
-        let unix = Now::system().unix_s.min(u32::MAX as u64 - 1) as u32;
-        ctl.writer.expire(unix, 4096, &mut expired);
-        expired.clear();
-        ctl.writer.reclaim();
+        ctl.svc.expire(Now::system());
+        ctl.svc.reclaim();
         std::thread::sleep(Duration::from_micros(200));
     }
 }
@@ -837,7 +824,8 @@ fn timed<T>(label: &str, setup: &mut Vec<(String, Duration)>, f: impl FnOnce() -
 #[allow(clippy::too_many_arguments)]
 fn micro(
     out: &mut String,
-    ctl: &mut Ctl,
+    registrar: &Registrar,
+    writer: &mut TableWriter,
     frames: &[u8],
     flen: usize,
     sample: std::ops::Range<usize>,
@@ -861,7 +849,7 @@ fn micro(
         black_box(Now::system());
     }
     rows.push((
-        "Now::system (once per request, as control.rs)",
+        "Now::system (once per request, as the control lcore)",
         t.elapsed().as_nanos() as f64 / m,
     ));
 
@@ -884,7 +872,7 @@ fn micro(
     }
     rows.push(("parse_request_any_flags", t.elapsed().as_nanos() as f64 / m));
 
-    let subs = ctl.registrar.subscribers();
+    let subs = registrar.subscribers();
     let t = Instant::now();
     let mut found = Vec::with_capacity(sample.len());
     for p in &parsed {
@@ -938,7 +926,7 @@ fn micro(
     for &i in &idx[sample.clone()] {
         let i = u64::from(i);
         let home = found_home(i);
-        ctl.writer
+        writer
             .upsert(home, Some(prefill_coa(i)), subscribers::test_msisdn(i), exp)
             .expect("upsert");
     }
@@ -948,7 +936,7 @@ fn micro(
     ));
     let t = Instant::now();
     for &i in &idx[sample.clone()] {
-        black_box(ctl.writer.get(found_home(u64::from(i))));
+        black_box(writer.get(found_home(u64::from(i))));
     }
     rows.push((
         "TableWriter::get (handle() calls it once more)",
@@ -1056,6 +1044,7 @@ fn main() {
         per_subscriber_per_sec: 10,
         journal_compact_bytes: 64 << 20,
     };
+    let compact_bytes = cfg.journal_compact_bytes;
     let (rcu, mut readers) = Rcu::new(1);
     let mut writer = timed(
         &format!("TableWriter::new (max_bindings {n})"),
@@ -1133,20 +1122,14 @@ fn main() {
         r.payload.1
     };
 
-    let mut ctl = Ctl {
-        registrar,
-        writer,
-        journal,
-        ip_id: 0,
-    };
-
     // Isolated per-operation costs.
     let mut micro_md = String::new();
     if micro_n > 0 {
         eprintln!("regbench: micro-measurements on {micro_n} requests ...");
         micro(
             &mut micro_md,
-            &mut ctl,
+            &registrar,
+            &mut writer,
             frames,
             flen,
             requests..pool,
@@ -1154,6 +1137,11 @@ fn main() {
             now0.unix_s,
         );
     }
+
+    let mut ctl = Ctl {
+        svc: RegistrationService::new(Some(registrar), writer, Some(journal), compact_bytes),
+        ip_id: 0,
+    };
 
     // Worker proxy.
     let max_probes = requests / args.batches.iter().min().copied().unwrap_or(1) + 64;
@@ -1175,7 +1163,7 @@ fn main() {
     let reader_thread = {
         let sh = Arc::clone(&sh);
         let reader = readers.pop().expect("reader");
-        let handle = ctl.writer.handle();
+        let handle = ctl.svc.writer().handle();
         let cpu = args.pin.then_some(args.reader_cpu);
         std::thread::spawn(move || worker_proxy(sh, reader, handle, cpu))
     };
@@ -1259,45 +1247,36 @@ fn main() {
         let p = msm_mip::parse_reply(&f[14 + 28..14 + ip_total]).expect("reply parses");
         assert_eq!(p.code, 0, "accepted");
         assert!(msm_mip::verify_mn_ha(&p, &subscribers::test_key(i)));
-        assert_eq!(ctl.writer.get(homes[j]).and_then(|b| b.coa), Some(coas[j]));
+        assert_eq!(
+            ctl.svc.writer().get(homes[j]).and_then(|b| b.coa),
+            Some(coas[j])
+        );
         checked += 1;
     }
 
     // Compaction (what maybe_compact does once the log passes journal_compact_bytes).
-    let log_bytes = ctl.journal.log_bytes();
+    let log_bytes = ctl.journal().log_bytes();
     let mut compact_md = String::new();
     if args.compact {
-        eprintln!(
-            "regbench: compaction of {} live bindings ...",
-            ctl.writer.len()
-        );
+        let live = ctl.svc.writer().len();
+        eprintln!("regbench: compaction of {live} live bindings ...");
         let t = Instant::now();
-        let live: Vec<Record> = ctl
-            .writer
-            .iter()
-            .map(|b| Record::upsert(&b, ctl.registrar.last_ident(b.msisdn).unwrap_or(0)))
-            .collect();
-        let t_collect = t.elapsed();
-        let t = Instant::now();
-        let res = ctl.journal.compact(live);
+        let res = ctl.svc.compact();
         let t_compact = t.elapsed();
         let _ = writeln!(
             compact_md,
-            "Compaction of {} live bindings (log was {:.1} MiB; threshold 64 MiB = {} records): \
-             collect {} + `Journal::compact` {} ({}) = **{}** during which the control lcore \
-             registers nothing.",
-            ctl.writer.len(),
+            "Compaction of {live} live bindings (log was {:.1} MiB; threshold 64 MiB = {} records): \
+             `RegistrationService::compact` (collect the live records + `Journal::compact`) \
+             **{}** ({}) during which the control lcore registers nothing.",
             log_bytes as f64 / (1 << 20) as f64,
             (64u64 << 20) / 36,
-            secs(t_collect),
             secs(t_compact),
             if res.is_ok() { "ok" } else { "FAILED" },
-            secs(t_collect + t_compact),
         );
     }
-    let jstats = ctl.journal.stats();
-    let counters = ctl.registrar.counters.clone();
-    let table_stats = ctl.writer.stats();
+    let jstats = ctl.journal().stats();
+    let counters = ctl.svc.registrar().expect("registrar").counters.clone();
+    let table_stats = ctl.svc.writer().stats();
     drop(ctl);
     let _ = std::fs::remove_dir_all(&tmp);
 
@@ -1374,9 +1353,11 @@ fn main() {
     }
     let _ = writeln!(
         out,
-        "\nhandle = `reg_io::extract` + `Registrar::handle` + `Journal::append` (+ 1 `Instant` per request); \
-         commit = one `write` + `fdatasync` of the batch's records; replies = `reg_io::write_reply` \
-         into the request's buffer (the tx burst is not included).\n"
+        "\nhandle = `reg_io::extract` + `RegistrationService::submit` (`Registrar::handle` + `Journal::append`) \
+         (+ 1 `Instant` per request); commit = one `write` + `fdatasync` of the batch's records and \
+         publish = `TableWriter::publish`, both timed inside `RegistrationService::finish_batch`; \
+         replies = the rest of `finish_batch`: `reg_io::write_reply` of each released Reply into the \
+         request's buffer (the tx burst is not included).\n"
     );
     for (_, st) in &runs {
         if st.not_accepted + st.journal_errors + st.reply_failed + st.malformed + st.expired > 0 {
