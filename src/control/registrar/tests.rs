@@ -206,10 +206,9 @@ fn clock_skew_gets_133_with_our_time() {
     assert!(r.lookup().is_some());
 }
 
-#[test]
-fn every_refusal_code_has_its_trigger() {
-    let k = key();
-    let base = RequestBuilder {
+/// A valid request (lifetime 300, path 1) signed with `k`.
+fn base_request(k: &[u8]) -> RequestBuilder<'_> {
+    RequestBuilder {
         lifetime: 300,
         home: HOME,
         home_agent: Ipv4Addr::from(GPRS),
@@ -217,10 +216,15 @@ fn every_refusal_code_has_its_trigger() {
         identification: ident(0, 1),
         nai: "491700000010",
         spi: 256,
-        key: &k,
-    };
-    type Case<'a> = (&'a str, Vec<u8>, Path, u32, Option<Code>);
-    let cases: Vec<Case> = vec![
+        key: k,
+    }
+}
+
+/// (name, payload, path, source, expected code) of every refusal but the flags'.
+type Case<'a> = (&'a str, Vec<u8>, Path, u32, Option<Code>);
+
+fn refusal_cases(base: RequestBuilder<'_>) -> Vec<Case<'static>> {
+    vec![
         (
             "unknown subscriber",
             RequestBuilder {
@@ -312,8 +316,13 @@ fn every_refusal_code_has_its_trigger() {
             0,
             None,
         ),
-    ];
-    for (name, payload, path, src, want) in cases {
+    ]
+}
+
+#[test]
+fn every_refusal_code_has_its_trigger() {
+    let k = key();
+    for (name, payload, path, src, want) in refusal_cases(base_request(&k)) {
         let mut r = rig();
         let o = r.send(&payload, path, src);
         assert_eq!(o.code, want, "{name}");
@@ -335,6 +344,12 @@ fn every_refusal_code_has_its_trigger() {
             None => assert!(o.reply.is_none(), "{name}: silent"),
         }
     }
+}
+
+#[test]
+fn refused_flags_and_a_bad_authenticator_get_their_codes() {
+    let k = key();
+    let base = base_request(&k);
     // flags: T = 0 -> 138, G -> 139, D = 0 -> 134 (re-signed after the flag change)
     for (flags, want) in [
         (0x20u8, Code::ReverseTunnelMandatory),

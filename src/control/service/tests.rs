@@ -1,5 +1,7 @@
-//! Tests of the registration service: replies after the commit, a failed commit, expiry,
-//! the operator's bind/unbind, compaction; with a stand-in journal and with the real one.
+//! Tests of the registration service: replies after the commit, commit failure, expiry, bind.
+//!
+//! Most use a stand-in journal (`FakeLog`) that can fail its commits; one uses the real
+//! journal in a temporary directory.
 
 use super::*;
 use crate::config::{Prefix, RegistrationConfig};
