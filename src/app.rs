@@ -7,6 +7,7 @@ use crate::control::journal::Journal;
 use crate::control::lcore::ControlCtx;
 use crate::control::preload;
 use crate::control::registrar::Registrar;
+use crate::control::service::RegistrationService;
 use crate::control::subscribers::Subscribers;
 use crate::dataplane::counters::Counters;
 use crate::dataplane::neigh::Neighbours;
@@ -329,10 +330,11 @@ pub fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
         cfg.workers.len()
     );
 
+    let compact_bytes = cfg.registration.journal_compact_bytes;
     let ctl = ControlCtx {
+        service: RegistrationService::new(registrar, writer, journal, compact_bytes),
         cfg,
         plane,
-        writer,
         rings,
         tx: ctl_tx,
         ports,
@@ -341,8 +343,6 @@ pub fn run(cfg: Config, pre: Vec<preload::Preload>) -> Result<(), String> {
         stop: stop.clone(),
         admin: admin_srv,
         started: Instant::now(),
-        registrar,
-        journal,
         ip_id: 0,
         reload: None,
         reload_status: None,

@@ -1,38 +1,43 @@
-//! The control lcore: the only writer of the binding table.
+//! The control lcore's loop: registrations from the workers' rings, ARP, operator commands, housekeeping.
 //!
-//! It drains the workers' rings (registrations: counted and dropped until the control
-//! plane issue lands), resolves next hops by ARP through its own tx queue on every port,
-//! serves the operator socket ([`crate::control::admin`]), applies binding changes in batches and
-//! publishes them by RCU, expires bindings and reclaims retired table generations, and
-//! writes the stats file.
+//! It is the only writer of the binding table, through the [`RegistrationService`]. Each
+//! iteration:
+//! 1. drains the workers' rings (bounded by [`MAX_HELD`]): each frame is located by
+//!    [`reg_io::extract`], decided by the service, and its mbuf held for the Reply;
+//! 2. finishes the batch: the service commits and publishes, then every released Reply is
+//!    written into its request's mbuf ([`reg_io::write_reply`]) and sent on the control
+//!    tx queue of the port the request came in on;
+//! 3. resolves next hops by ARP through that tx queue on every port;
+//! 4. serves one operator command ([`crate::control::admin`]);
+//! 5. expires bindings, compacts the journal, swaps in a reloaded subscriber store,
+//!    reclaims retired table generations, and writes the stats file
+//!    ([`crate::control::stats`]).
 
 use crate::config::Config;
 use crate::control::admin::{self, Command};
-use crate::control::journal::{Journal, Record};
 use crate::control::reg_io::{self, RegPacket};
-use crate::control::registrar::{Now, Outcome, Registrar};
+use crate::control::registrar::Now;
+use crate::control::service::{RegistrationService, Reply, MAX_HELD};
+use crate::control::stats::{binding_json, ip_str};
+use crate::control::subscribers::Subscribers;
 use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::Plane;
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, PortId, RingConsumer, TxQueue};
-use msm_table::{Binding, TableWriter};
-use serde_json::{json, Map, Value};
+use msm_table::TableError;
+use serde_json::{json, Value};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Counters of the control lcore (single-threaded: plain integers).
+/// Counters of the control loop itself (single-threaded: plain integers); the
+/// registration service keeps its own ([`crate::control::service::ServiceCounters`]).
 #[derive(Debug, Default, Clone)]
 pub struct ControlCounters {
     pub registrations_received: u64,
     /// Frames handed to control that are not a well-formed registration datagram.
     pub registrations_malformed: u64,
-    /// Registrations dropped because no subscriber store is configured.
-    pub registrations_no_subscribers: u64,
-    /// Accepted changes whose journal commit failed: no Reply sent (the mobile retries).
-    pub journal_errors: u64,
-    pub journal_commits: u64,
-    pub journal_compactions: u64,
     pub replies_sent: u64,
     pub replies_tx_failed: u64,
     /// Worst time from dequeuing a batch to its Replies leaving (us).
@@ -41,14 +46,19 @@ pub struct ControlCounters {
     pub arp_alloc_failed: u64,
     pub admin_requests: u64,
     pub admin_errors: u64,
-    pub publishes: u64,
-    pub expired: u64,
+}
+
+/// A request's mbuf, held by the service until its Reply is released into it.
+pub struct ReplyTo {
+    pub mbuf: Mbuf,
+    pub reg: RegPacket,
 }
 
 pub struct ControlCtx {
     pub cfg: Config,
     pub plane: Arc<Plane>,
-    pub writer: TableWriter,
+    /// Registrations, the binding table, the journal.
+    pub service: RegistrationService<ReplyTo>,
     pub rings: Vec<RingConsumer>,
     /// The control tx queue of every port, indexed by port.
     pub tx: Vec<TxQueue>,
@@ -58,36 +68,35 @@ pub struct ControlCtx {
     pub stop: Arc<AtomicBool>,
     pub admin: Option<admin::Server>,
     pub started: Instant,
-    pub registrar: Option<Registrar>,
-    pub journal: Option<Journal>,
     pub ip_id: u16,
     /// A subscriber reload running on a helper thread.
-    pub reload:
-        Option<std::sync::mpsc::Receiver<Result<crate::control::subscribers::Subscribers, String>>>,
+    pub reload: Option<Receiver<Result<Subscribers, String>>>,
     /// Outcome of the last reload, for `stats`.
     pub reload_status: Option<String>,
 }
 
-/// A request of the current batch waiting for its group commit.
-struct Pending {
-    mbuf: Mbuf,
-    reg: RegPacket,
-    outcome: Outcome,
-}
-
-fn unix_now() -> u32 {
-    Now::system().unix_s.min(u32::MAX as u64 - 1) as u32
-}
-
-fn ip_str(a: u32) -> String {
-    Ipv4Addr::from(a).to_string()
-}
-
-fn mac_str(m: [u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+/// Why an operator command failed (the client gets `{"error": "<message>"}`).
+#[derive(Debug, thiserror::Error)]
+enum AdminError {
+    /// The command line did not parse.
+    #[error("{0}")]
+    Request(String),
+    #[error("no binding for {0}")]
+    NoBinding(Ipv4Addr),
+    #[error("{0} is outside every home pool")]
+    OutsideHomePools(Ipv4Addr),
+    #[error("{0}")]
+    Table(#[from] TableError),
+    #[error("vanished")]
+    Vanished,
+    #[error("no control.subscribers configured")]
+    NoSubscriberFile,
+    #[error("registrations are disabled")]
+    RegistrationsDisabled,
+    #[error("a reload is already running")]
+    ReloadRunning,
+    #[error("cannot start the reload thread: {0}")]
+    ReloadThread(std::io::Error),
 }
 
 impl ControlCtx {
@@ -97,8 +106,6 @@ impl ControlCtx {
         let mut burst: MbufBurst<32> = MbufBurst::new();
         let mut last_arp = Instant::now() - Duration::from_secs(3600);
         let mut last_stats = Instant::now();
-        let mut expired: Vec<Binding> = Vec::new();
-        let mut pending: Vec<Pending> = Vec::with_capacity(4096);
         let arp_every = Duration::from_millis(self.cfg.arp_retry_ms);
         let stats_every = Duration::from_millis(self.cfg.stats_interval_ms);
         while !self.stop.load(Ordering::Relaxed) {
@@ -106,24 +113,16 @@ impl ControlCtx {
             let t_batch = Instant::now();
             // One batch: everything the rings hold now (bounded), then one group commit.
             for r in self.rings.iter_mut() {
-                while pending.len() < 4096 && r.dequeue_burst(&mut burst) > 0 {
+                while self.service.held() < MAX_HELD && r.dequeue_burst(&mut burst) > 0 {
                     busy = true;
                     for m in burst.drain() {
                         cc.registrations_received += 1;
-                        Self::handle_request(
-                            m,
-                            &self.plane,
-                            self.registrar.as_mut(),
-                            &mut self.writer,
-                            self.journal.as_mut(),
-                            &mut pending,
-                            &mut cc,
-                        );
+                        Self::take_request(m, &self.plane, &mut self.service, &mut cc);
                     }
                 }
             }
-            if !pending.is_empty() {
-                self.finish_batch(&mut pending, &mut cc);
+            if self.service.held() > 0 {
+                self.finish_batch(&mut cc);
                 let us = t_batch.elapsed().as_micros() as u64;
                 cc.batch_max_us = cc.batch_max_us.max(us);
             }
@@ -135,31 +134,13 @@ impl ControlCtx {
                 srv.poll(|c| self.admin_command(c, &mut cc));
                 self.admin = Some(srv);
             }
-            self.writer.expire(unix_now(), 4096, &mut expired);
-            if !expired.is_empty() {
-                cc.expired += expired.len() as u64;
-                for b in expired.drain(..) {
-                    let last = self.last_ident(b.msisdn);
-                    if let Some(j) = self.journal.as_mut() {
-                        j.append(&Record::remove(b.home, b.msisdn, last));
-                    }
-                }
-                self.commit(&mut cc);
-                self.writer.publish();
-                cc.publishes += 1;
-            }
-            self.maybe_compact(&mut cc);
+            self.service.expire(Now::system());
+            self.service.maybe_compact();
             self.poll_reload();
-            self.writer.reclaim();
+            self.service.reclaim();
             if last_stats.elapsed() >= stats_every {
                 last_stats = Instant::now();
-                if let Some(path) = &self.cfg.stats_file {
-                    let doc = self.stats(&cc).to_string();
-                    let tmp = path.with_extension("tmp");
-                    if std::fs::write(&tmp, doc).is_ok() {
-                        let _ = std::fs::rename(&tmp, path);
-                    }
-                }
+                self.write_stats_file(&cc);
             }
             if !busy {
                 // A control core, not a worker: idle politely.
@@ -169,15 +150,12 @@ impl ControlCtx {
         self.stats(&cc)
     }
 
-    /// Handles one frame from a worker: decide, apply to the table, journal the change,
-    /// and queue the Reply until the group commit.
-    fn handle_request(
+    /// One frame from a worker: locate the request, let the service decide it, and hold
+    /// the mbuf for its Reply.
+    fn take_request(
         m: Mbuf,
         plane: &Plane,
-        registrar: Option<&mut Registrar>,
-        writer: &mut TableWriter,
-        journal: Option<&mut Journal>,
-        pending: &mut Vec<Pending>,
+        service: &mut RegistrationService<ReplyTo>,
         cc: &mut ControlCounters,
     ) {
         let reg = match reg_io::extract(m.data(), plane.msm_gprs, plane.msm_wlan) {
@@ -187,134 +165,59 @@ impl ControlCtx {
                 return;
             }
         };
-        let Some(registrar) = registrar else {
-            cc.registrations_no_subscribers += 1;
-            return;
-        };
         let payload = &m.data()[reg.payload.0..reg.payload.1];
-        let outcome = registrar.handle(payload, reg.path, reg.src, Now::system(), writer);
-        if let (Some(c), Some(j)) = (&outcome.change, journal) {
-            j.append(&c.record());
-        }
-        if outcome.reply.is_some() {
-            pending.push(Pending {
-                mbuf: m,
-                reg,
-                outcome,
+        let decision = service.decide(payload, reg.path, reg.src, Now::system());
+        service.hold(ReplyTo { mbuf: m, reg }, decision);
+    }
+
+    /// Group commit and publish (by the service), then each released Reply goes out in
+    /// its request's mbuf, back the way the request came.
+    fn finish_batch(&mut self, cc: &mut ControlCounters) {
+        let (plane, tx, ip_id) = (&self.plane, &mut self.tx, &mut self.ip_id);
+        self.service
+            .finish_batch(|ReplyTo { mut mbuf, reg }, reply: Reply<'_>| {
+                let pi = mbuf.port() as usize;
+                let Some(port) = plane.ports.get(pi) else {
+                    cc.replies_tx_failed += 1;
+                    return;
+                };
+                *ip_id = ip_id.wrapping_add(2);
+                if !reg_io::write_reply(&mut mbuf, &reg, reply.payload, port.mac, 64, *ip_id) {
+                    cc.replies_tx_failed += 1;
+                    return;
+                }
+                let mut b: MbufBurst<1> = MbufBurst::new();
+                let _ = b.push(mbuf);
+                let (sent, _) = b.tx_retry_or_free(&mut tx[pi], 8);
+                if sent == 1 {
+                    cc.replies_sent += 1;
+                } else {
+                    cc.replies_tx_failed += 1;
+                }
             });
-        }
-    }
-
-    /// Group commit, publish, then send the batch's Replies (code 0 only if durable).
-    fn finish_batch(&mut self, pending: &mut Vec<Pending>, cc: &mut ControlCounters) {
-        let durable = self.commit(cc);
-        self.writer.publish();
-        cc.publishes += 1;
-        for p in pending.drain(..) {
-            let Pending {
-                mut mbuf,
-                reg,
-                outcome,
-            } = p;
-            if outcome.change.is_some() && !durable {
-                cc.journal_errors += 1;
-                continue; // never acknowledge what is not durable; the mobile retransmits
-            }
-            let Some(payload) = outcome.reply_bytes() else {
-                continue;
-            };
-            let pi = mbuf.port() as usize;
-            let Some(port) = self.plane.ports.get(pi) else {
-                cc.replies_tx_failed += 1;
-                continue;
-            };
-            self.ip_id = self.ip_id.wrapping_add(2);
-            if !reg_io::write_reply(&mut mbuf, &reg, payload, port.mac, 64, self.ip_id) {
-                cc.replies_tx_failed += 1;
-                continue;
-            }
-            let mut b: MbufBurst<1> = MbufBurst::new();
-            let _ = b.push(mbuf);
-            let (sent, _) = b.tx_retry_or_free(&mut self.tx[pi], 8);
-            if sent == 1 {
-                cc.replies_sent += 1;
-            } else {
-                cc.replies_tx_failed += 1;
-            }
-        }
-    }
-
-    /// Commits the journal's pending records; true if they are durable (or there is no
-    /// journal: bindings are then explicitly not durable).
-    fn commit(&mut self, cc: &mut ControlCounters) -> bool {
-        let Some(j) = self.journal.as_mut() else {
-            return true;
-        };
-        if j.pending() == 0 {
-            return true;
-        }
-        match j.commit() {
-            Ok(()) => {
-                cc.journal_commits += 1;
-                true
-            }
-            Err(e) => {
-                tracing::error!("journal commit failed: {e}");
-                false
-            }
-        }
-    }
-
-    fn last_ident(&self, msisdn: u64) -> u64 {
-        self.registrar
-            .as_ref()
-            .and_then(|r| r.last_ident(msisdn))
-            .unwrap_or(0)
-    }
-
-    fn maybe_compact(&mut self, cc: &mut ControlCounters) {
-        let limit = self.cfg.registration.journal_compact_bytes;
-        let Some(j) = self.journal.as_ref() else {
-            return;
-        };
-        if j.log_bytes() < limit {
-            return;
-        }
-        let live: Vec<Record> = self
-            .writer
-            .iter()
-            .map(|b| Record::upsert(&b, self.last_ident(b.msisdn)))
-            .collect();
-        if let Some(j) = self.journal.as_mut() {
-            match j.compact(live) {
-                Ok(()) => cc.journal_compactions += 1,
-                Err(e) => tracing::error!("journal compaction failed: {e}"),
-            }
-        }
     }
 
     /// Starts reloading the subscriber file on a helper thread (a 10M-line file takes
     /// seconds: the control lcore must not stall on it).
-    fn start_reload(&mut self) -> Result<Value, String> {
+    fn start_reload(&mut self) -> Result<Value, AdminError> {
         let Some(path) = self.cfg.registration.subscribers.clone() else {
-            return Err("no control.subscribers configured".into());
+            return Err(AdminError::NoSubscriberFile);
         };
-        if self.registrar.is_none() {
-            return Err("registrations are disabled".into());
+        if self.service.registrar().is_none() {
+            return Err(AdminError::RegistrationsDisabled);
         }
         if self.reload.is_some() {
-            return Err("a reload is already running".into());
+            return Err(AdminError::ReloadRunning);
         }
         let pools = self.cfg.home_pools.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("msm-reload".into())
             .spawn(move || {
-                let _ = tx.send(crate::control::subscribers::Subscribers::load(
-                    &path, &pools,
-                ));
+                let loaded = Subscribers::load(&path, &pools).map_err(|e| e.to_string());
+                let _ = tx.send(loaded);
             })
-            .map_err(|e| format!("cannot start the reload thread: {e}"))?;
+            .map_err(AdminError::ReloadThread)?;
         self.reload = Some(rx);
         self.reload_status = Some("running".into());
         Ok(json!({"reload": "started"}))
@@ -324,19 +227,15 @@ impl ControlCtx {
     fn poll_reload(&mut self) {
         let Some(rx) = &self.reload else { return };
         let status = match rx.try_recv() {
-            Err(std::sync::mpsc::TryRecvError::Empty) => return,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                "error: reload thread died".to_string()
-            }
+            Err(TryRecvError::Empty) => return,
+            Err(TryRecvError::Disconnected) => "error: reload thread died".to_string(),
             Ok(Err(e)) => {
                 tracing::warn!("subscriber reload refused, old store kept: {e}");
                 format!("error: {e}")
             }
             Ok(Ok(subs)) => {
                 let n = subs.len();
-                if let Some(r) = self.registrar.as_mut() {
-                    r.replace_subscribers(subs);
-                }
+                self.service.replace_subscribers(subs);
                 tracing::info!("subscribers reloaded: {n}");
                 format!("ok: {n} subscribers")
             }
@@ -369,176 +268,70 @@ impl ControlCtx {
         }
     }
 
-    fn admin_command(&mut self, c: Result<Command, String>, cc: &mut ControlCounters) -> String {
+    /// Serves one operator command; the reply is one JSON document.
+    fn admin_command<E: std::fmt::Display>(
+        &mut self,
+        c: Result<Command, E>,
+        cc: &mut ControlCounters,
+    ) -> String {
         cc.admin_requests += 1;
         let reply = match c {
-            Err(e) => Err(e),
-            Ok(Command::Ping) => Ok(json!({"ok": true})),
-            Ok(Command::Stats) => Ok(self.stats(cc)),
-            Ok(Command::Reload) => self.start_reload(),
-            Ok(Command::Show(home)) => match self.writer.get(home) {
-                Some(b) => Ok(binding_json(&b)),
-                None => Err(format!("no binding for {}", ip_str(home))),
-            },
-            Ok(Command::Bind { home, coa, msisdn }) => {
-                if !self.cfg.in_home_pool(home) {
-                    Err(format!("{} is outside every home pool", ip_str(home)))
-                } else {
-                    match self.writer.upsert(home, coa, msisdn, u32::MAX) {
-                        Ok(_) => {
-                            let last = self.last_ident(msisdn);
-                            if let Some(j) = self.journal.as_mut() {
-                                j.append(&Record::upsert(
-                                    &Binding {
-                                        home,
-                                        coa,
-                                        msisdn,
-                                        expires_at: u32::MAX,
-                                    },
-                                    last,
-                                ));
-                            }
-                            self.commit(cc);
-                            let epoch = self.writer.publish();
-                            cc.publishes += 1;
-                            self.writer
-                                .get(home)
-                                .map(|b| {
-                                    let mut v = binding_json(&b);
-                                    v["epoch"] = json!(epoch);
-                                    v
-                                })
-                                .ok_or_else(|| "vanished".to_string())
-                        }
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            }
-            Ok(Command::Unbind(home)) => {
-                let old = self.writer.get(home);
-                if self.writer.remove(home) {
-                    let msisdn = old.map(|b| b.msisdn).unwrap_or(0);
-                    let last = self.last_ident(msisdn);
-                    if let Some(j) = self.journal.as_mut() {
-                        j.append(&Record::remove(home, msisdn, last));
-                    }
-                    self.commit(cc);
-                    self.writer.publish();
-                    cc.publishes += 1;
-                    Ok(json!({"removed": ip_str(home)}))
-                } else {
-                    Err(format!("no binding for {}", ip_str(home)))
-                }
-            }
+            Err(e) => Err(AdminError::Request(e.to_string())),
+            Ok(c) => self.admin_reply(c, cc),
         };
         match reply {
             Ok(v) => v.to_string(),
             Err(e) => {
                 cc.admin_errors += 1;
-                json!({"error": e}).to_string()
+                json!({"error": e.to_string()}).to_string()
             }
         }
     }
 
-    /// The stats document: per-worker counters, their sum, control, ports, table,
-    /// neighbours.
-    pub fn stats(&self, cc: &ControlCounters) -> Value {
-        let mut total: Map<String, Value> = Map::new();
-        let mut workers = Vec::new();
-        for c in self.counters.iter() {
-            let mut w = Map::new();
-            for (k, v) in c.snapshot() {
-                let t = total.entry(k.clone()).or_insert(json!(0u64));
-                *t = json!(t.as_u64().unwrap_or(0) + v);
-                w.insert(k, json!(v));
+    fn admin_reply(&mut self, c: Command, cc: &ControlCounters) -> Result<Value, AdminError> {
+        match c {
+            Command::Ping => Ok(json!({"ok": true})),
+            Command::Stats => Ok(self.stats(cc)),
+            Command::Reload => self.start_reload(),
+            Command::Show(home) => match self.service.writer().get(home) {
+                Some(b) => Ok(binding_json(&b)),
+                None => Err(AdminError::NoBinding(Ipv4Addr::from(home))),
+            },
+            Command::Bind { home, coa, msisdn } => {
+                if !self.cfg.in_home_pool(home) {
+                    return Err(AdminError::OutsideHomePools(Ipv4Addr::from(home)));
+                }
+                let epoch = self.service.bind(home, coa, msisdn)?;
+                let b = self
+                    .service
+                    .writer()
+                    .get(home)
+                    .ok_or(AdminError::Vanished)?;
+                let mut v = binding_json(&b);
+                v["epoch"] = json!(epoch);
+                Ok(v)
             }
-            if let Some(st) = c.stage_snapshot() {
-                w.insert("stage_cycles".into(), st.json());
+            Command::Unbind(home) => {
+                if self.service.unbind(home) {
+                    Ok(json!({"removed": ip_str(home)}))
+                } else {
+                    Err(AdminError::NoBinding(Ipv4Addr::from(home)))
+                }
             }
-            workers.push(Value::Object(w));
         }
-        let neigh: Vec<Value> = self
-            .plane
-            .neigh
-            .entries()
-            .iter()
-            .map(|e| {
-                json!({
-                    "port": self.cfg.ports[e.port as usize].name,
-                    "ip": ip_str(e.ip),
-                    "mac": e.mac().map(mac_str),
-                })
-            })
-            .collect();
-        let resolved = neigh.iter().filter(|n| !n["mac"].is_null()).count();
-        total.insert("neighbours_resolved".into(), json!(resolved));
-        total.insert("neighbours_total".into(), json!(neigh.len()));
-        let ports: Vec<Value> = self
-            .ports
-            .iter()
-            .zip(&self.cfg.ports)
-            .map(|(p, pc)| {
-                let s = p.stats().unwrap_or_default();
-                json!({
-                    "name": pc.name, "device": pc.device,
-                    "ipackets": s.ipackets, "opackets": s.opackets,
-                    "ibytes": s.ibytes, "obytes": s.obytes,
-                    "imissed": s.imissed, "ierrors": s.ierrors, "oerrors": s.oerrors,
-                    "rx_nombuf": s.rx_nombuf,
-                })
-            })
-            .collect();
-        let ts = self.writer.stats();
-        json!({
-            "uptime_s": self.started.elapsed().as_secs_f64(),
-            "total": total,
-            "workers": workers,
-            // Per-stage cycle counters: per worker under "stage_cycles" when built with
-            // `--features stage-cycles` (see stages.rs).
-            "stage_cycles_enabled": crate::dataplane::instrument::ENABLED,
-            "control": {
-                "registrations_received": cc.registrations_received,
-                "registrations_malformed": cc.registrations_malformed,
-                "registrations_no_subscribers": cc.registrations_no_subscribers,
-                "replies_sent": cc.replies_sent,
-                "replies_tx_failed": cc.replies_tx_failed,
-                "journal_errors": cc.journal_errors,
-                "journal_commits": cc.journal_commits,
-                "journal_compactions": cc.journal_compactions,
-                "batch_max_us": cc.batch_max_us,
-                "registration": self.registrar.as_ref().map(|r| json!(r.counters)),
-                "subscribers": self.registrar.as_ref().map(|r| r.subscribers().len()),
-                "subscribers_reload": self.reload_status,
-                "journal": self.journal.as_ref().map(|j| format!("{:?}", j.stats())),
-                "arp_requests_sent": cc.arp_requests_sent,
-                "arp_alloc_failed": cc.arp_alloc_failed,
-                "admin_requests": cc.admin_requests,
-                "admin_errors": cc.admin_errors,
-                "publishes": cc.publishes,
-                "expired": cc.expired,
-                "rcu_epoch": self.writer.rcu().epoch(),
-            },
-            "ports": ports,
-            "table": {
-                "bindings": self.writer.len(),
-                "capacity": self.writer.capacity(),
-                "max_bindings": self.writer.max_bindings(),
-                "memory_bytes": self.writer.memory_bytes(),
-                "detail": format!("{ts:?}"),
-            },
-            "mempool": {"in_use": self.pool.in_use(), "available": self.pool.available()},
-            "neighbours": neigh,
-        })
     }
-}
 
-fn binding_json(b: &Binding) -> Value {
-    json!({
-        "home": ip_str(b.home),
-        "care_of": b.coa.map(ip_str),
-        "msisdn": b.msisdn.to_string(),
-        "expires_at": if b.expires_at == u32::MAX { Value::Null } else { json!(b.expires_at) },
-    })
+    /// Writes the stats document to the configured file (through a rename: readers never
+    /// see half a document).
+    fn write_stats_file(&self, cc: &ControlCounters) {
+        if let Some(path) = &self.cfg.stats_file {
+            let doc = self.stats(cc).to_string();
+            let tmp = path.with_extension("tmp");
+            if std::fs::write(&tmp, doc).is_ok() {
+                let _ = std::fs::rename(&tmp, path);
+            }
+        }
+    }
 }
 
 fn fill_arp_request(m: &mut Mbuf, mac: [u8; 6], ip: u32, target: u32) -> bool {

@@ -1,0 +1,107 @@
+//! Building the Reply of a request: signed for a known subscriber, unsigned otherwise.
+
+use super::{Outcome, Registrar, MAX_REPLY};
+use crate::control::subscribers::Subscriber;
+use msm_mip::{Code, ParsedRequest};
+use std::net::Ipv4Addr;
+
+impl Registrar {
+    fn count(&mut self, code: Code) {
+        *self.counters.by_code.entry(code as u8).or_default() += 1;
+    }
+
+    pub(super) fn reply(
+        &mut self,
+        req: &ParsedRequest,
+        sub: Option<&Subscriber>,
+        code: Code,
+        lifetime: u16,
+        ident: u64,
+    ) -> Outcome {
+        self.count(code);
+        let mut buf = [0u8; MAX_REPLY];
+        let Some(sub) = sub else {
+            // Unknown subscriber: no key to sign with (see `unsigned_reply`).
+            let n = unsigned_reply(&mut buf, code, req.home, req.home_agent, ident, req.nai);
+            return Outcome {
+                code: Some(code),
+                reply: Some((buf, n)),
+                change: None,
+            };
+        };
+        let b = msm_mip::ReplyBuilder {
+            code,
+            lifetime,
+            home: req.home,
+            home_agent: req.home_agent,
+            identification: ident,
+            nai: req.nai_str().unwrap_or(""),
+            spi: sub.spi,
+            key: sub.key(),
+        };
+        match b.emit(&mut buf) {
+            Ok(n) => Outcome {
+                code: Some(code),
+                reply: Some((buf, n)),
+                change: None,
+            },
+            Err(_) => Outcome::silent(),
+        }
+    }
+
+    /// A request that did not parse: answer with the code if its fixed part is readable
+    /// (no NAI echo, no authenticator: we don't know whose it is), else drop.
+    pub(super) fn reply_unparsed(&mut self, payload: &[u8], code: Option<Code>) -> Outcome {
+        let (Some(code), Ok(v)) = (code, msm_mip::RegistrationRequest::new_checked(payload)) else {
+            self.counters.dropped_silently += 1;
+            return Outcome::silent();
+        };
+        self.count(code);
+        let mut buf = [0u8; MAX_REPLY];
+        let n = unsigned_reply(
+            &mut buf,
+            code,
+            v.home_address(),
+            v.home_agent(),
+            v.identification(),
+            &[],
+        );
+        Outcome {
+            code: Some(code),
+            reply: Some((buf, n)),
+            change: None,
+        }
+    }
+}
+
+/// A Reply without the MN-HA extension, for requests whose sender we cannot identify
+/// (unknown subscriber, unparsable extensions): there is no key to sign with. A
+/// compliant mobile ignores it (it cannot authenticate it); it exists so that an
+/// operator's capture shows why a request was refused. The NAI is echoed when valid.
+fn unsigned_reply(
+    out: &mut [u8; MAX_REPLY],
+    code: Code,
+    home: Ipv4Addr,
+    ha: Ipv4Addr,
+    ident: u64,
+    nai: &[u8],
+) -> usize {
+    out[0] = msm_mip::TYPE_REPLY;
+    out[1] = code as u8;
+    out[2..4].copy_from_slice(&0u16.to_be_bytes());
+    out[4..8].copy_from_slice(&home.octets());
+    out[8..12].copy_from_slice(&ha.octets());
+    out[12..20].copy_from_slice(&ident.to_be_bytes());
+    let mut n = msm_mip::REPLY_FIXED_LEN;
+    if !nai.is_empty()
+        && nai.len() <= 255
+        && msm_mip::Nai::parse(nai).is_some()
+        && n + 2 + nai.len() <= MAX_REPLY
+    {
+        out[n] = msm_mip::EXT_MN_NAI;
+        out[n + 1] = nai.len() as u8;
+        out[n + 2..n + 2 + nai.len()].copy_from_slice(nai);
+        n += 2 + nai.len();
+    }
+    n
+}

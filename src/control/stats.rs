@@ -1,0 +1,138 @@
+//! The stats document (`msm ctl stats`, the stats file, the final print at exit).
+
+use crate::control::lcore::{ControlCounters, ControlCtx};
+use msm_table::Binding;
+use serde_json::{json, Map, Value};
+use std::net::Ipv4Addr;
+
+pub(crate) fn ip_str(a: u32) -> String {
+    Ipv4Addr::from(a).to_string()
+}
+
+fn mac_str(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// One binding as `show` and `bind` return it.
+pub(crate) fn binding_json(b: &Binding) -> Value {
+    json!({
+        "home": ip_str(b.home),
+        "care_of": b.coa.map(ip_str),
+        "msisdn": b.msisdn.to_string(),
+        "expires_at": if b.expires_at == u32::MAX { Value::Null } else { json!(b.expires_at) },
+    })
+}
+
+impl ControlCtx {
+    /// The stats document: per-worker counters, their sum, control, ports, table,
+    /// neighbours.
+    pub fn stats(&self, cc: &ControlCounters) -> Value {
+        let (mut total, workers) = self.worker_counters();
+        let neigh = self.neighbours_json();
+        let resolved = neigh.iter().filter(|n| !n["mac"].is_null()).count();
+        total.insert("neighbours_resolved".into(), json!(resolved));
+        total.insert("neighbours_total".into(), json!(neigh.len()));
+        let ports: Vec<Value> = self
+            .ports
+            .iter()
+            .zip(&self.cfg.ports)
+            .map(|(p, pc)| {
+                let s = p.stats().unwrap_or_default();
+                json!({
+                    "name": pc.name, "device": pc.device,
+                    "ipackets": s.ipackets, "opackets": s.opackets,
+                    "ibytes": s.ibytes, "obytes": s.obytes,
+                    "imissed": s.imissed, "ierrors": s.ierrors, "oerrors": s.oerrors,
+                    "rx_nombuf": s.rx_nombuf,
+                })
+            })
+            .collect();
+        let writer = self.service.writer();
+        let ts = writer.stats();
+        json!({
+            "uptime_s": self.started.elapsed().as_secs_f64(),
+            "total": total,
+            "workers": workers,
+            // Per-stage cycle counters: per worker under "stage_cycles" when built with
+            // `--features stage-cycles` (see dataplane/instrument.rs).
+            "stage_cycles_enabled": crate::dataplane::instrument::ENABLED,
+            "control": self.control_json(cc),
+            "ports": ports,
+            "table": {
+                "bindings": writer.len(),
+                "capacity": writer.capacity(),
+                "max_bindings": writer.max_bindings(),
+                "memory_bytes": writer.memory_bytes(),
+                "detail": format!("{ts:?}"),
+            },
+            "mempool": {"in_use": self.pool.in_use(), "available": self.pool.available()},
+            "neighbours": neigh,
+        })
+    }
+
+    /// The workers' counters summed, and each worker's.
+    fn worker_counters(&self) -> (Map<String, Value>, Vec<Value>) {
+        let mut total: Map<String, Value> = Map::new();
+        let mut workers = Vec::new();
+        for c in self.counters.iter() {
+            let mut w = Map::new();
+            for (k, v) in c.snapshot() {
+                let t = total.entry(k.clone()).or_insert(json!(0u64));
+                *t = json!(t.as_u64().unwrap_or(0) + v);
+                w.insert(k, json!(v));
+            }
+            if let Some(st) = c.stage_snapshot() {
+                w.insert("stage_cycles".into(), st.json());
+            }
+            workers.push(Value::Object(w));
+        }
+        (total, workers)
+    }
+
+    fn neighbours_json(&self) -> Vec<Value> {
+        self.plane
+            .neigh
+            .entries()
+            .iter()
+            .map(|e| {
+                json!({
+                    "port": self.cfg.ports[e.port as usize].name,
+                    "ip": ip_str(e.ip),
+                    "mac": e.mac().map(mac_str),
+                })
+            })
+            .collect()
+    }
+
+    /// The control lcore's and the registration service's counters.
+    fn control_json(&self, cc: &ControlCounters) -> Value {
+        let svc = &self.service;
+        let sc = svc.counters();
+        let registrar = svc.registrar();
+        json!({
+            "registrations_received": cc.registrations_received,
+            "registrations_malformed": cc.registrations_malformed,
+            "registrations_no_subscribers": sc.registrations_no_subscribers,
+            "replies_sent": cc.replies_sent,
+            "replies_tx_failed": cc.replies_tx_failed,
+            "journal_errors": sc.journal_errors,
+            "journal_commits": sc.journal_commits,
+            "journal_compactions": sc.journal_compactions,
+            "batch_max_us": cc.batch_max_us,
+            "registration": registrar.map(|r| json!(r.counters)),
+            "subscribers": registrar.map(|r| r.subscribers().len()),
+            "subscribers_reload": self.reload_status,
+            "journal": svc.journal().map(|j| format!("{:?}", j.stats())),
+            "arp_requests_sent": cc.arp_requests_sent,
+            "arp_alloc_failed": cc.arp_alloc_failed,
+            "admin_requests": cc.admin_requests,
+            "admin_errors": cc.admin_errors,
+            "publishes": sc.publishes,
+            "expired": sc.expired,
+            "rcu_epoch": svc.writer().rcu().epoch(),
+        })
+    }
+}
