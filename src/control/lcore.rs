@@ -62,8 +62,14 @@ pub struct ControlCtx {
     pub journal: Option<Journal>,
     pub ip_id: u16,
     /// A subscriber reload running on a helper thread.
-    pub reload:
-        Option<std::sync::mpsc::Receiver<Result<crate::control::subscribers::Subscribers, String>>>,
+    pub reload: Option<
+        std::sync::mpsc::Receiver<
+            Result<
+                crate::control::subscribers::Subscribers,
+                crate::control::subscribers::LoadError,
+            >,
+        >,
+    >,
     /// Outcome of the last reload, for `stats`.
     pub reload_status: Option<String>,
 }
@@ -369,10 +375,14 @@ impl ControlCtx {
         }
     }
 
-    fn admin_command(&mut self, c: Result<Command, String>, cc: &mut ControlCounters) -> String {
+    fn admin_command(
+        &mut self,
+        c: Result<Command, admin::CommandError>,
+        cc: &mut ControlCounters,
+    ) -> String {
         cc.admin_requests += 1;
         let reply = match c {
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
             Ok(Command::Ping) => Ok(json!({"ok": true})),
             Ok(Command::Stats) => Ok(self.stats(cc)),
             Ok(Command::Reload) => self.start_reload(),
