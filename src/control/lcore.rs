@@ -62,14 +62,7 @@ pub struct ControlCtx {
     pub journal: Option<Journal>,
     pub ip_id: u16,
     /// A subscriber reload running on a helper thread.
-    pub reload: Option<
-        std::sync::mpsc::Receiver<
-            Result<
-                crate::control::subscribers::Subscribers,
-                crate::control::subscribers::LoadError,
-            >,
-        >,
-    >,
+    pub reload: Option<std::sync::mpsc::Receiver<crate::control::subscribers::LoadResult>>,
     /// Outcome of the last reload, for `stats`.
     pub reload_status: Option<String>,
 }

@@ -51,6 +51,9 @@ mod testdata;
 mod tests;
 
 pub use error::{LineError, LoadError, ParseError};
+/// What [`Subscribers::load`] returns (a reload thread sends it to the control lcore).
+pub type LoadResult = Result<Subscribers, LoadError>;
+
 pub use testdata::{test_home, test_key, test_msisdn, write_test_file};
 
 use crate::config::Prefix;
@@ -160,7 +163,7 @@ impl Subscribers {
 
     /// Reads and parses a provisioning file. Errors are `PATH: line N: reason` or
     /// `PATH: <I/O error>`.
-    pub fn load(path: impl AsRef<Path>, pools: &[Prefix]) -> Result<Subscribers, LoadError> {
+    pub fn load(path: impl AsRef<Path>, pools: &[Prefix]) -> LoadResult {
         let path = path.as_ref();
         let io_error = |source| LoadError::Io {
             path: path.to_path_buf(),
