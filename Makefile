@@ -7,7 +7,7 @@ DEBS := dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config ethtool iproute2
         jq libbpf-dev
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps build test unit e2e demo bench clean lint
+.PHONY: deps build test unit e2e demo bench clean lint man
 
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -45,6 +45,12 @@ bench: build
 
 clean:
 	$(CARGO) clean
+
+# Man pages of msm and mcm (and their subcommands), generated from the clap definitions
+# into docs/man/ (committed; a unit test fails when they are stale).
+man:
+	$(CARGO) run -q -p msm --bin msm -- manpages docs/man
+	$(CARGO) run -q -p mcm --bin mcm -- manpages docs/man
 
 # --- msm-pcapgen (perf/pcapgen, perf/pktgen, perf/trex): workload pcaps for testers ---
 # pcapgen-check: every workload through `msm run` on net_pcap, output verified (root).

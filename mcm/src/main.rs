@@ -8,7 +8,7 @@
 //! mcm ctl --socket S wlan-ok wlan0    # usable again
 //! ```
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use mcm::config::Config;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -47,11 +47,47 @@ enum Cmd {
         #[arg(required = true)]
         words: Vec<String>,
     },
+    /// Write the man pages (mcm.1, mcm-run.1, ...) into DIR (`make man`).
+    #[command(hide = true)]
+    Manpages { dir: PathBuf },
+}
+
+/// The man pages of `mcm` and its visible subcommands: (file name, roff text).
+fn man_pages() -> Vec<(String, Vec<u8>)> {
+    fn render(cmd: clap::Command, out: &mut Vec<(String, Vec<u8>)>) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            render(sub.clone(), out);
+        }
+        let man = clap_mangen::Man::new(cmd).source(concat!("mcm ", env!("CARGO_PKG_VERSION")));
+        let mut text = Vec::new();
+        man.render(&mut text).expect("render to memory");
+        out.push((man.get_filename(), text));
+    }
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut out = Vec::new();
+    render(cmd, &mut out);
+    out.sort();
+    out
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Manpages { dir } => {
+            let written = std::fs::create_dir_all(&dir).and_then(|()| {
+                man_pages()
+                    .into_iter()
+                    .try_for_each(|(name, text)| std::fs::write(dir.join(name), text))
+            });
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mcm manpages: {}: {e}", dir.display());
+                    ExitCode::from(1)
+                }
+            }
+        }
         Cmd::Run { config } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
@@ -112,6 +148,34 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/man/ holds what `mcm manpages` writes today (`make man` regenerates it).
+    #[test]
+    fn committed_man_pages_are_current() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/man");
+        let pages = man_pages();
+        for e in std::fs::read_dir(&dir).into_iter().flatten() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            if name == "mcm.1" || name.starts_with("mcm-") {
+                assert!(
+                    pages.iter().any(|(n, _)| *n == name),
+                    "docs/man/{name} is not generated any more: run `make man`"
+                );
+            }
+        }
+        for (name, text) in pages {
+            let committed = std::fs::read(dir.join(&name)).unwrap_or_default();
+            assert!(
+                committed == text,
+                "docs/man/{name} differs from the clap definitions: run `make man`"
+            );
         }
     }
 }

@@ -4,20 +4,23 @@
 //! One request line per connection, one JSON document back:
 //! * `stats`: every counter (per worker, summed, control lcore, ports, table, neighbours);
 //!   in a build with `--features stage-cycles`, each worker also has `stage_cycles`: TSC
-//!   ticks per loop stage and per packet (`stages.rs`; how to read them: perf/README.md);
+//!   ticks per loop stage and per packet (`dataplane/instrument.rs`; how to read them:
+//!   perf/README.md);
 //! * `show HOME`: one binding;
-//! * `bind HOME CARE_OF|- MSISDN`, `unbind HOME`: administrative binding changes (the
-//!   same path the control plane uses: journal-free until issue 3, published by RCU);
+//! * `bind HOME CARE_OF|- MSISDN`, `unbind HOME`: administrative binding changes,
+//!   journalled and committed like a registration's, then published by RCU;
 //! * `reload`: re-read the subscriber file on a helper thread; the new store replaces
 //!   the old one only if the whole file is valid (result in `stats`: `control.subscribers_reload`);
 //! * `ping`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::fmt;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// One request line, parsed. `Display` writes it back as the line [`parse`] reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Ping,
@@ -33,16 +36,57 @@ pub enum Command {
     Reload,
 }
 
-fn addr(s: Option<&str>) -> Result<u32, String> {
-    let s = s.ok_or("missing address")?;
-    s.parse::<Ipv4Addr>()
-        .map(u32::from)
-        .map_err(|_| format!("'{s}' is not an IPv4 address"))
+/// Why a request line is not a [`Command`]; sent back to the client as `{"error": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("empty command")]
+    Empty,
+    #[error("unknown command '{0}' (ping, stats, show, bind, unbind, reload)")]
+    Unknown(String),
+    #[error("missing address")]
+    MissingAddress,
+    #[error("'{0}' is not an IPv4 address")]
+    BadAddress(String),
+    #[error("missing MSISDN")]
+    MissingMsisdn,
+    #[error("MSISDN '{0}' is not 1..15 digits")]
+    BadMsisdn(String),
+    #[error("unexpected '{0}'")]
+    Unexpected(String),
 }
 
-pub fn parse(line: &str) -> Result<Command, String> {
+/// An IPv4 address (a home or care-of address).
+pub fn parse_addr(s: &str) -> Result<u32, CommandError> {
+    s.parse::<Ipv4Addr>()
+        .map(u32::from)
+        .map_err(|_| CommandError::BadAddress(s.to_string()))
+}
+
+/// A care-of address, or `-` for none (the terminal is reached over the WWAN).
+pub fn parse_care_of(s: &str) -> Result<Option<u32>, CommandError> {
+    match s {
+        "-" => Ok(None),
+        a => parse_addr(a).map(Some),
+    }
+}
+
+/// An MSISDN: 1 to 15 decimal digits.
+pub fn parse_msisdn(s: &str) -> Result<u64, CommandError> {
+    if s.is_empty() || s.len() > 15 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CommandError::BadMsisdn(s.to_string()));
+    }
+    s.parse()
+        .map_err(|_| CommandError::BadMsisdn(s.to_string()))
+}
+
+fn addr(s: Option<&str>) -> Result<u32, CommandError> {
+    parse_addr(s.ok_or(CommandError::MissingAddress)?)
+}
+
+/// Parses one request line (words separated by whitespace).
+pub fn parse(line: &str) -> Result<Command, CommandError> {
     let mut w = line.split_whitespace();
-    let cmd = w.next().ok_or("empty command")?;
+    let cmd = w.next().ok_or(CommandError::Empty)?;
     let c = match cmd {
         "ping" => Command::Ping,
         "stats" => Command::Stats,
@@ -51,30 +95,39 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "unbind" => Command::Unbind(addr(w.next())?),
         "bind" => {
             let home = addr(w.next())?;
-            let coa = match w.next() {
-                Some("-") => None,
-                other => Some(addr(other)?),
-            };
-            let m = w.next().ok_or("missing MSISDN")?;
-            if m.is_empty() || m.len() > 15 || !m.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!("MSISDN '{m}' is not 1..15 digits"));
-            }
-            Command::Bind {
-                home,
-                coa,
-                msisdn: m.parse().map_err(|_| "bad MSISDN")?,
-            }
+            let coa = parse_care_of(w.next().ok_or(CommandError::MissingAddress)?)?;
+            let msisdn = parse_msisdn(w.next().ok_or(CommandError::MissingMsisdn)?)?;
+            Command::Bind { home, coa, msisdn }
         }
-        other => {
-            return Err(format!(
-                "unknown command '{other}' (ping, stats, show, bind, unbind, reload)"
-            ))
-        }
+        other => return Err(CommandError::Unknown(other.to_string())),
     };
     if let Some(extra) = w.next() {
-        return Err(format!("unexpected '{extra}'"));
+        return Err(CommandError::Unexpected(extra.to_string()));
     }
     Ok(c)
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ip = Ipv4Addr::from;
+        match *self {
+            Command::Ping => f.write_str("ping"),
+            Command::Stats => f.write_str("stats"),
+            Command::Reload => f.write_str("reload"),
+            Command::Show(home) => write!(f, "show {}", ip(home)),
+            Command::Unbind(home) => write!(f, "unbind {}", ip(home)),
+            Command::Bind {
+                home,
+                coa: Some(coa),
+                msisdn,
+            } => write!(f, "bind {} {} {msisdn}", ip(home), ip(coa)),
+            Command::Bind {
+                home,
+                coa: None,
+                msisdn,
+            } => write!(f, "bind {} - {msisdn}", ip(home)),
+        }
+    }
 }
 
 /// Non-blocking listener polled by the control lcore.
@@ -96,7 +149,7 @@ impl Server {
 
     /// Serves at most one pending connection with `handle`; never blocks when none is
     /// pending. A client gets 200 ms to send its line.
-    pub fn poll(&self, mut handle: impl FnMut(Result<Command, String>) -> String) {
+    pub fn poll(&self, mut handle: impl FnMut(Result<Command, CommandError>) -> String) {
         let Ok((stream, _)) = self.listener.accept() else {
             return;
         };
@@ -115,13 +168,11 @@ impl Server {
     }
 }
 
-impl std::ops::Drop for Server {
+impl Drop for Server {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
 }
-
-use std::io::Read;
 
 /// Client side: sends one command, returns the reply.
 pub fn request(path: &Path, line: &str) -> std::io::Result<String> {
@@ -164,8 +215,35 @@ mod tests {
         assert!(parse("bind 192.0.2.10 - 49x").is_err());
         assert!(parse("show").is_err());
         assert!(parse("show 1.2.3.4 5").is_err());
-        assert!(parse("reboot").unwrap_err().contains("unknown"));
-        assert!(parse("").is_err());
+        assert!(parse("reboot").unwrap_err().to_string().contains("unknown"));
+        assert_eq!(parse(""), Err(CommandError::Empty));
+        assert_eq!(
+            parse("bind 192.0.2.10 - 49x").unwrap_err().to_string(),
+            "MSISDN '49x' is not 1..15 digits"
+        );
+        assert_eq!(
+            parse("show 1.2.3").unwrap_err().to_string(),
+            "'1.2.3' is not an IPv4 address"
+        );
+        assert_eq!(parse("bind 192.0.2.10"), Err(CommandError::MissingAddress));
+    }
+
+    /// What `msm ctl` sends is the line the server parses back.
+    #[test]
+    fn display_is_the_request_line() {
+        for line in [
+            "ping",
+            "stats",
+            "reload",
+            "show 192.0.2.10",
+            "unbind 192.0.2.10",
+            "bind 192.0.2.10 203.0.113.10 4917",
+            "bind 192.0.2.10 - 491700000010",
+        ] {
+            let c = parse(line).unwrap();
+            assert_eq!(c.to_string(), line);
+            assert_eq!(parse(&c.to_string()), Ok(c));
+        }
     }
 
     #[test]

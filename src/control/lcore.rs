@@ -19,7 +19,7 @@ use crate::control::reg_io::{self, RegPacket};
 use crate::control::registrar::Now;
 use crate::control::service::{RegistrationService, Reply, MAX_HELD};
 use crate::control::stats::{binding_json, ip_str};
-use crate::control::subscribers::Subscribers;
+use crate::control::subscribers::{LoadResult, Subscribers};
 use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::Plane;
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, PortId, RingConsumer, TxQueue};
@@ -70,7 +70,7 @@ pub struct ControlCtx {
     pub started: Instant,
     pub ip_id: u16,
     /// A subscriber reload running on a helper thread.
-    pub reload: Option<Receiver<Result<Subscribers, String>>>,
+    pub reload: Option<Receiver<LoadResult>>,
     /// Outcome of the last reload, for `stats`.
     pub reload_status: Option<String>,
 }
@@ -214,8 +214,7 @@ impl ControlCtx {
         std::thread::Builder::new()
             .name("msm-reload".into())
             .spawn(move || {
-                let loaded = Subscribers::load(&path, &pools).map_err(|e| e.to_string());
-                let _ = tx.send(loaded);
+                let _ = tx.send(Subscribers::load(&path, &pools));
             })
             .map_err(AdminError::ReloadThread)?;
         self.reload = Some(rx);

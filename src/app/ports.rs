@@ -1,0 +1,106 @@
+//! The ports (configured and started on the mempool) and the [`Plane`] the workers read:
+//! port addresses and MACs, home pools, next hops.
+
+use super::StartError;
+use crate::config::{Config, Role};
+use crate::dataplane::neigh::Neighbours;
+use crate::dataplane::pipeline::{NextHop, Plane, PortInfo};
+use msm_dpdk::{Mempool, PortConf, PortId};
+use std::net::Ipv4Addr;
+use tracing::{info, warn};
+
+/// Configures and starts every port; returns them with what the data plane knows of each.
+pub(super) fn start(
+    cfg: &Config,
+    pool: &Mempool,
+) -> Result<(Vec<PortId>, Vec<PortInfo>), StartError> {
+    let mut ports = Vec::new();
+    let mut infos = Vec::new();
+    for (i, pc) in cfg.ports.iter().enumerate() {
+        let port_error = |source| StartError::Port {
+            index: i,
+            name: pc.name.clone(),
+            source,
+        };
+        let id = PortId::by_name(&pc.device).map_err(|source| StartError::PortDevice {
+            index: i,
+            device: pc.device.clone(),
+            source,
+        })?;
+        let conf = PortConf {
+            rx_queues: cfg.rx_queues(i),
+            tx_queues: cfg.tx_queues(),
+            rx_desc: pc.rx_desc,
+            tx_desc: pc.tx_desc,
+            mtu: Some(pc.mtu),
+            promiscuous: false,
+            rss: true,
+        };
+        let setup = id.configure(&conf, pool).map_err(port_error)?;
+        for w in &setup.warnings {
+            warn!("port[{i}] '{}': {w}", pc.name);
+        }
+        let mac = id.mac_addr().map_err(port_error)?;
+        info!(
+            "port[{i}] '{}' = {} ({}), role {:?}, {}/{}, mtu {}, mac {}",
+            pc.name,
+            pc.device,
+            id.driver_name().unwrap_or_default(),
+            pc.role,
+            Ipv4Addr::from(pc.address),
+            pc.prefix_len,
+            pc.mtu,
+            mac.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        );
+        infos.push(PortInfo {
+            role: pc.role,
+            ip: pc.address,
+            mac,
+            mtu: pc.mtu,
+        });
+        ports.push(id);
+    }
+    Ok((ports, infos))
+}
+
+/// The data plane's view of the ports: addresses, next hops toward the WWAN and the
+/// Internet, tunnel settings.
+pub(super) fn plane(cfg: &Config, infos: Vec<PortInfo>) -> Result<Plane, StartError> {
+    let wp = &cfg.ports[cfg.wwan_port];
+    let wwan_gw = if wp.role == Role::Both {
+        wp.wwan_gateway.unwrap_or(wp.gateway)
+    } else {
+        wp.gateway
+    };
+    let ip_ = &cfg.ports[cfg.internet_port];
+    let neigh = Neighbours::new(&[
+        (cfg.wwan_port as u16, wwan_gw),
+        (cfg.internet_port as u16, ip_.gateway),
+    ]);
+    let to_wwan = NextHop {
+        port: cfg.wwan_port as u16,
+        neigh: neigh
+            .index_of(cfg.wwan_port as u16, wwan_gw)
+            .ok_or(StartError::Internal("wwan next hop"))?,
+    };
+    let to_internet = NextHop {
+        port: cfg.internet_port as u16,
+        neigh: neigh
+            .index_of(cfg.internet_port as u16, ip_.gateway)
+            .ok_or(StartError::Internal("internet next hop"))?,
+    };
+    Ok(Plane {
+        ports: infos,
+        pools: cfg.home_pools.clone(),
+        msm_wlan: ip_.address,
+        msm_gprs: wp.address,
+        to_internet,
+        to_wwan,
+        outer_ttl: cfg.tunnel.outer_ttl,
+        mss_max: cfg.tunnel.mss_clamp.then(|| ip_.mtu.saturating_sub(60)),
+        neigh,
+    })
+}

@@ -1,0 +1,145 @@
+//! Tests of the configuration: defaults, errors naming the field, the shipped files.
+
+use super::*;
+use std::net::Ipv4Addr;
+
+pub const GOOD: &str = r#"
+[eal]
+args = ["-l", "0,1", "--no-huge", "--no-pci"]
+[[port]]
+name = "wwan"
+device = "net_null0"
+role = "wwan"
+address = "192.0.2.129"
+prefix_len = 29
+gateway = "192.0.2.130"
+[[port]]
+name = "internet"
+device = "net_null1"
+role = "internet"
+address = "198.51.100.1"
+prefix_len = 24
+gateway = "198.51.100.2"
+[[worker]]
+lcore = 1
+queues = [{ port = "wwan", queue = 0 }, { port = "internet", queue = 0 }]
+[home]
+pools = ["192.0.2.0/25"]
+"#;
+
+#[test]
+fn good_config_parses_with_defaults() {
+    let c = Config::from_toml(GOOD).unwrap();
+    assert_eq!(c.ports.len(), 2);
+    assert_eq!(c.wwan_port, 0);
+    assert_eq!(c.internet_port, 1);
+    assert_eq!(c.tunnel.outer_ttl, 64);
+    assert!(c.tunnel.mss_clamp);
+    assert_eq!(c.tx_queues(), 2);
+    assert_eq!(c.rx_queues(0), 1);
+    assert!(c.in_home_pool(u32::from(Ipv4Addr::new(192, 0, 2, 10))));
+    assert!(!c.in_home_pool(u32::from(Ipv4Addr::new(192, 0, 2, 129))));
+}
+
+fn bad(from: &str, to: &str) -> ConfigError {
+    let text = GOOD.replacen(from, to, 1);
+    assert_ne!(text, GOOD, "replacement '{from}' not found");
+    Config::from_toml(&text).unwrap_err()
+}
+
+#[test]
+fn errors_name_the_field() {
+    let e = bad("role = \"wwan\"", "role = \"gprs\"");
+    assert_eq!(e.field, "port[0].role");
+    let e = bad("gateway = \"198.51.100.2\"", "gateway = \"203.0.113.1\"");
+    assert_eq!(e.field, "port[1].gateway");
+    let e = bad("address = \"198.51.100.1\"", "address = \"198.51.100.300\"");
+    assert_eq!(e.field, "port[1].address");
+    let e = bad("pools = [\"192.0.2.0/25\"]", "pools = [\"192.0.2.1/25\"]");
+    assert_eq!(e.field, "home.pools[0]");
+    assert!(e.reason.contains("host bits"), "{e}");
+    let e = bad("pools = [\"192.0.2.0/25\"]", "pools = [\"192.0.2.0/24\"]");
+    assert!(e.reason.contains("port[0].address"), "{e}");
+    let e = bad(
+        "port = \"internet\", queue = 0",
+        "port = \"inet\", queue = 0",
+    );
+    assert_eq!(e.field, "worker[0].queues[1].port");
+    let e = bad(
+        "port = \"internet\", queue = 0",
+        "port = \"internet\", queue = 1",
+    );
+    assert!(e.reason.contains("queue 0"), "{e}");
+    let e = bad("prefix_len = 24", "prefix_len = 24\nmtu = 100");
+    assert_eq!(e.field, "port[1].mtu");
+    let e = bad("[home]", "[tunnel]\nouter_ttl = 0\n[home]");
+    assert_eq!(e.field, "tunnel.outer_ttl");
+    let e = bad("[home]", "[control]\nlcore = 1\n[home]");
+    assert_eq!(e.field, "control.lcore");
+    // Full control rings would hold every mbuf (found replaying a 10k storm).
+    let e = bad(
+        "[home]",
+        "[control]\nring_size = 65536\n[mempool]\nmbufs = 8191\n[home]",
+    );
+    assert_eq!(e.field, "control.ring_size");
+    assert!(e.reason.contains("mempool.mbufs"), "{e}");
+}
+
+#[test]
+fn unknown_field_is_reported_with_line() {
+    let e = bad("prefix_len = 29", "prefix_len = 29\nmtuu = 1500");
+    assert!(e.field.starts_with("line "), "{e}");
+    assert!(e.reason.contains("mtuu"), "{e}");
+}
+
+#[test]
+fn both_role_needs_wwan_gateway() {
+    let e = bad("role = \"internet\"", "role = \"both\"");
+    assert_eq!(e.field, "port[1].wwan_gateway");
+    let ok = GOOD.replacen(
+        "role = \"internet\"",
+        "role = \"both\"\nwwan_gateway = \"198.51.100.3\"",
+        1,
+    );
+    let c = Config::from_toml(&ok).unwrap();
+    assert_eq!(c.ports[1].role, Role::Both);
+}
+
+#[test]
+fn shipped_configs_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dpdk-config");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        // mcm-*.toml are the terminal's (checked by the mcm crate).
+        let mcm = p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("mcm"));
+        if p.extension().is_some_and(|x| x == "toml") && !mcm {
+            let c = Config::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            if let Some(pre) = &c.preload {
+                let text = std::fs::read_to_string(pre).unwrap();
+                crate::control::preload::parse(&text, &c.home_pools).unwrap();
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected the shipped configs in {}", dir.display());
+}
+
+#[test]
+fn prefix_parse() {
+    assert_eq!(Prefix::parse("10.0.0.0/8").unwrap().mask(), 0xff00_0000);
+    assert!(Prefix::parse("10.0.0.0").is_err());
+    assert!(Prefix::parse("10.0.0.0/33").is_err());
+    assert!(Prefix::parse("0.0.0.0/0").unwrap().contains(1));
+    let e = Prefix::parse("10.0.0.1/8").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "'10.0.0.1/8' has host bits set (did you mean 10.0.0.0/8?)"
+    );
+    assert_eq!(
+        Prefix::parse("10.0.0/8").unwrap_err(),
+        PrefixError::BadAddress("10.0.0".into())
+    );
+}

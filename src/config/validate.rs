@@ -1,0 +1,352 @@
+//! Checks of the raw configuration, one section at a time: each error names the field.
+
+use super::raw::{RawConfig, RawControl, RawPort, RawWorker};
+use super::{
+    Config, ConfigError, PortConfig, Prefix, RegistrationConfig, Role, TunnelConfig, WorkerConfig,
+};
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+fn err<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError {
+        field: field.into(),
+        reason: reason.into(),
+    })
+}
+
+fn addr(field: &str, s: &str) -> Result<u32, ConfigError> {
+    match s.parse::<Ipv4Addr>() {
+        Ok(a) => Ok(u32::from(a)),
+        Err(_) => err(field, format!("'{s}' is not an IPv4 address")),
+    }
+}
+
+/// Sizes of the table, the control rings and the mempool.
+struct Sizes {
+    table_capacity: u64,
+    max_bindings: u64,
+    ring: u32,
+    mbufs: u32,
+    data_room: u16,
+}
+
+pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    if raw.eal.args.is_empty() {
+        return err(
+            "eal.args",
+            "must not be empty (at least the lcore list and devices)",
+        );
+    }
+    let ports = ports(&raw.ports)?;
+    let wwan_port = match ports.iter().position(|p| p.role.faces_wwan()) {
+        Some(i) => i,
+        None => return err("port", "no port has role wwan or both"),
+    };
+    let internet_port = match ports.iter().position(|p| p.role.faces_internet()) {
+        Some(i) => i,
+        None => return err("port", "no port has role internet or both"),
+    };
+    let home_pools = home_pools(&raw.home.pools, &ports)?;
+    let workers = workers(&raw.workers, &ports, raw.control.lcore)?;
+    let t = &raw.tunnel;
+    let outer_ttl = t.outer_ttl.unwrap_or(64);
+    if outer_ttl == 0 {
+        return err("tunnel.outer_ttl", "must be 1..=255");
+    }
+    let tunnel = TunnelConfig {
+        outer_ttl,
+        mss_clamp: t.mss_clamp.unwrap_or(true),
+        icmp_rate_per_sec: t.icmp_rate_per_sec.unwrap_or(100),
+        icmp_burst: t.icmp_burst.unwrap_or(10).max(1),
+    };
+    let sizes = sizes(&raw, &ports, workers.len())?;
+    let registration = registration(&raw.control)?;
+    Ok(Config {
+        eal_args: raw.eal.args,
+        registration,
+        control_lcore: raw.control.lcore,
+        control_socket: raw.control.socket,
+        stats_file: raw.control.stats_file,
+        stats_interval_ms: raw.control.stats_interval_ms.unwrap_or(1000).max(50),
+        control_ring_size: sizes.ring,
+        arp_retry_ms: raw.control.arp_retry_ms.unwrap_or(1000).max(10),
+        ports,
+        workers,
+        home_pools,
+        tunnel,
+        table_capacity: sizes.table_capacity,
+        max_bindings: sizes.max_bindings,
+        preload: raw.table.preload,
+        mbufs: sizes.mbufs,
+        mbuf_cache: raw.mempool.cache.unwrap_or(256).min(512),
+        data_room: sizes.data_room,
+        wwan_port,
+        internet_port,
+    })
+}
+
+/// The `[[port]]` sections: unique names and addresses, a gateway on each subnet.
+fn ports(raw: &[RawPort]) -> Result<Vec<PortConfig>, ConfigError> {
+    if raw.is_empty() {
+        return err("port", "at least one [[port]] is required");
+    }
+    let mut ports = Vec::new();
+    let mut names = HashSet::new();
+    let mut addrs = HashSet::new();
+    for (i, p) in raw.iter().enumerate() {
+        let f = |n: &str| format!("port[{i}].{n}");
+        if p.name.is_empty() || !names.insert(p.name.clone()) {
+            return err(f("name"), format!("'{}' is empty or used twice", p.name));
+        }
+        ports.push(port(i, p, &mut addrs)?);
+    }
+    Ok(ports)
+}
+
+/// One `[[port]]`; `addrs` holds the addresses of the ports before it.
+fn port(i: usize, p: &RawPort, addrs: &mut HashSet<u32>) -> Result<PortConfig, ConfigError> {
+    let f = |n: &str| format!("port[{i}].{n}");
+    let role = match p.role.as_str() {
+        "wwan" => Role::Wwan,
+        "internet" => Role::Internet,
+        "both" => Role::Both,
+        other => {
+            return err(
+                f("role"),
+                format!("'{other}': expected wwan, internet or both"),
+            )
+        }
+    };
+    let address = addr(&f("address"), &p.address)?;
+    if !addrs.insert(address) {
+        return err(f("address"), "used by another port");
+    }
+    if !(8..=30).contains(&p.prefix_len) {
+        return err(
+            f("prefix_len"),
+            format!("{} is not in 8..=30", p.prefix_len),
+        );
+    }
+    let mtu = p.mtu.unwrap_or(1500);
+    if !(576..=9000).contains(&mtu) {
+        return err(f("mtu"), format!("{mtu} is not in 576..=9000"));
+    }
+    let gateway = addr(&f("gateway"), &p.gateway)?;
+    let subnet = Prefix {
+        addr: address
+            & Prefix {
+                addr: 0,
+                len: p.prefix_len,
+            }
+            .mask(),
+        len: p.prefix_len,
+    };
+    if !subnet.contains(gateway) || gateway == address {
+        return err(
+            f("gateway"),
+            format!("{} is not another host on {subnet}", p.gateway),
+        );
+    }
+    let wwan_gateway = match (&p.wwan_gateway, role) {
+        (Some(g), Role::Both) => {
+            let g = addr(&f("wwan_gateway"), g)?;
+            if !subnet.contains(g) || g == address {
+                return err(f("wwan_gateway"), format!("not another host on {subnet}"));
+            }
+            Some(g)
+        }
+        (None, Role::Both) => return err(f("wwan_gateway"), "required for role 'both'"),
+        (Some(_), _) => return err(f("wwan_gateway"), "only allowed for role 'both'"),
+        (None, _) => None,
+    };
+    let desc = |v: Option<u16>, n: &str| -> Result<u16, ConfigError> {
+        let d = v.unwrap_or(1024);
+        if !(64..=8192).contains(&d) || !d.is_power_of_two() {
+            return err(f(n), format!("{d} is not a power of two in 64..=8192"));
+        }
+        Ok(d)
+    };
+    Ok(PortConfig {
+        name: p.name.clone(),
+        device: p.device.clone(),
+        role,
+        address,
+        prefix_len: p.prefix_len,
+        mtu,
+        gateway,
+        wwan_gateway,
+        rx_desc: desc(p.rx_desc, "rx_desc")?,
+        tx_desc: desc(p.tx_desc, "tx_desc")?,
+    })
+}
+
+/// `[home] pools`: disjoint prefixes of /8 or longer that hold no port address.
+fn home_pools(raw: &[String], ports: &[PortConfig]) -> Result<Vec<Prefix>, ConfigError> {
+    if raw.is_empty() {
+        return err("home.pools", "at least one home pool prefix is required");
+    }
+    let mut pools: Vec<Prefix> = Vec::new();
+    for (i, s) in raw.iter().enumerate() {
+        let field = format!("home.pools[{i}]");
+        let p = Prefix::parse(s).or_else(|e| err(&field, e.to_string()))?;
+        if p.len < 8 {
+            return err(field, "prefix shorter than /8");
+        }
+        if let Some(q) = pools
+            .iter()
+            .find(|q| q.contains(p.addr) || p.contains(q.addr))
+        {
+            return err(field, format!("overlaps {q}"));
+        }
+        if let Some(j) = ports.iter().position(|port| p.contains(port.address)) {
+            return err(field, format!("contains port[{j}].address"));
+        }
+        pools.push(p);
+    }
+    Ok(pools)
+}
+
+/// The `[[worker]]` sections: distinct lcores, each rx queue polled by exactly one
+/// worker, every port's queues numbered 0..n.
+fn workers(
+    raw: &[RawWorker],
+    ports: &[PortConfig],
+    control_lcore: Option<u32>,
+) -> Result<Vec<WorkerConfig>, ConfigError> {
+    if raw.is_empty() {
+        return err("worker", "at least one [[worker]] is required");
+    }
+    let mut workers = Vec::new();
+    let mut lcores = HashSet::new();
+    let mut polled = HashSet::new();
+    for (i, w) in raw.iter().enumerate() {
+        if !lcores.insert(w.lcore) {
+            return err(
+                format!("worker[{i}].lcore"),
+                format!("lcore {} used twice", w.lcore),
+            );
+        }
+        if w.queues.is_empty() {
+            return err(
+                format!("worker[{i}].queues"),
+                "a worker must poll at least one queue",
+            );
+        }
+        let mut qs = Vec::new();
+        for (k, q) in w.queues.iter().enumerate() {
+            let Some(pi) = ports.iter().position(|p| p.name == q.port) else {
+                return err(
+                    format!("worker[{i}].queues[{k}].port"),
+                    format!("no port named '{}'", q.port),
+                );
+            };
+            if !polled.insert((pi, q.queue)) {
+                return err(
+                    format!("worker[{i}].queues[{k}]"),
+                    "queue polled by two workers",
+                );
+            }
+            qs.push((pi, q.queue));
+        }
+        workers.push(WorkerConfig {
+            lcore: w.lcore,
+            queues: qs,
+        });
+    }
+    // Every port's rx queues must be 0..n without gaps, and every port polled.
+    for (pi, p) in ports.iter().enumerate() {
+        let n = polled.iter().filter(|(x, _)| *x == pi).count() as u16;
+        if n == 0 {
+            return err(
+                format!("port[{pi}]"),
+                format!("'{}' is polled by no worker", p.name),
+            );
+        }
+        if let Some(q) = (0..n).find(|q| !polled.contains(&(pi, *q))) {
+            return err(
+                format!("port[{pi}]"),
+                format!("rx queues must be 0..{n}: queue {q} is polled by no worker"),
+            );
+        }
+    }
+    if let Some(c) = control_lcore {
+        if lcores.contains(&c) {
+            return err("control.lcore", format!("lcore {c} is also a worker"));
+        }
+    }
+    Ok(workers)
+}
+
+/// `[table]`, `control.ring_size` and `[mempool]`: the rings must not be able to hold
+/// every mbuf, and one mbuf must hold the largest frame.
+fn sizes(raw: &RawConfig, ports: &[PortConfig], workers: usize) -> Result<Sizes, ConfigError> {
+    let table_capacity = raw.table.capacity.unwrap_or(1 << 20);
+    if !(1..=1 << 28).contains(&table_capacity) {
+        return err("table.capacity", "must be 1..=268435456");
+    }
+    let max_bindings = raw.table.max_bindings.unwrap_or(table_capacity);
+    if max_bindings == 0 {
+        return err("table.max_bindings", "must be > 0");
+    }
+    let ring = raw.control.ring_size.unwrap_or(4096);
+    if !ring.is_power_of_two() || !(64..=1 << 20).contains(&ring) {
+        return err(
+            "control.ring_size",
+            "must be a power of two in 64..=1048576",
+        );
+    }
+    let mbufs = raw.mempool.mbufs.unwrap_or(16383);
+    if mbufs < 1024 {
+        return err("mempool.mbufs", "must be >= 1024");
+    }
+    // Requests wait in the control rings holding their mbufs (until durable):
+    // full rings must still leave mbufs for receiving.
+    let held = u64::from(ring) * workers as u64;
+    if held >= u64::from(mbufs) {
+        return err(
+            "control.ring_size",
+            format!(
+                "{ring} x {workers} workers = {held} mbufs could wait in the control rings, \
+                 not fewer than mempool.mbufs ({mbufs}): receiving would starve"
+            ),
+        );
+    }
+    let data_room = raw.mempool.data_room.unwrap_or(2176);
+    let max_mtu = ports.iter().map(|p| p.mtu).max().unwrap_or(1500);
+    // headroom (128) + ethernet + tunnel header + MTU must fit one segment
+    let needed = 128 + 14 + 20 + max_mtu as u32;
+    if (data_room as u32) < needed {
+        return err(
+            "mempool.data_room",
+            format!("{data_room} too small for MTU {max_mtu} (needs >= {needed})"),
+        );
+    }
+    Ok(Sizes {
+        table_capacity,
+        max_bindings,
+        ring,
+        mbufs,
+        data_room,
+    })
+}
+
+/// The registration settings of `[control]`.
+fn registration(rc: &RawControl) -> Result<RegistrationConfig, ConfigError> {
+    let max_lifetime_s = rc.max_lifetime_s.unwrap_or(1800);
+    if max_lifetime_s == 0 {
+        return err("control.max_lifetime_s", "must be > 0");
+    }
+    let replay_window_s = rc.replay_window_s.unwrap_or(7);
+    if !(1..=3600).contains(&replay_window_s) {
+        return err("control.replay_window_s", "must be 1..=3600");
+    }
+    Ok(RegistrationConfig {
+        subscribers: rc.subscribers.clone(),
+        state_dir: rc.state_dir.clone(),
+        max_lifetime_s,
+        replay_window_s,
+        admission_per_sec: rc.admission_per_sec.unwrap_or(500_000),
+        per_subscriber_per_sec: rc.per_subscriber_per_sec.unwrap_or(10),
+        journal_compact_bytes: rc.journal_compact_bytes.unwrap_or(64 << 20).max(4096),
+    })
+}
