@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Namespace testbed for the MSM data plane (root; documentation address ranges only).
 #
-#   testbed.sh up      create namespaces, veths, addresses, kernel ipip tunnel
+#   testbed.sh up      create namespaces, veths, addresses, the mobile's IP-in-IP endpoint
 #   testbed.sh down    remove everything this script created (idempotent)
 #   testbed.sh status  list what exists
 #
@@ -13,13 +13,17 @@
 #                                                                                     |
 #                                                            [wlan] eth0 203.0.113.10/24 (care-of address)
 #                                                            mobile 192.0.2.10 behind TUN "mip0" served by
-#                                                            ipip_endpoint.py (remote 198.51.100.1),
+#                                                            `mcm tunnel` (remote 198.51.100.1),
 #                                                            reverse-tunnelled by policy route
 #                                                            "from 192.0.2.10 dev mip0"
 #
 # Home pool 192.0.2.0/25. The MSM's interfaces have no kernel addresses: DPDK owns them.
+# Needs the MCM built (cargo build --release -p mcm; MCM_BIN overrides the path). The
+# endpoint's log (readiness line, counters on exit) goes to $MSM_TB_LOG.
 set -euo pipefail
 
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MCM=${MCM_BIN:-$ROOT/target/release/mcm}
 P=${MSM_TB:-msmtb}
 CORE=$P-core WWAN=$P-wwan INET=$P-inet WLAN=$P-wlan
 HOME_ADDR=${MSM_TB_HOME:-192.0.2.10}
@@ -50,6 +54,7 @@ quiet_ns_dev() {
 }
 
 up() {
+  [ -x "$MCM" ] || { echo "testbed: $MCM not built (cargo build --release -p mcm)" >&2; exit 1; }
   down quiet
   for ns in $CORE $WWAN $INET $WLAN; do
     ip netns add "$ns"
@@ -73,21 +78,21 @@ up() {
   nsx "$INET" sysctl -qw net.ipv4.ip_forward=1
   nsx "$INET" ip route add 192.0.2.0/25 via 198.51.100.1
 
-  # WLAN: the mobile with its care-of address and a kernel IP-in-IP tunnel to the MSM.
+  # WLAN: the mobile with its care-of address and an IP-in-IP tunnel to the MSM.
   nsx "$WLAN" ip addr add "$COA/24" dev eth0
   nsx "$WLAN" ip route add default via 203.0.113.1
   nsx "$WLAN" ip addr add "$HOME_ADDR/32" dev lo
-  # No CONFIG_NET_IPIP in this kernel: the tunnel device is a TUN served by
-  # ipip_endpoint.py (raw IPPROTO_IPIP socket; the kernel writes the outer header).
-  nsx "$WLAN" ip tuntap add dev mip0 mode tun
-  nsx "$WLAN" ip link set mip0 mtu 1480 up
+  # No CONFIG_NET_IPIP in this kernel: the tunnel device is a TUN served by the MCM's
+  # endpoint alone (`mcm tunnel`: it creates mip0 with mtu 1480 and brings it up; raw
+  # IPPROTO_IPIP socket, the kernel writes the outer header).
+  local log=${MSM_TB_LOG:-/tmp/$P-ipip.log}
+  nsx "$WLAN" "$MCM" tunnel --dev mip0 --mtu 1480 --local "$COA" --interface eth0 \
+    --remote 198.51.100.1 --home "$HOME_ADDR" >"$log" 2>&1 &
+  for _ in $(seq 50); do grep -q ready "$log" 2>/dev/null && break; sleep 0.1; done
+  grep -q ready "$log" || { echo "ipip endpoint did not start: $(cat "$log")" >&2; exit 1; }
   nsx "$WLAN" sysctl -qw net.ipv4.conf.mip0.rp_filter=0
   nsx "$WLAN" ip rule add from "$HOME_ADDR" lookup 100 pref 100
   nsx "$WLAN" ip route add default dev mip0 src "$HOME_ADDR" table 100
-  local log=${MSM_TB_LOG:-/tmp/$P-ipip.log}
-  nsx "$WLAN" /usr/bin/python3 -u "$(dirname "$0")/ipip_endpoint.py" mip0 "$COA" 198.51.100.1 >"$log" 2>&1 &
-  for _ in $(seq 50); do grep -q ready "$log" 2>/dev/null && break; sleep 0.1; done
-  grep -q ready "$log" || { echo "ipip endpoint did not start: $(cat "$log")" >&2; exit 1; }
 }
 
 down() {

@@ -100,7 +100,8 @@ pub struct Checked {
     pub key: Vec<u8>,
 }
 
-fn ifname_ok(field: &str, n: &str) -> Result<(), String> {
+/// Check an interface name as Linux takes it; errors name `field`.
+pub(crate) fn ifname_ok(field: &str, n: &str) -> Result<(), String> {
     if n.is_empty() || n.len() > 15 || n.contains(['/', ' ', '\0']) {
         return Err(format!(
             "{field}: {n:?} is not an interface name (1-15 characters, no '/' or spaces)"

@@ -5,11 +5,10 @@
 use crate::config::Checked;
 use crate::machine::{Action, Loss, Machine, Now, Params, Path, Wlan};
 use crate::netlink::{Monitor, Routes};
-use crate::tunnel::{self, RawIpip, Tun};
+use crate::tunnel::{self, RawIpip, Relay, Tun};
 use mio::net::{UdpSocket, UnixListener};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -25,29 +24,6 @@ const TUN: Token = Token(2);
 const CTL: Token = Token(3);
 /// Raw sockets: Token(RAW_BASE + slot).
 const RAW_BASE: usize = 16;
-
-/// Relay counters.
-#[derive(Debug, Default, Serialize)]
-pub struct Relay {
-    /// Packets from the tunnel device sent tunnelled to the MSM.
-    pub uplink_packets: u64,
-    /// Their bytes (inner).
-    pub uplink_bytes: u64,
-    /// Tunnelled packets from the MSM handed to the kernel.
-    pub downlink_packets: u64,
-    /// Their bytes (inner).
-    pub downlink_bytes: u64,
-    /// Registration replies that came back through the tunnel (path 2).
-    pub tunnelled_replies: u64,
-    /// Drops by reason.
-    pub drops: BTreeMap<&'static str, u64>,
-}
-
-impl Relay {
-    fn drop(&mut self, why: &'static str) {
-        *self.drops.entry(why).or_default() += 1;
-    }
-}
 
 #[derive(Clone, Copy)]
 struct Addrs {
@@ -105,7 +81,7 @@ pub fn run(cfg: Checked) -> Result<(), String> {
             c.home, c.port
         )
     })?;
-    tunnel::bind_to_device(std_udp.as_raw_fd(), &c.wwan)
+    tunnel::bind_to_device(&std_udp, &c.wwan)
         .map_err(|e| format!("SO_BINDTODEVICE {}: {e}", c.wwan))?;
     std_udp.set_nonblocking(true).map_err(|e| e.to_string())?;
     let udp_port = std_udp.local_addr().map_err(|e| e.to_string())?.port();
@@ -392,7 +368,7 @@ impl Daemon {
                 Ok((n, from)) => {
                     let c = &self.cfg.cfg;
                     if from != SocketAddrV4::new(c.msm_wwan, msm_mip::MIP_PORT).into() {
-                        self.relay.drop("udp_not_from_msm");
+                        self.relay.count_drop("udp_not_from_msm");
                         continue;
                     }
                     let acts = self.m.on_reply(&buf[..n], now(self.start));
@@ -420,27 +396,15 @@ impl Daemon {
             };
             let pkt = &buf[..n];
             if let Err(why) = tunnel::check_uplink(pkt, c.home) {
-                self.relay.drop(why);
+                self.relay.count_drop(why);
                 continue;
             }
             let Some(coa) = self.m.tunnel().map(|w| w.coa) else {
-                self.relay.drop("uplink_no_tunnel");
+                self.relay.count_drop("uplink_no_tunnel");
                 continue;
             };
-            match self
-                .raws
-                .iter()
-                .flatten()
-                .find(|r| r.coa == coa)
-                .map(|r| r.send(pkt, c.msm_wlan))
-            {
-                Some(Ok(())) => {
-                    self.relay.uplink_packets += 1;
-                    self.relay.uplink_bytes += n as u64;
-                }
-                Some(Err(_)) => self.relay.drop("uplink_send_error"),
-                None => self.relay.drop("uplink_no_socket"),
-            }
+            let raw = self.raws.iter().flatten().find(|r| r.coa == coa);
+            self.relay.send_uplink(raw, pkt, c.msm_wlan);
         }
     }
 
@@ -462,7 +426,7 @@ impl Daemon {
             let inner = match tunnel::decap(&buf[..n], c.msm_wlan, coa) {
                 Ok(i) => i,
                 Err(why) => {
-                    self.relay.drop(why);
+                    self.relay.count_drop(why);
                     continue;
                 }
             };
@@ -473,14 +437,7 @@ impl Daemon {
                 self.exec(acts);
                 continue;
             }
-            let len = inner.len() as u64;
-            match self.tun.send(inner) {
-                Ok(()) => {
-                    self.relay.downlink_packets += 1;
-                    self.relay.downlink_bytes += len;
-                }
-                Err(_) => self.relay.drop("downlink_tun_write_error"),
-            }
+            self.relay.deliver_downlink(&self.tun, inner);
         }
     }
 

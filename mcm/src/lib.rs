@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod endpoint;
 pub mod machine;
 pub mod netlink;
 pub mod tunnel;

@@ -6,6 +6,8 @@
 //! mcm ctl --socket S status           # JSON status
 //! mcm ctl --socket S wlan-poor wlan0  # judge a WLAN too poor: leave it (make-before-break)
 //! mcm ctl --socket S wlan-ok wlan0    # usable again
+//! mcm tunnel --local COA --interface IF --remote MSM --home HOME
+//!                                     # the IP-in-IP endpoint alone (testbeds)
 //! ```
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -47,6 +49,9 @@ enum Cmd {
         #[arg(required = true)]
         words: Vec<String>,
     },
+    /// Serve only the IP-in-IP endpoint, with fixed addresses (no
+    /// registration, no routes): the terminal's end on the data-plane testbed.
+    Tunnel(mcm::endpoint::TunnelArgs),
     /// Write the man pages (mcm.1, mcm-run.1, ...) into DIR (`make man`).
     #[command(hide = true)]
     Manpages { dir: PathBuf },
@@ -122,6 +127,13 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("mcm: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Cmd::Tunnel(args) => match mcm::endpoint::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mcm tunnel: {e}");
                 ExitCode::from(1)
             }
         },

@@ -9,13 +9,19 @@
 //! the MSM back into the TUN device, where the kernel receives it as if from
 //! a real tunnel. The IP, TCP and ICMP endpoints stay the kernel's.
 //!
-//! The packet checks are pure functions, tested below.
+//! The device and the sockets come from the `tun` and `socket2` crates
+//! (no hand-written ioctls); the packet checks are pure functions, tested
+//! below. [`Relay`] counts what crosses, for the daemon and for the static
+//! endpoint of the testbeds (`mcm tunnel`, [`crate::endpoint`]).
 
 use msm_wire::{Ipv4Packet, UdpPacket};
-use std::ffi::CString;
-use std::io;
-use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use serde::Serialize;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use tun::AbstractDevice;
 
 const PROTO_IPIP: u8 = 4;
 const PROTO_UDP: u8 = 17;
@@ -119,109 +125,105 @@ pub fn udp_packet(
     v
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
+/// Relay counters: what crossed the tunnel, and what was refused by reason.
+#[derive(Debug, Default, Serialize)]
+pub struct Relay {
+    /// Packets from the tunnel device sent tunnelled to the MSM.
+    pub uplink_packets: u64,
+    /// Their bytes (inner).
+    pub uplink_bytes: u64,
+    /// Tunnelled packets from the MSM handed to the kernel.
+    pub downlink_packets: u64,
+    /// Their bytes (inner).
+    pub downlink_bytes: u64,
+    /// Registration replies that came back through the tunnel (path 2).
+    pub tunnelled_replies: u64,
+    /// Drops by reason.
+    pub drops: BTreeMap<Refusal, u64>,
 }
 
-fn ifreq(name: &str) -> io::Result<libc::ifreq> {
-    let mut r: libc::ifreq = unsafe { std::mem::zeroed() };
-    if name.is_empty() || name.len() >= r.ifr_name.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "bad interface name",
-        ));
+impl Relay {
+    /// Count one packet not relayed.
+    pub fn count_drop(&mut self, why: Refusal) {
+        *self.drops.entry(why).or_default() += 1;
     }
-    for (d, s) in r.ifr_name.iter_mut().zip(name.bytes()) {
-        *d = s as libc::c_char;
+
+    /// Send one checked uplink packet through `raw` (None: no socket for
+    /// the tunnel's care-of address) to `msm`, counted either way.
+    pub fn send_uplink(&mut self, raw: Option<&RawIpip>, pkt: &[u8], msm: Ipv4Addr) {
+        match raw.map(|r| r.send(pkt, msm)) {
+            Some(Ok(())) => {
+                self.uplink_packets += 1;
+                self.uplink_bytes += pkt.len() as u64;
+            }
+            Some(Err(_)) => self.count_drop("uplink_send_error"),
+            None => self.count_drop("uplink_no_socket"),
+        }
     }
-    Ok(r)
+
+    /// Hand one decapsulated packet to the kernel through `tun`, counted
+    /// either way.
+    pub fn deliver_downlink(&mut self, tun: &Tun, inner: &[u8]) {
+        match tun.send(inner) {
+            Ok(()) => {
+                self.downlink_packets += 1;
+                self.downlink_bytes += inner.len() as u64;
+            }
+            Err(_) => self.count_drop("downlink_tun_write_error"),
+        }
+    }
 }
 
 /// A TUN device (no packet information header), non-blocking.
 pub struct Tun {
-    fd: OwnedFd,
+    dev: tun::Device,
     /// Interface name.
     pub name: String,
     /// Interface index.
     pub ifindex: u32,
 }
 
+fn tun_error(e: tun::Error) -> io::Error {
+    match e {
+        tun::Error::Io(e) => e,
+        e => io::Error::other(e),
+    }
+}
+
 impl Tun {
-    /// Create (or attach to) the TUN device `name`, set its MTU and bring it up.
+    /// Create (or attach to) the TUN device `name`, set its MTU and bring it
+    /// up (`IFF_UP | IFF_RUNNING`).
     pub fn open(name: &str, mtu: u32) -> io::Result<Tun> {
-        let path = CString::new("/dev/net/tun").expect("no NUL");
-        // SAFETY: plain open(2); the fd is owned right after.
-        let fd = cvt(unsafe {
-            libc::open(
-                path.as_ptr(),
-                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
-            )
-        })?;
-        // SAFETY: fd was just returned by open and is not owned elsewhere.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut r = ifreq(name)?;
-        r.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
-        // SAFETY: TUNSETIFF reads and writes the ifreq we own.
-        cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF as _, &mut r) })?;
-        // MTU and IFF_UP through an AF_INET control socket.
-        // SAFETY: socket(2); owned right after.
-        let s =
-            cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
-        // SAFETY: as above.
-        let s = unsafe { OwnedFd::from_raw_fd(s) };
-        let mut r = ifreq(name)?;
-        r.ifr_ifru.ifru_mtu = mtu as libc::c_int;
-        // SAFETY: the ioctls read/write the ifreq we own.
-        cvt(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCSIFMTU as _, &mut r) })?;
-        let mut r = ifreq(name)?;
-        cvt(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut r) })?;
-        // SAFETY: SIOCGIFFLAGS filled ifru_flags.
-        unsafe { r.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
-        cvt(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS as _, &mut r) })?;
-        let cname = CString::new(name)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))?;
-        // SAFETY: a valid C string.
-        let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
-        if ifindex == 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let mtu = u16::try_from(mtu)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "MTU over 65535"))?;
+        let mut conf = tun::Configuration::default();
+        // Layer 3 (IFF_TUN); the crate's default adds IFF_NO_PI, so the
+        // packets are bare IPv4, as the relay expects.
+        conf.tun_name(name).layer(tun::Layer::L3).mtu(mtu).up();
+        let dev = tun::create(&conf).map_err(tun_error)?;
+        dev.set_nonblock()?;
+        let ifindex = dev.tun_index().map_err(tun_error)?;
         Ok(Tun {
-            fd,
-            name: name.to_string(),
-            ifindex,
+            name: dev.tun_name().map_err(tun_error)?,
+            ifindex: u32::try_from(ifindex).map_err(io::Error::other)?,
+            dev,
         })
     }
 
     /// Read one packet (WouldBlock when none).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
+        self.dev.recv(buf)
     }
 
     /// Hand one packet to the kernel as received on the tunnel device.
     pub fn send(&self, pkt: &[u8]) -> io::Result<()> {
-        // SAFETY: pkt is valid for pkt.len() bytes.
-        let n = unsafe { libc::write(self.fd.as_raw_fd(), pkt.as_ptr().cast(), pkt.len()) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        self.dev.send(pkt).map(|_| ())
     }
 }
 
 impl AsRawFd for Tun {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.dev.as_raw_fd()
     }
 }
 
@@ -230,58 +232,26 @@ impl AsRawFd for Tun {
 /// written by the kernel; receiving gets whole packets (outer header
 /// included) addressed to `coa`.
 pub struct RawIpip {
-    fd: OwnedFd,
+    sock: Socket,
     /// The care-of address.
     pub coa: Ipv4Addr,
     /// Its interface.
     pub ifname: String,
 }
 
-fn sockaddr(a: Ipv4Addr) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(a).to_be(),
-        },
-        sin_zero: [0; 8],
-    }
-}
-
 impl RawIpip {
-    /// Open and bind.
+    /// Open (close-on-exec, non-blocking), bind to `ifname`
+    /// (SO_BINDTODEVICE) and to `coa`.
     pub fn open(coa: Ipv4Addr, ifname: &str) -> io::Result<RawIpip> {
-        // SAFETY: socket(2); owned right after.
-        let fd = cvt(unsafe {
-            libc::socket(
-                libc::AF_INET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::IPPROTO_IPIP,
-            )
-        })?;
-        // SAFETY: as above.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: the option value is the name's bytes.
-        cvt(unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_BINDTODEVICE,
-                ifname.as_ptr().cast(),
-                ifname.len() as libc::socklen_t,
-            )
-        })?;
-        let sa = sockaddr(coa);
-        // SAFETY: sa is a valid sockaddr_in.
-        cvt(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sa as *const libc::sockaddr_in).cast(),
-                std::mem::size_of_val(&sa) as libc::socklen_t,
-            )
-        })?;
+        let sock = Socket::new(
+            Domain::IPV4,
+            Type::RAW.nonblocking(),
+            Some(Protocol::from(i32::from(PROTO_IPIP))),
+        )?;
+        sock.bind_device(Some(ifname.as_bytes()))?;
+        sock.bind(&SocketAddrV4::new(coa, 0).into())?;
         Ok(RawIpip {
-            fd,
+            sock,
             coa,
             ifname: ifname.to_string(),
         })
@@ -289,57 +259,27 @@ impl RawIpip {
 
     /// Send `inner` tunnelled to `dst`.
     pub fn send(&self, inner: &[u8], dst: Ipv4Addr) -> io::Result<()> {
-        let sa = sockaddr(dst);
-        // SAFETY: buffer and address are valid for the call.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                inner.as_ptr().cast(),
-                inner.len(),
-                0,
-                (&sa as *const libc::sockaddr_in).cast(),
-                std::mem::size_of_val(&sa) as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        self.sock
+            .send_to(inner, &SocketAddrV4::new(dst, 0).into())
+            .map(|_| ())
     }
 
     /// Receive one packet, outer header included.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
+        (&self.sock).read(buf)
     }
 }
 
 impl AsRawFd for RawIpip {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.sock.as_raw_fd()
     }
 }
 
-/// Bind a UDP socket to `dev` (SO_BINDTODEVICE): requests by the WWAN leave
+/// Bind a socket to `dev` (SO_BINDTODEVICE): requests by the WWAN leave
 /// by the WWAN whatever the policy routes say.
-pub fn bind_to_device(fd: RawFd, dev: &str) -> io::Result<()> {
-    // SAFETY: the option value is the name's bytes.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            dev.as_ptr().cast(),
-            dev.len() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
+pub fn bind_to_device(sock: &impl AsFd, dev: &str) -> io::Result<()> {
+    SockRef::from(sock).bind_device(Some(dev.as_bytes()))
 }
 
 #[cfg(test)]
@@ -430,5 +370,37 @@ mod tests {
         let udp = UdpPacket::new_checked(ip.payload()).unwrap();
         assert!(udp.verify_checksum(ip.src_u32(), ip.dst_u32()));
         assert!(ip.dont_frag());
+    }
+
+    #[test]
+    fn relay_counts_refusals_by_reason_under_the_status_keys() {
+        let mut relay = Relay::default();
+        let pkt = udp_packet(HOME, 1, MSM, 2, b"x", 1);
+        relay.send_uplink(None, &pkt, MSM);
+        relay.send_uplink(None, &pkt, MSM);
+        relay.count_drop("uplink_source_not_home");
+        assert_eq!(relay.uplink_packets, 0);
+        assert_eq!(relay.drops.get("uplink_no_socket"), Some(&2));
+        assert_eq!(relay.drops.get("uplink_source_not_home"), Some(&1));
+        // `mcm ctl status` shows these keys under "relay"; the handover
+        // tests read `tunnelled_replies`.
+        let json = serde_json::to_value(&relay).unwrap();
+        for key in [
+            "uplink_packets",
+            "uplink_bytes",
+            "downlink_packets",
+            "downlink_bytes",
+            "tunnelled_replies",
+        ] {
+            assert_eq!(json[key], 0, "{key}");
+        }
+        assert_eq!(json["drops"]["uplink_no_socket"], 2);
+    }
+
+    #[test]
+    fn tun_open_refuses_an_mtu_over_65535_before_any_system_call() {
+        // Opening needs root; the MTU is checked first.
+        let e = Tun::open("mip0", 70_000).err().unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -3,14 +3,15 @@
 #
 # The MSM (DPDK, net_af_packet on veths) sits between a WWAN namespace (GGSN + mobile),
 # an Internet namespace (router + server) and a WLAN namespace where the mobile's kernel
-# stack sits behind the IP-in-IP endpoint. Checks, with the kernel's own ping/TCP at the
-# ends and the MSM's counters as evidence:
+# stack sits behind the MCM's IP-in-IP endpoint (`mcm tunnel`). Checks, with the kernel's
+# own ping/TCP at the ends and the MSM's counters as evidence:
 #   ARP resolution and echo to the MSM's addresses; downlink through the tunnel and the
 #   reverse tunnel back (ping + TCP with a sha256 of 2 MB); MSS clamping; the same
 #   traffic by the WWAN after the care-of address is dropped; a spoofed reverse-tunnelled
 #   packet dropped and counted; a 1500-byte DF packet answered with ICMP
 #   fragmentation-needed (mtu 1480); a 1500-byte non-DF datagram fragmented and
-#   delivered whole; TTL expiry answered with time-exceeded.
+#   delivered whole; TTL expiry answered with time-exceeded; the endpoint's counters on
+#   SIGTERM.
 # Cleans up its namespaces and processes on every exit path.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -295,6 +296,20 @@ check "192.0.2.10 still bound to its care-of after the restart" coa_is '"203.0.1
 t0=$(stat downlink_tunnel)
 check "and forwarding through the tunnel" nsx inet ping -c 2 -W 2 -i 0.2 192.0.2.10
 check "downlink went through the tunnel after the restart" grew downlink_tunnel "$t0"
+
+# --- the MCM's endpoint: stops on SIGTERM with what it relayed --------------------------
+endpoint_stops() {
+  local pid; pid=$(for p in $(ip netns pids "$P-wlan"); do
+    [ "$(cat /proc/"$p"/comm 2>/dev/null)" = mcm ] && echo "$p"; done)
+  [ -n "$pid" ] || { echo "no mcm process in $P-wlan"; return 1; }
+  kill -TERM $pid
+  for _ in $(seq 30); do grep -q stopped "$WORK/ipip.log" && break; sleep 0.1; done
+  cat "$WORK/ipip.log"
+  grep stopped "$WORK/ipip.log" | sed 's/^[^{]*//' | /usr/bin/python3 -c "
+import json,sys; r=json.load(sys.stdin)
+assert r['uplink_packets'] > 0 and r['downlink_packets'] > 0, r"
+}
+check "mcm tunnel stops on SIGTERM with its counts (relayed both ways)" endpoint_stops
 
 echo "--- msm stats at the end"; ctl stats | /usr/bin/python3 -c "
 import json,sys; d=json.load(sys.stdin); print({k:v for k,v in d['total'].items() if v})"
