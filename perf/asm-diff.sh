@@ -12,8 +12,8 @@
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n '2,11p' "$0"; exit 2; }
 a=$1 b=$2; shift 2
-[ $# -gt 0 ] || set -- msm::worker::run msm::pipeline::route msm::pipeline::process_local \
-  msm::pipeline::emit
+[ $# -gt 0 ] || set -- msm::dataplane::worker::run msm::dataplane::forward::route \
+  msm::dataplane::local::deliver msm::dataplane::forward::emit
 fn_asm() {
   objdump -d -C --no-show-raw-insn "$1" | awk -v f="<$2>:" '
     $0 ~ /^[0-9a-f]+ <.*>:$/ { on = (index($0, f) > 0); next }

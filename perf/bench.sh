@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The MSM benchmark suite (issues 2 and 5); `make bench` runs it.
+# The MSM benchmark suite; `make bench` runs it.
 #
 # 1. perf/kernel-baseline.sh (if present and executable): the Linux kernel
 #    doing the MSM's job (per-mobile lwtunnel routes), JSON into perf/results/tmp.

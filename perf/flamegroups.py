@@ -20,16 +20,16 @@ GROUPS = [
     ("bench packet source (rx callback)", r"msm_bench::source::.*(on_rx|Source)"),
     ("bench output check (tx callback)", r"msm_bench::source::.*(on_tx|Check)"),
     ("table lookup", r"msm_table::.*lookup|Bindings.*::lookup"),
-    ("bucket prefetch + key parse", r"prefetch_key|msm_table::.*prefetch|Bindings.*::prefetch"),
+    ("classify (parse once) + bucket prefetch", r"msm::dataplane::classify::|prefetch_key|msm_table::.*prefetch|Bindings.*::prefetch"),
     ("IPv4 header checksum verify", r"verify_checksum"),
     ("IP-in-IP header (encapsulate)", r"encapsulate|write_ipip_header"),
     ("TTL decrement + MSS clamp", r"decrement_ttl|clamp_mss"),
-    ("pipeline: classify/route/emit (rest)", r"^msm::pipeline::"),
+    ("pipeline stages: route/decap/local/emit (rest)", r"^msm::(dataplane::)?(pipeline|forward|decap|local|icmp|frag)::"),
     ("tx: rte_eth_tx_burst + PMD + free", r"tx_burst|tx_retry_or_free|eth_null_tx|TxStage|pktmbuf_free|rte_mempool_put|mempool_ops_enqueue|ring_mp_enqueue|common_ring_mp_enqueue"),
     ("rx: rte_eth_rx_burst + PMD + alloc", r"rx_burst|eth_null_rx|eth_null_copy_rx|eth_null_no_rx|pktmbuf_alloc|mempool_generic_get|rte_mempool_get|ring_mc_dequeue|common_ring_mc_dequeue|MbufBurst.*::rx"),
     ("RCU read side (begin/quiescent)", r"msm_table::rcu::"),
-    ("counters", r"msm::counters::"),
-    ("worker loop (rest of msm::worker::run)", r"^msm::worker::"),
+    ("counters", r"msm::(dataplane::)?counters::"),
+    ("worker loop (rest of msm::dataplane::worker::run)", r"^msm::(dataplane::)?worker::"),
 ]
 COMPILED = [(g, re.compile(p)) for g, p in GROUPS]
 WORKER = "rte-worker"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kernel baseline for the MSM data plane (issue 5): the Linux kernel tunnelling downlink
+# Kernel baseline for the MSM data plane: the Linux kernel tunnelling downlink
 # to N bound home addresses with per-mobile lightweight-tunnel routes, and the MSM doing
 # the same job, on the same veths, driven by the same generator. See perf/README.md,
 # "Kernel baseline".

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Profile the MSM worker under load and draw a flamegraph (issue 5).
+# Profile the MSM worker under load and draw a flamegraph.
 #
 #   perf/profile.sh [--size N] [--stages] [--out DIR] [-- extra msm-bench args]
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The handover testbed (issue 4): root, network namespaces, documentation address ranges.
+# The handover testbed: root, network namespaces, documentation address ranges.
 #
 #   handover-testbed.sh up            namespaces, links, GPRS emulator, then the MSM and the MCM
 #   handover-testbed.sh down          remove everything (idempotent; kills what runs inside)

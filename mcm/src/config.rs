@@ -151,7 +151,7 @@ impl Config {
         }
         let key = hex(&c.key).ok_or_else(|| "key: not an even-length hex string".to_string())?;
         if !(16..=32).contains(&key.len()) {
-            // The MSM's subscriber file takes 16-32 bytes (src/subscribers.rs).
+            // The MSM's subscriber file takes 16-32 bytes (src/control/subscribers/).
             return Err(format!(
                 "key: {} bytes (must be 16-32, as the MSM's subscriber file)",
                 key.len()

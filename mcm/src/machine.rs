@@ -7,7 +7,7 @@
 //! with [`Action`]s: send this request by this path, route the terminal's
 //! traffic into the tunnel, take it out again.
 //!
-//! Rules it keeps (PROTOCOL.md, issue 4):
+//! Rules it keeps (PROTOCOL.md):
 //! * a WLAN address on an up link means "register it as care-of address";
 //!   the request goes through the WWAN when the WWAN is up (the seed's
 //!   preference), reverse-tunnelled through the WLAN when it is not;

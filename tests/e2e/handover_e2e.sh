@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end test of issue 4 (root): a shortened `make demo` (5 s phases) with checks.
+# End-to-end test of the MCM and the handover story (root): a shortened `make demo` (5 s phases) with checks.
 #
 # One TCP connection from the server to the terminal's home address through GPRS ->
 # WLAN 108 -> WLAN 109 -> GPRS, the MSM on DPDK af_packet, the MCM driving the moves.

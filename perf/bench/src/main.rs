@@ -1,4 +1,4 @@
-//! `msm-bench`: the MSM's data-plane benchmark suite (issues 2 and 5).
+//! `msm-bench`: the MSM's data-plane benchmark suite.
 //!
 //! Per-packet cost of the appliance's worker for downlink (lookup +
 //! encapsulation) and uplink (anti-spoofing lookup + decapsulation) at several
@@ -51,10 +51,7 @@ const ATTEMPTS: u32 = 3;
 static RETRY_DEADLINE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "msm-bench",
-    about = "MSM data-plane benchmark suite (issues 2, 5)"
-)]
+#[command(name = "msm-bench", about = "MSM data-plane benchmark suite")]
 struct Args {
     /// Binding-table sizes.
     #[arg(long, value_delimiter = ',', default_value = "1000,1000000,10000000")]
@@ -82,7 +79,7 @@ struct Args {
     storm_batch: usize,
     /// Storm rates (updates/s; 0 = as fast as the writer goes; -1 = a
     /// control: the main lcore busy-spins without updating). The default
-    /// 300000 is the control plane's measured peak (issue 3: 300-318 k
+    /// 300000 is the control plane's measured peak (regbench: 300-318 k
     /// registrations/s at batches of 1024).
     #[arg(
         long,

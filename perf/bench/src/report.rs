@@ -707,7 +707,7 @@ impl Report {
                 "bindings": p.bindings,
                 "run": run_json(&p.run, hz),
             })).collect::<Vec<_>>(),
-            "issue5": self.extra_json(),
+            "suite": self.suite_json(),
         })
     }
 }
@@ -880,7 +880,7 @@ impl Report {
             .map(|(_, m)| &m.run)
     }
 
-    /// Every target the issues state: (target, what was measured, verdict).
+    /// Every target of the project: (target, what was measured, verdict).
     pub fn summary_targets(&self) -> Vec<(String, String, Option<bool>)> {
         let mut v = Vec::new();
         let hz = self.tsc_hz;
@@ -893,10 +893,9 @@ impl Report {
             let Some(ratio) = target_for(n) else { continue };
             for traffic in [Traffic::Downlink, Traffic::Uplink] {
                 let t = format!(
-                    "{} at {} bindings >= {ratio} x testpmd macswap{}",
+                    "{} at {} bindings >= {ratio} x testpmd macswap",
                     traffic.name(),
                     size_label(n),
-                    if n < 10_000_000 { " (issue 2)" } else { "" }
                 );
                 match (self.msm_run(traffic, n), tp) {
                     (Some(r), Some(tp)) => v.push((
@@ -1058,7 +1057,7 @@ impl Report {
             .map(TableRow::bytes_per_binding)
             .fold(0.0, f64::max);
         v.push((
-            "<= 64 bytes per binding (issue 2)".into(),
+            "<= 64 bytes per binding".into(),
             format!(
                 "at most {worst:.1} B over the table sizes; {} at {}",
                 self.tables
@@ -1102,7 +1101,7 @@ impl Report {
         });
         for (rate, m) in self.storm.iter().filter(|(r, _)| *r >= 0.0) {
             let t = format!(
-                "data-plane dip <= 10 % while a storm is published (issue 3){}",
+                "data-plane dip <= 10 % while a storm is published{}",
                 if *rate > 0.0 {
                     format!(", at {:.0} k updates/s (control-plane peak)", rate / 1e3)
                 } else {
@@ -1136,7 +1135,7 @@ impl Report {
         }
         if self.storm.is_empty() {
             v.push((
-                "data-plane dip <= 10 % while a storm is published (issue 3)".into(),
+                "data-plane dip <= 10 % while a storm is published".into(),
                 "not run".into(),
                 None,
             ));
@@ -1428,8 +1427,8 @@ impl Report {
         }
     }
 
-    /// JSON of the issue-5 additions.
-    fn extra_json(&self) -> Value {
+    /// JSON of the rest of the suite: target summary, latency, scaling, storm, churn.
+    fn suite_json(&self) -> Value {
         let hz = self.tsc_hz;
         json!({
             "summary_targets": self.summary_targets().iter().map(|(t, m, v)| json!({
