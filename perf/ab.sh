@@ -6,7 +6,7 @@
 # (commands included) and keeps each run's JSON under perf/results/tmp/ab/.
 #
 #   perf/ab.sh [BASE_REV]        (root; default BASE_REV: the commit before the structure issue)
-#   ROUNDS=3 SIZES=1000,10000000 FRAMES=64 perf/ab.sh 242a83a
+#   ROUNDS=3 SIZES=1000,10000000 FRAMES=64 AB_BASE_TARGET=/var/tmp/ab-target perf/ab.sh 242a83a
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:-242a83a}
@@ -22,9 +22,11 @@ cleanup() { git worktree remove --force "$work/base" >/dev/null 2>&1 || true; rm
 trap cleanup EXIT
 git worktree add --detach "$work/base" "$base" >/dev/null
 echo "ab: building msm-bench at $base_short and at $head" >&2
-(cd "$work/base" && CARGO_TARGET_DIR="$work/target" $CARGO build --release -q -p msm-bench)
+# AB_BASE_TARGET: a cargo target directory kept between runs (the base build is then incremental).
+base_target=${AB_BASE_TARGET:-$work/target}
+(cd "$work/base" && CARGO_TARGET_DIR="$base_target" $CARGO build --release -q -p msm-bench)
 $CARGO build --release -q -p msm-bench
-declare -A bins=([base]="$work/target/release/msm-bench" [head]="$PWD/target/release/msm-bench")
+declare -A bins=([base]="$base_target/release/msm-bench" [head]="$PWD/target/release/msm-bench")
 
 out=perf/results
 tmp=$out/tmp/ab

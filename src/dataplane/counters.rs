@@ -10,6 +10,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// A `#[repr(usize)]` enum of named entries with `ALL`, `COUNT` and `name()`: the counters
+/// here and the stage counters of `instrument.rs`.
 macro_rules! counter_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)* }) => {
         $(#[$m])*
@@ -25,6 +27,7 @@ macro_rules! counter_enum {
         }
     };
 }
+pub(crate) use counter_enum;
 
 counter_enum! {
     /// What a worker did with a packet (or an extra packet it produced), grouped by the

@@ -40,23 +40,9 @@
 #[cfg(doc)]
 use crate::dataplane::counters::Counters;
 
-macro_rules! stage_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)* }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        #[repr(usize)]
-        pub enum $name { $($(#[$vm])* $v,)* }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$v,)*];
-            pub const COUNT: usize = Self::ALL.len();
-            pub fn name(self) -> &'static str {
-                match self { $($name::$v => $s,)* }
-            }
-        }
-    };
-}
+use crate::dataplane::counters::counter_enum;
 
-stage_enum! {
+counter_enum! {
     /// Stages of the worker loop, timed every burst. They tile the loop: every tick of
     /// the worker is charged to exactly one of them.
     Stage {
@@ -91,7 +77,7 @@ stage_enum! {
     }
 }
 
-stage_enum! {
+counter_enum! {
     /// Per-packet steps inside [`Stage::ProcessSampled`] (sampled bursts only). A packet
     /// may pass a step more than once (a decapsulated packet is classified again);
     /// events count the passes.
