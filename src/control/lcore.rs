@@ -9,7 +9,8 @@
 //!    written into its request's mbuf ([`reg_io::write_reply`]) and sent on the control
 //!    tx queue of the port the request came in on;
 //! 3. resolves next hops by ARP through that tx queue on every port;
-//! 4. serves one operator command ([`crate::control::admin`]);
+//! 4. executes the operator commands waiting (the socket has its own thread:
+//!    [`crate::control::admin`]);
 //! 5. expires bindings, compacts the journal, swaps in a reloaded subscriber store,
 //!    reclaims retired table generations, and writes the stats file
 //!    ([`crate::control::stats`]).
@@ -20,14 +21,13 @@ use crate::config::Config;
 use crate::control::admin::{self, Command};
 use crate::control::reg_io::{self, RegPacket};
 use crate::control::registrar::Now;
-use crate::control::service::{RegistrationService, Reply, MAX_HELD};
+use crate::control::service::{BindError, RegistrationService, Reply, MAX_HELD};
 use crate::control::stats::{binding_json, ip_str};
 use crate::control::subscribers::{LoadResult, Subscribers};
 use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::Plane;
 use drain::RoundRobin;
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, PortId, RingConsumer, TxQueue};
-use msm_table::TableError;
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,8 +95,12 @@ enum AdminError {
     NoBinding(Ipv4Addr),
     #[error("{0} is outside every home pool")]
     OutsideHomePools(Ipv4Addr),
+    #[error("care-of address {0} {1}")]
+    CareOfRefused(Ipv4Addr, &'static str),
+    #[error("MSISDN {0} is out of range")]
+    MsisdnOutOfRange(u64),
     #[error("{0}")]
-    Table(#[from] TableError),
+    Bind(#[from] BindError),
     #[error("vanished")]
     Vanished,
     #[error("no control.subscribers configured")]
@@ -139,9 +143,11 @@ impl ControlCtx {
                 last_arp = Instant::now();
                 self.resolve_neighbours(&mut cc);
             }
-            if let Some(srv) = self.admin.take() {
-                srv.poll(|c| self.admin_command(c, &mut cc));
-                self.admin = Some(srv);
+            for _ in 0..admin::PER_POLL {
+                let Some(p) = self.admin.as_ref().and_then(|a| a.next_command()) else {
+                    break;
+                };
+                p.answer(self.admin_command(p.command.clone(), &mut cc));
             }
             self.service.expire(Now::system());
             self.service.maybe_compact();
@@ -308,9 +314,7 @@ impl ControlCtx {
                 None => Err(AdminError::NoBinding(Ipv4Addr::from(home))),
             },
             Command::Bind { home, coa, msisdn } => {
-                if !self.cfg.in_home_pool(home) {
-                    return Err(AdminError::OutsideHomePools(Ipv4Addr::from(home)));
-                }
+                self.check_bind(home, coa, msisdn)?;
                 let epoch = self.service.bind(home, coa, msisdn)?;
                 let b = self
                     .service
@@ -329,6 +333,24 @@ impl ControlCtx {
                 }
             }
         }
+    }
+
+    /// The server's own checks of a `bind` (whatever the client checked): the home
+    /// address in a home pool, the care-of address acceptable, the MSISDN 1..15 digits.
+    fn check_bind(&self, home: u32, coa: Option<u32>, msisdn: u64) -> Result<(), AdminError> {
+        if !self.cfg.in_home_pool(home) {
+            return Err(AdminError::OutsideHomePools(Ipv4Addr::from(home)));
+        }
+        if let Some(coa) = coa {
+            let own: Vec<u32> = self.cfg.ports.iter().map(|p| p.address).collect();
+            if let Some(why) = admin::care_of_refused(coa, &own, &self.cfg.home_pools) {
+                return Err(AdminError::CareOfRefused(Ipv4Addr::from(coa), why));
+            }
+        }
+        if !(1..=999_999_999_999_999).contains(&msisdn) {
+            return Err(AdminError::MsisdnOutOfRange(msisdn));
+        }
+        Ok(())
     }
 
     /// Writes the stats document to the configured file (through a rename: readers never
