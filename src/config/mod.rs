@@ -111,6 +111,8 @@ pub struct Config {
     pub stats_interval_ms: u64,
     pub control_ring_size: u32,
     pub arp_retry_ms: u64,
+    /// Most requests the control loop takes off the rings per iteration (one group commit).
+    pub control_batch_max: usize,
     pub registration: RegistrationConfig,
     pub ports: Vec<PortConfig>,
     pub workers: Vec<WorkerConfig>,

@@ -38,6 +38,7 @@ pub(super) struct RawControl {
     pub stats_interval_ms: Option<u64>,
     pub ring_size: Option<u32>,
     pub arp_retry_ms: Option<u64>,
+    pub batch_max: Option<u32>,
     pub subscribers: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub max_lifetime_s: Option<u16>,

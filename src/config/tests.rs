@@ -83,6 +83,10 @@ fn errors_name_the_field() {
     );
     assert_eq!(e.field, "control.ring_size");
     assert!(e.reason.contains("mempool.mbufs"), "{e}");
+    for n in ["0", "4097"] {
+        let e = bad("[home]", &format!("[control]\nbatch_max = {n}\n[home]"));
+        assert_eq!(e.field, "control.batch_max");
+    }
 }
 
 #[test]

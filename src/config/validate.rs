@@ -61,6 +61,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     };
     let sizes = sizes(&raw, &ports, workers.len())?;
     let registration = registration(&raw.control)?;
+    let control_batch_max = batch_max(&raw.control)?;
     Ok(Config {
         eal_args: raw.eal.args,
         registration,
@@ -70,6 +71,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         stats_interval_ms: raw.control.stats_interval_ms.unwrap_or(1000).max(50),
         control_ring_size: sizes.ring,
         arp_retry_ms: raw.control.arp_retry_ms.unwrap_or(1000).max(10),
+        control_batch_max,
         ports,
         workers,
         home_pools,
@@ -349,4 +351,19 @@ fn registration(rc: &RawControl) -> Result<RegistrationConfig, ConfigError> {
         per_subscriber_per_sec: rc.per_subscriber_per_sec.unwrap_or(10),
         journal_compact_bytes: rc.journal_compact_bytes.unwrap_or(64 << 20).max(4096),
     })
+}
+
+/// `control.batch_max`: requests taken off the rings per control-loop iteration.
+fn batch_max(rc: &RawControl) -> Result<usize, ConfigError> {
+    let n = rc
+        .batch_max
+        .unwrap_or(crate::control::service::MAX_HELD as u32);
+    let most = crate::control::service::MAX_HELD as u32;
+    if !(1..=most).contains(&n) {
+        return err(
+            "control.batch_max",
+            format!("must be 1..={most} (the most requests one group commit holds)"),
+        );
+    }
+    Ok(n as usize)
 }

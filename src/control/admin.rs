@@ -1,5 +1,6 @@
-//! Operator interface: a line protocol on a Unix stream socket, served by the control
-//! lcore (`msm ctl ...` is the client).
+//! Operator interface: a line protocol on a Unix stream socket (`msm ctl ...` is the
+//! client), served by its own thread; the control lcore only executes the commands
+//! ([`server`]). The socket is mode 0600 and only root or the MSM's own uid may use it.
 //!
 //! One request line per connection, one JSON document back:
 //! * `stats`: every counter (per worker, summed, control lcore, ports, table, neighbours);
@@ -13,12 +14,16 @@
 //!   the old one only if the whole file is valid (result in `stats`: `control.subscribers_reload`);
 //! * `ping`.
 
+use crate::config::Prefix;
 use std::fmt;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::Ipv4Addr;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::Duration;
+
+mod server;
+pub use server::{peer_allowed, AdminCounters, Pending, Server, PER_POLL};
 
 /// One request line, parsed. `Display` writes it back as the line [`parse`] reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,47 +135,19 @@ impl fmt::Display for Command {
     }
 }
 
-/// Non-blocking listener polled by the control lcore.
-pub struct Server {
-    listener: UnixListener,
-    path: PathBuf,
-}
-
-impl Server {
-    pub fn bind(path: &Path) -> std::io::Result<Server> {
-        let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path)?;
-        listener.set_nonblocking(true)?;
-        Ok(Server {
-            listener,
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// Serves at most one pending connection with `handle`; never blocks when none is
-    /// pending. A client gets 200 ms to send its line.
-    pub fn poll(&self, mut handle: impl FnMut(Result<Command, CommandError>) -> String) {
-        let Ok((stream, _)) = self.listener.accept() else {
-            return;
-        };
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-        let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
-        let mut line = String::new();
-        let mut r = BufReader::new(&stream).take(4096);
-        let reply = match r.read_line(&mut line) {
-            Ok(_) => handle(parse(line.trim())),
-            Err(e) => format!("{{\"error\":\"read: {e}\"}}"),
-        };
-        let mut w = &stream;
-        let _ = w.write_all(reply.as_bytes());
-        let _ = w.write_all(b"\n");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+/// Why the MSM refuses `coa` as a care-of address (PROTOCOL.md, care-of address
+/// policy): not a host's unicast address, one of the MSM's own addresses (`own`), or
+/// inside a home pool. `None`: acceptable.
+pub fn care_of_refused(coa: u32, own: &[u32], pools: &[Prefix]) -> Option<&'static str> {
+    let first = coa >> 24;
+    if first == 0 || first == 127 || first >= 224 {
+        Some("is not a host's unicast address")
+    } else if own.contains(&coa) {
+        Some("is one of the MSM's own addresses")
+    } else if pools.iter().any(|p| p.contains(coa)) {
+        Some("is inside a home pool")
+    } else {
+        None
     }
 }
 
@@ -186,92 +163,4 @@ pub fn request(path: &Path, line: &str) -> std::io::Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_commands() {
-        assert_eq!(parse("stats"), Ok(Command::Stats));
-        assert_eq!(parse(" ping "), Ok(Command::Ping));
-        assert_eq!(parse("reload"), Ok(Command::Reload));
-        assert_eq!(parse("show 192.0.2.10"), Ok(Command::Show(0xc000020a)));
-        assert_eq!(
-            parse("bind 192.0.2.10 203.0.113.10 4917"),
-            Ok(Command::Bind {
-                home: 0xc000020a,
-                coa: Some(0xcb00710a),
-                msisdn: 4917
-            })
-        );
-        assert_eq!(
-            parse("bind 192.0.2.10 - 4917"),
-            Ok(Command::Bind {
-                home: 0xc000020a,
-                coa: None,
-                msisdn: 4917
-            })
-        );
-        assert!(parse("bind 192.0.2.10 -").is_err());
-        assert!(parse("bind 192.0.2.10 - 49x").is_err());
-        assert!(parse("show").is_err());
-        assert!(parse("show 1.2.3.4 5").is_err());
-        assert!(parse("reboot").unwrap_err().to_string().contains("unknown"));
-        assert_eq!(parse(""), Err(CommandError::Empty));
-        assert_eq!(
-            parse("bind 192.0.2.10 - 49x").unwrap_err().to_string(),
-            "MSISDN '49x' is not 1..15 digits"
-        );
-        assert_eq!(
-            parse("show 1.2.3").unwrap_err().to_string(),
-            "'1.2.3' is not an IPv4 address"
-        );
-        assert_eq!(parse("bind 192.0.2.10"), Err(CommandError::MissingAddress));
-    }
-
-    /// What `msm ctl` sends is the line the server parses back.
-    #[test]
-    fn display_is_the_request_line() {
-        for line in [
-            "ping",
-            "stats",
-            "reload",
-            "show 192.0.2.10",
-            "unbind 192.0.2.10",
-            "bind 192.0.2.10 203.0.113.10 4917",
-            "bind 192.0.2.10 - 491700000010",
-        ] {
-            let c = parse(line).unwrap();
-            assert_eq!(c.to_string(), line);
-            assert_eq!(parse(&c.to_string()), Ok(c));
-        }
-    }
-
-    #[test]
-    fn server_round_trip() {
-        let dir = std::env::temp_dir().join(format!("msm-admin-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("sock");
-        let server = Server::bind(&path).unwrap();
-        // nothing pending: returns at once without calling the handler
-        server.poll(|_| panic!("no client"));
-        let p2 = path.clone();
-        let client = std::thread::spawn(move || request(&p2, "show 192.0.2.10").unwrap());
-        let mut served = false;
-        for _ in 0..500 {
-            server.poll(|c| {
-                served = true;
-                assert_eq!(c, Ok(Command::Show(0xc000020a)));
-                "{\"ok\":true}".to_string()
-            });
-            if served {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(served);
-        assert_eq!(client.join().unwrap().trim(), "{\"ok\":true}");
-        drop(server);
-        assert!(!path.exists(), "socket removed on drop");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+mod tests;

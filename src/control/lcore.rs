@@ -2,28 +2,32 @@
 //!
 //! It is the only writer of the binding table, through the [`RegistrationService`]. Each
 //! iteration:
-//! 1. drains the workers' rings (bounded by [`MAX_HELD`]): each frame is located by
+//! 1. drains the workers' rings round-robin, at most `control.batch_max` requests
+//!    (counted whether or not they get a reply; [`drain`]): each frame is located by
 //!    [`reg_io::extract`], decided by the service, and its mbuf held for the Reply;
 //! 2. finishes the batch: the service commits and publishes, then every released Reply is
 //!    written into its request's mbuf ([`reg_io::write_reply`]) and sent on the control
 //!    tx queue of the port the request came in on;
 //! 3. resolves next hops by ARP through that tx queue on every port;
-//! 4. serves one operator command ([`crate::control::admin`]);
+//! 4. executes the operator commands waiting (the socket has its own thread:
+//!    [`crate::control::admin`]);
 //! 5. expires bindings, compacts the journal, swaps in a reloaded subscriber store,
 //!    reclaims retired table generations, and writes the stats file
 //!    ([`crate::control::stats`]).
+
+mod drain;
 
 use crate::config::Config;
 use crate::control::admin::{self, Command};
 use crate::control::reg_io::{self, RegPacket};
 use crate::control::registrar::Now;
-use crate::control::service::{RegistrationService, Reply, MAX_HELD};
+use crate::control::service::{BindError, RegistrationService, Reply, MAX_HELD};
 use crate::control::stats::{binding_json, ip_str};
 use crate::control::subscribers::{LoadResult, Subscribers};
 use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::Plane;
+use drain::RoundRobin;
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, PortId, RingConsumer, TxQueue};
-use msm_table::TableError;
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +46,12 @@ pub struct ControlCounters {
     pub replies_tx_failed: u64,
     /// Worst time from dequeuing a batch to its Replies leaving (us).
     pub batch_max_us: u64,
+    /// Longest control-loop iteration (us): batch, ARP, operator commands, housekeeping.
+    pub iteration_max_us: u64,
+    /// Most requests taken off the rings in one iteration (at most `control.batch_max`).
+    pub iteration_requests_max: u64,
+    /// Iterations that stopped draining at `control.batch_max` (the rings held more).
+    pub iterations_at_bound: u64,
     pub arp_requests_sent: u64,
     pub arp_alloc_failed: u64,
     pub admin_requests: u64,
@@ -85,8 +95,12 @@ enum AdminError {
     NoBinding(Ipv4Addr),
     #[error("{0} is outside every home pool")]
     OutsideHomePools(Ipv4Addr),
+    #[error("care-of address {0} {1}")]
+    CareOfRefused(Ipv4Addr, &'static str),
+    #[error("MSISDN {0} is out of range")]
+    MsisdnOutOfRange(u64),
     #[error("{0}")]
-    Table(#[from] TableError),
+    Bind(#[from] BindError),
     #[error("vanished")]
     Vanished,
     #[error("no control.subscribers configured")]
@@ -103,24 +117,23 @@ impl ControlCtx {
     /// Runs until `stop` is set; returns the final stats document.
     pub fn run(mut self) -> Value {
         let mut cc = ControlCounters::default();
-        let mut burst: MbufBurst<32> = MbufBurst::new();
+        let mut round_robin = RoundRobin::default();
         let mut last_arp = Instant::now() - Duration::from_secs(3600);
         let mut last_stats = Instant::now();
         let arp_every = Duration::from_millis(self.cfg.arp_retry_ms);
         let stats_every = Duration::from_millis(self.cfg.stats_interval_ms);
         while !self.stop.load(Ordering::Relaxed) {
-            let mut busy = false;
             let t_batch = Instant::now();
-            // One batch: everything the rings hold now (bounded), then one group commit.
-            for r in self.rings.iter_mut() {
-                while self.service.held() < MAX_HELD && r.dequeue_burst(&mut burst) > 0 {
-                    busy = true;
-                    for m in burst.drain() {
-                        cc.registrations_received += 1;
-                        Self::take_request(m, &self.plane, &mut self.service, &mut cc);
-                    }
-                }
-            }
+            // One batch: what the rings hold now, within the budget, then one group commit.
+            let budget =
+                (self.cfg.control_batch_max).min(MAX_HELD.saturating_sub(self.service.held()));
+            let (plane, service) = (&self.plane, &mut self.service);
+            let drained = round_robin.drain(&mut self.rings, budget, |m| {
+                cc.registrations_received += 1;
+                Self::take_request(m, plane, service, &mut cc);
+            });
+            cc.iteration_requests_max = cc.iteration_requests_max.max(drained.taken as u64);
+            cc.iterations_at_bound += u64::from(drained.hit_bound);
             if self.service.held() > 0 {
                 self.finish_batch(&mut cc);
                 let us = t_batch.elapsed().as_micros() as u64;
@@ -130,9 +143,11 @@ impl ControlCtx {
                 last_arp = Instant::now();
                 self.resolve_neighbours(&mut cc);
             }
-            if let Some(srv) = self.admin.take() {
-                srv.poll(|c| self.admin_command(c, &mut cc));
-                self.admin = Some(srv);
+            for _ in 0..admin::PER_POLL {
+                let Some(p) = self.admin.as_ref().and_then(|a| a.next_command()) else {
+                    break;
+                };
+                p.answer(self.admin_command(p.command.clone(), &mut cc));
             }
             self.service.expire(Now::system());
             self.service.maybe_compact();
@@ -142,7 +157,9 @@ impl ControlCtx {
                 last_stats = Instant::now();
                 self.write_stats_file(&cc);
             }
-            if !busy {
+            let us = t_batch.elapsed().as_micros() as u64;
+            cc.iteration_max_us = cc.iteration_max_us.max(us);
+            if drained.taken == 0 {
                 // A control core, not a worker: idle politely.
                 std::thread::sleep(Duration::from_micros(200));
             }
@@ -297,9 +314,7 @@ impl ControlCtx {
                 None => Err(AdminError::NoBinding(Ipv4Addr::from(home))),
             },
             Command::Bind { home, coa, msisdn } => {
-                if !self.cfg.in_home_pool(home) {
-                    return Err(AdminError::OutsideHomePools(Ipv4Addr::from(home)));
-                }
+                self.check_bind(home, coa, msisdn)?;
                 let epoch = self.service.bind(home, coa, msisdn)?;
                 let b = self
                     .service
@@ -318,6 +333,24 @@ impl ControlCtx {
                 }
             }
         }
+    }
+
+    /// The server's own checks of a `bind` (whatever the client checked): the home
+    /// address in a home pool, the care-of address acceptable, the MSISDN 1..15 digits.
+    fn check_bind(&self, home: u32, coa: Option<u32>, msisdn: u64) -> Result<(), AdminError> {
+        if !self.cfg.in_home_pool(home) {
+            return Err(AdminError::OutsideHomePools(Ipv4Addr::from(home)));
+        }
+        if let Some(coa) = coa {
+            let own: Vec<u32> = self.cfg.ports.iter().map(|p| p.address).collect();
+            if let Some(why) = admin::care_of_refused(coa, &own, &self.cfg.home_pools) {
+                return Err(AdminError::CareOfRefused(Ipv4Addr::from(coa), why));
+            }
+        }
+        if !(1..=999_999_999_999_999).contains(&msisdn) {
+            return Err(AdminError::MsisdnOutOfRange(msisdn));
+        }
+        Ok(())
     }
 
     /// Writes the stats document to the configured file (through a rename: readers never

@@ -26,6 +26,15 @@ use std::time::{Duration, Instant};
 #[cfg(test)]
 mod tests;
 
+/// Why the operator's [`bind`](RegistrationService::bind) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("{0}")]
+    Table(#[from] TableError),
+    #[error("journal commit failed: the binding is not durable")]
+    NotDurable,
+}
+
 /// Replies a caller should hold at most before it finishes the batch (the control loop
 /// stops taking requests off the rings at this many).
 pub const MAX_HELD: usize = 4096;
@@ -255,8 +264,9 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
     }
 
     /// The operator's `bind`: a binding that never expires, journaled, committed and
-    /// published. Returns the epoch of the publish.
-    pub fn bind(&mut self, home: u32, coa: Option<u32>, msisdn: u64) -> Result<u64, TableError> {
+    /// published. Returns the epoch of the publish, or [`BindError::NotDurable`] when the
+    /// journal commit failed (counted in `journal_errors`).
+    pub fn bind(&mut self, home: u32, coa: Option<u32>, msisdn: u64) -> Result<u64, BindError> {
         self.writer.upsert(home, coa, msisdn, u32::MAX)?;
         let last = last_ident(self.registrar.as_ref(), msisdn);
         if let Some(j) = self.journal.as_mut() {
@@ -268,8 +278,13 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
             };
             j.append(&Record::upsert(&b, last));
         }
-        self.commit();
-        Ok(self.publish())
+        let durable = self.commit();
+        let epoch = self.publish();
+        if !durable {
+            self.counters.journal_errors += 1;
+            return Err(BindError::NotDurable);
+        }
+        Ok(epoch)
     }
 
     /// The operator's `unbind`: removes the binding of `home`, journaled, committed and

@@ -1,9 +1,11 @@
 //! The stats document (`msm ctl stats`, the stats file, the final print at exit).
 
+use crate::control::admin::AdminCounters;
 use crate::control::lcore::{ControlCounters, ControlCtx};
 use msm_table::Binding;
 use serde_json::{json, Map, Value};
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) fn ip_str(a: u32) -> String {
     Ipv4Addr::from(a).to_string()
@@ -112,6 +114,11 @@ impl ControlCtx {
         let svc = &self.service;
         let sc = svc.counters();
         let registrar = svc.registrar();
+        let admin_count = |f: fn(&AdminCounters) -> &AtomicU64| {
+            self.admin
+                .as_ref()
+                .map_or(0, |a| f(a.counters()).load(Ordering::Relaxed))
+        };
         json!({
             "registrations_received": cc.registrations_received,
             "registrations_malformed": cc.registrations_malformed,
@@ -122,6 +129,9 @@ impl ControlCtx {
             "journal_commits": sc.journal_commits,
             "journal_compactions": sc.journal_compactions,
             "batch_max_us": cc.batch_max_us,
+            "iteration_max_us": cc.iteration_max_us,
+            "iteration_requests_max": cc.iteration_requests_max,
+            "iterations_at_bound": cc.iterations_at_bound,
             "registration": registrar.map(|r| json!(r.counters)),
             "subscribers": registrar.map(|r| r.subscribers().len()),
             "subscribers_reload": self.reload_status,
@@ -130,6 +140,9 @@ impl ControlCtx {
             "arp_alloc_failed": cc.arp_alloc_failed,
             "admin_requests": cc.admin_requests,
             "admin_errors": cc.admin_errors,
+            "admin_peer_refused": admin_count(|a| &a.peer_refused),
+            "admin_busy": admin_count(|a| &a.busy),
+            "admin_io_errors": admin_count(|a| &a.io_errors),
             "publishes": sc.publishes,
             "expired": sc.expired,
             "rcu_epoch": svc.writer().rcu().epoch(),

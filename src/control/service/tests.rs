@@ -380,3 +380,20 @@ fn with_the_journal_the_record_is_on_disk_before_the_reply() {
     assert_eq!(replay.records[0].home, u32::from(home(0)));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn operator_bind_reports_a_failed_commit() {
+    let (mut svc, log, _reader) = service(1 << 20);
+    log.0.borrow_mut().failing = true;
+    let h = u32::from(Ipv4Addr::new(192, 0, 2, 20));
+    let e = svc.bind(h, Some(u32::from(COA)), 4917).unwrap_err();
+    assert!(matches!(e, BindError::NotDurable), "{e}");
+    assert!(e.to_string().contains("not durable"));
+    assert_eq!(svc.counters().journal_errors, 1);
+    assert!(log.0.borrow().committed.is_empty());
+    log.0.borrow_mut().failing = false;
+    assert!(
+        svc.bind(h, Some(u32::from(COA)), 4917).is_ok(),
+        "back once the disk is"
+    );
+}
