@@ -7,7 +7,9 @@
 //! 3. directly from the care-of address: `IPwlan:any -> IPmsm-wlan:434`.
 //!
 //! A path is bound to its side: path 1 is accepted only from a port facing the WWAN,
-//! paths 2 and 3 only from a port facing the Internet (a `both` port serves both).
+//! paths 2 and 3 only from a port facing the Internet (a `both` port serves both). The
+//! control lcore drops the others unanswered (`registrations_wrong_side`); a tunnel from
+//! the WWAN side does not even get here: the workers drop it (`drop_tunnel_wrong_side`).
 //!
 //! [`extract`] finds the UDP payload and the path of a frame the workers handed to the
 //! control lcore, given the role of the port it came in on; [`write_reply`] turns the
