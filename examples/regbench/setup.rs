@@ -3,7 +3,7 @@
 use crate::report::secs;
 use crate::sys::huge_zeroed;
 use crate::{Args, GPRS, MY_MAC, PEER_MAC, SLOT, WLAN};
-use msm::config::{Prefix, RegistrationConfig};
+use msm::config::{Prefix, RegistrationConfig, Role};
 use msm::control::journal::{Journal, Record};
 use msm::control::reg_io;
 use msm::control::registrar::{Now, Registrar};
@@ -109,7 +109,7 @@ pub fn micro(
     let t = Instant::now();
     let mut regs = Vec::with_capacity(sample.len());
     for j in sample.clone() {
-        regs.push(reg_io::extract(frame(j), GPRS, WLAN).expect("extract"));
+        regs.push(reg_io::extract(frame(j), GPRS, WLAN, Role::Wwan).expect("extract"));
     }
     rows.push((
         "reg_io::extract (Eth/IPv4/UDP + UDP checksum)",
@@ -438,7 +438,7 @@ impl Setup {
             },
         );
         let flen = {
-            let r = reg_io::extract(&frames[..SLOT], GPRS, WLAN).expect("first frame");
+            let r = reg_io::extract(&frames[..SLOT], GPRS, WLAN, Role::Wwan).expect("first frame");
             r.payload.1
         };
         Requests {

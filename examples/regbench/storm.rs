@@ -4,6 +4,7 @@ use crate::proxy::Shared;
 use crate::setup::Requests;
 use crate::sys::{cpu_interrupts, run_delay_ns};
 use crate::{GPRS, MY_MAC, SLOT, WLAN};
+use msm::config::Role;
 use msm::control::journal::Journal;
 use msm::control::reg_io::{self, RegPacket};
 use msm::control::registrar::Now;
@@ -147,7 +148,7 @@ fn batch(
         }
         // === the control lcore's take_request ===
         let frame = &req.frames[idx * SLOT..idx * SLOT + flen];
-        let reg = match reg_io::extract(frame, GPRS, WLAN) {
+        let reg = match reg_io::extract(frame, GPRS, WLAN, Role::Wwan) {
             Ok(r) => r,
             Err(_) => {
                 st.malformed += 1;

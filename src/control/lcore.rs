@@ -4,7 +4,8 @@
 //! iteration:
 //! 1. drains the workers' rings round-robin, at most `control.batch_max` requests
 //!    (counted whether or not they get a reply; [`drain`]): each frame is located by
-//!    [`reg_io::extract`], decided by the service, and its mbuf held for the Reply;
+//!    [`reg_io::extract`] (a path on the wrong side of its ingress port is dropped and
+//!    counted), decided by the service, and its mbuf held for the Reply;
 //! 2. finishes the batch: the service commits and publishes, then every released Reply is
 //!    written into its request's mbuf ([`reg_io::write_reply`]) and sent on the control
 //!    tx queue of the port the request came in on;
@@ -42,6 +43,9 @@ pub struct ControlCounters {
     pub registrations_received: u64,
     /// Frames handed to control that are not a well-formed registration datagram.
     pub registrations_malformed: u64,
+    /// Requests on a path bound to the other side (path 1 not from a WWAN-side port,
+    /// path 2 or 3 not from an Internet-side port): dropped, never answered.
+    pub registrations_wrong_side: u64,
     pub replies_sent: u64,
     pub replies_tx_failed: u64,
     /// Worst time from dequeuing a batch to its Replies leaving (us).
@@ -175,8 +179,17 @@ impl ControlCtx {
         service: &mut RegistrationService<ReplyTo>,
         cc: &mut ControlCounters,
     ) {
-        let reg = match reg_io::extract(m.data(), plane.msm_gprs, plane.msm_wlan) {
+        // The worker stamped the index of the ingress port into the mbuf.
+        let Some(ingress) = plane.ports.get(m.port() as usize) else {
+            cc.registrations_wrong_side += 1;
+            return;
+        };
+        let reg = match reg_io::extract(m.data(), plane.msm_gprs, plane.msm_wlan, ingress.role) {
             Ok(r) => r,
+            Err(reg_io::ExtractError::WrongSide) => {
+                cc.registrations_wrong_side += 1;
+                return;
+            }
             Err(_) => {
                 cc.registrations_malformed += 1;
                 return;

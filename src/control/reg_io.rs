@@ -6,11 +6,17 @@
 //!    `IPgprs:any -> IPmsm-gprs:434`;
 //! 3. directly from the care-of address: `IPwlan:any -> IPmsm-wlan:434`.
 //!
+//! A path is bound to its side: path 1 is accepted only from a port facing the WWAN,
+//! paths 2 and 3 only from a port facing the Internet (a `both` port serves both). The
+//! control lcore drops the others unanswered (`registrations_wrong_side`); a tunnel from
+//! the WWAN side does not even get here: the workers drop it (`drop_tunnel_wrong_side`).
+//!
 //! [`extract`] finds the UDP payload and the path of a frame the workers handed to the
-//! control lcore; [`write_reply`] turns the same buffer into the Reply, sent back the way
-//! the request came: addresses and ports swapped, and for path 2 tunnelled
-//! `IPmsm-wlan -> IPwlan`.
+//! control lcore, given the role of the port it came in on; [`write_reply`] turns the
+//! same buffer into the Reply, sent back the way the request came: addresses and ports
+//! swapped, and for path 2 tunnelled `IPmsm-wlan -> IPwlan`.
 
+use crate::config::Role;
 use crate::dataplane::pipeline::{PacketBuf, ETH, MIP_PORT, OUTER};
 use msm_wire::{ipv4, udp};
 
@@ -45,14 +51,22 @@ pub enum ExtractError {
     Malformed,
     NotRegistration,
     BadUdpChecksum,
-    /// Path 1 (plain UDP to IPmsm-gprs) arriving on a port that doesn't face the WWAN,
-    /// or path 3 to an address other than IPmsm-wlan.
+    /// Addressed to none of the paths: a tunnel to an address other than IPmsm-wlan, or
+    /// plain UDP to an address that is neither IPmsm-gprs nor IPmsm-wlan.
     WrongPath,
+    /// A path on a port of the other side: path 1 on a port that does not face the
+    /// WWAN, path 2 or 3 on a port that does not face the Internet. Dropped unanswered.
+    WrongSide,
 }
 
-/// Locates the registration request in `frame`. `msm_gprs`/`msm_wlan` are our two
-/// addresses (equal in GGSN-expansion mode).
-pub fn extract(frame: &[u8], msm_gprs: u32, msm_wlan: u32) -> Result<RegPacket, ExtractError> {
+/// Locates the registration request in `frame`, received on a port of role `ingress`.
+/// `msm_gprs`/`msm_wlan` are our two addresses (equal in GGSN-expansion mode).
+pub fn extract(
+    frame: &[u8],
+    msm_gprs: u32,
+    msm_wlan: u32,
+    ingress: Role,
+) -> Result<RegPacket, ExtractError> {
     if frame.len() < ETH {
         return Err(ExtractError::Malformed);
     }
@@ -88,11 +102,14 @@ pub fn extract(frame: &[u8], msm_gprs: u32, msm_wlan: u32) -> Result<RegPacket, 
         },
         None if dst == msm_gprs && dst != msm_wlan => Path::Wwan,
         None if dst == msm_wlan && dst != msm_gprs => Path::Direct,
-        // GGSN-expansion mode: one address; plain UDP from a home address is path 1,
-        // anything else is a care-of address (path 3).
+        // One address for both sides: the port tells the path (path 1 on a `both` port).
+        None if dst == msm_gprs && ingress == Role::Internet => Path::Direct,
         None if dst == msm_gprs => Path::Wwan,
         None => return Err(ExtractError::WrongPath),
     };
+    if !path_is_on_its_side(path, ingress) {
+        return Err(ExtractError::WrongSide);
+    }
     let start = at + hl + 8;
     let end = at + hl + u.len() as usize;
     Ok(RegPacket {
@@ -104,6 +121,15 @@ pub fn extract(frame: &[u8], msm_gprs: u32, msm_wlan: u32) -> Result<RegPacket, 
         payload: (start, end),
         src_mac,
     })
+}
+
+/// Whether `path` may arrive on a port of role `ingress`: path 1 from the WWAN side,
+/// paths 2 and 3 from the Internet side.
+pub fn path_is_on_its_side(path: Path, ingress: Role) -> bool {
+    match path {
+        Path::Wwan => ingress.faces_wwan(),
+        Path::Tunnel { .. } | Path::Direct => ingress.faces_internet(),
+    }
 }
 
 /// Rewrites `buf` (which held `req`) into the Reply carrying `payload`, back along the
@@ -218,11 +244,11 @@ mod tests {
     #[test]
     fn three_paths_are_recognised() {
         let f = eth(&udp_ip(HOME, GPRS, b"REQ1"));
-        let r = extract(&f, u(GPRS), u(WLAN)).unwrap();
+        let r = extract(&f, u(GPRS), u(WLAN), Role::Wwan).unwrap();
         assert_eq!(r.path, Path::Wwan);
         assert_eq!(&f[r.payload.0..r.payload.1], b"REQ1");
         let f = tunnelled(&udp_ip(HOME, GPRS, b"REQ2"));
-        let r = extract(&f, u(GPRS), u(WLAN)).unwrap();
+        let r = extract(&f, u(GPRS), u(WLAN), Role::Internet).unwrap();
         assert_eq!(
             r.path,
             Path::Tunnel {
@@ -233,7 +259,7 @@ mod tests {
         assert_eq!(r.src, u(HOME));
         assert_eq!(&f[r.payload.0..r.payload.1], b"REQ2");
         let f = eth(&udp_ip(COA, WLAN, b"REQ3"));
-        let r = extract(&f, u(GPRS), u(WLAN)).unwrap();
+        let r = extract(&f, u(GPRS), u(WLAN), Role::Internet).unwrap();
         assert_eq!(r.path, Path::Direct);
         assert_eq!(r.src, u(COA));
     }
@@ -244,15 +270,67 @@ mod tests {
         let n = f.len();
         f[n - 1] ^= 0xff; // payload byte: UDP checksum now wrong
         assert_eq!(
-            extract(&f, u(GPRS), u(WLAN)),
+            extract(&f, u(GPRS), u(WLAN), Role::Wwan),
             Err(ExtractError::BadUdpChecksum)
         );
         assert_eq!(
-            extract(&f[..20], u(GPRS), u(WLAN)),
+            extract(&f[..20], u(GPRS), u(WLAN), Role::Wwan),
             Err(ExtractError::Malformed)
         );
         let f = eth(&udp_ip(HOME, [192, 0, 2, 200], b"x"));
-        assert_eq!(extract(&f, u(GPRS), u(WLAN)), Err(ExtractError::WrongPath));
+        assert_eq!(
+            extract(&f, u(GPRS), u(WLAN), Role::Both),
+            Err(ExtractError::WrongPath)
+        );
+    }
+
+    /// Every path on every port role: accepted on its own side (and on a `both` port),
+    /// refused as `WrongSide` on the other.
+    #[test]
+    fn paths_are_bound_to_their_side() {
+        let wwan = eth(&udp_ip(HOME, GPRS, b"REQ1"));
+        let tunnel = tunnelled(&udp_ip(HOME, GPRS, b"REQ2"));
+        let direct = eth(&udp_ip(COA, WLAN, b"REQ3"));
+        // (frame, accepted on a wwan port, on an internet port, on a both port)
+        let cases = [
+            (&wwan, true, false, true),
+            (&tunnel, false, true, true),
+            (&direct, false, true, true),
+        ];
+        for (f, on_wwan, on_internet, on_both) in cases {
+            for (role, accepted) in [
+                (Role::Wwan, on_wwan),
+                (Role::Internet, on_internet),
+                (Role::Both, on_both),
+            ] {
+                let got = extract(f, u(GPRS), u(WLAN), role);
+                if accepted {
+                    assert!(got.is_ok(), "{role:?}: {got:?}");
+                } else {
+                    assert_eq!(got, Err(ExtractError::WrongSide), "{role:?}");
+                }
+            }
+        }
+    }
+
+    /// One address for both sides (GGSN-expansion mode): plain UDP is path 1 on a WWAN or
+    /// `both` port, path 3 on an Internet port; a tunnel still only from the Internet side.
+    #[test]
+    fn one_address_for_both_sides_takes_the_path_from_the_port() {
+        let plain = eth(&udp_ip(COA, GPRS, b"REQ"));
+        let path = |role| extract(&plain, u(GPRS), u(GPRS), role).map(|r| r.path);
+        assert_eq!(path(Role::Wwan), Ok(Path::Wwan));
+        assert_eq!(path(Role::Both), Ok(Path::Wwan));
+        assert_eq!(path(Role::Internet), Ok(Path::Direct));
+        let mut v = Vec::new();
+        PacketBuilder::ipv4(COA, GPRS, 64)
+            .write(&mut v, etherparse::IpNumber(4), &udp_ip(HOME, GPRS, b"REQ"))
+            .unwrap();
+        let tunnel = eth(&v);
+        let path = |role| extract(&tunnel, u(GPRS), u(GPRS), role).map(|r| r.path);
+        assert_eq!(path(Role::Wwan), Err(ExtractError::WrongSide));
+        assert!(matches!(path(Role::Both), Ok(Path::Tunnel { .. })));
+        assert!(matches!(path(Role::Internet), Ok(Path::Tunnel { .. })));
     }
 
     fn check_udp_reply(ip: &[u8], src: [u8; 4], dst: [u8; 4], payload: &[u8]) {
@@ -277,11 +355,11 @@ mod tests {
 
     #[test]
     fn replies_go_back_the_way_requests_came() {
-        for (f, reply_src, reply_dst) in [
-            (eth(&udp_ip(HOME, GPRS, b"REQ")), GPRS, HOME),
-            (eth(&udp_ip(COA, WLAN, b"REQ")), WLAN, COA),
+        for (f, role, reply_src, reply_dst) in [
+            (eth(&udp_ip(HOME, GPRS, b"REQ")), Role::Wwan, GPRS, HOME),
+            (eth(&udp_ip(COA, WLAN, b"REQ")), Role::Internet, WLAN, COA),
         ] {
-            let r = extract(&f, u(GPRS), u(WLAN)).unwrap();
+            let r = extract(&f, u(GPRS), u(WLAN), role).unwrap();
             let mut b = VecBuf::new(&f);
             assert!(write_reply(
                 &mut b,
@@ -298,7 +376,7 @@ mod tests {
         }
         // path 2: tunnelled back IPmsm-wlan -> CoA
         let f = tunnelled(&udp_ip(HOME, GPRS, b"REQ"));
-        let r = extract(&f, u(GPRS), u(WLAN)).unwrap();
+        let r = extract(&f, u(GPRS), u(WLAN), Role::Internet).unwrap();
         let mut b = VecBuf::new(&f);
         assert!(write_reply(&mut b, &r, b"R", ME, 64, 7));
         let d = b.data();

@@ -19,6 +19,7 @@
 //! | flags (D, T, no M/G, no S/B) | no | 134 / 137 / 139 |
 //! | home address | not the subscriber's or outside the pools | 129 |
 //! | home agent | not one of our addresses | 136 |
+//! | care-of address policy ([`care_of`]: martians, own addresses, home pools) | refused | 134 |
 //! | care-of vs source (paths 2 and 3) | differ | 134 |
 //! | table | `max_bindings` reached | 130 |
 //!
@@ -35,12 +36,13 @@ use crate::config::{Prefix, RegistrationConfig};
 use crate::control::reg_io::Path;
 use crate::control::subscribers::{Subscriber, Subscribers};
 use admission::Bucket;
+use care_of::{CareOfRefusal, CareOfRefusals};
 use msm_mip::{Code, ParsedRequest};
 use msm_table::{TableError, TableWriter};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 
 mod admission;
+pub mod care_of;
 mod reply;
 #[cfg(test)]
 mod tests;
@@ -122,6 +124,9 @@ pub struct RegCounters {
     pub by_code: std::collections::BTreeMap<u8, u64>,
     /// Replies refused because the table was full (code 130): alarm on this.
     pub table_full: u64,
+    /// Care-of addresses refused (code 134) by the care-of address policy or for not
+    /// being the request's source, by reason.
+    pub care_of_refused: CareOfRefusals,
 }
 
 struct SubState {
@@ -136,8 +141,9 @@ pub struct Registrar {
     subs: Subscribers,
     state: HashMap<u64, SubState>,
     global: Bucket,
-    /// Our addresses a request may name as home agent.
-    home_agents: Vec<u32>,
+    /// Our own addresses (every port's): what a request may name as home agent, and
+    /// never as care-of address.
+    own_addresses: Vec<u32>,
     pub counters: RegCounters,
 }
 
@@ -181,7 +187,7 @@ impl Registrar {
             subs,
             state: HashMap::new(),
             global,
-            home_agents,
+            own_addresses: home_agents,
             counters: RegCounters::default(),
         }
     }
@@ -294,38 +300,42 @@ impl Registrar {
         Ok(())
     }
 
-    /// Home address, home agent, care-of address against the path and our pools;
-    /// returns the home address and the care-of address to bind (`None`: the WWAN).
+    /// Home address, home agent, then the care-of address: the policy of
+    /// [`care_of::check`], and on paths 2 and 3 the source it came from; returns the home
+    /// address and the care-of address to bind (`None`: the WWAN).
     fn check_addresses(
-        &self,
+        &mut self,
         req: &ParsedRequest,
         sub: &Subscriber,
         path: Path,
         src: u32,
     ) -> Result<(u32, Option<u32>), Refusal> {
         let refuse = |code| Refusal::Code(code, req.identification);
-        let in_pools = |a: u32| self.pools.iter().any(|p| p.contains(a));
         let home = u32::from(req.home);
-        if home != sub.home || !in_pools(home) {
+        if home != sub.home || !self.pools.iter().any(|p| p.contains(home)) {
             return Err(refuse(Code::AdministrativelyProhibited));
         }
-        if !self.home_agents.contains(&u32::from(req.home_agent)) {
+        if !self.own_addresses.contains(&u32::from(req.home_agent)) {
             return Err(refuse(Code::UnknownHomeAgentAddress));
         }
         let care_of = u32::from(req.care_of);
-        let coa_matches = match path {
+        // 0.0.0.0 or the home address: the WWAN report, no care-of address.
+        let coa = (care_of != 0 && care_of != home).then_some(care_of);
+        let policy = coa.map_or(Ok(()), |c| {
+            care_of::check(c, &self.own_addresses, &self.pools)
+        });
+        let from_source = match path {
             Path::Wwan => true,
             Path::Tunnel { outer_src, .. } => care_of == outer_src,
             Path::Direct => care_of == src,
         };
-        if !coa_matches {
-            return Err(refuse(Code::PoorlyFormedRequest));
-        }
-        let coa = (care_of != 0 && care_of != home).then_some(care_of);
-        if coa.is_some_and(|c| {
-            let a = Ipv4Addr::from(c);
-            a.is_broadcast() || a.is_multicast() || a.is_loopback() || in_pools(c)
-        }) {
+        let verdict = policy.and(if from_source {
+            Ok(())
+        } else {
+            Err(CareOfRefusal::NotTheSource)
+        });
+        if let Err(why) = verdict {
+            self.counters.care_of_refused.count(why);
             return Err(refuse(Code::PoorlyFormedRequest));
         }
         Ok((home, coa))

@@ -122,6 +122,7 @@ impl ControlCtx {
         json!({
             "registrations_received": cc.registrations_received,
             "registrations_malformed": cc.registrations_malformed,
+            "registrations_wrong_side": cc.registrations_wrong_side,
             "registrations_no_subscribers": sc.registrations_no_subscribers,
             "replies_sent": cc.replies_sent,
             "replies_tx_failed": cc.replies_tx_failed,

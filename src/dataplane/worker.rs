@@ -141,9 +141,16 @@ struct Egress {
 }
 
 impl Egress {
-    /// Acts on `pipeline::process`'s verdict for `m`.
+    /// Acts on `pipeline::process`'s verdict for `m`, received on port `ingress`.
     #[inline(always)]
-    fn enqueue(&mut self, plane: &Plane, local: &mut WorkerLocal, m: Mbuf, action: Action) {
+    fn enqueue(
+        &mut self,
+        plane: &Plane,
+        local: &mut WorkerLocal,
+        mut m: Mbuf,
+        action: Action,
+        ingress: u16,
+    ) {
         let c = local.counters;
         match action {
             Action::Tx(port) => {
@@ -152,6 +159,10 @@ impl Egress {
                 }
             }
             Action::Control => {
+                // The control lcore reads the ingress port (its side, and where the Reply
+                // goes) from the mbuf: our port index, which is not always the DPDK port
+                // id, and which the ring PMD does not set at all.
+                m.set_port(ingress);
                 if let Err(_m) = self.ctl.push(m) {
                     c.count_drop(DropReason::ControlRingFull);
                 }
@@ -279,7 +290,7 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                 for (mut m, cls) in burst.drain().zip(classes.iter()) {
                     let action = pipeline::process(&plane, &mut local, &view, &mut m, cls);
                     c.step(Step::Rewrite);
-                    out.enqueue(&plane, &mut local, m, action);
+                    out.enqueue(&plane, &mut local, m, action, cls.ingress);
                     c.step(Step::Enqueue);
                 }
                 clock.end_burst(c, sampled, n as u64);

@@ -206,6 +206,22 @@ check "bad authenticator: 131" reg wwan 192.0.2.10 192.0.2.129 203.0.113.10 300 
 check "clock 100 s ahead: 133 with the MSM's time" reg wwan 192.0.2.10 192.0.2.129 203.0.113.10 300 --skew 100 --expect 133
 check "binding unchanged by the refused requests" coa_is '"203.0.113.10"'
 
+# a path is bound to its side: path 3 from the WWAN side, path 1 from the Internet side
+# are dropped and counted, never answered
+ws0=$(stat control.registrations_wrong_side)
+check "path 3 sent from the WWAN side: dropped, no reply" mip wwan register --src 192.0.2.130 \
+  --dst 198.51.100.1 --home 192.0.2.10 --ha 192.0.2.129 --coa 192.0.2.130 --lifetime 300 \
+  --msisdn 491700000010 --spi 256 --key $KEY10 --tries 1 --no-reply
+nsx inet ip route add 192.0.2.129/32 via 198.51.100.1
+check "path 1 sent from the Internet side: dropped, no reply" mip inet register --src 198.51.100.2 \
+  --dst 192.0.2.129 --home 192.0.2.10 --ha 192.0.2.129 --coa 198.51.100.2 --lifetime 300 \
+  --msisdn 491700000010 --spi 256 --key $KEY10 --tries 1 --no-reply
+nsx inet ip route del 192.0.2.129/32 via 198.51.100.1
+wrong_side_counted() { local now; now=$(stat control.registrations_wrong_side) || return 1
+  echo "registrations_wrong_side: $ws0 -> $now"; [ "$now" -ge $((ws0 + 2)) ]; }
+check "wrong-side requests counted (control.registrations_wrong_side)" wrong_side_counted
+check "binding unchanged by the wrong-side requests" coa_is '"203.0.113.10"'
+
 # a flood of invalid requests leaves valid registration and data traffic working
 flood() { mip inet flood --src 198.51.100.2 --dst 198.51.100.1 --n 3000; }
 check "flood of 3000 invalid requests (garbage, bad keys, unknown subscribers)" flood

@@ -3,6 +3,9 @@
 use super::*;
 use msm_mip::RequestBuilder;
 use msm_table::{Lookup, Rcu, TableConfig};
+use std::net::Ipv4Addr;
+
+mod care_of;
 
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const GPRS: u32 = 0xc000_0281; // 192.0.2.129
