@@ -119,6 +119,10 @@ counter_enum! {
         /// Reverse-tunnelled packet whose outer source is not the care-of address bound
         /// to its inner source.
         SpoofedTunnel = "spoofed_tunnel",
+        /// Reverse-tunnelled packet whose outer header is marked CE (congestion
+        /// experienced) around a Not-ECT inner packet (RFC 6040: the mark cannot be
+        /// passed on).
+        EcnCeNotEct = "ecn_ce_not_ect",
         // forward.rs: routing and encapsulation.
         /// Not ours, not in the home pool, and not an uplink from the WWAN.
         UnknownDestination = "unknown_destination",
