@@ -70,16 +70,30 @@ pub(super) fn start(
 /// Internet, tunnel settings.
 pub(super) fn plane(cfg: &Config, infos: Vec<PortInfo>) -> Result<Plane, StartError> {
     let wp = &cfg.ports[cfg.wwan_port];
-    let wwan_gw = if wp.role == Role::Both {
-        wp.wwan_gateway.unwrap_or(wp.gateway)
+    let (wwan_gw, wwan_gw_mac) = if wp.role == Role::Both {
+        match wp.wwan_gateway {
+            Some(g) => (g, wp.wwan_gateway_mac),
+            None => (wp.gateway, wp.gateway_mac),
+        }
     } else {
-        wp.gateway
+        (wp.gateway, wp.gateway_mac)
     };
     let ip_ = &cfg.ports[cfg.internet_port];
-    let neigh = Neighbours::new(&[
+    let mut neigh = Neighbours::new(&[
         (cfg.wwan_port as u16, wwan_gw),
         (cfg.internet_port as u16, ip_.gateway),
     ]);
+    // Static next-hop MACs (`gateway_mac`): resolved now, never ARPed for.
+    for (port, gw, mac) in [
+        (cfg.wwan_port, wwan_gw, wwan_gw_mac),
+        (cfg.internet_port, ip_.gateway, ip_.gateway_mac),
+    ] {
+        if let Some(mac) = mac {
+            if !neigh.set_static(port as u16, gw, mac) {
+                return Err(StartError::Internal("static next-hop MAC"));
+            }
+        }
+    }
     let to_wwan = NextHop {
         port: cfg.wwan_port as u16,
         neigh: neigh

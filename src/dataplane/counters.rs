@@ -53,6 +53,11 @@ counter_enum! {
         // local.rs: ARP, echo, registrations (also decap.rs for tunnelled registrations).
         ArpReplied = "arp_replied",
         ArpToControl = "arp_to_control",
+        /// ARP from a next hop with a MAC different from the one it had (learned; the
+        /// control lcore logs it).
+        NeighbourMacChanges = "neighbour_mac_changes",
+        /// ARP from a static next hop (`gateway_mac`) with a different MAC: ignored.
+        NeighbourStaticOverrides = "neighbour_static_overrides",
         EchoReplied = "icmp_echo_replied",
         ControlHanded = "control_handed",
         // icmp.rs: ICMP errors.
