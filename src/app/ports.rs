@@ -118,3 +118,75 @@ pub(super) fn plane(cfg: &Config, infos: Vec<PortInfo>) -> Result<Plane, StartEr
         neigh,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[eal]
+args = ["-l", "0,1"]
+[[port]]
+name = "wwan"
+device = "net_null0"
+role = "wwan"
+address = "192.0.2.129"
+prefix_len = 29
+gateway = "192.0.2.130"
+[[port]]
+name = "internet"
+device = "net_null1"
+role = "internet"
+address = "198.51.100.1"
+prefix_len = 24
+gateway = "198.51.100.2"
+gateway_mac = "02:00:00:00:00:bb"
+[[worker]]
+lcore = 1
+queues = [{ port = "wwan", queue = 0 }, { port = "internet", queue = 0 }]
+[home]
+pools = ["192.0.2.0/25"]
+"#;
+
+    fn infos(cfg: &Config) -> Vec<PortInfo> {
+        cfg.ports
+            .iter()
+            .map(|p| PortInfo {
+                role: p.role,
+                ip: p.address,
+                mac: [2, 0, 0, 0, 0, 1],
+                mtu: p.mtu,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn static_gateway_macs_fill_the_neighbour_table() {
+        let cfg = Config::from_toml(CONFIG).unwrap();
+        let plane = plane(&cfg, infos(&cfg)).unwrap();
+        let inet = &plane.neigh.entries()[plane.to_internet.neigh];
+        assert!(inet.is_static());
+        assert_eq!(inet.mac(), Some([2, 0, 0, 0, 0, 0xbb]));
+        let wwan = &plane.neigh.entries()[plane.to_wwan.neigh];
+        assert!(!wwan.is_static(), "no gateway_mac: ARP");
+        assert_eq!(wwan.mac(), None);
+    }
+
+    #[test]
+    fn a_both_port_takes_its_wwan_gateway_mac() {
+        let text = CONFIG.replacen(
+            "role = \"internet\"",
+            "role = \"both\"\nwwan_gateway = \"198.51.100.3\"\n\
+             wwan_gateway_mac = \"02:00:00:00:00:aa\"",
+            1,
+        );
+        let text = text.replacen("role = \"wwan\"", "role = \"internet\"", 1);
+        let cfg = Config::from_toml(&text).unwrap();
+        let plane = plane(&cfg, infos(&cfg)).unwrap();
+        assert_eq!(plane.to_wwan.port, 1);
+        let wwan = &plane.neigh.entries()[plane.to_wwan.neigh];
+        assert_eq!(wwan.ip, u32::from(Ipv4Addr::new(198, 51, 100, 3)));
+        assert_eq!(wwan.mac(), Some([2, 0, 0, 0, 0, 0xaa]));
+        assert!(wwan.is_static());
+    }
+}
