@@ -70,16 +70,30 @@ pub(super) fn start(
 /// Internet, tunnel settings.
 pub(super) fn plane(cfg: &Config, infos: Vec<PortInfo>) -> Result<Plane, StartError> {
     let wp = &cfg.ports[cfg.wwan_port];
-    let wwan_gw = if wp.role == Role::Both {
-        wp.wwan_gateway.unwrap_or(wp.gateway)
+    let (wwan_gw, wwan_gw_mac) = if wp.role == Role::Both {
+        match wp.wwan_gateway {
+            Some(g) => (g, wp.wwan_gateway_mac),
+            None => (wp.gateway, wp.gateway_mac),
+        }
     } else {
-        wp.gateway
+        (wp.gateway, wp.gateway_mac)
     };
     let ip_ = &cfg.ports[cfg.internet_port];
-    let neigh = Neighbours::new(&[
+    let mut neigh = Neighbours::new(&[
         (cfg.wwan_port as u16, wwan_gw),
         (cfg.internet_port as u16, ip_.gateway),
     ]);
+    // Static next-hop MACs (`gateway_mac`): resolved now, never ARPed for.
+    for (port, gw, mac) in [
+        (cfg.wwan_port, wwan_gw, wwan_gw_mac),
+        (cfg.internet_port, ip_.gateway, ip_.gateway_mac),
+    ] {
+        if let Some(mac) = mac {
+            if !neigh.set_static(port as u16, gw, mac) {
+                return Err(StartError::Internal("static next-hop MAC"));
+            }
+        }
+    }
     let to_wwan = NextHop {
         port: cfg.wwan_port as u16,
         neigh: neigh
@@ -103,4 +117,76 @@ pub(super) fn plane(cfg: &Config, infos: Vec<PortInfo>) -> Result<Plane, StartEr
         mss_max: cfg.tunnel.mss_clamp.then(|| ip_.mtu.saturating_sub(60)),
         neigh,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[eal]
+args = ["-l", "0,1"]
+[[port]]
+name = "wwan"
+device = "net_null0"
+role = "wwan"
+address = "192.0.2.129"
+prefix_len = 29
+gateway = "192.0.2.130"
+[[port]]
+name = "internet"
+device = "net_null1"
+role = "internet"
+address = "198.51.100.1"
+prefix_len = 24
+gateway = "198.51.100.2"
+gateway_mac = "02:00:00:00:00:bb"
+[[worker]]
+lcore = 1
+queues = [{ port = "wwan", queue = 0 }, { port = "internet", queue = 0 }]
+[home]
+pools = ["192.0.2.0/25"]
+"#;
+
+    fn infos(cfg: &Config) -> Vec<PortInfo> {
+        cfg.ports
+            .iter()
+            .map(|p| PortInfo {
+                role: p.role,
+                ip: p.address,
+                mac: [2, 0, 0, 0, 0, 1],
+                mtu: p.mtu,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn static_gateway_macs_fill_the_neighbour_table() {
+        let cfg = Config::from_toml(CONFIG).unwrap();
+        let plane = plane(&cfg, infos(&cfg)).unwrap();
+        let inet = &plane.neigh.entries()[plane.to_internet.neigh];
+        assert!(inet.is_static());
+        assert_eq!(inet.mac(), Some([2, 0, 0, 0, 0, 0xbb]));
+        let wwan = &plane.neigh.entries()[plane.to_wwan.neigh];
+        assert!(!wwan.is_static(), "no gateway_mac: ARP");
+        assert_eq!(wwan.mac(), None);
+    }
+
+    #[test]
+    fn a_both_port_takes_its_wwan_gateway_mac() {
+        let text = CONFIG.replacen(
+            "role = \"internet\"",
+            "role = \"both\"\nwwan_gateway = \"198.51.100.3\"\n\
+             wwan_gateway_mac = \"02:00:00:00:00:aa\"",
+            1,
+        );
+        let text = text.replacen("role = \"wwan\"", "role = \"internet\"", 1);
+        let cfg = Config::from_toml(&text).unwrap();
+        let plane = plane(&cfg, infos(&cfg)).unwrap();
+        assert_eq!(plane.to_wwan.port, 1);
+        let wwan = &plane.neigh.entries()[plane.to_wwan.neigh];
+        assert_eq!(wwan.ip, u32::from(Ipv4Addr::new(198, 51, 100, 3)));
+        assert_eq!(wwan.mac(), Some([2, 0, 0, 0, 0, 0xaa]));
+        assert!(wwan.is_static());
+    }
 }

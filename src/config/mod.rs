@@ -50,6 +50,10 @@ pub struct PortConfig {
     pub gateway: u32,
     /// For `both`: the next hop toward the home pool (the GGSN).
     pub wwan_gateway: Option<u32>,
+    /// Static MAC of `gateway` (`None`: resolved by ARP).
+    pub gateway_mac: Option<[u8; 6]>,
+    /// For `both`: static MAC of `wwan_gateway` (`None`: resolved by ARP).
+    pub wwan_gateway_mac: Option<[u8; 6]>,
     pub rx_desc: u16,
     pub tx_desc: u16,
 }

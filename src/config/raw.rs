@@ -62,6 +62,10 @@ pub(super) struct RawPort {
     #[serde(default)]
     pub wwan_gateway: Option<String>,
     #[serde(default)]
+    pub gateway_mac: Option<String>,
+    #[serde(default)]
+    pub wwan_gateway_mac: Option<String>,
+    #[serde(default)]
     pub rx_desc: Option<u16>,
     #[serde(default)]
     pub tx_desc: Option<u16>,

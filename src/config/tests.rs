@@ -147,3 +147,59 @@ fn prefix_parse() {
         PrefixError::BadAddress("10.0.0".into())
     );
 }
+
+#[test]
+fn static_gateway_macs_are_optional_and_checked() {
+    let c = Config::from_toml(GOOD).unwrap();
+    assert_eq!(c.ports[0].gateway_mac, None, "ARP by default");
+    let ok = GOOD.replacen(
+        "gateway = \"198.51.100.2\"",
+        "gateway = \"198.51.100.2\"\ngateway_mac = \"02:00:5E:00:00:bb\"",
+        1,
+    );
+    let c = Config::from_toml(&ok).unwrap();
+    assert_eq!(c.ports[1].gateway_mac, Some([2, 0, 0x5e, 0, 0, 0xbb]));
+    assert_eq!(c.ports[0].gateway_mac, None);
+    for bad_mac in [
+        "02:00:5e:00:00",
+        "02:00:5e:00:00:bb:cc",
+        "02-00-5e-00-00-bb",
+        "02:00:5e:00:00:g1",
+        "2:0:5e:0:0:bb",
+        "ff:ff:ff:ff:ff:ff",
+        "01:00:5e:00:00:01",
+        "00:00:00:00:00:00",
+    ] {
+        let e = bad(
+            "gateway = \"192.0.2.130\"",
+            &format!("gateway = \"192.0.2.130\"\ngateway_mac = \"{bad_mac}\""),
+        );
+        assert_eq!(e.field, "port[0].gateway_mac", "{bad_mac}");
+        assert!(e.reason.contains(bad_mac), "{e}");
+    }
+    let e = bad(
+        "gateway = \"192.0.2.130\"",
+        "gateway = \"192.0.2.130\"\nwwan_gateway_mac = \"02:00:00:00:00:01\"",
+    );
+    assert_eq!(e.field, "port[0].wwan_gateway_mac");
+    assert!(e.reason.contains("only allowed for role 'both'"), "{e}");
+}
+
+#[test]
+fn both_role_takes_a_static_wwan_gateway_mac() {
+    let both = GOOD.replacen(
+        "role = \"internet\"",
+        "role = \"both\"\nwwan_gateway = \"198.51.100.3\"\n\
+         wwan_gateway_mac = \"02:00:00:00:00:aa\"\ngateway_mac = \"02:00:00:00:00:bb\"",
+        1,
+    );
+    let c = Config::from_toml(&both).unwrap();
+    assert_eq!(c.ports[1].wwan_gateway_mac, Some([2, 0, 0, 0, 0, 0xaa]));
+    assert_eq!(c.ports[1].gateway_mac, Some([2, 0, 0, 0, 0, 0xbb]));
+    // The same gateway address cannot have two MACs.
+    let same = both.replacen("198.51.100.3", "198.51.100.2", 1);
+    let e = Config::from_toml(&same).unwrap_err();
+    assert_eq!(e.field, "port[1].wwan_gateway_mac");
+    let same_mac = same.replacen("00:aa", "00:bb", 1);
+    Config::from_toml(&same_mac).unwrap();
+}

@@ -161,6 +161,7 @@ fn port(i: usize, p: &RawPort, addrs: &mut HashSet<u32>) -> Result<PortConfig, C
         (Some(_), _) => return err(f("wwan_gateway"), "only allowed for role 'both'"),
         (None, _) => None,
     };
+    let (gateway_mac, wwan_gateway_mac) = static_macs(&f, p, role, gateway, wwan_gateway)?;
     let desc = |v: Option<u16>, n: &str| -> Result<u16, ConfigError> {
         let d = v.unwrap_or(1024);
         if !(64..=8192).contains(&d) || !d.is_power_of_two() {
@@ -177,9 +178,65 @@ fn port(i: usize, p: &RawPort, addrs: &mut HashSet<u32>) -> Result<PortConfig, C
         mtu,
         gateway,
         wwan_gateway,
+        gateway_mac,
+        wwan_gateway_mac,
         rx_desc: desc(p.rx_desc, "rx_desc")?,
         tx_desc: desc(p.tx_desc, "tx_desc")?,
     })
+}
+
+/// An Ethernet address.
+type Mac = [u8; 6];
+
+/// A port's `gateway_mac` and `wwan_gateway_mac` (the latter only for role `both`);
+/// one next hop (both gateways the same address) cannot have two MACs.
+fn static_macs(
+    f: &dyn Fn(&str) -> String,
+    p: &RawPort,
+    role: Role,
+    gateway: u32,
+    wwan_gateway: Option<u32>,
+) -> Result<(Option<Mac>, Option<Mac>), ConfigError> {
+    let parse = |n: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| unicast_mac(s).or_else(|reason| err(f(n), reason)))
+            .transpose()
+    };
+    let gateway_mac = parse("gateway_mac", &p.gateway_mac)?;
+    let wwan_gateway_mac = parse("wwan_gateway_mac", &p.wwan_gateway_mac)?;
+    if wwan_gateway_mac.is_some() && role != Role::Both {
+        return err(f("wwan_gateway_mac"), "only allowed for role 'both'");
+    }
+    if let (Some(a), Some(b)) = (gateway_mac, wwan_gateway_mac) {
+        if wwan_gateway == Some(gateway) && a != b {
+            return err(
+                f("wwan_gateway_mac"),
+                "differs from gateway_mac for the same gateway address",
+            );
+        }
+    }
+    Ok((gateway_mac, wwan_gateway_mac))
+}
+
+/// A unicast Ethernet address written `02:00:00:00:00:01` (hex, colon-separated).
+fn unicast_mac(s: &str) -> Result<[u8; 6], String> {
+    let bad = || format!("'{s}' is not a MAC address like 02:00:5e:00:00:01");
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut mac {
+        let part = parts.next().ok_or_else(bad)?;
+        if part.len() != 2 {
+            return Err(bad());
+        }
+        *b = u8::from_str_radix(part, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    if mac == [0; 6] || mac[0] & 1 != 0 {
+        return Err(format!("'{s}' is not a unicast address"));
+    }
+    Ok(mac)
 }
 
 /// `[home] pools`: disjoint prefixes of /8 or longer that hold no port address.

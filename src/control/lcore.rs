@@ -23,7 +23,7 @@ use crate::control::admin::{self, Command};
 use crate::control::reg_io::{self, RegPacket};
 use crate::control::registrar::Now;
 use crate::control::service::{BindError, RegistrationService, Reply, MAX_HELD};
-use crate::control::stats::{binding_json, ip_str};
+use crate::control::stats::{binding_json, ip_str, mac_str};
 use crate::control::subscribers::{LoadResult, Subscribers};
 use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::Plane;
@@ -273,10 +273,24 @@ impl ControlCtx {
         self.reload_status = Some(status);
     }
 
-    /// Sends ARP requests for next hops that are unresolved or not refreshed for 60 s.
+    /// Logs next hops whose MAC changed since the last look (the workers count each
+    /// change as `neighbour_mac_changes`), and sends ARP requests for next hops that are
+    /// unresolved or not refreshed for 60 s (never for static ones).
     fn resolve_neighbours(&mut self, cc: &mut ControlCounters) {
         let now = msm_dpdk::rdtsc() / msm_dpdk::tsc_hz().max(1);
         for e in self.plane.neigh.entries() {
+            if let Some((old, new)) = e.take_change() {
+                tracing::warn!(
+                    "next hop {} on port {} moved: MAC {} -> {}",
+                    ip_str(e.ip),
+                    self.cfg.ports[e.port as usize].name,
+                    mac_str(old),
+                    mac_str(new),
+                );
+            }
+            if e.is_static() {
+                continue;
+            }
             let stale = e.mac().is_none() || now.saturating_sub(e.updated()) > 60;
             if !stale {
                 continue;

@@ -11,7 +11,7 @@ pub(crate) fn ip_str(a: u32) -> String {
     Ipv4Addr::from(a).to_string()
 }
 
-fn mac_str(m: [u8; 6]) -> String {
+pub(crate) fn mac_str(m: [u8; 6]) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
@@ -104,6 +104,7 @@ impl ControlCtx {
                     "port": self.cfg.ports[e.port as usize].name,
                     "ip": ip_str(e.ip),
                     "mac": e.mac().map(mac_str),
+                    "static": e.is_static(),
                 })
             })
             .collect()

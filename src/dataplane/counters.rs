@@ -56,6 +56,11 @@ counter_enum! {
         // local.rs: ARP, echo, registrations (also decap.rs for tunnelled registrations).
         ArpReplied = "arp_replied",
         ArpToControl = "arp_to_control",
+        /// ARP from a next hop with a MAC different from the one it had (learned; the
+        /// control lcore logs it).
+        NeighbourMacChanges = "neighbour_mac_changes",
+        /// ARP from a static next hop (`gateway_mac`) with a different MAC: ignored.
+        NeighbourStaticOverrides = "neighbour_static_overrides",
         EchoReplied = "icmp_echo_replied",
         ControlHanded = "control_handed",
         // icmp.rs: ICMP errors.
@@ -122,6 +127,10 @@ counter_enum! {
         /// Reverse-tunnelled packet whose outer source is not the care-of address bound
         /// to its inner source.
         SpoofedTunnel = "spoofed_tunnel",
+        /// Reverse-tunnelled packet whose outer header is marked CE (congestion
+        /// experienced) around a Not-ECT inner packet (RFC 6040: the mark cannot be
+        /// passed on).
+        EcnCeNotEct = "ecn_ce_not_ect",
         // forward.rs: routing and encapsulation.
         /// Not ours, not in the home pool, and not an uplink from the WWAN.
         UnknownDestination = "unknown_destination",

@@ -2,7 +2,12 @@
 //!
 //! Counters: event `uplink_tunnel`, `control_handed` (reverse-tunnelled registrations);
 //! drops `tunnel_fragment`, `tunnel_wrong_side`, `bad_inner_packet`, `spoofed_tunnel`,
-//! and `martian_destination` for an inner destination (the outer one is classify's).
+//! `ecn_ce_not_ect`, and `martian_destination` for an inner destination (the outer one
+//! is classify's).
+//!
+//! ECN follows RFC 6040 (normal mode): an outer CE mark is copied into an ECN-capable
+//! inner header ([`propagate_ecn`]); a CE-marked outer around a Not-ECT inner packet is
+//! dropped.
 
 use crate::dataplane::classify::{martian, Ipv4Summary};
 use crate::dataplane::counters::{DropReason, Event};
@@ -12,7 +17,16 @@ use crate::dataplane::local;
 use crate::dataplane::pipeline::{
     discard, Action, Bindings, Lookup, Origin, PacketBuf, Plane, ReturnPath, WorkerLocal, ETH,
 };
-use msm_wire::ipv4;
+use msm_wire::{checksum, ipv4};
+
+/// Offset of the TOS (DSCP + ECN) byte in an IPv4 header.
+const TOS: usize = 1;
+/// The ECN field of a TOS byte (RFC 3168): the two low bits.
+const ECN_MASK: u8 = 0b11;
+/// ECN codepoint Not-ECT: the transport does not support ECN.
+const NOT_ECT: u8 = 0b00;
+/// ECN codepoint CE: congestion experienced.
+const ECN_CE: u8 = 0b11;
 
 /// A reverse-tunnelled packet: `outer` summarises its outer header, `inner` the inner one
 /// (`None`: malformed). Accepted only if the outer source is the care-of address bound
@@ -54,6 +68,9 @@ pub(crate) fn decap<B: PacketBuf, T: Bindings>(
     if martian(inner.dst) {
         return discard(local, DropReason::MartianDestination);
     }
+    if !propagate_ecn(pkt.data_mut(), outer.header_len()) {
+        return discard(local, DropReason::EcnCeNotEct);
+    }
     if !pkt.adj(outer.header_len()) {
         return discard(local, DropReason::Truncated);
     }
@@ -70,4 +87,38 @@ pub(crate) fn decap<B: PacketBuf, T: Bindings>(
         return local::deliver(plane, local, pkt, ret, inner);
     }
     forward::route(plane, local, tab, pkt, ret, Origin::Tunnel, inner)
+}
+
+/// RFC 6040 normal-mode decapsulation of the ECN field, in `frame` (`[eth][outer][inner]`,
+/// both headers validated by classify; `outer_len` is the outer header's length): an outer
+/// CE is copied into an ECN-capable inner header (its checksum updated incrementally);
+/// every other combination leaves the inner header as it is. Returns `false` when the
+/// packet must be dropped: CE outside, Not-ECT inside.
+#[inline]
+pub(crate) fn propagate_ecn(frame: &mut [u8], outer_len: usize) -> bool {
+    let Some(&outer_tos) = frame.get(ETH + TOS) else {
+        return true;
+    };
+    if outer_tos & ECN_MASK != ECN_CE {
+        return true;
+    }
+    let at = ETH + outer_len;
+    let Some(inner) = frame.get_mut(at..at + ipv4::HEADER_LEN) else {
+        return true;
+    };
+    let tos = inner[TOS];
+    match tos & ECN_MASK {
+        NOT_ECT => false,
+        ECN_CE => true,
+        _ => {
+            // The TOS byte is the low half of the header's first 16-bit word.
+            let old = u16::from_be_bytes([inner[0], tos]);
+            let new = u16::from_be_bytes([inner[0], tos | ECN_CE]);
+            let mut h = ipv4::Ipv4Packet::new_unchecked(inner);
+            let sum = checksum::update_u16(h.checksum(), old, new);
+            h.set_dscp_ecn(tos | ECN_CE);
+            h.set_checksum(sum);
+            true
+        }
+    }
 }

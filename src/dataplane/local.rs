@@ -1,13 +1,14 @@
 //! Local delivery: ARP for our addresses, ICMP echo to us, registrations (UDP 434) to the control lcore.
 //!
-//! Counters: events `arp_replied`, `arp_to_control`, `icmp_echo_replied`,
-//! `control_handed`; drops `arp_ignored`, `bad_arp`, `local_fragment`,
-//! `icmp_error_to_us`, `local_unsupported` (and `truncated` for an echo request too
-//! short to answer).
+//! Counters: events `arp_replied`, `arp_to_control`, `neighbour_mac_changes`,
+//! `neighbour_static_overrides`, `icmp_echo_replied`, `control_handed`; drops
+//! `arp_ignored`, `bad_arp`, `local_fragment`, `icmp_error_to_us`, `local_unsupported`
+//! (and `truncated` for an echo request too short to answer).
 
 use crate::dataplane::classify::Ipv4Summary;
 use crate::dataplane::counters::{DropReason, Event};
 use crate::dataplane::forward::send_back;
+use crate::dataplane::neigh::Learned;
 use crate::dataplane::pipeline::{
     discard, Action, PacketBuf, Plane, ReturnPath, WorkerLocal, ETH, MIP_PORT,
 };
@@ -30,8 +31,14 @@ pub(crate) fn arp<B: PacketBuf>(
         return discard(local, DropReason::ArpIgnored);
     }
     // Learn our next hops from both requests and replies addressed to us.
-    if plane.neigh.learn(ingress, spa, sha, local.now_s) {
+    let learned = plane.neigh.learn_arp(ingress, spa, sha, local.now_s);
+    if learned.is_next_hop() {
         local.counters.event(Event::ArpToControl);
+    }
+    match learned {
+        Learned::Changed => local.counters.event(Event::NeighbourMacChanges),
+        Learned::StaticKept => local.counters.event(Event::NeighbourStaticOverrides),
+        Learned::NotNextHop | Learned::Resolved => {}
     }
     match oper {
         arp::OP_REQUEST => {

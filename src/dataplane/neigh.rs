@@ -6,6 +6,12 @@
 //! with a relaxed load per packet and learn from ARP replies / requests with a plain
 //! store (several workers may store the same value: no read-modify-write is needed).
 //! The control lcore sends ARP requests for entries that are unresolved or stale.
+//!
+//! An entry may be *static* (`gateway_mac` in the configuration): set before the workers
+//! start, never ARPed for, never overridden by ARP ([`Learned::StaticKept`]). A learned
+//! MAC that replaces another is [`Learned::Changed`]: the worker counts it, and the
+//! control lcore, comparing each entry against what it saw last
+//! ([`NeighEntry::take_change`]), logs it.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -17,6 +23,31 @@ pub struct NeighEntry {
     mac: AtomicU64,
     /// Seconds (caller's clock) of the last update; 0 = never.
     updated: AtomicU64,
+    /// Configured MAC: ARP neither refreshes nor overrides it.
+    fixed: bool,
+    /// The MAC (as `mac`) the control lcore saw last; written only by the control lcore.
+    seen: AtomicU64,
+}
+
+/// What an ARP packet from `(port, ip)` did to the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learned {
+    /// Not one of our next hops (or a MAC never learned: zero, broadcast, multicast).
+    NotNextHop,
+    /// First resolution, or the MAC we already had (refreshed).
+    Resolved,
+    /// A next hop's MAC replaced by a different one.
+    Changed,
+    /// A different MAC for a static entry: ignored.
+    StaticKept,
+}
+
+impl Learned {
+    /// Whether the sender was one of our next hops.
+    #[inline]
+    pub fn is_next_hop(self) -> bool {
+        self != Learned::NotNextHop
+    }
 }
 
 pub struct Neighbours {
@@ -46,6 +77,8 @@ impl Neighbours {
                     ip,
                     mac: AtomicU64::new(0),
                     updated: AtomicU64::new(0),
+                    fixed: false,
+                    seen: AtomicU64::new(0),
                 });
             }
         }
@@ -64,25 +97,63 @@ impl Neighbours {
         (v & VALID != 0).then(|| u64_to_mac(v))
     }
 
+    /// Makes the entry for `(port, ip)` static with `mac` (at start-up, before the workers
+    /// run). Returns whether `(port, ip)` is one of the next hops and `mac` a unicast MAC.
+    pub fn set_static(&mut self, port: u16, ip: u32, mac: [u8; 6]) -> bool {
+        if !is_unicast(mac) {
+            return false;
+        }
+        let Some(e) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.port == port && e.ip == ip)
+        else {
+            return false;
+        };
+        let v = VALID | mac_to_u64(mac);
+        e.mac.store(v, Relaxed);
+        e.seen.store(v, Relaxed);
+        e.fixed = true;
+        true
+    }
+
     /// Learns `mac` for `(port, ip)` if that is one of our next hops. Returns whether it was.
     #[inline]
     pub fn learn(&self, port: u16, ip: u32, mac: [u8; 6], now_s: u64) -> bool {
-        if mac == [0; 6] || mac[0] & 1 != 0 {
-            return false; // never learn broadcast/multicast/zero
+        self.learn_arp(port, ip, mac, now_s).is_next_hop()
+    }
+
+    /// Learns `mac` for `(port, ip)` (from an ARP request or reply to us) unless the
+    /// entry is static; says what changed. No read-modify-write: a plain store, skipped
+    /// when the value is already there.
+    #[inline]
+    pub fn learn_arp(&self, port: u16, ip: u32, mac: [u8; 6], now_s: u64) -> Learned {
+        if !is_unicast(mac) {
+            return Learned::NotNextHop; // never learn broadcast/multicast/zero
         }
-        for e in &self.entries {
-            if e.port == port && e.ip == ip {
-                let v = VALID | mac_to_u64(mac);
-                if e.mac.load(Relaxed) != v {
-                    e.mac.store(v, Relaxed);
-                }
-                if e.updated.load(Relaxed) != now_s {
-                    e.updated.store(now_s, Relaxed);
-                }
-                return true;
-            }
+        let Some(e) = self.entries.iter().find(|e| e.port == port && e.ip == ip) else {
+            return Learned::NotNextHop;
+        };
+        let v = VALID | mac_to_u64(mac);
+        let old = e.mac.load(Relaxed);
+        if e.fixed {
+            return if old == v {
+                Learned::Resolved
+            } else {
+                Learned::StaticKept
+            };
         }
-        false
+        if old != v {
+            e.mac.store(v, Relaxed);
+        }
+        if e.updated.load(Relaxed) != now_s {
+            e.updated.store(now_s, Relaxed);
+        }
+        if old & VALID != 0 && old != v {
+            Learned::Changed
+        } else {
+            Learned::Resolved
+        }
     }
 
     pub fn entries(&self) -> &[NeighEntry] {
@@ -98,6 +169,29 @@ impl NeighEntry {
     pub fn updated(&self) -> u64 {
         self.updated.load(Relaxed)
     }
+    /// Configured in the file (`gateway_mac`): not ARPed for, not overridden.
+    pub fn is_static(&self) -> bool {
+        self.fixed
+    }
+    /// For the control lcore (the only caller): the `(old, new)` MACs if the entry's MAC
+    /// changed since the last call (a first resolution is not a change), and remembers
+    /// the current one. Changes in between are counted by the workers
+    /// (`neighbour_mac_changes`), not seen here.
+    pub fn take_change(&self) -> Option<([u8; 6], [u8; 6])> {
+        let now = self.mac.load(Relaxed);
+        let seen = self.seen.load(Relaxed);
+        if now == seen {
+            return None;
+        }
+        self.seen.store(now, Relaxed);
+        (seen & VALID != 0 && now & VALID != 0).then(|| (u64_to_mac(seen), u64_to_mac(now)))
+    }
+}
+
+/// Neither zero nor a group (broadcast/multicast) address.
+#[inline]
+fn is_unicast(mac: [u8; 6]) -> bool {
+    mac != [0; 6] && mac[0] & 1 == 0
 }
 
 #[cfg(test)]
@@ -122,5 +216,46 @@ mod tests {
         assert!(n.learn(1, 20, [2, 0, 0, 0, 0, 2], 6));
         assert_eq!(n.mac(i), Some([2, 0, 0, 0, 0, 2]));
         assert_eq!(n.mac(99), None);
+    }
+
+    #[test]
+    fn a_changed_mac_is_reported_once_to_the_control_lcore() {
+        let n = Neighbours::new(&[(0, 10)]);
+        let e = &n.entries()[0];
+        assert_eq!(e.take_change(), None);
+        assert_eq!(n.learn_arp(0, 10, [2, 0, 0, 0, 0, 1], 5), Learned::Resolved);
+        assert_eq!(e.take_change(), None, "a first resolution is not a change");
+        assert_eq!(n.learn_arp(0, 10, [2, 0, 0, 0, 0, 1], 6), Learned::Resolved);
+        assert_eq!(e.take_change(), None);
+        assert_eq!(n.learn_arp(0, 10, [2, 0, 0, 0, 0, 2], 7), Learned::Changed);
+        assert_eq!(
+            e.take_change(),
+            Some(([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]))
+        );
+        assert_eq!(e.take_change(), None, "reported once");
+        assert_eq!(n.mac(0), Some([2, 0, 0, 0, 0, 2]));
+        assert_eq!(e.updated(), 7);
+    }
+
+    #[test]
+    fn a_static_entry_is_used_and_not_overridden() {
+        let mut n = Neighbours::new(&[(0, 10), (1, 20)]);
+        assert!(!n.set_static(0, 11, [2, 0, 0, 0, 0, 9]), "not a next hop");
+        assert!(!n.set_static(0, 10, [0xff; 6]), "not unicast");
+        assert!(n.set_static(0, 10, [2, 0, 0, 0, 0, 9]));
+        let e = &n.entries()[0];
+        assert!(e.is_static());
+        assert!(!n.entries()[1].is_static());
+        assert_eq!(n.mac(0), Some([2, 0, 0, 0, 0, 9]), "resolved without ARP");
+        assert_eq!(e.take_change(), None);
+        assert_eq!(
+            n.learn_arp(0, 10, [2, 0, 0, 0, 0, 1], 5),
+            Learned::StaticKept
+        );
+        assert!(n.learn(0, 10, [2, 0, 0, 0, 0, 1], 5), "still a next hop");
+        assert_eq!(n.learn_arp(0, 10, [2, 0, 0, 0, 0, 9], 5), Learned::Resolved);
+        assert_eq!(n.mac(0), Some([2, 0, 0, 0, 0, 9]));
+        assert_eq!(e.take_change(), None);
+        assert_eq!(e.updated(), 0, "ARP does not touch a static entry");
     }
 }

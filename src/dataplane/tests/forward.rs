@@ -122,3 +122,22 @@ fn unresolved_next_hop_is_counted() {
     assert_eq!(r.run(1, &f).0, Action::Drop);
     assert_eq!(r.drops(DropReason::NeighbourUnresolved), 1);
 }
+
+/// RFC 6040 normal-mode encapsulation: the outer ECN field is the inner one (the whole
+/// TOS byte is copied), for every codepoint, and the inner header is left as is.
+#[test]
+fn encapsulation_copies_every_ecn_codepoint() {
+    let r = Rig::new();
+    for tos in [0x00, 0x01, 0x02, 0x03, 0xb8, 0xb9, 0xba, 0xbb] {
+        let mut f = udp_frame(INET_MAC, SERVER, HOME, 50, 5000, b"ecn");
+        set_df_tos(&mut f, 14, true, tos);
+        let (a, out) = r.run(1, &f);
+        assert_eq!(a, Action::Tx(1), "{tos:#x}");
+        let d = out.data();
+        let outer = hdr(&d[14..]);
+        assert_eq!(outer.ecn().value(), tos & 3, "{tos:#x}");
+        assert_eq!(outer.dcp().value(), tos >> 2, "{tos:#x}");
+        assert!(checksum_ok(&d[14..]));
+        assert_eq!(&d[34..], &decremented(&f[14..])[..], "{tos:#x}");
+    }
+}

@@ -65,7 +65,7 @@ fn non_df_too_big_is_fragmented_then_encapsulated() {
     let r = Rig::new();
     let payload: Vec<u8> = (0..1472u32).map(|i| i as u8).collect();
     let mut f = udp_frame(INET_MAC, SERVER, HOME, 64, 5000, &payload);
-    set_df_tos(&mut f, 14, false, 0);
+    set_df_tos(&mut f, 14, false, 0xba); // AF31 + ECT(0)
     let mut local = r.local();
     let (a, buf) = r.run_with(&mut local, 1, &f);
     let Action::Fragment(plan) = a else {
@@ -90,6 +90,11 @@ fn non_df_too_big_is_fragmented_then_encapsulated() {
         assert_eq!(&d[0..6], &ROUTER_MAC);
         let outer = hdr(&d[14..]);
         assert_eq!(outer.destination(), ipb(COA));
+        assert_eq!(
+            outer.dcp().value() << 2 | outer.ecn().value(),
+            0xba,
+            "TOS (ECN included) copied into every fragment's outer header"
+        );
         assert!(checksum_ok(&d[14..]));
         assert_eq!(outer.total_len() as usize, d.len() - 14);
         let inner = hdr(&d[34..]);

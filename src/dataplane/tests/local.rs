@@ -83,3 +83,44 @@ fn registrations_go_to_control_on_all_three_paths() {
     assert_eq!(r.run(1, &f).0, Action::Drop);
     assert_eq!(r.drops(DropReason::LocalUnsupported), 1);
 }
+
+/// ARP moving a learned next hop is followed and counted; one moving a static next hop
+/// (`gateway_mac`) is answered but ignored and counted, and traffic keeps the static MAC.
+#[test]
+fn arp_moves_learned_next_hops_but_not_static_ones() {
+    let mut r = Rig::new();
+    let moved = [2, 0, 0, 0, 0, 0xdd];
+    // Learned: the GGSN moves (after the control lcore has seen it resolved).
+    assert_eq!(r.plane.neigh.entries()[0].take_change(), None);
+    assert_eq!(
+        r.run(0, &arp_request(moved, GGSN, MSM_GPRS)).0,
+        Action::Tx(0)
+    );
+    assert_eq!(r.plane.neigh.mac(0), Some(moved));
+    assert_eq!(r.events(Event::NeighbourMacChanges), 1);
+    // The same MAC again is a refresh, not a change.
+    assert_eq!(
+        r.run(0, &arp_request(moved, GGSN, MSM_GPRS)).0,
+        Action::Tx(0)
+    );
+    assert_eq!(r.events(Event::NeighbourMacChanges), 1);
+    assert_eq!(
+        r.plane.neigh.entries()[0].take_change(),
+        Some((GGSN_MAC, moved))
+    );
+    // Static: the router stays where the configuration put it.
+    let mut neigh = Neighbours::new(&[(0, ip(GGSN)), (1, ip(ROUTER))]);
+    assert!(neigh.set_static(1, ip(ROUTER), ROUTER_MAC));
+    r.plane.neigh = neigh;
+    let (a, out) = r.run(1, &arp_request(moved, ROUTER, MSM_WLAN));
+    assert_eq!(a, Action::Tx(1), "the request is still answered");
+    assert_eq!(&out.data()[0..6], &moved);
+    assert_eq!(r.plane.neigh.mac(1), Some(ROUTER_MAC));
+    assert_eq!(r.events(Event::NeighbourStaticOverrides), 1);
+    assert_eq!(r.events(Event::NeighbourMacChanges), 1);
+    let f = udp_frame(INET_MAC, SERVER, HOME, 50, 5000, b"to the mobile");
+    let (a, out) = r.run(1, &f);
+    assert_eq!(a, Action::Tx(1));
+    assert_eq!(&out.data()[0..6], &ROUTER_MAC, "static MAC used");
+    assert_eq!(r.plane.neigh.entries()[1].take_change(), None);
+}
