@@ -341,7 +341,7 @@ fn registration(rc: &RawControl) -> Result<RegistrationConfig, ConfigError> {
         return err("control.replay_window_s", "must be 1..=3600");
     }
     let rate = |field: &str, v: Option<u32>, default: u32| match v.unwrap_or(default) {
-        0 => err(&format!("control.{field}"), "must be >= 1"),
+        0 => err(format!("control.{field}"), "must be >= 1"),
         v => Ok(v),
     };
     Ok(RegistrationConfig {

@@ -90,6 +90,8 @@ impl Rig {
 
 use msm_table::Binding;
 
+mod admission;
+
 fn reply(o: &Outcome) -> msm_mip::ParsedReply<'_> {
     msm_mip::parse_reply(o.reply_bytes().expect("a reply")).expect("parses")
 }
