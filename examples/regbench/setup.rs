@@ -322,6 +322,9 @@ impl Setup {
             // High (below the bucket's arithmetic limit, ~10M/s with Unix-epoch ms).
             admission_per_sec: 4_000_000,
             per_subscriber_per_sec: 10,
+            per_source_per_sec: 4_000_000,
+            unauthenticated_replies_per_sec: 4_000_000,
+            unauthenticated_replies_per_source_per_sec: 4_000_000,
             journal_compact_bytes: 64 << 20,
         };
         let compact_bytes = cfg.journal_compact_bytes;

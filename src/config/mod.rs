@@ -100,8 +100,15 @@ pub struct RegistrationConfig {
     pub replay_window_s: u32,
     /// Global admission limit (requests/s, token bucket with one second of burst).
     pub admission_per_sec: u32,
-    /// Per-subscriber limit (requests/s).
+    /// Per-subscriber limit (requests/s), charged only by authenticated requests.
     pub per_subscriber_per_sec: u32,
+    /// Limit per source address before authentication (requests/s).
+    pub per_source_per_sec: u32,
+    /// Global limit of Replies without a valid MN-HA extension (replies/s).
+    pub unauthenticated_replies_per_sec: u32,
+    /// Limit of Replies without a valid MN-HA extension per destination address
+    /// (replies/s).
+    pub unauthenticated_replies_per_source_per_sec: u32,
     /// Compact the journal when its log exceeds this many bytes.
     pub journal_compact_bytes: u64,
 }

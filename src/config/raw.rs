@@ -45,6 +45,9 @@ pub(super) struct RawControl {
     pub replay_window_s: Option<u32>,
     pub admission_per_sec: Option<u32>,
     pub per_subscriber_per_sec: Option<u32>,
+    pub per_source_per_sec: Option<u32>,
+    pub unauthenticated_replies_per_sec: Option<u32>,
+    pub unauthenticated_replies_per_source_per_sec: Option<u32>,
     pub journal_compact_bytes: Option<u64>,
 }
 

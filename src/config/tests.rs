@@ -203,3 +203,27 @@ fn both_role_takes_a_static_wwan_gateway_mac() {
     let same_mac = same.replacen("00:aa", "00:bb", 1);
     Config::from_toml(&same_mac).unwrap();
 }
+
+#[test]
+fn admission_limits_have_defaults_and_refuse_zero() {
+    let r = Config::from_toml(GOOD).unwrap().registration;
+    assert_eq!(r.per_source_per_sec, 5000);
+    assert_eq!(r.unauthenticated_replies_per_sec, 1000);
+    assert_eq!(r.unauthenticated_replies_per_source_per_sec, 10);
+    for field in [
+        "per_source_per_sec",
+        "unauthenticated_replies_per_sec",
+        "unauthenticated_replies_per_source_per_sec",
+    ] {
+        let e = bad("[home]", &format!("[control]\n{field} = 0\n[home]"));
+        assert_eq!(e.field, format!("control.{field}"));
+        let text = GOOD.replacen("[home]", &format!("[control]\n{field} = 7\n[home]"), 1);
+        let r = Config::from_toml(&text).unwrap().registration;
+        let v = [
+            r.per_source_per_sec,
+            r.unauthenticated_replies_per_sec,
+            r.unauthenticated_replies_per_source_per_sec,
+        ];
+        assert_eq!(v.iter().filter(|&&x| x == 7).count(), 1, "{field}");
+    }
+}

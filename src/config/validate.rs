@@ -399,6 +399,10 @@ fn registration(rc: &RawControl) -> Result<RegistrationConfig, ConfigError> {
     if !(1..=3600).contains(&replay_window_s) {
         return err("control.replay_window_s", "must be 1..=3600");
     }
+    let rate = |field: &str, v: Option<u32>, default: u32| match v.unwrap_or(default) {
+        0 => err(format!("control.{field}"), "must be >= 1"),
+        v => Ok(v),
+    };
     Ok(RegistrationConfig {
         subscribers: rc.subscribers.clone(),
         state_dir: rc.state_dir.clone(),
@@ -406,6 +410,17 @@ fn registration(rc: &RawControl) -> Result<RegistrationConfig, ConfigError> {
         replay_window_s,
         admission_per_sec: rc.admission_per_sec.unwrap_or(500_000),
         per_subscriber_per_sec: rc.per_subscriber_per_sec.unwrap_or(10),
+        per_source_per_sec: rate("per_source_per_sec", rc.per_source_per_sec, 5000)?,
+        unauthenticated_replies_per_sec: rate(
+            "unauthenticated_replies_per_sec",
+            rc.unauthenticated_replies_per_sec,
+            1000,
+        )?,
+        unauthenticated_replies_per_source_per_sec: rate(
+            "unauthenticated_replies_per_source_per_sec",
+            rc.unauthenticated_replies_per_source_per_sec,
+            10,
+        )?,
         journal_compact_bytes: rc.journal_compact_bytes.unwrap_or(64 << 20).max(4096),
     })
 }

@@ -9,12 +9,14 @@
 //!
 //! | step | failure | code |
 //! | --- | --- | --- |
+//! | per-source admission limit | over | dropped, counted, no reply |
 //! | global admission limit | over | dropped, counted, no reply |
-//! | structure (fixed part, extensions, NAI, MN-HA present) | see `msm_mip::RequestError::code` | 134 / 131, or silent discard |
+//! | fixed part present, type 1 | no | dropped, counted (`dropped_unparsable`), no reply |
+//! | structure (extensions, NAI, MN-HA present) | see `msm_mip::RequestError::code` | 134 / 131, or silent discard |
 //! | subscriber by NAI | unknown | 129 (Reply without MN-HA: no key) |
-//! | per-subscriber limit | over | dropped, counted, no reply |
 //! | SPI | not the subscriber's | 131 |
 //! | MN-HA authenticator (constant time) | wrong | 131 |
+//! | per-subscriber limit | over | dropped, counted, no reply |
 //! | Identification: timestamp window, increasing | no | 133, our time in the high 32 bits |
 //! | flags (D, T, no M/G, no S/B) | no | 134 / 137 / 139 |
 //! | home address | not the subscriber's or outside the pools | 129 |
@@ -28,6 +30,13 @@
 //! "authentication failed". Replies to known subscribers always carry an MN-HA
 //! authenticator computed with the subscriber's key and SPI.
 //!
+//! Admission (PROTOCOL.md section 1): only the per-source and global limits are charged
+//! before authentication; the subscriber's own budget is charged after it, so forged
+//! requests naming an MSISDN cannot starve that subscriber. Replies to requests that did
+//! not authenticate (129, 131, 134 before authentication) go to an address nobody proved
+//! to own: they are rate-limited per destination and globally and never larger than the
+//! request (see `reply.rs`).
+//!
 //! Idempotence: a retransmission carries a fresh Identification and the same binding, so
 //! applying it again changes nothing but the expiry. A verbatim duplicate (same
 //! Identification) gets 133, which the mobile treats as "resynchronise and retry".
@@ -35,7 +44,7 @@
 use crate::config::{Prefix, RegistrationConfig};
 use crate::control::reg_io::Path;
 use crate::control::subscribers::{Subscriber, Subscribers};
-use admission::Bucket;
+use admission::{Bucket, SourceBuckets};
 use care_of::{CareOfRefusal, CareOfRefusals};
 use msm_mip::{Code, ParsedRequest};
 use msm_table::{TableError, TableWriter};
@@ -119,7 +128,17 @@ pub struct RegCounters {
     pub cancelled: u64,
     pub dropped_admission: u64,
     pub dropped_per_subscriber: u64,
+    /// Over the per-source limit charged before authentication.
+    pub dropped_per_source: u64,
+    /// Shorter than the fixed part or not a Registration Request: no reply.
+    pub dropped_unparsable: u64,
     pub dropped_silently: u64,
+    /// Replies without a valid MN-HA extension not sent: over the per-destination limit.
+    pub unauthenticated_replies_dropped_per_source: u64,
+    /// ... over the global limit.
+    pub unauthenticated_replies_dropped_global: u64,
+    /// ... cut to their fixed part so as not to exceed the request.
+    pub unauthenticated_replies_trimmed: u64,
     /// Replies by code (code -> count).
     pub by_code: std::collections::BTreeMap<u8, u64>,
     /// Replies refused because the table was full (code 130): alarm on this.
@@ -140,7 +159,13 @@ pub struct Registrar {
     pools: Vec<Prefix>,
     subs: Subscribers,
     state: HashMap<u64, SubState>,
+    /// Pre-authentication limit for all requests.
     global: Bucket,
+    /// Pre-authentication limit per source address.
+    per_source: SourceBuckets,
+    /// Limits of the Replies without a valid MN-HA extension: global, per destination.
+    unauthenticated_global: Bucket,
+    unauthenticated_per_source: SourceBuckets,
     /// Our own addresses (every port's): what a request may name as home agent, and
     /// never as care-of address.
     own_addresses: Vec<u32>,
@@ -180,13 +205,17 @@ impl Registrar {
         subs: Subscribers,
         home_agents: Vec<u32>,
     ) -> Registrar {
-        let global = Bucket::new(cfg.admission_per_sec);
         Registrar {
+            global: Bucket::new(cfg.admission_per_sec),
+            per_source: SourceBuckets::new(cfg.per_source_per_sec),
+            unauthenticated_global: Bucket::new(cfg.unauthenticated_replies_per_sec),
+            unauthenticated_per_source: SourceBuckets::new(
+                cfg.unauthenticated_replies_per_source_per_sec,
+            ),
             cfg,
             pools,
             subs,
             state: HashMap::new(),
-            global,
             own_addresses: home_agents,
             counters: RegCounters::default(),
         }
@@ -230,27 +259,48 @@ impl Registrar {
         table: &mut TableWriter,
     ) -> Outcome {
         self.counters.requests += 1;
-        if !self.global.take(now.ms) {
-            self.counters.dropped_admission += 1;
+        let peer = reply_address(path, src);
+        if !self.admit_before_authentication(peer, now) {
             return Outcome::silent();
         }
         let req = match msm_mip::parse_request_any_flags(payload) {
             Ok(r) => r,
-            Err(e) => return self.reply_unparsed(payload, e.reply_code()),
+            Err(e) => return self.reply_unparsed(payload, e, peer, now),
         };
         let Some(sub) = req.msisdn().and_then(|m| self.subs.by_msisdn(m)).copied() else {
             let code = Code::AdministrativelyProhibited;
-            return self.reply(&req, None, code, 0, req.identification);
+            return self.unauthenticated(payload.len(), peer, now, |me| {
+                me.reply(&req, None, code, 0, req.identification)
+            });
         };
         match self.check_and_apply(&req, &sub, path, src, now, table) {
             Ok(applied) => self.accept(&req, &sub, applied, table),
             Err(Refusal::Dropped) => Outcome::silent(),
+            Err(Refusal::Unauthenticated(code, ident)) => {
+                self.unauthenticated(payload.len(), peer, now, |me| {
+                    me.reply(&req, Some(&sub), code, 0, ident)
+                })
+            }
             Err(Refusal::Code(code, ident)) => self.reply(&req, Some(&sub), code, 0, ident),
         }
     }
 
-    /// The steps after the subscriber is known: its admission limit, authentication,
-    /// replay, flags, addresses, then the table.
+    /// The limits charged before authentication: per source address first (a flooding
+    /// source does not drain the global budget of everyone else), then global.
+    fn admit_before_authentication(&mut self, peer: u32, now: Now) -> bool {
+        if !self.per_source.take(peer, now.ms) {
+            self.counters.dropped_per_source += 1;
+            return false;
+        }
+        if !self.global.take(now.ms) {
+            self.counters.dropped_admission += 1;
+            return false;
+        }
+        true
+    }
+
+    /// The steps after the subscriber is known: authentication, its admission limit (only
+    /// authenticated requests charge it), replay, flags, addresses, then the table.
     fn check_and_apply(
         &mut self,
         req: &ParsedRequest,
@@ -260,8 +310,8 @@ impl Registrar {
         now: Now,
         table: &mut TableWriter,
     ) -> Result<Applied, Refusal> {
-        let last = self.admit_subscriber(sub.msisdn, now)?;
         authenticate(req, sub)?;
+        let last = self.admit_subscriber(sub.msisdn, now)?;
         self.check_replay(req, last, now)?;
         req.check_flags()
             .map_err(|e| Refusal::Code(e.code(), req.identification))?;
@@ -428,6 +478,8 @@ impl Registrar {
 enum Refusal {
     /// Dropped and counted (an admission limit): no Reply.
     Dropped,
+    /// Authentication failed: the Reply goes to an unproven address (rate-limited).
+    Unauthenticated(Code, u64),
     /// Refused with this code; the Reply carries this Identification.
     Code(Code, u64),
 }
@@ -445,10 +497,21 @@ struct Applied {
 /// time).
 fn authenticate(req: &ParsedRequest, sub: &Subscriber) -> Result<(), Refusal> {
     if req.spi != sub.spi || !msm_mip::verify_mn_ha(req, sub.key()) {
-        return Err(Refusal::Code(
+        return Err(Refusal::Unauthenticated(
             Code::MnFailedAuthentication,
             req.identification,
         ));
     }
     Ok(())
+}
+
+/// The address a request's Reply goes to, which keys the per-source limits. On path 2 it
+/// is the outer source, not the inner one: the Reply is tunnelled to the outer source, so
+/// that is the address a spoofed request would aim replies at, and the inner source (a home
+/// address) names no host on the Internet side the request came from.
+fn reply_address(path: Path, src: u32) -> u32 {
+    match path {
+        Path::Tunnel { outer_src, .. } => outer_src,
+        Path::Wwan | Path::Direct => src,
+    }
 }

@@ -1,7 +1,11 @@
-//! Admission limits: a token bucket per subscriber and one for all requests.
+//! Admission limits: token buckets for all requests, per source address (a bounded table),
+//! per subscriber, and for unauthenticated replies.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 
 /// Token bucket in milliseconds with one second of burst.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Bucket {
     per_sec: u64,
     tokens_milli: u64,
@@ -30,5 +34,106 @@ impl Bucket {
         } else {
             false
         }
+    }
+}
+
+/// Slots of a [`SourceBuckets`] table (a power of two).
+const SOURCE_SLOTS: usize = 16384;
+/// Slots a source address may occupy (one set); a new source evicts the least recently
+/// used of them.
+const WAYS: usize = 4;
+
+#[derive(Debug, Clone)]
+struct Slot {
+    addr: u32,
+    used: bool,
+    /// [`SourceBuckets::clock`] at the last use (recency for eviction).
+    last_use: u64,
+    bucket: Bucket,
+}
+
+/// One token bucket per source address in a fixed-size, set-associative table: memory is
+/// bounded whatever the number of (spoofed) sources. A source without a slot takes the
+/// least recently used one of its set and starts with a full bucket, so eviction can only
+/// make the limit more lenient, never refuse a source wrongly; a source sending above the
+/// limit touches its slot constantly and is not evicted by a spread of other sources. The
+/// hash is keyed with a random seed, so a sender cannot choose addresses that share a set.
+pub(super) struct SourceBuckets {
+    per_sec: u32,
+    hasher: RandomState,
+    /// Counts lookups: orders uses even within one millisecond.
+    clock: u64,
+    slots: Box<[Slot]>,
+}
+
+impl SourceBuckets {
+    pub(super) fn new(per_sec: u32) -> SourceBuckets {
+        let empty = Slot {
+            addr: 0,
+            used: false,
+            last_use: 0,
+            bucket: Bucket::new(per_sec),
+        };
+        SourceBuckets {
+            per_sec,
+            hasher: RandomState::new(),
+            clock: 0,
+            slots: vec![empty; SOURCE_SLOTS].into_boxed_slice(),
+        }
+    }
+
+    /// Takes a token from `addr`'s bucket; `false` when it is empty.
+    pub(super) fn take(&mut self, addr: u32, now_ms: u64) -> bool {
+        self.clock += 1;
+        let sets = SOURCE_SLOTS / WAYS;
+        let set = (self.hasher.hash_one(addr) as usize) & (sets - 1);
+        let ways = &mut self.slots[set * WAYS..(set + 1) * WAYS];
+        let i = match ways.iter().position(|s| s.used && s.addr == addr) {
+            Some(i) => i,
+            None => {
+                let lru = (0..WAYS)
+                    .min_by_key(|&i| (ways[i].used, ways[i].last_use))
+                    .unwrap_or(0);
+                ways[lru] = Slot {
+                    addr,
+                    used: true,
+                    last_use: 0,
+                    bucket: Bucket::new(self.per_sec),
+                };
+                lru
+            }
+        };
+        ways[i].last_use = self.clock;
+        ways[i].bucket.take(now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_source_has_its_own_bucket() {
+        let mut t = SourceBuckets::new(2);
+        assert!(t.take(1, 1000) && t.take(1, 1000));
+        assert!(!t.take(1, 1000), "source 1 is over its limit");
+        assert!(t.take(2, 1000), "source 2 is not");
+        assert!(t.take(1, 1500), "refilled after 500 ms");
+    }
+
+    #[test]
+    fn memory_is_bounded_and_a_busy_source_keeps_its_slot() {
+        let mut t = SourceBuckets::new(10);
+        for _ in 0..10 {
+            assert!(t.take(7, 1000));
+        }
+        // a spoofed-source flood: many more sources than slots, the busy source in between
+        for a in 0..(4 * SOURCE_SLOTS as u32) {
+            let _ = t.take(0x0a00_0000 + a, 1000);
+            if a % 64 == 0 {
+                assert!(!t.take(7, 1000), "source 7 stays limited during the flood");
+            }
+        }
+        assert_eq!(t.slots.len(), SOURCE_SLOTS);
     }
 }

@@ -1,8 +1,9 @@
-//! Building the Reply of a request: signed for a known subscriber, unsigned otherwise.
+//! Building the Reply of a request: signed for a known subscriber, unsigned otherwise;
+//! the limits and size bound of Replies to requests that did not authenticate.
 
-use super::{Outcome, Registrar, MAX_REPLY};
+use super::{Now, Outcome, Registrar, MAX_REPLY};
 use crate::control::subscribers::Subscriber;
-use msm_mip::{Code, ParsedRequest};
+use msm_mip::{Code, ParsedRequest, RequestError};
 use std::net::Ipv4Addr;
 
 impl Registrar {
@@ -49,28 +50,72 @@ impl Registrar {
         }
     }
 
-    /// A request that did not parse: answer with the code if its fixed part is readable
-    /// (no NAI echo, no authenticator: we don't know whose it is), else drop.
-    pub(super) fn reply_unparsed(&mut self, payload: &[u8], code: Option<Code>) -> Outcome {
-        let (Some(code), Ok(v)) = (code, msm_mip::RegistrationRequest::new_checked(payload)) else {
-            self.counters.dropped_silently += 1;
+    /// A request that did not parse. Without its fixed part or with another type it is
+    /// structurally unparsable: dropped and counted, no reply. Otherwise answer with the
+    /// error's code if it has one (no NAI echo, no authenticator: we don't know whose it
+    /// is), as an unauthenticated reply; an unknown extension 0-127 is discarded silently.
+    pub(super) fn reply_unparsed(
+        &mut self,
+        payload: &[u8],
+        error: msm_mip::RequestError,
+        peer: u32,
+        now: Now,
+    ) -> Outcome {
+        let fixed = msm_mip::RegistrationRequest::new_checked(payload);
+        let (Ok(v), Some(code)) = (fixed, error.reply_code()) else {
+            match error {
+                RequestError::Truncated | RequestError::BadType(_) => {
+                    self.counters.dropped_unparsable += 1
+                }
+                _ => self.counters.dropped_silently += 1,
+            }
             return Outcome::silent();
         };
-        self.count(code);
-        let mut buf = [0u8; MAX_REPLY];
-        let n = unsigned_reply(
-            &mut buf,
-            code,
-            v.home_address(),
-            v.home_agent(),
-            v.identification(),
-            &[],
-        );
-        Outcome {
-            code: Some(code),
-            reply: Some((buf, n)),
-            change: None,
+        let (home, ha, ident) = (v.home_address(), v.home_agent(), v.identification());
+        self.unauthenticated(payload.len(), peer, now, |me| {
+            me.count(code);
+            let mut buf = [0u8; MAX_REPLY];
+            let n = unsigned_reply(&mut buf, code, home, ha, ident, &[]);
+            Outcome {
+                code: Some(code),
+                reply: Some((buf, n)),
+                change: None,
+            }
+        })
+    }
+
+    /// Sends the Reply `build` makes to a request that did not authenticate, within the
+    /// limits of such replies: per destination address (`peer`, where the Reply goes: the
+    /// address a spoofed request aims it at), checked first so that one flooded victim
+    /// does not use the global budget, then globally. Over a limit: no Reply, counted. A
+    /// Reply longer than the request (`request_len`) is cut to its fixed part, so the MSM
+    /// never amplifies.
+    pub(super) fn unauthenticated(
+        &mut self,
+        request_len: usize,
+        peer: u32,
+        now: Now,
+        build: impl FnOnce(&mut Self) -> Outcome,
+    ) -> Outcome {
+        if !self.unauthenticated_per_source.take(peer, now.ms) {
+            self.counters.unauthenticated_replies_dropped_per_source += 1;
+            return Outcome::silent();
         }
+        if !self.unauthenticated_global.take(now.ms) {
+            self.counters.unauthenticated_replies_dropped_global += 1;
+            return Outcome::silent();
+        }
+        let mut out = build(self);
+        if let Some((_, n)) = out.reply.as_mut() {
+            if *n > request_len {
+                // Without extensions it is still a well-formed Reply, one a mobile cannot
+                // authenticate (as every reply here); the fixed part (20 bytes) is shorter
+                // than any request that reaches this point (24 bytes at least).
+                *n = msm_mip::REPLY_FIXED_LEN;
+                self.counters.unauthenticated_replies_trimmed += 1;
+            }
+        }
+        out
     }
 }
 

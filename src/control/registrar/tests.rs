@@ -32,6 +32,9 @@ fn cfg() -> RegistrationConfig {
         replay_window_s: 7,
         admission_per_sec: 1000,
         per_subscriber_per_sec: 5,
+        per_source_per_sec: 1000,
+        unauthenticated_replies_per_sec: 1000,
+        unauthenticated_replies_per_source_per_sec: 1000,
         journal_compact_bytes: 1 << 20,
     }
 }
@@ -89,6 +92,8 @@ impl Rig {
 }
 
 use msm_table::Binding;
+
+mod admission;
 
 fn reply(o: &Outcome) -> msm_mip::ParsedReply<'_> {
     msm_mip::parse_reply(o.reply_bytes().expect("a reply")).expect("parses")

@@ -73,6 +73,9 @@ fn registrar() -> Registrar {
         replay_window_s: 7,
         admission_per_sec: 1000,
         per_subscriber_per_sec: 5,
+        per_source_per_sec: 1000,
+        unauthenticated_replies_per_sec: 1000,
+        unauthenticated_replies_per_source_per_sec: 1000,
         journal_compact_bytes: 1 << 20,
     };
     Registrar::new(cfg, pools, subs, vec![GPRS])
