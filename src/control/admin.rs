@@ -139,16 +139,9 @@ impl fmt::Display for Command {
 /// policy): not a host's unicast address, one of the MSM's own addresses (`own`), or
 /// inside a home pool. `None`: acceptable.
 pub fn care_of_refused(coa: u32, own: &[u32], pools: &[Prefix]) -> Option<&'static str> {
-    let first = coa >> 24;
-    if first == 0 || first == 127 || first >= 224 {
-        Some("is not a host's unicast address")
-    } else if own.contains(&coa) {
-        Some("is one of the MSM's own addresses")
-    } else if pools.iter().any(|p| p.contains(coa)) {
-        Some("is inside a home pool")
-    } else {
-        None
-    }
+    crate::control::registrar::care_of::check(coa, own, pools)
+        .err()
+        .map(|why| why.text())
 }
 
 /// Client side: sends one command, returns the reply.

@@ -28,6 +28,22 @@ pub enum CareOfRefusal {
     NotTheSource,
 }
 
+impl CareOfRefusal {
+    /// What is wrong with the address, for an operator's error message.
+    pub fn text(self) -> &'static str {
+        match self {
+            CareOfRefusal::ThisNetwork
+            | CareOfRefusal::Loopback
+            | CareOfRefusal::Multicast
+            | CareOfRefusal::Reserved
+            | CareOfRefusal::Broadcast => "is not a host's unicast address",
+            CareOfRefusal::OwnAddress => "is one of the MSM's own addresses",
+            CareOfRefusal::HomePool => "is inside a home pool",
+            CareOfRefusal::NotTheSource => "is not the address the request came from",
+        }
+    }
+}
+
 /// Care-of addresses refused (code 134), by reason.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct CareOfRefusals {
