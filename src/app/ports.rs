@@ -123,30 +123,14 @@ pub(super) fn plane(cfg: &Config, infos: Vec<PortInfo>) -> Result<Plane, StartEr
 mod tests {
     use super::*;
 
-    const CONFIG: &str = r#"
-[eal]
-args = ["-l", "0,1"]
-[[port]]
-name = "wwan"
-device = "net_null0"
-role = "wwan"
-address = "192.0.2.129"
-prefix_len = 29
-gateway = "192.0.2.130"
-[[port]]
-name = "internet"
-device = "net_null1"
-role = "internet"
-address = "198.51.100.1"
-prefix_len = 24
-gateway = "198.51.100.2"
-gateway_mac = "02:00:00:00:00:bb"
-[[worker]]
-lcore = 1
-queues = [{ port = "wwan", queue = 0 }, { port = "internet", queue = 0 }]
-[home]
-pools = ["192.0.2.0/25"]
-"#;
+    /// The configuration tests' valid file, with a static MAC for the Internet gateway.
+    fn config() -> String {
+        crate::config::tests::GOOD.replacen(
+            "gateway = \"198.51.100.2\"",
+            "gateway = \"198.51.100.2\"\ngateway_mac = \"02:00:00:00:00:bb\"",
+            1,
+        )
+    }
 
     fn infos(cfg: &Config) -> Vec<PortInfo> {
         cfg.ports
@@ -162,7 +146,7 @@ pools = ["192.0.2.0/25"]
 
     #[test]
     fn static_gateway_macs_fill_the_neighbour_table() {
-        let cfg = Config::from_toml(CONFIG).unwrap();
+        let cfg = Config::from_toml(&config()).unwrap();
         let plane = plane(&cfg, infos(&cfg)).unwrap();
         let inet = &plane.neigh.entries()[plane.to_internet.neigh];
         assert!(inet.is_static());
@@ -174,7 +158,7 @@ pools = ["192.0.2.0/25"]
 
     #[test]
     fn a_both_port_takes_its_wwan_gateway_mac() {
-        let text = CONFIG.replacen(
+        let text = config().replacen(
             "role = \"internet\"",
             "role = \"both\"\nwwan_gateway = \"198.51.100.3\"\n\
              wwan_gateway_mac = \"02:00:00:00:00:aa\"",

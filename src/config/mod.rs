@@ -10,7 +10,7 @@
 mod prefix;
 mod raw;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod validate;
 
 pub use prefix::{Prefix, PrefixError};
