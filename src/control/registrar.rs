@@ -54,7 +54,7 @@ mod admission;
 pub mod care_of;
 mod reply;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// A binding change that must be durable before its Reply leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,8 @@ struct Rig {
     now: Now,
 }
 
-fn cfg() -> RegistrationConfig {
+/// The registration settings of the registrar and service tests.
+pub(crate) fn cfg() -> RegistrationConfig {
     RegistrationConfig {
         subscribers: None,
         state_dir: None,

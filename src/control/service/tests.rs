@@ -4,7 +4,7 @@
 //! journal in a temporary directory.
 
 use super::*;
-use crate::config::{Prefix, RegistrationConfig};
+use crate::config::Prefix;
 use crate::control::journal::Kind;
 use msm_mip::RequestBuilder;
 use msm_table::{Lookup, Rcu, RcuReader, TableConfig};
@@ -66,18 +66,7 @@ fn registrar() -> Registrar {
         msisdn(1)
     );
     let subs = Subscribers::parse(&text, &pools).unwrap();
-    let cfg = RegistrationConfig {
-        subscribers: None,
-        state_dir: None,
-        max_lifetime_s: 600,
-        replay_window_s: 7,
-        admission_per_sec: 1000,
-        per_subscriber_per_sec: 5,
-        per_source_per_sec: 1000,
-        unauthenticated_replies_per_sec: 1000,
-        unauthenticated_replies_per_source_per_sec: 1000,
-        journal_compact_bytes: 1 << 20,
-    };
+    let cfg = crate::control::registrar::tests::cfg();
     Registrar::new(cfg, pools, subs, vec![GPRS])
 }
 
