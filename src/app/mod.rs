@@ -142,6 +142,7 @@ pub fn run(cfg: Config, pre: Vec<Preload>) -> Result<(), StartError> {
         ip_id: 0,
         reload: None,
         reload_status: None,
+        alarms: Default::default(),
     };
     let final_stats = ctl.run();
     eal.wait_all();

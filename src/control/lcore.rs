@@ -20,6 +20,7 @@ mod drain;
 
 use crate::config::Config;
 use crate::control::admin::{self, Command};
+use crate::control::alarms::Alarms;
 use crate::control::reg_io::{self, RegPacket};
 use crate::control::registrar::Now;
 use crate::control::service::{BindError, RegistrationService, Reply, MAX_HELD};
@@ -87,6 +88,8 @@ pub struct ControlCtx {
     pub reload: Option<Receiver<LoadResult>>,
     /// Outcome of the last reload, for `stats`.
     pub reload_status: Option<String>,
+    /// Active alarms (shown by `stats`).
+    pub alarms: Alarms,
 }
 
 /// Why an operator command failed (the client gets `{"error": "<message>"}`).

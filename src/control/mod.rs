@@ -12,6 +12,7 @@
 //! * [`admin`]: the operator socket (`msm ctl`).
 
 pub mod admin;
+pub mod alarms;
 pub mod journal;
 pub mod lcore;
 pub mod preload;

@@ -56,6 +56,7 @@ impl ControlCtx {
         let ts = writer.stats();
         json!({
             "uptime_s": self.started.elapsed().as_secs_f64(),
+            "alarms": self.alarms.json(),
             "total": total,
             "workers": workers,
             // Per-stage cycle counters: per worker under "stage_cycles" when built with
