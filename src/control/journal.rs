@@ -82,11 +82,15 @@
 //!
 //! # I/O errors
 //!
-//! A failed `write` (e.g. `ENOSPC`) rolls the log back to its last committed length and
-//! keeps the group buffered: the next `commit` retries it (the caller must not send
-//! code 0 for the group whose `commit` failed). A failed `fdatasync` poisons the journal:
-//! after one, Linux may have dropped the dirty pages and a retry could falsely succeed,
-//! so every later `commit`/`compact` fails until the MSM restarts and replays.
+//! A failed `commit` drops its group: the caller drops the group's changes too (never
+//! applied to the table, never acknowledged: the mobiles retransmit), so the journal and
+//! the table never disagree. A failed `write` (e.g. `ENOSPC`) rolls the log back to its
+//! last committed length; the next `commit` (a new group) simply tries again, so service
+//! returns by itself once space is freed. A failed `fdatasync` poisons the journal: after
+//! one, Linux may have dropped the dirty pages and a retry could falsely succeed. A
+//! poisoned journal refuses every `commit`/`compact`; at most once a second a `commit`
+//! first tries to recover it by cutting the log back to its committed length and fsyncing
+//! that (`Journal::try_recover`), and carries on if it can.
 //!
 //! The log is locked with `flock(LOCK_EX)`: a second MSM on the same state directory
 //! fails to open it instead of interleaving records.
@@ -148,6 +152,8 @@ pub struct JournalStats {
     pub fsync_ns_max: u64,
     /// Failed commits.
     pub commit_errors: u64,
+    /// Poisoned journals made usable again ([`Journal::commit`] after a failed fsync).
+    pub recoveries: u64,
     pub compactions: u64,
     /// Records written by the last compaction, and its duration.
     pub last_compaction_records: u64,
@@ -166,8 +172,26 @@ pub struct Journal {
     log_len: u64,
     buf: Vec<u8>,
     poisoned: Option<String>,
+    /// When a poisoned journal next tries to recover.
+    recover_after: Option<Instant>,
     stats: JournalStats,
+    /// The next commit's injected failure (tests).
+    #[cfg(test)]
+    fault: Option<Fault>,
 }
+
+/// A failure [`Journal::commit`] can be made to meet once (tests).
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Half the group is written, then `ENOSPC`.
+    Write,
+    /// The write succeeds, the `fdatasync` fails with `EIO`.
+    Sync,
+}
+
+/// How often a poisoned journal tries to recover.
+const RECOVER_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -189,15 +213,22 @@ impl Journal {
     /// `fdatasync`. The Replies of the group may leave once this returned `Ok`.
     /// No-op without pending records. See the module doc for errors.
     pub fn commit(&mut self) -> io::Result<()> {
-        if let Some(p) = &self.poisoned {
-            return Err(io::Error::other(p.clone()));
-        }
         if self.buf.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.log.write_all(&self.buf) {
+        if self.poisoned.is_some() {
+            self.try_recover();
+        }
+        if let Some(p) = &self.poisoned {
             self.stats.commit_errors += 1;
-            // Cut whatever part of the group reached the file; keep the group buffered.
+            self.buf.clear();
+            return Err(io::Error::other(p.clone()));
+        }
+        if let Err(e) = self.write_group() {
+            self.stats.commit_errors += 1;
+            // Cut whatever part of the group reached the file and drop the group: the
+            // caller drops its changes (none was applied or acknowledged).
+            self.buf.clear();
             if let Err(e2) = self.log.set_len(self.log_len) {
                 self.poison(format!(
                     "{}: write failed ({e}) and the partial write could not be cut ({e2})",
@@ -207,7 +238,7 @@ impl Journal {
             return Err(with_path(&self.log_path, e));
         }
         let t = Instant::now();
-        if let Err(e) = self.log.sync_data() {
+        if let Err(e) = self.sync_group() {
             self.stats.commit_errors += 1;
             self.buf.clear();
             let e = with_path(&self.log_path, e);
@@ -226,8 +257,63 @@ impl Journal {
         Ok(())
     }
 
+    /// Writes the buffered group at the end of the log.
+    fn write_group(&mut self) -> io::Result<()> {
+        #[cfg(test)]
+        if self.fault == Some(Fault::Write) {
+            self.fault = None;
+            // A partial write, then the disk is full.
+            self.log.write_all(&self.buf[..self.buf.len() / 2])?;
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        self.log.write_all(&self.buf)
+    }
+
+    fn sync_group(&mut self) -> io::Result<()> {
+        #[cfg(test)]
+        if self.fault == Some(Fault::Sync) {
+            self.fault = None;
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        self.log.sync_data()
+    }
+
     fn poison(&mut self, why: String) {
-        self.poisoned = Some(format!("binding journal unusable until restart: {why}"));
+        self.poisoned = Some(format!("binding journal unusable: {why}"));
+        self.recover_after = Some(Instant::now() + RECOVER_EVERY);
+    }
+
+    /// Tries to make a poisoned journal usable again, at most once per
+    /// [`RECOVER_EVERY`]: cuts the log back to its last committed length and fsyncs it.
+    /// Everything before that length was fsynced by earlier commits; whatever a failed
+    /// `fdatasync` may or may not have written after it is cut, so the file again holds
+    /// exactly the committed records. (Retrying the failed `fdatasync` itself would not
+    /// do: after one, Linux may have dropped the dirty pages and report success.)
+    fn try_recover(&mut self) {
+        if self.recover_after.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let res = self
+            .log
+            .set_len(self.log_len)
+            .and_then(|()| self.log.seek(SeekFrom::Start(self.log_len)).map(|_| ()))
+            .and_then(|()| self.log.sync_all());
+        match res {
+            Ok(()) => {
+                tracing::warn!(
+                    "binding journal recovered: {} cut back to its {} committed bytes",
+                    self.log_path.display(),
+                    self.log_len
+                );
+                self.poisoned = None;
+                self.recover_after = None;
+                self.stats.recoveries += 1;
+            }
+            Err(e) => {
+                tracing::debug!("binding journal recovery failed: {e}");
+                self.recover_after = Some(Instant::now() + RECOVER_EVERY);
+            }
+        }
     }
 
     /// Why the journal refuses work, if it does.

@@ -20,7 +20,7 @@ mod drain;
 
 use crate::config::Config;
 use crate::control::admin::{self, Command};
-use crate::control::alarms::Alarms;
+use crate::control::alarms::{self, Alarms};
 use crate::control::reg_io::{self, RegPacket};
 use crate::control::registrar::Now;
 use crate::control::service::{BindError, RegistrationService, Reply, MAX_HELD};
@@ -158,6 +158,10 @@ impl ControlCtx {
             }
             self.service.expire(Now::system());
             self.service.maybe_compact();
+            self.alarms.set(
+                alarms::JOURNAL_CANNOT_COMMIT,
+                self.service.journal_failure().map(str::to_owned),
+            );
             self.poll_reload();
             self.service.reclaim();
             if last_stats.elapsed() >= stats_every {
@@ -356,7 +360,7 @@ impl ControlCtx {
                 Ok(v)
             }
             Command::Unbind(home) => {
-                if self.service.unbind(home) {
+                if self.service.unbind(home)? {
                     Ok(json!({"removed": ip_str(home)}))
                 } else {
                     Err(AdminError::NoBinding(Ipv4Addr::from(home)))

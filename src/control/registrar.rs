@@ -1,9 +1,10 @@
 //! Registration handling on the control lcore (PROTOCOL.md section 1), without DPDK.
 //!
 //! [`Registrar::handle`] takes one Registration Request (the UDP payload and how it
-//! arrived), decides, applies the binding change to the table writer (in place: visible to
-//! workers at once, published by the caller), and returns the Reply to send and the
-//! [`Change`] that must be made durable before that Reply leaves.
+//! arrived), decides against a [`BindingStore`] (the registration service's staged view
+//! of the table: the batch's own changes on top of the committed table, none of them
+//! visible to the workers), and returns the Reply to send and the [`Change`] that must be
+//! made durable before that Reply leaves and before the workers forward by it.
 //!
 //! Order of checks, and the code each failure gets:
 //!
@@ -47,7 +48,7 @@ use crate::control::subscribers::{Subscriber, Subscribers};
 use admission::{Bucket, SourceBuckets};
 use care_of::{CareOfRefusal, CareOfRefusals};
 use msm_mip::{Code, ParsedRequest};
-use msm_table::{TableError, TableWriter};
+use msm_table::{Binding, TableError, TableWriter};
 use std::collections::HashMap;
 
 mod admission;
@@ -55,6 +56,26 @@ pub mod care_of;
 mod reply;
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// What the registrar reads and changes: the binding table itself (tests), or the
+/// registration service's staged view of it (production: changes reach the table only
+/// after their group commit).
+pub trait BindingStore {
+    /// The binding of `home`, if any.
+    fn get(&self, home: u32) -> Option<Binding>;
+    /// Inserts or replaces the binding of `b.home`; errors as [`TableWriter::upsert`]
+    /// (`Full` when `max_bindings` is reached).
+    fn upsert(&mut self, b: Binding) -> Result<(), TableError>;
+}
+
+impl BindingStore for TableWriter {
+    fn get(&self, home: u32) -> Option<Binding> {
+        TableWriter::get(self, home)
+    }
+    fn upsert(&mut self, b: Binding) -> Result<(), TableError> {
+        TableWriter::upsert(self, b.home, b.coa, b.msisdn, b.expires_at).map(|_| ())
+    }
+}
 
 /// A binding change that must be durable before its Reply leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +95,7 @@ impl Change {
         use crate::control::journal::Record;
         match self.binding {
             Some(b) => Record::upsert(
-                &msm_table::Binding {
+                &Binding {
                     home: self.home,
                     coa: b.coa,
                     msisdn: b.msisdn,
@@ -256,7 +277,7 @@ impl Registrar {
         path: Path,
         src: u32,
         now: Now,
-        table: &mut TableWriter,
+        table: &mut impl BindingStore,
     ) -> Outcome {
         self.counters.requests += 1;
         let peer = reply_address(path, src);
@@ -308,7 +329,7 @@ impl Registrar {
         path: Path,
         src: u32,
         now: Now,
-        table: &mut TableWriter,
+        table: &mut impl BindingStore,
     ) -> Result<Applied, Refusal> {
         authenticate(req, sub)?;
         let last = self.admit_subscriber(sub.msisdn, now)?;
@@ -400,7 +421,7 @@ impl Registrar {
         home: u32,
         coa: Option<u32>,
         now: Now,
-        table: &mut TableWriter,
+        table: &mut impl BindingStore,
     ) -> Result<Applied, Refusal> {
         let (binding, granted) = if req.lifetime == 0 {
             let kept = table.get(home).map(|b| BindingState {
@@ -420,7 +441,13 @@ impl Registrar {
             (Some(b), granted)
         };
         if let Some(b) = binding {
-            match table.upsert(home, b.coa, b.msisdn, b.expires_at) {
+            let row = Binding {
+                home,
+                coa: b.coa,
+                msisdn: b.msisdn,
+                expires_at: b.expires_at,
+            };
+            match table.upsert(row) {
                 Ok(_) => {}
                 Err(TableError::Full) => {
                     self.counters.table_full += 1;
@@ -444,7 +471,7 @@ impl Registrar {
         req: &ParsedRequest,
         sub: &Subscriber,
         applied: Applied,
-        table: &TableWriter,
+        table: &impl BindingStore,
     ) -> Outcome {
         if let Some(st) = self.state.get_mut(&sub.msisdn) {
             st.last_ident = req.identification;

@@ -1,7 +1,17 @@
-//! The registration service: decide, apply, journal, group commit, publish, then reply; no DPDK.
+//! The registration service: decide, journal, group commit, then apply, publish and reply; no DPDK.
 //!
 //! [`RegistrationService`] owns the [`Registrar`] (none when no subscriber file is
 //! configured), the [`TableWriter`] and the journal (none without a state directory).
+//!
+//! **Workers never forward by a change that is not durable.** A batch's decisions are
+//! staged: the registrar reads the committed table with the batch's own earlier changes
+//! on top (a [`BindingStore`] view), the workers see none of them. Only after the group
+//! commit succeeded are the changes applied to the table and published; if it failed they
+//! are dropped together with their journal records and their accepting Replies (the
+//! mobile retransmits). The operator's `bind`/`unbind` follow the same rule. While commits
+//! fail, [`journal_failure`](RegistrationService::journal_failure) says why (the control
+//! lcore raises the `journal_cannot_commit` alarm); the first commit that succeeds again
+//! (space freed, a poisoned journal recovered) clears it.
 //! The control lcore drives it with mbufs ([`crate::control::lcore`]); tests and
 //! `examples/regbench.rs` drive it directly. Requests go in as their UDP payload, the
 //! way they came ([`Path`]) and their source address, together with a caller's token
@@ -14,12 +24,13 @@
 //! [`bind`](RegistrationService::bind) and [`unbind`](RegistrationService::unbind), and
 //! compaction ([`maybe_compact`](RegistrationService::maybe_compact)).
 
-use crate::control::journal::{Journal, Record};
+use crate::control::journal::{Journal, Kind, Record};
 use crate::control::reg_io::Path;
-use crate::control::registrar::{Now, Outcome, Registrar};
+use crate::control::registrar::{BindingStore, Now, Outcome, Registrar};
 use crate::control::subscribers::Subscribers;
 use msm_mip::Code;
 use msm_table::{Binding, TableError, TableWriter};
+use std::collections::HashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -48,7 +59,9 @@ pub trait DurableLog {
     fn append(&mut self, rec: &Record);
     /// Records appended and not yet committed.
     fn pending(&self) -> usize;
-    /// Makes every appended record durable; `Ok` only if they are.
+    /// Makes every appended record durable; `Ok` only if they are. On `Err` the records
+    /// appended since the last successful commit are dropped (none of them is durable,
+    /// and none will be written by a later commit).
     fn commit(&mut self) -> io::Result<()>;
     /// Committed bytes in the log (compared with the compaction threshold).
     fn log_bytes(&self) -> u64;
@@ -79,16 +92,22 @@ impl DurableLog for Journal {
 pub struct ServiceCounters {
     /// Registrations dropped because no subscriber store is configured.
     pub registrations_no_subscribers: u64,
-    /// Accepted changes whose journal commit failed: no Reply sent (the mobile retries).
+    /// Accepted changes whose journal commit failed: no Reply sent (the mobile retries),
+    /// nothing applied to the table.
     pub journal_errors: u64,
+    /// Group commits that failed (each raises or keeps the `journal_cannot_commit` alarm).
+    pub journal_commit_failures: u64,
+    /// Committed changes the table then refused (e.g. out of memory growing it): logged;
+    /// the journal has them, so a restart applies them.
+    pub apply_errors: u64,
     pub journal_commits: u64,
     pub journal_compactions: u64,
     pub publishes: u64,
     pub expired: u64,
 }
 
-/// What the registrar decided for one request, its change already applied to the
-/// table and appended to the journal. Hand it to [`RegistrationService::hold`].
+/// What the registrar decided for one request, its change staged and appended to the
+/// journal (not yet in the table). Hand it to [`RegistrationService::hold`].
 #[must_use = "a decision's Reply is lost unless it is held"]
 #[derive(Debug)]
 pub struct Decision(Option<Outcome>);
@@ -117,6 +136,8 @@ pub struct BatchReport {
     pub released: usize,
     /// Accepting Replies withheld because the commit failed.
     pub withheld: usize,
+    /// Changes applied to the table after the commit.
+    pub applied: usize,
     /// Time spent in the group commit and in the publish.
     pub commit: Duration,
     pub publish: Duration,
@@ -126,6 +147,74 @@ pub struct BatchReport {
 struct Held<T> {
     token: T,
     outcome: Outcome,
+}
+
+/// The current batch's changes, decided and journaled but not yet durable: the registrar
+/// reads through them, the workers do not see them.
+#[derive(Default)]
+struct Staged {
+    /// Home -> its binding after the batch's changes so far.
+    overlay: HashMap<u32, Binding>,
+    /// The changes in decision order (applied to the table after the commit).
+    records: Vec<Record>,
+    /// Homes in `overlay` that the table does not hold (they count against
+    /// `max_bindings`).
+    inserts: usize,
+}
+
+impl Staged {
+    fn clear(&mut self) {
+        self.overlay.clear();
+        self.records.clear();
+        self.inserts = 0;
+    }
+}
+
+/// The registrar's view during a batch: the committed table with the batch's staged
+/// changes on top.
+struct StagedView<'a> {
+    table: &'a TableWriter,
+    staged: &'a mut Staged,
+}
+
+impl BindingStore for StagedView<'_> {
+    fn get(&self, home: u32) -> Option<Binding> {
+        match self.staged.overlay.get(&home) {
+            Some(b) => Some(*b),
+            None => self.table.get(home),
+        }
+    }
+
+    fn upsert(&mut self, b: Binding) -> Result<(), TableError> {
+        let inserted =
+            !self.staged.overlay.contains_key(&b.home) && self.table.get(b.home).is_none();
+        check_upsert(self.table, b.home, b.coa, inserted, self.staged.inserts)?;
+        self.staged.overlay.insert(b.home, b);
+        self.staged.inserts += usize::from(inserted);
+        Ok(())
+    }
+}
+
+/// The checks [`TableWriter::upsert`] would make, without changing the table: a valid
+/// home, a non-zero care-of address, and for a new binding (`insert`) room for one more
+/// (`pending_inserts` bindings are already promised to earlier changes).
+fn check_upsert(
+    table: &TableWriter,
+    home: u32,
+    coa: Option<u32>,
+    insert: bool,
+    pending_inserts: usize,
+) -> Result<(), TableError> {
+    if !msm_table::is_valid_home(home) {
+        return Err(TableError::InvalidKey);
+    }
+    if coa == Some(0) {
+        return Err(TableError::InvalidCareOf);
+    }
+    if insert && table.len() + pending_inserts >= table.max_bindings() {
+        return Err(TableError::Full);
+    }
+    Ok(())
 }
 
 /// The registration sequence without DPDK; `T` is the caller's token for a request
@@ -138,8 +227,11 @@ pub struct RegistrationService<T, L: DurableLog = Journal> {
     /// Compact the journal once its log holds this many bytes.
     compact_bytes: u64,
     held: Vec<Held<T>>,
+    staged: Staged,
     expired: Vec<Binding>,
     counters: ServiceCounters,
+    /// Why the last commit failed; `None` once one succeeds.
+    failing: Option<String>,
 }
 
 impl<T, L: DurableLog> RegistrationService<T, L> {
@@ -157,23 +249,34 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
             journal,
             compact_bytes,
             held: Vec::with_capacity(MAX_HELD),
+            staged: Staged::default(),
             expired: Vec::new(),
             counters: ServiceCounters::default(),
+            failing: None,
         }
     }
 
     /// Decides one request (`payload`: its UDP payload; `src`: the source of the IP
-    /// header carrying it), applies an accepted change to the table in place and
-    /// appends its journal record. Its Reply leaves only through
-    /// [`hold`](Self::hold) and [`finish_batch`](Self::finish_batch).
+    /// header carrying it), stages an accepted change (later requests of the batch see
+    /// it, the workers do not) and appends its journal record. Its Reply leaves, and its
+    /// change reaches the table, only through [`hold`](Self::hold) and
+    /// [`finish_batch`](Self::finish_batch).
     pub fn decide(&mut self, payload: &[u8], path: Path, src: u32, now: Now) -> Decision {
         let Some(registrar) = self.registrar.as_mut() else {
             self.counters.registrations_no_subscribers += 1;
             return Decision(None);
         };
-        let outcome = registrar.handle(payload, path, src, now, &mut self.writer);
-        if let (Some(change), Some(j)) = (&outcome.change, self.journal.as_mut()) {
-            j.append(&change.record());
+        let mut view = StagedView {
+            table: &self.writer,
+            staged: &mut self.staged,
+        };
+        let outcome = registrar.handle(payload, path, src, now, &mut view);
+        if let Some(change) = &outcome.change {
+            let rec = change.record();
+            self.staged.records.push(rec);
+            if let Some(j) = self.journal.as_mut() {
+                j.append(&rec);
+            }
         }
         Decision(Some(outcome))
     }
@@ -200,11 +303,12 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
 
     /// Ends the batch. The order of the whole sequence, in one place:
     ///
-    /// 1. (already done by [`decide`](Self::decide)) decide, apply the change to the
-    ///    table, append its record to the journal. The table is updated *before* the
-    ///    commit: workers may forward on a change whose commit then fails.
+    /// 1. (already done by [`decide`](Self::decide)) decide, stage the change, append
+    ///    its record to the journal. The table is not touched.
     /// 2. One group commit of the journal (one `write` + one `fdatasync`).
-    /// 3. One publish of the table (RCU), whether or not the commit succeeded.
+    /// 3. If it succeeded: the staged changes are applied to the table in decision order
+    ///    and published (RCU) once. If it failed: they are dropped (the journal dropped
+    ///    their records too); the table and the workers never saw them.
     /// 4. The held Replies go to `release`, with their tokens, in arrival order. If the
     ///    commit failed, every Reply that carries a change (code 0, a cancellation) is
     ///    withheld, its token dropped and counted in `journal_errors`: the MSM never
@@ -214,9 +318,15 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         let t0 = Instant::now();
         let durable = self.commit();
         let t1 = Instant::now();
-        self.publish();
+        let mut applied = 0;
+        if durable && !self.staged.records.is_empty() {
+            applied = self.apply_staged();
+            self.publish();
+        }
+        self.staged.clear();
         let mut report = BatchReport {
             durable,
+            applied,
             commit: t1 - t0,
             publish: t1.elapsed(),
             ..BatchReport::default()
@@ -244,6 +354,11 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
 
     /// Removes bindings expired at `now` (up to a bounded scan per call): one journal
     /// Remove record each, one commit, one publish. Returns how many expired.
+    ///
+    /// The one change that reaches the table before its commit, on purpose: the binding's
+    /// expiry time is already durable, so a restart drops it whether or not its Remove
+    /// record made it (and a journal that cannot commit must not keep forwarding to a
+    /// care-of address whose lifetime ran out).
     pub fn expire(&mut self, now: Now) -> usize {
         self.writer
             .expire(now.table_time(), EXPIRE_SLOTS, &mut self.expired);
@@ -263,45 +378,95 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         n
     }
 
-    /// The operator's `bind`: a binding that never expires, journaled, committed and
-    /// published. Returns the epoch of the publish, or [`BindError::NotDurable`] when the
-    /// journal commit failed (counted in `journal_errors`).
+    /// The operator's `bind`: a binding that never expires, journaled and committed,
+    /// then applied and published. Returns the epoch of the publish, or
+    /// [`BindError::NotDurable`] when the journal commit failed (counted in
+    /// `journal_errors`; the table is unchanged).
     pub fn bind(&mut self, home: u32, coa: Option<u32>, msisdn: u64) -> Result<u64, BindError> {
-        self.writer.upsert(home, coa, msisdn, u32::MAX)?;
+        self.assert_no_batch();
+        let insert = self.writer.get(home).is_none();
+        check_upsert(&self.writer, home, coa, insert, 0)?;
+        let b = Binding {
+            home,
+            coa,
+            msisdn,
+            expires_at: u32::MAX,
+        };
         let last = last_ident(self.registrar.as_ref(), msisdn);
+        self.commit_then_apply(Record::upsert(&b, last))
+    }
+
+    /// The operator's `unbind`: removes the binding of `home`, journaled and committed,
+    /// then applied and published. `Ok(false)` if there was none;
+    /// [`BindError::NotDurable`] when the commit failed (the binding stays).
+    pub fn unbind(&mut self, home: u32) -> Result<bool, BindError> {
+        self.assert_no_batch();
+        let Some(old) = self.writer.get(home) else {
+            return Ok(false);
+        };
+        let last = last_ident(self.registrar.as_ref(), old.msisdn);
+        self.commit_then_apply(Record::remove(home, old.msisdn, last))?;
+        Ok(true)
+    }
+
+    /// One operator change: journal, commit, and only if durable apply and publish.
+    fn commit_then_apply(&mut self, rec: Record) -> Result<u64, BindError> {
         if let Some(j) = self.journal.as_mut() {
-            let b = Binding {
-                home,
-                coa,
-                msisdn,
-                expires_at: u32::MAX,
-            };
-            j.append(&Record::upsert(&b, last));
+            j.append(&rec);
         }
-        let durable = self.commit();
-        let epoch = self.publish();
-        if !durable {
+        if !self.commit() {
             self.counters.journal_errors += 1;
             return Err(BindError::NotDurable);
         }
-        Ok(epoch)
+        self.staged.records.push(rec);
+        let applied = self.apply_staged();
+        self.staged.clear();
+        if applied == 0 {
+            return Err(BindError::Table(TableError::OutOfMemory));
+        }
+        Ok(self.publish())
     }
 
-    /// The operator's `unbind`: removes the binding of `home`, journaled, committed and
-    /// published. `false` if there was none.
-    pub fn unbind(&mut self, home: u32) -> bool {
-        let old = self.writer.get(home);
-        if !self.writer.remove(home) {
-            return false;
+    /// Applies the staged (now durable) changes to the table in order; returns how many
+    /// the table took.
+    fn apply_staged(&mut self) -> usize {
+        let mut n = 0;
+        for rec in &self.staged.records {
+            let res = match rec.kind {
+                Kind::Upsert => self
+                    .writer
+                    .upsert(rec.home, rec.coa, rec.msisdn, rec.expires_at)
+                    .map(|_| ()),
+                Kind::Remove => {
+                    self.writer.remove(rec.home);
+                    Ok(())
+                }
+            };
+            match res {
+                Ok(()) => n += 1,
+                Err(e) => {
+                    self.counters.apply_errors += 1;
+                    tracing::error!(
+                        "committed change for {} not applied to the table: {e}",
+                        std::net::Ipv4Addr::from(rec.home)
+                    );
+                }
+            }
         }
-        let msisdn = old.map(|b| b.msisdn).unwrap_or(0);
-        let last = last_ident(self.registrar.as_ref(), msisdn);
-        if let Some(j) = self.journal.as_mut() {
-            j.append(&Record::remove(home, msisdn, last));
-        }
-        self.commit();
-        self.publish();
-        true
+        n
+    }
+
+    /// Operator changes and expiry run between batches, never inside one.
+    fn assert_no_batch(&self) {
+        debug_assert!(
+            self.staged.records.is_empty() && self.held.is_empty(),
+            "operator change inside a registration batch"
+        );
+    }
+
+    /// Why the journal cannot commit (the last commit failed), if it cannot.
+    pub fn journal_failure(&self) -> Option<&str> {
+        self.failing.as_deref()
     }
 
     /// Compacts the journal once its log passed the configured size; a failure is
@@ -380,10 +545,17 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         match j.commit() {
             Ok(()) => {
                 self.counters.journal_commits += 1;
+                if let Some(why) = self.failing.take() {
+                    tracing::warn!("journal commits again (was failing: {why})");
+                }
                 true
             }
             Err(e) => {
-                tracing::error!("journal commit failed: {e}");
+                self.counters.journal_commit_failures += 1;
+                if self.failing.is_none() {
+                    tracing::error!("journal commit failed: {e}");
+                }
+                self.failing = Some(e.to_string());
                 false
             }
         }

@@ -145,7 +145,10 @@ impl Journal {
             log_len: 0,
             buf: Vec::with_capacity(64 * RECORD_LEN),
             poisoned: None,
+            recover_after: None,
             stats: JournalStats::default(),
+            #[cfg(test)]
+            fault: None,
         };
         j.replay_log(&mut replay, &mut apply)?;
         Ok((j, replay))

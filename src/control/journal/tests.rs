@@ -131,6 +131,66 @@ fn journal_uncommitted_is_not_written() {
     assert_eq!(r.records, vec![up(1, None, 1)]);
 }
 
+#[test]
+fn journal_failed_write_drops_the_group_and_the_next_commit_works() {
+    let d = TempDir::new("failed-write");
+    let (mut j, _) = Journal::open(&d.0).unwrap();
+    j.append(&up(1, None, 1));
+    j.commit().unwrap();
+    let len = j.log_bytes();
+    j.append(&up(2, None, 2));
+    j.append(&up(3, None, 3));
+    j.fault = Some(Fault::Write);
+    let e = j.commit().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::StorageFull, "{e}");
+    assert_eq!(j.pending(), 0, "the group is dropped");
+    assert_eq!(j.poisoned(), None, "a failed write does not poison");
+    assert_eq!(j.log_bytes(), len);
+    assert_eq!(
+        fs::metadata(d.file(LOG_FILE)).unwrap().len(),
+        len,
+        "partial write cut"
+    );
+    // Space is back: the next group commits; the dropped one never appears.
+    j.append(&up(4, None, 4));
+    j.commit().unwrap();
+    assert_eq!(j.stats().commit_errors, 1);
+    drop(j);
+    let (_, r) = Journal::open(&d.0).unwrap();
+    assert_eq!(r.records, vec![up(1, None, 1), up(4, None, 4)]);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}
+
+#[test]
+fn journal_failed_fsync_poisons_then_recovers_by_cutting_back() {
+    let d = TempDir::new("failed-sync");
+    let (mut j, _) = Journal::open(&d.0).unwrap();
+    j.append(&up(1, None, 1));
+    j.commit().unwrap();
+    j.append(&up(2, None, 2));
+    j.fault = Some(Fault::Sync);
+    let e = j.commit().unwrap_err().to_string();
+    assert!(e.contains("Input/output error"), "{e}");
+    assert!(j.poisoned().is_some());
+    // Refused until the recovery delay passed: the group is dropped, nothing written.
+    j.append(&up(3, None, 3));
+    assert!(j.commit().is_err());
+    assert_eq!(j.pending(), 0);
+    assert!(j.poisoned().is_some());
+    assert_eq!(j.stats().recoveries, 0);
+    // Once it may try: the log is cut back to the committed record 1 and fsynced, and
+    // this commit goes on.
+    j.recover_after = Some(Instant::now());
+    j.append(&up(4, None, 4));
+    j.commit().unwrap();
+    assert_eq!(j.poisoned(), None);
+    assert_eq!(j.stats().recoveries, 1);
+    drop(j);
+    let (_, r) = Journal::open(&d.0).unwrap();
+    assert_eq!(r.records, vec![up(1, None, 1), up(4, None, 4)]);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}
+
 fn write_log(d: &TempDir, recs: &[Record]) -> Vec<u8> {
     let (mut j, _) = Journal::open(&d.0).unwrap();
     for r in recs {

@@ -82,7 +82,7 @@ fn table() -> (TableWriter, RcuReader) {
 struct LogState {
     buffered: Vec<Record>,
     committed: Vec<Record>,
-    /// Commits fail while this is set (the group stays buffered, as a failed `write`).
+    /// Commits fail while this is set (the group is dropped, as the journal does).
     failing: bool,
     compactions: Vec<Vec<Record>>,
 }
@@ -100,6 +100,7 @@ impl DurableLog for FakeLog {
     fn commit(&mut self) -> io::Result<()> {
         let mut s = self.0.borrow_mut();
         if s.failing {
+            s.buffered.clear();
             return Err(io::Error::other("injected commit failure"));
         }
         let group = std::mem::take(&mut s.buffered);
@@ -149,8 +150,13 @@ fn replies_leave_only_after_the_group_commit() {
     let epoch0 = svc.writer().rcu().epoch();
     svc.submit(0, &request(0, 300, ident(1), &k), Path::Wwan, 0, now(NOW));
     svc.submit(1, &request(1, 300, ident(2), &k), Path::Wwan, 0, now(NOW));
-    // Decided, applied and appended; nothing committed, nothing released yet.
+    // Decided, staged and appended; nothing committed, applied or released yet.
     assert_eq!(svc.held(), 2);
+    assert_eq!(
+        svc.writer().get(u32::from(home(0))),
+        None,
+        "not in the table yet"
+    );
     assert_eq!(log.0.borrow().buffered.len(), 2);
     assert!(log.0.borrow().committed.is_empty());
     let mut released = Vec::new();
@@ -184,7 +190,7 @@ fn replies_leave_only_after_the_group_commit() {
 
 #[test]
 fn a_failed_commit_withholds_accepting_replies_and_counts_them() {
-    let (mut svc, log, _reader) = service(1 << 20);
+    let (mut svc, log, mut reader) = service(1 << 20);
     let k = key();
     log.0.borrow_mut().failing = true;
     svc.submit(0, &request(0, 300, ident(1), &k), Path::Wwan, 0, now(NOW));
@@ -202,12 +208,20 @@ fn a_failed_commit_withholds_accepting_replies_and_counts_them() {
     assert_eq!((report.released, report.withheld), (1, 1));
     let c = svc.counters().clone();
     assert_eq!(
-        (c.journal_errors, c.journal_commits, c.publishes),
-        (1, 0, 1)
+        (
+            c.journal_errors,
+            c.journal_commits,
+            c.journal_commit_failures,
+            c.publishes
+        ),
+        (1, 0, 1, 0)
     );
-    // The table was updated before the commit (and stays so): see finish_batch.
-    assert!(svc.writer().get(u32::from(home(0))).is_some());
-    // The store recovers: the retransmission is acknowledged, both groups are durable.
+    // Nothing reached the table or the workers; the journal dropped the group.
+    assert_eq!(svc.writer().get(u32::from(home(0))), None);
+    assert_eq!(worker_sees(&svc, &mut reader, home(0)), Lookup::Miss);
+    assert!(log.0.borrow().buffered.is_empty());
+    assert!(svc.journal_failure().unwrap().contains("injected"));
+    // The store recovers: the retransmission is acknowledged and applied.
     log.0.borrow_mut().failing = false;
     svc.submit(
         2,
@@ -219,8 +233,100 @@ fn a_failed_commit_withholds_accepting_replies_and_counts_them() {
     let (report, released) = finish(&mut svc);
     assert_eq!(released, vec![(2, Some(Code::Accepted))]);
     assert!(report.durable);
+    assert_eq!(report.applied, 1);
     assert_eq!(svc.counters().journal_errors, 1);
-    assert_eq!(log.0.borrow().committed.len(), 2);
+    assert_eq!(svc.journal_failure(), None, "cleared by the commit");
+    assert_eq!(log.0.borrow().committed.len(), 1, "only the durable group");
+    assert_eq!(
+        worker_sees(&svc, &mut reader, home(0)),
+        Lookup::CareOf(u32::from(COA))
+    );
+}
+
+#[test]
+fn while_commits_fail_the_workers_keep_the_last_durable_state() {
+    let (mut svc, log, mut reader) = service(1 << 20);
+    let k = key();
+    svc.submit(0, &request(0, 300, ident(1), &k), Path::Wwan, 0, now(NOW));
+    finish(&mut svc);
+    let before = worker_sees(&svc, &mut reader, home(0));
+    assert_eq!(before, Lookup::CareOf(u32::from(COA)));
+    log.0.borrow_mut().failing = true;
+    // A cancellation, a new registration and an operator bind/unbind: all refused by
+    // the journal, none visible.
+    svc.submit(1, &request(0, 0, ident(2), &k), Path::Wwan, 0, now(NOW + 1));
+    svc.submit(
+        2,
+        &request(1, 300, ident(3), &k),
+        Path::Wwan,
+        0,
+        now(NOW + 1),
+    );
+    let (report, released) = finish(&mut svc);
+    assert!(released.is_empty(), "{released:?}");
+    assert_eq!((report.withheld, report.applied), (2, 0));
+    assert!(matches!(
+        svc.bind(u32::from(home(1)), Some(7), msisdn(1)),
+        Err(BindError::NotDurable)
+    ));
+    assert!(matches!(
+        svc.unbind(u32::from(home(0))),
+        Err(BindError::NotDurable)
+    ));
+    assert_eq!(worker_sees(&svc, &mut reader, home(0)), before);
+    assert_eq!(worker_sees(&svc, &mut reader, home(1)), Lookup::Miss);
+    assert_eq!(svc.writer().len(), 1);
+    assert_eq!(svc.counters().journal_errors, 4);
+    assert!(svc.journal_failure().is_some());
+    assert_eq!(log.0.borrow().committed.len(), 1);
+}
+
+#[test]
+fn a_batch_sees_its_own_staged_changes() {
+    let (mut svc, log, mut reader) = service(1 << 20);
+    let k = key();
+    // Register then cancel in one batch: the cancel finds the staged binding and keeps
+    // its entry (care-of dropped, expiry kept), as it would after a commit.
+    svc.submit(0, &request(0, 300, ident(1), &k), Path::Wwan, 0, now(NOW));
+    svc.submit(1, &request(0, 0, ident(2), &k), Path::Wwan, 0, now(NOW));
+    let (report, released) = finish(&mut svc);
+    assert_eq!(
+        released,
+        vec![(0, Some(Code::Accepted)), (1, Some(Code::Accepted))]
+    );
+    assert_eq!(report.applied, 2);
+    let b = svc.writer().get(u32::from(home(0))).unwrap();
+    assert_eq!((b.coa, b.expires_at), (None, (NOW + 300) as u32));
+    assert_eq!(worker_sees(&svc, &mut reader, home(0)), Lookup::Wwan);
+    let s = log.0.borrow();
+    assert_eq!(s.committed.len(), 2);
+    assert_eq!(s.committed[1].coa, None);
+    assert_eq!(s.committed[1].expires_at, (NOW + 300) as u32);
+}
+
+#[test]
+fn staged_inserts_count_against_max_bindings() {
+    let log = FakeLog::default();
+    let (rcu, _readers) = Rcu::new(1);
+    let writer = TableWriter::new(TableConfig::new(1), rcu).unwrap();
+    let mut svc: Service =
+        RegistrationService::new(Some(registrar()), writer, Some(log.clone()), 1 << 20);
+    let k = key();
+    svc.submit(0, &request(0, 300, ident(1), &k), Path::Wwan, 0, now(NOW));
+    svc.submit(1, &request(1, 300, ident(2), &k), Path::Wwan, 0, now(NOW));
+    // Subscriber 0 again (an update of its staged binding) still fits.
+    svc.submit(2, &request(0, 300, ident(3), &k), Path::Wwan, 0, now(NOW));
+    let (_, released) = finish(&mut svc);
+    assert_eq!(
+        released,
+        vec![
+            (0, Some(Code::Accepted)),
+            (1, Some(Code::InsufficientResources)),
+            (2, Some(Code::Accepted))
+        ]
+    );
+    assert_eq!(svc.writer().len(), 1);
+    assert_eq!(svc.counters().apply_errors, 0);
 }
 
 #[test]
@@ -291,8 +397,8 @@ fn operator_bind_and_unbind_are_journaled_committed_and_published() {
             (Kind::Upsert, u32::MAX, 4917)
         );
     }
-    assert!(svc.unbind(u32::from(h)));
-    assert!(!svc.unbind(u32::from(h)), "nothing left to remove");
+    assert!(svc.unbind(u32::from(h)).unwrap());
+    assert!(!svc.unbind(u32::from(h)).unwrap(), "nothing left to remove");
     assert_eq!(worker_sees(&svc, &mut reader, h), Lookup::Miss);
     let s = log.0.borrow();
     assert_eq!(
@@ -383,6 +489,7 @@ fn operator_bind_reports_a_failed_commit() {
     assert!(e.to_string().contains("not durable"));
     assert_eq!(svc.counters().journal_errors, 1);
     assert!(log.0.borrow().committed.is_empty());
+    assert_eq!(svc.writer().get(h), None, "not applied");
     log.0.borrow_mut().failing = false;
     assert!(
         svc.bind(h, Some(u32::from(COA)), 4917).is_ok(),
