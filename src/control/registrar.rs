@@ -190,6 +190,10 @@ pub struct Registrar {
     /// Our own addresses (every port's): what a request may name as home agent, and
     /// never as care-of address.
     own_addresses: Vec<u32>,
+    /// What the current batch's accepted requests changed in the replay state:
+    /// (MSISDN, last Identification before, was a cancellation), undone by
+    /// [`rollback_batch`](Registrar::rollback_batch) when the batch's commit fails.
+    undo: Vec<(u64, u64, bool)>,
     pub counters: RegCounters,
 }
 
@@ -238,6 +242,7 @@ impl Registrar {
             subs,
             state: HashMap::new(),
             own_addresses: home_agents,
+            undo: Vec::new(),
             counters: RegCounters::default(),
         }
     }
@@ -247,6 +252,27 @@ impl Registrar {
     }
 
     /// Replaces the subscriber store (operator reload). Replay state is kept per MSISDN.
+    /// The current batch's changes are durable: forget how to undo them.
+    pub fn commit_batch(&mut self) {
+        self.undo.clear();
+    }
+
+    /// The current batch's commit failed: its accepted requests did not happen. Their
+    /// replay state goes back (a verbatim retransmission is decided afresh, not refused
+    /// as a replay) and they are not counted as accepted or cancelled.
+    pub fn rollback_batch(&mut self) {
+        for (msisdn, before, cancel) in self.undo.drain(..).rev() {
+            if let Some(st) = self.state.get_mut(&msisdn) {
+                st.last_ident = before;
+            }
+            if cancel {
+                self.counters.cancelled -= 1;
+            } else {
+                self.counters.accepted -= 1;
+            }
+        }
+    }
+
     pub fn replace_subscribers(&mut self, subs: Subscribers) {
         self.subs = subs;
     }
@@ -474,6 +500,8 @@ impl Registrar {
         table: &impl BindingStore,
     ) -> Outcome {
         if let Some(st) = self.state.get_mut(&sub.msisdn) {
+            self.undo
+                .push((sub.msisdn, st.last_ident, req.lifetime == 0));
             st.last_ident = req.identification;
         }
         if req.lifetime == 0 {

@@ -309,6 +309,8 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
     /// 3. If it succeeded: the staged changes are applied to the table in decision order
     ///    and published (RCU) once. If it failed: they are dropped (the journal dropped
     ///    their records too); the table and the workers never saw them.
+    ///    The registrar's replay state is rolled back with them: a verbatim
+    ///    retransmission of a request whose commit failed is decided afresh.
     /// 4. The held Replies go to `release`, with their tokens, in arrival order. If the
     ///    commit failed, every Reply that carries a change (code 0, a cancellation) is
     ///    withheld, its token dropped and counted in `journal_errors`: the MSM never
@@ -322,6 +324,13 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         if durable && !self.staged.records.is_empty() {
             applied = self.apply_staged();
             self.publish();
+        }
+        if let Some(r) = self.registrar.as_mut() {
+            if durable {
+                r.commit_batch();
+            } else {
+                r.rollback_batch();
+            }
         }
         self.staged.clear();
         let mut report = BatchReport {

@@ -496,3 +496,30 @@ fn operator_bind_reports_a_failed_commit() {
         "back once the disk is"
     );
 }
+
+#[test]
+fn a_verbatim_retransmission_after_a_failed_commit_is_decided_afresh() {
+    let (mut svc, log, _reader) = service(1 << 20);
+    let req = request(0, 300, ident(1), &key());
+    log.0.borrow_mut().failing = true;
+    svc.submit(0, &req, Path::Wwan, 0, now(NOW));
+    let (report, released) = finish(&mut svc);
+    assert!(released.is_empty());
+    assert_eq!(report.withheld, 1);
+    let c = &svc.registrar().unwrap().counters;
+    assert_eq!(c.accepted, 0, "a withheld acceptance is not counted");
+    assert_eq!(svc.registrar().unwrap().last_ident(msisdn(0)), None);
+    // Same bytes, same Identification: not a replay (133), since nothing happened.
+    log.0.borrow_mut().failing = false;
+    svc.submit(1, &req, Path::Wwan, 0, now(NOW + 1));
+    let (_, released) = finish(&mut svc);
+    assert_eq!(released, vec![(1, Some(Code::Accepted))]);
+    assert_eq!(
+        svc.registrar().unwrap().last_ident(msisdn(0)),
+        Some(ident(1))
+    );
+    // And now it is one.
+    svc.submit(2, &req, Path::Wwan, 0, now(NOW + 2));
+    let (_, released) = finish(&mut svc);
+    assert_eq!(released, vec![(2, Some(Code::IdentificationMismatch))]);
+}
