@@ -20,80 +20,37 @@ export MSM_TB=${MSM_TB:-msme2e}
 P=$MSM_TB
 WORK=$(mktemp -d /tmp/msm-e2e.XXXXXX)
 SOCK=$WORK/msm.sock
-MSM_PID=
-PASS=0 FAIL=0
+# shellcheck source=tests/e2e/common.sh
+. "$ROOT/tests/e2e/common.sh"
 
 cleanup() {
   if [ -n "${MSM_E2E_KEEP:-}" ]; then mkdir -p "$MSM_E2E_KEEP"; cp "$WORK"/*.pcap "$WORK"/*.log "$MSM_E2E_KEEP"/ 2>/dev/null; fi
-  [ -n "$MSM_PID" ] && kill -TERM "$MSM_PID" 2>/dev/null && sleep 1
-  [ -n "$MSM_PID" ] && kill -KILL "$MSM_PID" 2>/dev/null
-  MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" down >/dev/null 2>&1
-  rm -rf "$WORK" /dev/shm/*"$P"* 2>/dev/null
+  e2e_cleanup
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
-ctl() { "$MSM" ctl --socket "$SOCK" "$@"; }
-# Sum of a counter over workers (or a dotted path into the stats JSON).
-stat() { ctl stats | /usr/bin/python3 -c "
-import json,sys; d=json.load(sys.stdin); k='$1'
-v=d['total'].get(k) if '.' not in k else None
-if v is None:
-    v=d
-    for p in k.split('.'): v=v[int(p)] if isinstance(v,list) else v[p]
-print(v)"; }
-check() { # name command...
-  local name=$1; shift
-  if "$@" >"$WORK/out" 2>&1; then
-    PASS=$((PASS + 1)); echo "PASS $name"
-  else
-    FAIL=$((FAIL + 1)); echo "FAIL $name"; sed 's/^/    /' "$WORK/out" | tail -20
-  fi
-}
-grew() { # counter before: the counter grew
-  local now; now=$(stat "$1") || return 1; echo "$1: $2 -> $now"; [ -n "$2" ] && [ "$now" -gt "$2" ]
-}
 
 [ "$(id -u)" = 0 ] || { echo "e2e: needs root" >&2; exit 1; }
 [ -x "$MSM" ] || { echo "e2e: $MSM not built" >&2; exit 1; }
 
 MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" up || exit 1
 # Subscribers: the testbed's two, plus 3000 for the registration storm (100.64.0.0/16).
-cp "$ROOT/dpdk-config/testbed-subscribers.txt" "$WORK/subs.txt"
-/usr/bin/python3 - >>"$WORK/subs.txt" <<'PY'
-import hashlib, ipaddress
-for i in range(3000):
-    print(4917100000000 + i, ipaddress.IPv4Address(0x64400001 + i), 256, hashlib.sha256(str(i).encode()).hexdigest())
-PY
-sed -e "s|/run/msm-testbed.sock|$SOCK|" -e "s|\"msmtb\"|\"$P\"|" \
-    -e "s|preload = \"testbed-bindings.txt\"|preload = \"$ROOT/dpdk-config/testbed-bindings.txt\"|" \
-    -e "s|subscribers = \"testbed-subscribers.txt\"|subscribers = \"$WORK/subs.txt\"|" \
-    -e "s|state_dir = \"/var/lib/msm-testbed\"|state_dir = \"$WORK/state\"|" \
-    "$ROOT/dpdk-config/testbed.toml" >"$WORK/msm.toml"
+e2e_subscribers "$WORK/subs.txt" 3000
+e2e_config "$WORK/subs.txt" "$WORK/state"
 # Captures on the MSM's two links, taken at the peers' ends (af_packet transmits with
 # PACKET_QDISC_BYPASS, invisible to taps on the MSM's side): evidence of what crossed the
 # wire (kept with MSM_E2E_KEEP=DIR).
 for ns in wwan inet; do
   nsx "$ns" tcpdump -i eth0 -w "$WORK/$ns.pcap" -U -s 256 >/dev/null 2>&1 &
 done
-start_msm() {
-  # Not through nsx: `ip netns exec` must be the backgrounded process itself, so that
-  # $! is the MSM's pid (ip execs it) and SIGKILL really kills the MSM.
-  ip netns exec "$P-core" "$MSM" run --config "$WORK/msm.toml" >>"$WORK/msm.log" 2>&1 &
-  MSM_PID=$!
-  for _ in $(seq 100); do ctl ping >/dev/null 2>&1 && return 0; sleep 0.2; done
-  return 1
-}
 start_msm
 check "msm starts and answers on its control socket" ctl ping
 if [ "$FAIL" != 0 ]; then
   echo "--- msm log"; cat "$WORK/msm.log"; echo "e2e: $PASS passed, $FAIL failed"; exit 1
 fi
 
-resolved() { [ "$(stat neighbours_resolved)" = "$(stat neighbours_total)" ]; }
-for _ in $(seq 50); do resolved 2>/dev/null && break; sleep 0.2; done
-check "next hops resolved by ARP" resolved
+check "next hops resolved by ARP" wait_resolved
 check "echo to IPmsm-gprs from the GGSN" nsx wwan ping -c 2 -W 2 -i 0.2 192.0.2.129
 check "echo to IPmsm-wlan from the Internet" nsx inet ping -c 2 -W 2 -i 0.2 198.51.100.1
 
@@ -176,10 +133,6 @@ check "nothing went through the tunnel" notunnel
 
 # === control plane: authenticated registration (PROTOCOL.md section 1) ==================
 KEY10=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-mip() { # ns args...: the independent scapy/hmac client
-  local ns=$1; shift
-  nsx "$ns" /usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" "$@"
-}
 reg() { # ns src dst coa lifetime [extra...]: register 192.0.2.10
   local ns=$1 src=$2 dst=$3 coa=$4 life=$5; shift 5
   mip "$ns" register --src "$src" --dst "$dst" --home 192.0.2.10 --ha 192.0.2.129 \
@@ -306,8 +259,7 @@ sys.exit(1 if lost or n == 0 else 0)
 PY
 }
 check "every acknowledged registration survived the crash" survived
-resolved_again() { for _ in $(seq 50); do resolved 2>/dev/null && return 0; sleep 0.2; done; return 1; }
-check "next hops resolved after the restart" resolved_again
+check "next hops resolved after the restart" wait_resolved
 check "192.0.2.10 still bound to its care-of after the restart" coa_is '"203.0.113.10"'
 t0=$(stat downlink_tunnel)
 check "and forwarding through the tunnel" nsx inet ping -c 2 -W 2 -i 0.2 192.0.2.10
