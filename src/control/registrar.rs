@@ -160,7 +160,8 @@ pub struct RegCounters {
     pub unauthenticated_replies_dropped_global: u64,
     /// ... cut to their fixed part so as not to exceed the request.
     pub unauthenticated_replies_trimmed: u64,
-    /// Replies by code (code -> count).
+    /// Replies by code (code -> count); code 0 Replies withheld because their commit
+    /// failed are not counted.
     pub by_code: std::collections::BTreeMap<u8, u64>,
     /// Replies refused because the table was full (code 130): alarm on this.
     pub table_full: u64,
@@ -269,6 +270,9 @@ impl Registrar {
                 self.counters.cancelled -= 1;
             } else {
                 self.counters.accepted -= 1;
+            }
+            if let Some(n) = self.counters.by_code.get_mut(&(Code::Accepted as u8)) {
+                *n -= 1;
             }
         }
     }

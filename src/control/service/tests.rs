@@ -508,6 +508,7 @@ fn a_verbatim_retransmission_after_a_failed_commit_is_decided_afresh() {
     assert_eq!(report.withheld, 1);
     let c = &svc.registrar().unwrap().counters;
     assert_eq!(c.accepted, 0, "a withheld acceptance is not counted");
+    assert_eq!(c.by_code.get(&0), Some(&0));
     assert_eq!(svc.registrar().unwrap().last_ident(msisdn(0)), None);
     // Same bytes, same Identification: not a replay (133), since nothing happened.
     log.0.borrow_mut().failing = false;
