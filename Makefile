@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEBS := dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config ethtool iproute2 \
         iperf3 tcpdump tshark python3-scapy procps linux-perf iputils-ping nftables \
-        jq libbpf-dev
+        jq libbpf-dev prometheus
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: deps build test unit e2e demo bench clean lint man
@@ -33,6 +33,7 @@ e2e: build
 	tests/e2e/testbed_e2e.sh
 	tests/e2e/handover_e2e.sh
 	tests/e2e/diskfull_e2e.sh
+	tests/e2e/operator_e2e.sh
 	perf/pcapgen/check.sh
 
 # The demo needs only the two daemons, built without LTO (profile `demo`) to keep a fresh

@@ -78,6 +78,11 @@ pub enum StartError {
     ControlTx(#[source] msm_dpdk::Error),
     #[error("config: control.socket {}: {source}", path.display())]
     AdminSocket { path: PathBuf, source: io::Error },
+    #[error("config: control.metrics_listen {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: io::Error,
+    },
     #[error("signal handler: {0}")]
     Signal(#[source] io::Error),
     #[error("worker[{index}] launch on lcore {lcore}: {source}")]

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::control::admin;
 use crate::control::journal::{Journal, Replay};
 use crate::control::lcore::ControlCtx;
+use crate::control::metrics::{self, Metrics};
 use crate::control::preload::{self, Preload};
 use crate::control::registrar::Registrar;
 use crate::control::service::RegistrationService;
@@ -116,6 +117,16 @@ pub fn run(cfg: Config, pre: Vec<Preload>) -> Result<(), StartError> {
         }
         None => None,
     };
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let m = Arc::new(Metrics::default());
+            metrics::serve(addr, Arc::clone(&m))
+                .map_err(|source| StartError::Metrics { addr, source })?;
+            info!("metrics at http://{addr}/metrics");
+            Some(m)
+        }
+        None => None,
+    };
     // SIGINT and SIGTERM set the flag the workers and the control loop watch.
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&workers.stop)).map_err(StartError::Signal)?;
@@ -143,6 +154,7 @@ pub fn run(cfg: Config, pre: Vec<Preload>) -> Result<(), StartError> {
         reload: None,
         reload_status: None,
         alarms: Default::default(),
+        metrics,
     };
     let final_stats = ctl.run();
     eal.wait_all();

@@ -120,6 +120,8 @@ pub struct Config {
     pub control_socket: Option<PathBuf>,
     pub stats_file: Option<PathBuf>,
     pub stats_interval_ms: u64,
+    /// Where the Prometheus/OpenMetrics endpoint (`GET /metrics`) listens, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     pub control_ring_size: u32,
     pub arp_retry_ms: u64,
     /// Most requests the control loop takes off the rings per iteration (one group commit).

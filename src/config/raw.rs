@@ -36,6 +36,7 @@ pub(super) struct RawControl {
     pub socket: Option<PathBuf>,
     pub stats_file: Option<PathBuf>,
     pub stats_interval_ms: Option<u64>,
+    pub metrics_listen: Option<String>,
     pub ring_size: Option<u32>,
     pub arp_retry_ms: Option<u64>,
     pub batch_max: Option<u32>,

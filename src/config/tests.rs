@@ -87,6 +87,24 @@ fn errors_name_the_field() {
         let e = bad("[home]", &format!("[control]\nbatch_max = {n}\n[home]"));
         assert_eq!(e.field, "control.batch_max");
     }
+    let e = bad(
+        "[home]",
+        "[control]\nmetrics_listen = \"localhost\"\n[home]",
+    );
+    assert_eq!(e.field, "control.metrics_listen");
+    assert!(e.reason.contains("IP:PORT"), "{e}");
+}
+
+#[test]
+fn metrics_listen_is_a_socket_address() {
+    let text = GOOD.replacen(
+        "[home]",
+        "[control]\nmetrics_listen = \"127.0.0.1:9464\"\n[home]",
+        1,
+    );
+    let c = Config::from_toml(&text).unwrap();
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+    assert_eq!(Config::from_toml(GOOD).unwrap().metrics_listen, None);
 }
 
 #[test]

@@ -62,6 +62,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let sizes = sizes(&raw, &ports, workers.len())?;
     let registration = registration(&raw.control)?;
     let control_batch_max = batch_max(&raw.control)?;
+    let metrics_listen = metrics_listen(&raw.control)?;
     Ok(Config {
         eal_args: raw.eal.args,
         registration,
@@ -69,6 +70,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         control_socket: raw.control.socket,
         stats_file: raw.control.stats_file,
         stats_interval_ms: raw.control.stats_interval_ms.unwrap_or(1000).max(50),
+        metrics_listen,
         control_ring_size: sizes.ring,
         arp_retry_ms: raw.control.arp_retry_ms.unwrap_or(1000).max(10),
         control_batch_max,
@@ -85,6 +87,20 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         wwan_port,
         internet_port,
     })
+}
+
+/// `control.metrics_listen`: an `IP:PORT` socket address.
+fn metrics_listen(c: &RawControl) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    match &c.metrics_listen {
+        None => Ok(None),
+        Some(s) => match s.parse() {
+            Ok(a) => Ok(Some(a)),
+            Err(_) => err(
+                "control.metrics_listen",
+                format!("'{s}' is not IP:PORT (e.g. \"127.0.0.1:9464\")"),
+            ),
+        },
+    }
 }
 
 /// The `[[port]]` sections: unique names and addresses, a gateway on each subnet.

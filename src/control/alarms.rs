@@ -15,6 +15,9 @@ pub const JOURNAL_CANNOT_COMMIT: &str = "journal_cannot_commit";
 /// A worker stopped polling its queues (it panicked): the process is exiting.
 pub const WORKER_STOPPED: &str = "worker_stopped";
 
+/// Every alarm the MSM can raise (listed, active or not, by the metrics endpoint).
+pub const KNOWN: &[&str] = &[JOURNAL_CANNOT_COMMIT, WORKER_STOPPED];
+
 #[derive(Debug, Clone)]
 struct Active {
     since_unix: u64,

@@ -21,6 +21,7 @@ mod drain;
 use crate::config::Config;
 use crate::control::admin::{self, Command};
 use crate::control::alarms::{self, Alarms};
+use crate::control::metrics::Metrics;
 use crate::control::reg_io::{self, RegPacket};
 use crate::control::registrar::Now;
 use crate::control::service::{BindError, RegistrationService, Reply, MAX_HELD};
@@ -47,6 +48,8 @@ pub struct ControlCounters {
     /// Requests on a path bound to the other side (path 1 not from a WWAN-side port,
     /// path 2 or 3 not from an Internet-side port): dropped, never answered.
     pub registrations_wrong_side: u64,
+    /// Requests located, by path: WWAN (1), reverse tunnel (2), direct (3).
+    pub registrations_by_path: [u64; 3],
     pub replies_sent: u64,
     pub replies_tx_failed: u64,
     /// Worst time from dequeuing a batch to its Replies leaving (us).
@@ -90,6 +93,8 @@ pub struct ControlCtx {
     pub reload_status: Option<String>,
     /// Active alarms (shown by `stats`).
     pub alarms: Alarms,
+    /// What the metrics endpoint renders (`control.metrics_listen`), if configured.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// Why an operator command failed (the client gets `{"error": "<message>"}`).
@@ -142,7 +147,7 @@ impl ControlCtx {
             cc.iteration_requests_max = cc.iteration_requests_max.max(drained.taken as u64);
             cc.iterations_at_bound += u64::from(drained.hit_bound);
             if self.service.held() > 0 {
-                self.finish_batch(&mut cc);
+                self.finish_batch(&mut cc, t_batch);
                 let us = t_batch.elapsed().as_micros() as u64;
                 cc.batch_max_us = cc.batch_max_us.max(us);
             }
@@ -166,7 +171,7 @@ impl ControlCtx {
             self.service.reclaim();
             if last_stats.elapsed() >= stats_every {
                 last_stats = Instant::now();
-                self.write_stats_file(&cc);
+                self.publish_stats(&cc);
             }
             let us = t_batch.elapsed().as_micros() as u64;
             cc.iteration_max_us = cc.iteration_max_us.max(us);
@@ -202,6 +207,12 @@ impl ControlCtx {
                 return;
             }
         };
+        let path = match reg.path {
+            reg_io::Path::Wwan => 0,
+            reg_io::Path::Tunnel { .. } => 1,
+            reg_io::Path::Direct => 2,
+        };
+        cc.registrations_by_path[path] += 1;
         let payload = &m.data()[reg.payload.0..reg.payload.1];
         let decision = service.decide(payload, reg.path, reg.src, Now::system());
         service.hold(ReplyTo { mbuf: m, reg }, decision);
@@ -209,8 +220,9 @@ impl ControlCtx {
 
     /// Group commit and publish (by the service), then each released Reply goes out in
     /// its request's mbuf, back the way the request came.
-    fn finish_batch(&mut self, cc: &mut ControlCounters) {
+    fn finish_batch(&mut self, cc: &mut ControlCounters, t_batch: Instant) {
         let (plane, tx, ip_id) = (&self.plane, &mut self.tx, &mut self.ip_id);
+        let latency = self.metrics.as_ref().map(|m| &m.latency);
         self.service
             .finish_batch(|ReplyTo { mut mbuf, reg }, reply: Reply<'_>| {
                 let pi = mbuf.port() as usize;
@@ -228,6 +240,9 @@ impl ControlCtx {
                 let (sent, _) = b.tx_retry_or_free(&mut tx[pi], 8);
                 if sent == 1 {
                     cc.replies_sent += 1;
+                    if let Some(h) = latency {
+                        h.observe(t_batch.elapsed().as_secs_f64());
+                    }
                 } else {
                     cc.replies_tx_failed += 1;
                 }
@@ -388,14 +403,20 @@ impl ControlCtx {
     }
 
     /// Writes the stats document to the configured file (through a rename: readers never
-    /// see half a document).
-    fn write_stats_file(&self, cc: &ControlCounters) {
+    /// see half a document) and hands it to the metrics endpoint.
+    fn publish_stats(&self, cc: &ControlCounters) {
+        if self.cfg.stats_file.is_none() && self.metrics.is_none() {
+            return;
+        }
+        let doc = self.stats(cc);
         if let Some(path) = &self.cfg.stats_file {
-            let doc = self.stats(cc).to_string();
             let tmp = path.with_extension("tmp");
-            if std::fs::write(&tmp, doc).is_ok() {
+            if std::fs::write(&tmp, doc.to_string()).is_ok() {
                 let _ = std::fs::rename(&tmp, path);
             }
+        }
+        if let Some(m) = &self.metrics {
+            m.publish(doc);
         }
     }
 }

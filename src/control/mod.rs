@@ -15,6 +15,7 @@ pub mod admin;
 pub mod alarms;
 pub mod journal;
 pub mod lcore;
+pub mod metrics;
 pub mod preload;
 pub mod reg_io;
 pub mod registrar;

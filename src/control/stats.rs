@@ -125,6 +125,11 @@ impl ControlCtx {
             "registrations_received": cc.registrations_received,
             "registrations_malformed": cc.registrations_malformed,
             "registrations_wrong_side": cc.registrations_wrong_side,
+            "registrations_by_path": {
+                "wwan": cc.registrations_by_path[0],
+                "tunnel": cc.registrations_by_path[1],
+                "direct": cc.registrations_by_path[2],
+            },
             "registrations_no_subscribers": sc.registrations_no_subscribers,
             "replies_sent": cc.replies_sent,
             "replies_tx_failed": cc.replies_tx_failed,
@@ -142,6 +147,17 @@ impl ControlCtx {
             "subscribers": registrar.map(|r| r.subscribers().len()),
             "subscribers_reload": self.reload_status,
             "journal": svc.journal().map(|j| format!("{:?}", j.stats())),
+            "journal_stats": svc.journal().map(|j| {
+                let s = j.stats();
+                json!({
+                    "commits": s.commits, "records": s.records, "bytes": s.bytes,
+                    "fsync_ns_total": s.fsync_ns_total, "fsync_ns_max": s.fsync_ns_max,
+                    "commit_errors": s.commit_errors, "recoveries": s.recoveries,
+                    "compactions": s.compactions, "log_bytes": j.log_bytes(),
+                    "last_compaction_records": s.last_compaction_records,
+                    "last_compaction_ns": s.last_compaction_ns,
+                })
+            }),
             "arp_requests_sent": cc.arp_requests_sent,
             "arp_alloc_failed": cc.arp_alloc_failed,
             "admin_requests": cc.admin_requests,

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The operator's surface on the namespace testbed (root): the Prometheus/OpenMetrics
+# endpoint scraped by a real Prometheus server (Debian's `prometheus`), which must see the
+# target up and return the MSM's counters for a query.
+# Cleans up its namespaces and processes on every exit path.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+MSM=${MSM_BIN:-$ROOT/target/release/msm}
+export MSM_TB=${MSM_TB:-msmop}
+P=$MSM_TB
+WORK=$(mktemp -d /tmp/msm-operator.XXXXXX)
+SOCK=$WORK/msm.sock
+PROM_PID=
+# shellcheck source=tests/e2e/common.sh
+. "$ROOT/tests/e2e/common.sh"
+
+cleanup() {
+  if [ -n "${MSM_E2E_KEEP:-}" ]; then mkdir -p "$MSM_E2E_KEEP"; cp "$WORK"/*.log "$MSM_E2E_KEEP"/ 2>/dev/null; fi
+  [ -n "$PROM_PID" ] && kill -TERM "$PROM_PID" 2>/dev/null && wait "$PROM_PID" 2>/dev/null
+  e2e_cleanup
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[ "$(id -u)" = 0 ] || { echo "operator e2e: needs root" >&2; exit 1; }
+[ -x "$MSM" ] || { echo "operator e2e: $MSM not built" >&2; exit 1; }
+command -v prometheus >/dev/null || { echo "operator e2e: prometheus not installed (make deps)" >&2; exit 1; }
+
+MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" up || exit 1
+e2e_subscribers "$WORK/subs.txt" 0
+e2e_config "$WORK/subs.txt" "$WORK/state"
+grep -q '^metrics_listen = "127.0.0.1:9464"' "$WORK/msm.toml" || { echo "testbed.toml has no metrics_listen"; exit 1; }
+
+check "msm starts" start_msm
+check "next hops resolved by ARP" wait_resolved
+
+KEY10=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+check "registration accepted (code 0)" mip wwan register --src 192.0.2.10 --dst 192.0.2.129 \
+  --home 192.0.2.10 --ha 192.0.2.129 --coa 203.0.113.10 --lifetime 300 --msisdn 491700000010 \
+  --spi 256 --key $KEY10
+check "ping through the tunnel" nsx inet ping -c 3 -W 2 -i 0.2 192.0.2.10
+
+# --- the endpoint itself -------------------------------------------------------------------
+fetch() { nsx core /usr/bin/python3 -c "
+import sys, urllib.request
+r = urllib.request.urlopen('http://127.0.0.1:9464' + sys.argv[1], timeout=5)
+print(r.headers['Content-Type']); sys.stdout.write(r.read().decode())" "$1"; }
+endpoint() {
+  local out
+  for _ in $(seq 30); do
+    out=$(fetch /metrics) || return 1
+    grep -q 'msm_events_total{event="downlink_tunnel"} [1-9]' <<<"$out" && break
+    sleep 0.2
+  done
+  head -1 <<<"$out"
+  grep -E '^msm_(events_total\{event="downlink_tunnel"|registration_replies_total|alarm|table_bindings)' <<<"$out"
+  grep -q '^application/openmetrics-text' <<<"$out" &&
+    grep -q 'msm_events_total{event="downlink_tunnel"} [1-9]' <<<"$out" &&
+    grep -q 'msm_registration_replies_total{code="0"} [1-9]' <<<"$out" &&
+    grep -q 'msm_registration_reply_latency_seconds_count [1-9]' <<<"$out" &&
+    grep -q 'msm_alarm{name="journal_cannot_commit"} 0' <<<"$out" &&
+    tail -1 <<<"$out" | grep -q '^# EOF'
+}
+check "GET /metrics: OpenMetrics with the MSM's counters" endpoint
+check "GET of another path: 404" bash -c "! ip netns exec $P-core /usr/bin/python3 -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/x', timeout=5)\" 2>/dev/null"
+
+# --- a real Prometheus scrapes it ------------------------------------------------------------
+cat >"$WORK/prometheus.yml" <<'YML'
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: msm
+    static_configs:
+      - targets: ["127.0.0.1:9464"]
+YML
+ip netns exec "$P-core" prometheus --config.file="$WORK/prometheus.yml" \
+  --storage.tsdb.path="$WORK/prom" --web.listen-address=127.0.0.1:9090 >"$WORK/prometheus.log" 2>&1 &
+PROM_PID=$!
+query() { # PromQL -> the first sample's value (empty if none)
+  nsx core /usr/bin/python3 -c "
+import json, sys, urllib.parse, urllib.request
+u = 'http://127.0.0.1:9090/api/v1/query?query=' + urllib.parse.quote(sys.argv[1])
+r = json.load(urllib.request.urlopen(u, timeout=5))['data']['result']
+print(r[0]['value'][1] if r else '')" "$1" 2>/dev/null
+}
+target_up() {
+  local v
+  for _ in $(seq 60); do v=$(query 'up{job="msm"}'); [ "$v" = 1 ] && break; sleep 0.5; done
+  echo "up{job=\"msm\"} = $v"; [ "$v" = 1 ]
+}
+check "prometheus: the msm target is up" target_up
+expected_counter() {
+  local want got
+  want=$(stat downlink_tunnel)
+  for _ in $(seq 40); do
+    got=$(query 'msm_events_total{job="msm",event="downlink_tunnel"}')
+    [ "$got" = "$want" ] && break
+    sleep 0.5
+  done
+  echo "ctl stats downlink_tunnel=$want, prometheus=$got"; [ -n "$got" ] && [ "$got" = "$want" ]
+}
+check "prometheus: a query returns the expected counter (downlink_tunnel = ctl stats)" expected_counter
+code0() { local v; v=$(query 'sum(msm_registration_replies_total{code="0"})'); echo "replies code 0: $v"; [ "${v:-0}" -ge 1 ]; }
+check "prometheus: registrations by code" code0
+latency() {
+  local n le
+  n=$(query 'msm_registration_reply_latency_seconds_count{job="msm"}')
+  le=$(query 'msm_registration_reply_latency_seconds_bucket{job="msm",le="+Inf"}')
+  echo "reply latency observations: $n (le=+Inf bucket: $le)"; [ "${n:-0}" -ge 1 ] && [ "$n" = "$le" ]
+}
+check "prometheus: the reply latency histogram is scraped" latency
+
+e2e_summary "operator e2e"
