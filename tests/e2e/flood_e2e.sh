@@ -65,12 +65,13 @@ MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" up || exit 1
 # (dpdk-config/README.md): per source before authentication, global (high: it must not
 # refuse the victim), the subscriber's own budget (charged after authentication: the
 # forged requests naming the victim far exceed it), unauthenticated replies per
-# destination and in total.
+# destination and in total; and a small control-loop batch (batch_max), so that the
+# flood makes the loop hit its per-iteration bound.
 sed -e "s|/run/msm-testbed.sock|$SOCK|" -e "s|\"msmtb\"|\"$P\"|" \
     -e "s|preload = \"testbed-bindings.txt\"|preload = \"$ROOT/dpdk-config/testbed-bindings.txt\"|" \
     -e "s|subscribers = \"testbed-subscribers.txt\"|subscribers = \"$ROOT/dpdk-config/testbed-subscribers.txt\"|" \
     -e "s|state_dir = \"/var/lib/msm-testbed\"|state_dir = \"$WORK/state\"|" \
-    -e '/^\[control\]/a per_source_per_sec = 200\nadmission_per_sec = 50000\nper_subscriber_per_sec = 40\nunauthenticated_replies_per_sec = 20\nunauthenticated_replies_per_source_per_sec = 5' \
+    -e '/^\[control\]/a per_source_per_sec = 200\nadmission_per_sec = 50000\nper_subscriber_per_sec = 40\nunauthenticated_replies_per_sec = 20\nunauthenticated_replies_per_source_per_sec = 5\nbatch_max = 128' \
     "$ROOT/dpdk-config/testbed.toml" >"$WORK/msm.toml"
 
 ip netns exec "$P-core" "$MSM" run --config "$WORK/msm.toml" >>"$WORK/msm.log" 2>&1 &
@@ -103,9 +104,17 @@ check "victim registers on paths 1, 2, 3 before the flood" victim 1 100
 SRC1=192.0.2.20,192.0.2.21,192.0.2.22
 SRC2=203.0.113.60,203.0.113.61,203.0.113.62
 SRC3=203.0.113.50,203.0.113.51,203.0.113.52
-ip netns exec "$P-wwan" tcpdump -i eth0 -w "$WORK/wwan.pcap" -U -s 160 'src host 192.0.2.129 and udp src port 434' >/dev/null 2>&1 &
+JUNK1=192.0.2.24      # path 1, only unparsable junk: never answered
+WRONG3=192.0.2.25     # path 3 frames sent from the WWAN side: never answered
+WRONG2=192.0.2.26     # path 2 (outer source) from the WWAN side: never answered
+WRONG1=203.0.113.70   # path 1 frames sent from the Internet side: never answered
+# Every Registration Reply or tunnelled packet the MSM sends, except to the victim's
+# addresses and the MSM's own (the reverse-tunnelled data on the Internet link).
+ip netns exec "$P-wwan" tcpdump -i eth0 -w "$WORK/wwan.pcap" -U -s 160 \
+  'not dst host 192.0.2.10 and (udp src port 434 or ip proto 4)' >/dev/null 2>&1 &
 BG+=($!)
-ip netns exec "$P-inet" tcpdump -i eth0 -w "$WORK/inet.pcap" -U -s 160 'src host 198.51.100.1 and not dst host 203.0.113.10' >/dev/null 2>&1 &
+ip netns exec "$P-inet" tcpdump -i eth0 -w "$WORK/inet.pcap" -U -s 160 \
+  'not dst host 203.0.113.10 and not dst host 198.51.100.1 and (udp src port 434 or ip proto 4)' >/dev/null 2>&1 &
 BG+=($!)
 links() { # the veths' kernel counters (drops before the MSM's rings), as JSON
   echo "{\"wwan\": $(nsx wwan ip -s -j link show dev eth0), \"inet\": $(nsx inet ip -s -j link show dev eth0),"
@@ -120,9 +129,11 @@ links >"$WORK/links-before.json"
 # frames ahead of the MSM's rx rings (perf/results/2026-12-03-flood.md has the sweep).
 RATE=${MSM_FLOOD_RATE:-30000}
 BLAST=(--victim-msisdn 491700000010 --victim-home 192.0.2.10 --duration "$MAX_FLOOD_S" --rate "$RATE")
-ip netns exec "$P-wwan" /usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" blast --iface eth0 --dst-mac 02:00:00:00:01:01 --path 1:$SRC1 "${BLAST[@]}" --seed 1 >"$WORK/blast-wwan.json" 2>&1 &
+ip netns exec "$P-wwan" /usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" blast --iface eth0 --dst-mac 02:00:00:00:01:01 --path 1:$SRC1 --path 1:$JUNK1:junk \
+  --path 3:$WRONG3 --path 2:$WRONG2 "${BLAST[@]}" --seed 1 >"$WORK/blast-wwan.json" 2>&1 &
 B1=$!; BG+=($B1)
-ip netns exec "$P-inet" /usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" blast --iface eth0 --dst-mac 02:00:00:00:01:02 --path 2:$SRC2 --path 3:$SRC3 "${BLAST[@]}" --seed 2 >"$WORK/blast-inet.json" 2>&1 &
+ip netns exec "$P-inet" /usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" blast --iface eth0 --dst-mac 02:00:00:00:01:02 --path 2:$SRC2 --path 3:$SRC3 \
+  --path 1:$WRONG1 "${BLAST[@]}" --seed 2 >"$WORK/blast-inet.json" 2>&1 &
 B2=$!; BG+=($B2)
 for _ in $(seq 100); do grep -q started "$WORK/blast-wwan.json" && grep -q started "$WORK/blast-inet.json" && break; sleep 0.1; done
 sleep 1
@@ -160,9 +171,9 @@ sleep 0.5
 /usr/bin/python3 "$ROOT/tests/e2e/replycount.py" "$WORK/wwan.pcap" "$WORK/inet.pcap" >"$WORK/replies.json"
 
 # --- the evidence: rates, replies at the spoofed destinations, counters -----------------
-/usr/bin/python3 - "$WORK" "$SRC1,$SRC2,$SRC3" >"$WORK/verdicts" <<'PY'
+/usr/bin/python3 - "$WORK" "$SRC1,$SRC2,$SRC3" "$JUNK1,$WRONG3,$WRONG2,$WRONG1" >"$WORK/verdicts" <<'PY'
 import json, re, sys, tomllib
-work, spoofed = sys.argv[1], sys.argv[2].split(",")
+work, spoofed, silent = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
 cfg = tomllib.load(open(f"{work}/msm.toml", "rb"))["control"]
 b, a = (json.load(open(f"{work}/{n}.json")) for n in ("before", "after"))
 blasts = [json.loads(open(f"{work}/blast-{n}.json").read().strip().splitlines()[-1])
@@ -227,6 +238,14 @@ for path, srcs in (("1", spoofed[0:3]), ("2", spoofed[3:6]), ("3", spoofed[6:9])
     n = sum(replies.get(s, {}).get("replies", 0) for s in srcs)
     verdict(n > 0, f"path {path}: the captures see replies to its spoofed sources (the count can fail)",
             f"{n} captured")
+for s in silent:
+    n = replies.get(s, {}).get("replies", 0)
+    verdict(n == 0, f"no reply to {s} (unparsable junk, or a path sent from the wrong side)",
+            f"{n} captured")
+verdict(d("control", "registrations_wrong_side") > 0 and d("total", "drop_tunnel_wrong_side") > 0,
+        "wrong-side requests dropped and counted",
+        f"control.registrations_wrong_side +{d('control', 'registrations_wrong_side')}, "
+        f"drop_tunnel_wrong_side +{d('total', 'drop_tunnel_wrong_side')}")
 unauth_sent = sum(n for c, n in code_delta.items() if c != "0")
 verdict(total <= unauth_sent, "replies captured <= unauthenticated replies counted (by_code != 0)",
         f"{total} <= {unauth_sent}")
@@ -261,19 +280,25 @@ print(f"--- data: ping {prx}/{ptx} answered; frames lost ahead of the MSM's rx r
 verdict(ptx == 1000 and (prx == ptx or ptx - prx <= ring_lost["internet"]),
         "ping 100/s through the tunnel during the flood: no loss (a loss only if the host dropped "
         "frames ahead of the MSM)", f"{prx}/{ptx} answered, {ring_lost['internet']} frames lost ahead of the MSM")
-expected = {"drop_icmp_error_to_us", "drop_control_ring_full"}
+expected = {"drop_icmp_error_to_us", "drop_control_ring_full", "drop_tunnel_wrong_side"}
 moved = {k: v for k, v in drops.items() if k.startswith("drop_") and k not in expected}
 port_err = {n: d("ports", i, k) for n, i in ports.items() for k in ("oerrors", "rx_nombuf")}
 verdict(not moved and not any(port_err.values()),
         "the MSM dropped no data: drop counters unchanged (but ICMP errors about the spoofed "
-        "destinations, drop_icmp_error_to_us), no port tx errors or rx_nombuf",
+        "destinations and the flood's wrong-side IP-in-IP), no port tx errors or rx_nombuf",
         f"moved {moved}, ports {port_err}")
+
+verdict(d("control", "iterations_at_bound") > 0,
+        f"the control loop hit its per-iteration bound (batch_max {cfg['batch_max']}) and still served the victim",
+        f"iterations_at_bound +{d('control', 'iterations_at_bound')}, longest iteration "
+        f"{a['control']['iteration_max_us']} us, drop_control_ring_full +{drops.get('drop_control_ring_full', 0)}")
 
 req = reg("requests")
 verdict(0 < req <= sum(rx.values()), "requests reached the registrar, no more than the ports received",
         f"{req} <= {sum(rx.values())}")
 admitted = req - reg("dropped_per_source") - reg("dropped_admission")
-sources = len(spoofed) + 2  # the spoofed ones, the victim's two (192.0.2.10, 203.0.113.10)
+# the spoofed sources that reach the registrar, the victim's two (192.0.2.10, 203.0.113.10)
+sources = len(spoofed) + 1 + 2
 bound = sources * (ps * window + ps)
 verdict(admitted <= bound, f"admitted before authentication <= {sources} sources x ({ps}/s x {window:.1f} s + {ps})",
         f"{admitted} <= {bound:.0f}")

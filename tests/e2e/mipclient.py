@@ -235,13 +235,14 @@ def udp(sport, dport, payload):
     return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload  # no checksum
 
 
-def attack_payloads(a, rnd, src, dst, n):
+def attack_payloads(a, rnd, src, n, junk_only=False):
     """n request payloads of the attack mix from one spoofed source: the victim's
     MSISDN with a wrong authenticator (half), an unknown subscriber, unparsable junk
-    (shorter than the fixed part, or another type), random bytes."""
+    (shorter than the fixed part, or another type), random bytes; `junk_only`: only the
+    structurally unparsable kinds (which must never be answered)."""
     out = []
     for i in range(n):
-        kind = i % 8
+        kind = i % 8 if not junk_only else 5 + i % 2
         ident = (ntp_now() << 32) | rnd.getrandbits(32)
         if kind < 4:  # forged: the victim's MSISDN and home, wrong key
             out.append(build_request(a.victim_home, a.ha, src, 600, a.victim_msisdn, 256,
@@ -269,9 +270,10 @@ def cmd_blast(a):
     eth = bytes.fromhex(a.dst_mac.replace(":", "")) + src_mac + struct.pack("!H", ETH_P_IP)
     frames = []
     for spec in a.path:
-        path, srcs = spec.split(":", 1)
+        path, srcs, *mix = spec.split(":")
         for src in srcs.split(","):
-            for i, p in enumerate(attack_payloads(a, rnd, src, a.ha, a.per_source)):
+            junk = mix == ["junk"]
+            for i, p in enumerate(attack_payloads(a, rnd, src, a.per_source, junk)):
                 if path == "1":  # IPgprs -> IPmsm-gprs:434
                     pkt = ipv4(src, a.ha, 17, udp(rnd.randrange(1024, 65536), 434, p), i)
                 elif path == "2":  # outer IPwlan -> IPmsm-wlan, inner home -> IPmsm-gprs
@@ -420,7 +422,9 @@ def main():
     bl.add_argument("--iface", required=True)
     bl.add_argument("--dst-mac", required=True, help="the MSM port's MAC")
     bl.add_argument("--path", action="append", required=True,
-                    help="PATH:SRC[,SRC...]: spoofed sources of path 1, 2 or 3")
+                    help="PATH:SRC[,SRC...][:junk]: spoofed sources of path 1, 2 or 3 "
+                    "(the path's frame format, whatever side it is sent from); junk: only "
+                    "unparsable requests from them")
     bl.add_argument("--ha", default="192.0.2.129", help="IPmsm-gprs")
     bl.add_argument("--msm-wlan", default="198.51.100.1", help="IPmsm-wlan")
     bl.add_argument("--victim-msisdn", required=True)
