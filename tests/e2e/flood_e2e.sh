@@ -2,23 +2,28 @@
 # Flood test (issue 10): the MSM on the namespace testbed under a registration flood (root).
 #
 # Attackers (tests/e2e/mipclient.py blast: pre-built frames on raw sockets, one sender in
-# the WWAN namespace, one in the Internet namespace) send, as fast as the testbed carries,
-# on all three paths from spoofed sources (3 per path): Registration Requests naming the
-# victim's MSISDN and home address with a wrong authenticator, requests of an unknown
-# subscriber and unparsable junk. Meanwhile:
+# the WWAN namespace, one in the Internet namespace, MSM_FLOOD_RATE frames/s each, default
+# 30000, 0 = unpaced) send on all three paths from spoofed sources (3 per path):
+# Registration Requests naming the victim's MSISDN and home address with a wrong
+# authenticator, requests of an unknown subscriber and unparsable junk; plus a junk-only
+# source and frames of each path sent from the wrong side. Meanwhile:
 #   * the victim (mipclient.py victim) registers and renews every 150 ms for 10 s over
 #     paths 1, 2 and 3 in turn: every request must get an authenticated code 0 (the
 #     client retransmits as a mobile does; retransmissions and p50/p99 latency printed);
 #   * ping at 100/s through the tunnel: no loss; a 2 MB TCP transfer: sha256 intact;
+#   * the care-of address policy: the victim naming 127.0.0.1 or the MSM's own address
+#     gets a signed 134;
 # and afterwards, with the admission limits of the test's config (tight on purpose):
 #   * replies counted in captures at the spoofed destinations (the MSM's peers) are
-#     within rate x duration + burst, per destination and in total;
+#     within rate x duration + burst, per destination and in total; none to the junk-only
+#     and wrong-side sources;
 #   * the MSM's counters agree: the per-source limit refused most of the flood, the
-#     global and the victim's own budget refused nothing, junk was dropped unanswered,
-#     unauthenticated replies were limited, replies captured <= replies counted.
-# The offered rate (senders; MSM_FLOOD_RATE per sender, default 30000/s) and the achieved
-# rate (the MSM's port counters) are printed.
-# Cleans up its namespaces and processes on every exit path.
+#     global limit and the victim's own budget refused nothing, junk was dropped
+#     unanswered, wrong-side requests were counted, unauthenticated replies were limited,
+#     the control loop hit its per-iteration bound, the MSM dropped no data;
+# The offered rate (senders) and the achieved rate (the MSM's port counters) are printed.
+# MSM_E2E_KEEP=DIR keeps the captures, stats and logs. Cleans up its namespaces and
+# processes on every exit path.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 MSM=${MSM_BIN:-$ROOT/target/release/msm}
@@ -154,7 +159,12 @@ tcp() { # 2 MB from the Internet to the home address (through the tunnel), sha25
 }
 check "TCP through the tunnel during the flood: 2 MB, sha256 intact" tcp
 wait "$VP"; VRC=$?
-wait "$PP"; PRC=$?
+wait "$PP"  # judged below from its summary, with the host's drops ahead of the MSM
+# The care-of address policy still applies under the flood (signed 134 to the victim).
+coa_refused() { mip wwan register --src 192.0.2.10 --dst 192.0.2.129 "${VICTIM[@]/203.0.113.10/$1}" \
+  --lifetime 300 --expect 134; }
+check "under the flood: the victim naming care-of 127.0.0.1 gets a signed 134" coa_refused 127.0.0.1
+check "under the flood: the victim naming the MSM's own address gets a signed 134" coa_refused 198.51.100.1
 sleep 1
 flooding() { # both senders still running (they stop on SIGTERM or after MAX_FLOOD_S)
   kill -0 "$B1" && kill -0 "$B2" && echo "both senders ran until the victim and the data had finished"; }
@@ -234,10 +244,6 @@ for s in spoofed:
             f"{r['replies']} captured")
 verdict(total <= global_bound, f"replies to all spoofed sources <= {global_bound:.0f}",
         f"{total} captured")
-for path, srcs in (("1", spoofed[0:3]), ("2", spoofed[3:6]), ("3", spoofed[6:9])):
-    n = sum(replies.get(s, {}).get("replies", 0) for s in srcs)
-    verdict(n > 0, f"path {path}: the captures see replies to its spoofed sources (the count can fail)",
-            f"{n} captured")
 for s in silent:
     n = replies.get(s, {}).get("replies", 0)
     verdict(n == 0, f"no reply to {s} (unparsable junk, or a path sent from the wrong side)",
@@ -246,9 +252,15 @@ verdict(d("control", "registrations_wrong_side") > 0 and d("total", "drop_tunnel
         "wrong-side requests dropped and counted",
         f"control.registrations_wrong_side +{d('control', 'registrations_wrong_side')}, "
         f"drop_tunnel_wrong_side +{d('total', 'drop_tunnel_wrong_side')}")
-unauth_sent = sum(n for c, n in code_delta.items() if c != "0")
-verdict(total <= unauth_sent, "replies captured <= unauthenticated replies counted (by_code != 0)",
-        f"{total} <= {unauth_sent}")
+# Replies other than code 0, but the victim's two signed 134s (care-of policy checks).
+unauth_sent = sum(n for c, n in code_delta.items() if c != "0") - 2
+# The captures are complete (so the bounds above are not met by missing replies): every
+# Reply the MSM counted, but the victim's, went to a spoofed destination.
+# (Which destinations get the global budget depends on arrival order: not checked.)
+tx_failed = d("control", "replies_tx_failed")
+verdict(0 < total and unauth_sent - tx_failed <= total <= unauth_sent,
+        "the captures hold every unauthenticated reply the MSM counted (by_code != 0)",
+        f"{total} captured, {unauth_sent} counted, {tx_failed} tx failed")
 
 print("--- counters (delta over the flood)", file=sys.stderr)
 keys = ["requests", "accepted", "dropped_per_source", "dropped_admission", "dropped_per_subscriber",
