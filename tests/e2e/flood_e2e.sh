@@ -20,7 +20,8 @@
 #   * the MSM's counters agree: the per-source limit refused most of the flood, the
 #     global limit and the victim's own budget refused nothing, junk was dropped
 #     unanswered, wrong-side requests were counted, unauthenticated replies were limited,
-#     the control loop hit its per-iteration bound, the MSM dropped no data;
+#     no control-loop iteration took more than batch_max requests, the MSM dropped no
+#     data;
 # The offered rate (senders) and the achieved rate (the MSM's port counters) are printed.
 # MSM_E2E_KEEP=DIR keeps the captures, stats and logs. Cleans up its namespaces and
 # processes on every exit path.
@@ -71,7 +72,7 @@ MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" up || exit 1
 # refuse the victim), the subscriber's own budget (charged after authentication: the
 # forged requests naming the victim far exceed it), unauthenticated replies per
 # destination and in total; and a small control-loop batch (batch_max), so that the
-# flood makes the loop hit its per-iteration bound.
+# flood makes the loop reach its per-iteration bound (on this host it does: counted).
 sed -e "s|/run/msm-testbed.sock|$SOCK|" -e "s|\"msmtb\"|\"$P\"|" \
     -e "s|preload = \"testbed-bindings.txt\"|preload = \"$ROOT/dpdk-config/testbed-bindings.txt\"|" \
     -e "s|subscribers = \"testbed-subscribers.txt\"|subscribers = \"$ROOT/dpdk-config/testbed-subscribers.txt\"|" \
@@ -165,6 +166,8 @@ coa_refused() { mip wwan register --src 192.0.2.10 --dst 192.0.2.129 "${VICTIM[@
   --lifetime 300 --expect 134; }
 check "under the flood: the victim naming care-of 127.0.0.1 gets a signed 134" coa_refused 127.0.0.1
 check "under the flood: the victim naming the MSM's own address gets a signed 134" coa_refused 198.51.100.1
+check "under the flood: an operator command (ctl show) is answered by the control loop" \
+  bash -c "$MSM ctl --socket $SOCK show 192.0.2.10 | grep -q '\"care_of\":\"203.0.113.10\"'"
 sleep 1
 flooding() { # both senders still running (they stop on SIGTERM or after MAX_FLOOD_S)
   kill -0 "$B1" && kill -0 "$B2" && echo "both senders ran until the victim and the data had finished"; }
@@ -270,9 +273,10 @@ for k in keys:
     print(f"  registration.{k}: {reg(k)}", file=sys.stderr)
 print(f"  registration.by_code: {code_delta}", file=sys.stderr)
 for k in ("registrations_received", "registrations_malformed", "registrations_wrong_side",
-          "replies_sent", "replies_tx_failed", "iterations_at_bound", "iteration_max_us"):
-    print(f"  control.{k}: {d('control', k) if k != 'iteration_max_us' else a['control'][k]}",
-          file=sys.stderr)
+          "replies_sent", "replies_tx_failed", "iterations_at_bound"):
+    print(f"  control.{k}: {d('control', k)}", file=sys.stderr)
+for k in ("iteration_max_us", "iteration_requests_max"):
+    print(f"  control.{k} (since start): {a['control'][k]}", file=sys.stderr)
 drops = {k: a["total"][k] - b["total"].get(k, 0) for k in a["total"]
          if ("drop" in k or "full" in k or "control_handed" in k) and a["total"][k] != b["total"].get(k, 0)}
 print(f"  workers: {drops}", file=sys.stderr)
@@ -300,10 +304,14 @@ verdict(not moved and not any(port_err.values()),
         "destinations and the flood's wrong-side IP-in-IP), no port tx errors or rx_nombuf",
         f"moved {moved}, ports {port_err}")
 
-verdict(d("control", "iterations_at_bound") > 0,
-        f"the control loop hit its per-iteration bound (batch_max {cfg['batch_max']}) and still served the victim",
-        f"iterations_at_bound +{d('control', 'iterations_at_bound')}, longest iteration "
-        f"{a['control']['iteration_max_us']} us, drop_control_ring_full +{drops.get('drop_control_ring_full', 0)}")
+# Bounded draining: no iteration took more than batch_max requests. (Whether the flood
+# makes the loop reach the bound depends on the host's speed: iterations_at_bound is
+# printed, not required.)
+verdict(0 < a["control"]["iteration_requests_max"] <= cfg["batch_max"],
+        f"the control loop took at most batch_max ({cfg['batch_max']}) requests per iteration",
+        f"most in one iteration {a['control']['iteration_requests_max']}, iterations at the bound "
+        f"+{d('control', 'iterations_at_bound')}, longest iteration {a['control']['iteration_max_us']} us, "
+        f"drop_control_ring_full +{drops.get('drop_control_ring_full', 0)}")
 
 req = reg("requests")
 verdict(0 < req <= sum(rx.values()), "requests reached the registrar, no more than the ports received",
