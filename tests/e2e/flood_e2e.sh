@@ -94,15 +94,14 @@ check "next hops resolved by ARP" resolved
 KEY10=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 mip() { local ns=$1; shift; nsx "$ns" /usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" "$@"; }
 VICTIM=(--home 192.0.2.10 --ha 192.0.2.129 --coa 203.0.113.10 --msisdn 491700000010 --key $KEY10)
-victim() { # duration interval: paths 1 (WWAN), 2 (reverse-tunnelled), 3 (direct) in turn
-  /usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" victim "${VICTIM[@]}" --duration "$1" --interval "$2" \
-    --leg "$P-wwan:1:192.0.2.10:192.0.2.129" --leg "$P-wlan:2:192.0.2.10:192.0.2.129" \
-    --leg "$P-wlan:3:203.0.113.10:198.51.100.1"
-}
-check "victim registers on paths 1, 2, 3 before the flood" victim 1 100
+# The victim client: paths 1 (WWAN), 2 (reverse-tunnelled), 3 (direct) in turn.
+VICTIM_CMD=(/usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" victim "${VICTIM[@]}"
+  --leg "$P-wwan:1:192.0.2.10:192.0.2.129" --leg "$P-wlan:2:192.0.2.10:192.0.2.129"
+  --leg "$P-wlan:3:203.0.113.10:198.51.100.1")
+check "victim registers on paths 1, 2, 3 before the flood" "${VICTIM_CMD[@]}" --duration 1 --interval 100
 
-# (Processes to be signalled are started with `ip netns exec` itself, not through a shell
-# function, so that $! is theirs.)
+# (Background processes are started with `ip netns exec` or directly, not through a shell
+# function, so that $! is theirs: signalled, and killed by the cleanup.)
 # Spoofed sources (documentation ranges, routed only inside the testbed): replies to them
 # reach the WWAN namespace (path 1) or the Internet router (paths 2, 3), where they are
 # captured (the MSM's af_packet bypasses taps on its side). The senders bypass the qdisc
@@ -130,9 +129,9 @@ sleep 1
 ctl stats >"$WORK/before.json"
 links >"$WORK/links-before.json"
 
-# Each sender: 30000 frames/s by default (MSM_FLOOD_RATE; 0 = unpaced): about two thirds
-# of what the MSM's af_packet ports take in on this 2-core host before the kernel drops
-# frames ahead of the MSM's rx rings (perf/results/2026-12-03-flood.md has the sweep).
+# Each sender: 30000 frames/s by default (MSM_FLOOD_RATE; 0 = unpaced): 60000/s in all,
+# about the most the MSM's af_packet ports take in on this 2-core host before the kernel
+# drops frames ahead of the MSM's rx rings (perf/results/2026-12-03-flood.md: the sweep).
 RATE=${MSM_FLOOD_RATE:-30000}
 BLAST=(--victim-msisdn 491700000010 --victim-home 192.0.2.10 --duration "$MAX_FLOOD_S" --rate "$RATE")
 ip netns exec "$P-wwan" /usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" blast --iface eth0 --dst-mac 02:00:00:00:01:01 --path 1:$SRC1 --path 1:$JUNK1:junk \
@@ -145,9 +144,9 @@ for _ in $(seq 100); do grep -q started "$WORK/blast-wwan.json" && grep -q start
 sleep 1
 
 # --- during the flood: the victim renews, ping and TCP cross the MSM -------------------
-victim 10 150 >"$WORK/victim.json" 2>&1 &
+"${VICTIM_CMD[@]}" --duration 10 --interval 150 >"$WORK/victim.json" 2>&1 &
 VP=$!; BG+=($VP)
-nsx inet ping -q -i 0.01 -c 1000 -W 2 192.0.2.10 >"$WORK/ping.log" 2>&1 &
+ip netns exec "$P-inet" ping -q -i 0.01 -c 1000 -W 2 192.0.2.10 >"$WORK/ping.log" 2>&1 &
 PP=$!; BG+=($PP)
 tcp() { # 2 MB from the Internet to the home address (through the tunnel), sha256 compared
   nsx wlan /usr/bin/python3 "$ROOT/tests/e2e/tcpcheck.py" serve 192.0.2.10 5001 >"$WORK/srv.log" 2>&1 &
@@ -350,7 +349,7 @@ while IFS=$'\t' read -r v name detail; do
 done <"$WORK/verdicts"
 [ -s "$WORK/verdicts" ] || { FAIL=$((FAIL + 1)); echo "FAIL evidence analysis produced no verdicts"; }
 check "binding still 192.0.2.10 -> 203.0.113.10" bash -c "$MSM ctl --socket $SOCK show 192.0.2.10 | grep -q '\"care_of\":\"203.0.113.10\"'"
-check "victim registers after the flood" victim 1 100
+check "victim registers after the flood" "${VICTIM_CMD[@]}" --duration 1 --interval 100
 check "msm still running" kill -0 "$MSM_PID"
 
 echo "--- msm log (tail)"; tail -5 "$WORK/msm.log"
