@@ -17,6 +17,19 @@ Reply: type 3, code, identification, NAI echo, authenticator (recomputed here).
       "HOME COA" to OUT for every accepted Reply as soon as it arrives (crash test)
   mipclient.py flood --src A --dst B --n N
       sends N invalid requests (garbage, bad authenticators, unknown subscribers)
+  mipclient.py blast --iface IF --dst-mac MAC --path P:SRC[,SRC...] ... --duration S \
+      --victim-msisdn M --victim-home H
+      the flood test's attacker: pre-built Ethernet frames (Registration Requests naming
+      the victim with a wrong authenticator, unknown subscribers, unparsable junk) from
+      spoofed sources on paths 1/2/3, sent as fast as one raw socket goes (--rate R:
+      paced at R frames/s) for S seconds or until SIGTERM; prints {"started": T} when
+      it starts, then {"sent", "start", "end", "pps", ...}
+  mipclient.py victim --leg NS:PATH:SRC:DST ... --duration S --interval MS ...
+      the flood test's victim: registers and renews every MS milliseconds, cycling over
+      the legs (one socket per leg, opened in namespace NS), waiting for each Reply and
+      retransmitting as a mobile does (fresh Identification, after 1 s, doubling);
+      prints per-request latency p50/p99, retransmissions; exit 0 iff every request got
+      an authenticated code 0
 """
 import argparse
 import hashlib
@@ -25,6 +38,7 @@ import json
 import os
 import random
 import select
+import signal
 import socket
 import struct
 import sys
@@ -195,6 +209,191 @@ def cmd_flood(a):
     return 0
 
 
+# --- the flood test (tests/e2e/flood_e2e.sh): raw-socket attacker and timed victim ---
+
+ETH_P_IP = 0x0800
+SOL_PACKET = 263
+PACKET_QDISC_BYPASS = 20
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def ipv4(src, dst, proto, payload, ident=0):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, 0, 64, proto, 0,
+                    socket.inet_aton(src), socket.inet_aton(dst))
+    return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
+
+
+def udp(sport, dport, payload):
+    return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload  # no checksum
+
+
+def attack_payloads(a, rnd, src, n, junk_only=False):
+    """n request payloads of the attack mix from one spoofed source: the victim's
+    MSISDN with a wrong authenticator (half), an unknown subscriber, unparsable junk
+    (shorter than the fixed part, or another type), random bytes; `junk_only`: only the
+    structurally unparsable kinds (which must never be answered)."""
+    out = []
+    for i in range(n):
+        kind = i % 8 if not junk_only else 5 + i % 2
+        ident = (ntp_now() << 32) | rnd.getrandbits(32)
+        if kind < 4:  # forged: the victim's MSISDN and home, wrong key
+            out.append(build_request(a.victim_home, a.ha, src, 600, a.victim_msisdn, 256,
+                                     rnd.randbytes(32), ident))
+        elif kind == 4:  # unknown subscriber
+            out.append(build_request("192.0.2.99", a.ha, src, 600, "49999", 256,
+                                     rnd.randbytes(32), ident))
+        elif kind == 5:  # unparsable: shorter than the fixed part
+            out.append(bytes([1]) + rnd.randbytes(rnd.randrange(0, 23)))
+        elif kind == 6:  # unparsable: not a Registration Request
+            out.append(bytes([rnd.choice([0, 2, 3, 7, 255])]) + rnd.randbytes(40))
+        else:  # random bytes of random length
+            out.append(rnd.randbytes(rnd.randrange(0, 120)))
+    return out
+
+
+def cmd_blast(a):
+    rnd = random.Random(a.seed)
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    s.bind((a.iface, 0))
+    # Bypass the qdisc (as the MSM's af_packet does): faster, and invisible to captures
+    # on this interface, which then see only what comes back.
+    s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+    src_mac = s.getsockname()[4]
+    eth = bytes.fromhex(a.dst_mac.replace(":", "")) + src_mac + struct.pack("!H", ETH_P_IP)
+    frames = []
+    for spec in a.path:
+        path, srcs, *mix = spec.split(":")
+        for src in srcs.split(","):
+            junk = mix == ["junk"]
+            for i, p in enumerate(attack_payloads(a, rnd, src, a.per_source, junk)):
+                if path == "1":  # IPgprs -> IPmsm-gprs:434
+                    pkt = ipv4(src, a.ha, 17, udp(rnd.randrange(1024, 65536), 434, p), i)
+                elif path == "2":  # outer IPwlan -> IPmsm-wlan, inner home -> IPmsm-gprs
+                    inner = ipv4(a.victim_home, a.ha, 17, udp(434, 434, p), i)
+                    pkt = ipv4(src, a.msm_wlan, 4, inner, i)
+                else:  # path 3: IPwlan -> IPmsm-wlan:434
+                    pkt = ipv4(src, a.msm_wlan, 17, udp(rnd.randrange(1024, 65536), 434, p), i)
+                frames.append(eth + pkt)
+    rnd.shuffle(frames)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    sent = errors = 0
+    chunk = 32  # frames sent back to back; with --rate, paced per chunk
+    t0 = time.time()
+    print(json.dumps({"started": t0}), flush=True)
+    end = t0 + a.duration
+    while time.time() < end and not stop:
+        for i in range(0, len(frames), chunk):
+            for f in frames[i:i + chunk]:
+                try:
+                    s.send(f)
+                except OSError:
+                    errors += 1
+            sent += len(frames[i:i + chunk])
+            if a.rate:
+                time.sleep(max(0.0, t0 + sent / a.rate - time.time()))
+            if stop:
+                break
+    t1 = time.time()
+    print(json.dumps({"iface": a.iface, "paths": a.path, "frames": len(frames), "sent": sent,
+                      "send_errors": errors, "start": t0, "end": t1,
+                      "seconds": round(t1 - t0, 3), "pps": round(sent / (t1 - t0))}))
+    return 0
+
+
+def in_netns(name, fn):
+    """Calls fn() with this thread in network namespace `name` (setns(2): the sockets fn
+    opens stay in it), then returns to the original namespace."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    clone_newnet = 0x40000000
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(target, clone_newnet) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+        return fn()
+    finally:
+        libc.setns(own, clone_newnet)
+        os.close(own)
+        os.close(target)
+
+
+def percentile(v, q):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(q * len(v)))] if v else None
+
+
+def cmd_victim(a):
+    key = bytes.fromhex(a.key)
+    legs = []
+    for spec in a.leg:
+        ns, path, src, dst = spec.split(":")
+        legs.append((path, dst, in_netns(ns, lambda: udp_socket(src, timeout=0.05))))
+    results = {}  # path -> list of (latency_s, tries)
+    failures = []
+    t_end = time.time() + a.duration
+    k = 0
+    while time.time() < t_end:
+        path, dst, s = legs[k % len(legs)]
+        k += 1
+        t_next = time.time() + a.interval / 1000
+        sent = {}  # low 32 bits of Identification -> send time
+        t0 = time.time()
+        timeout, deadline, reply = 1.0, t0 + a.give_up, None
+        while reply is None and time.time() < deadline:
+            ident = ntp_ident()
+            s.sendto(build_request(a.home, a.ha, a.coa, a.lifetime, a.msisdn, a.spi, key,
+                                   ident), (dst, 434))
+            sent[ident & 0xFFFFFFFF] = ident
+            t_retx = time.time() + timeout
+            timeout *= 2
+            while reply is None and time.time() < min(t_retx, deadline):
+                try:
+                    data, _ = s.recvfrom(2048)
+                except socket.timeout:
+                    continue
+                r = parse_reply(data, key, a.spi)
+                if r.get("ident") is not None and (r["ident"] & 0xFFFFFFFF) in sent:
+                    reply = r
+                # else: a late Reply to an earlier request (already answered): ignore
+        if reply is None:
+            failures.append({"path": path, "error": "no reply", "tries": len(sent)})
+            continue
+        lat = time.time() - t0
+        if reply["code"] != 0 or reply["auth_ok"] is not True or reply["nai"] != str(a.msisdn):
+            failures.append({"path": path, "reply": reply, "tries": len(sent)})
+        results.setdefault(path, []).append((lat, len(sent)))
+        time.sleep(max(0.0, t_next - time.time()))
+    lats = [x for v in results.values() for x, _ in v]
+    ms = lambda x: None if x is None else round(x * 1000, 2)
+    out = {
+        "requests": sum(len(v) for v in results.values()) + sum(
+            1 for f in failures if "reply" not in f),
+        "answered_code0": sum(len(v) for v in results.values()) - sum(
+            1 for f in failures if "reply" in f),
+        "retransmitted": sum(1 for v in results.values() for _, t in v if t > 1),
+        "transmissions": sum(t for v in results.values() for _, t in v) + sum(
+            f["tries"] for f in failures if "reply" not in f),
+        "p50_ms": ms(percentile(lats, 0.5)), "p99_ms": ms(percentile(lats, 0.99)),
+        "max_ms": ms(max(lats) if lats else None),
+        "by_path": {p: {"n": len(v), "p50_ms": ms(percentile([x for x, _ in v], 0.5)),
+                        "p99_ms": ms(percentile([x for x, _ in v], 0.99))}
+                    for p, v in sorted(results.items())},
+        "failures": failures[:10],
+    }
+    print(json.dumps(out))
+    return 0 if not failures and out["requests"] > 0 else 1
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -219,8 +418,34 @@ def main():
     fl.add_argument("--src", required=True)
     fl.add_argument("--dst", required=True)
     fl.add_argument("--n", type=int, default=1000)
+    bl = sub.add_parser("blast")
+    bl.add_argument("--iface", required=True)
+    bl.add_argument("--dst-mac", required=True, help="the MSM port's MAC")
+    bl.add_argument("--path", action="append", required=True,
+                    help="PATH:SRC[,SRC...][:junk]: spoofed sources of path 1, 2 or 3 "
+                    "(the path's frame format, whatever side it is sent from); junk: only "
+                    "unparsable requests from them")
+    bl.add_argument("--ha", default="192.0.2.129", help="IPmsm-gprs")
+    bl.add_argument("--msm-wlan", default="198.51.100.1", help="IPmsm-wlan")
+    bl.add_argument("--victim-msisdn", required=True)
+    bl.add_argument("--victim-home", required=True)
+    bl.add_argument("--duration", type=float, required=True)
+    bl.add_argument("--rate", type=float, default=0, help="frames/s (0: as fast as possible)")
+    bl.add_argument("--per-source", type=int, default=256, help="distinct frames per source")
+    bl.add_argument("--seed", type=int, default=1)
+    vi = sub.add_parser("victim")
+    vi.add_argument("--leg", action="append", required=True,
+                    help="NETNS:PATH:SRC:DST (PATH only labels the results)")
+    for f in ("home", "ha", "coa", "msisdn", "key"):
+        vi.add_argument("--" + f, required=True)
+    vi.add_argument("--spi", type=int, default=256)
+    vi.add_argument("--lifetime", type=int, default=600)
+    vi.add_argument("--duration", type=float, default=10)
+    vi.add_argument("--interval", type=float, default=150, help="ms between requests")
+    vi.add_argument("--give-up", type=float, default=8, help="s without a Reply: failure")
     a = p.parse_args()
-    sys.exit({"register": cmd_register, "storm": cmd_storm, "flood": cmd_flood}[a.cmd](a))
+    sys.exit({"register": cmd_register, "storm": cmd_storm, "flood": cmd_flood,
+              "blast": cmd_blast, "victim": cmd_victim}[a.cmd](a))
 
 
 if __name__ == "__main__":
