@@ -33,34 +33,20 @@ P=$MSM_TB
 WORK=$(mktemp -d /tmp/msm-flood.XXXXXX)
 SOCK=$WORK/msm.sock
 MAX_FLOOD_S=60  # the senders' own limit; the test stops them when the data phase ends
-MSM_PID=
 BG=()
-PASS=0 FAIL=0
+# shellcheck source=tests/e2e/common.sh
+. "$ROOT/tests/e2e/common.sh"
 
 cleanup() {
   if [ -n "${MSM_E2E_KEEP:-}" ]; then
     mkdir -p "$MSM_E2E_KEEP"; cp "$WORK"/*.pcap "$WORK"/*.log "$WORK"/*.json "$MSM_E2E_KEEP"/ 2>/dev/null
   fi
   for p in "${BG[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  [ -n "$MSM_PID" ] && kill -TERM "$MSM_PID" 2>/dev/null && sleep 1
-  [ -n "$MSM_PID" ] && kill -KILL "$MSM_PID" 2>/dev/null
-  MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" down >/dev/null 2>&1
-  rm -rf "$WORK" /dev/shm/*"$P"* 2>/dev/null
+  e2e_cleanup
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
-ctl() { "$MSM" ctl --socket "$SOCK" "$@"; }
-stat() { ctl stats | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['total'].get('$1'))"; }
-check() { # name command...
-  local name=$1; shift
-  if "$@" >"$WORK/out" 2>&1; then
-    PASS=$((PASS + 1)); echo "PASS $name"
-  else
-    FAIL=$((FAIL + 1)); echo "FAIL $name"; sed 's/^/    /' "$WORK/out" | tail -20
-  fi
-}
 
 [ "$(id -u)" = 0 ] || { echo "flood e2e: needs root" >&2; exit 1; }
 [ -x "$MSM" ] || { echo "flood e2e: $MSM not built" >&2; exit 1; }
@@ -73,26 +59,16 @@ MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" up || exit 1
 # forged requests naming the victim far exceed it), unauthenticated replies per
 # destination and in total; and a small control-loop batch (batch_max), so that the
 # flood makes the loop reach its per-iteration bound (on this host it does: counted).
-sed -e "s|/run/msm-testbed.sock|$SOCK|" -e "s|\"msmtb\"|\"$P\"|" \
-    -e "s|preload = \"testbed-bindings.txt\"|preload = \"$ROOT/dpdk-config/testbed-bindings.txt\"|" \
-    -e "s|subscribers = \"testbed-subscribers.txt\"|subscribers = \"$ROOT/dpdk-config/testbed-subscribers.txt\"|" \
-    -e "s|state_dir = \"/var/lib/msm-testbed\"|state_dir = \"$WORK/state\"|" \
-    -e '/^\[control\]/a per_source_per_sec = 200\nadmission_per_sec = 50000\nper_subscriber_per_sec = 40\nunauthenticated_replies_per_sec = 20\nunauthenticated_replies_per_source_per_sec = 5\nbatch_max = 128' \
-    "$ROOT/dpdk-config/testbed.toml" >"$WORK/msm.toml"
+e2e_config "$ROOT/dpdk-config/testbed-subscribers.txt" "$WORK/state"
+sed -i '/^\[control\]/a per_source_per_sec = 200\nadmission_per_sec = 50000\nper_subscriber_per_sec = 40\nunauthenticated_replies_per_sec = 20\nunauthenticated_replies_per_source_per_sec = 5\nbatch_max = 128' "$WORK/msm.toml"
 
-ip netns exec "$P-core" "$MSM" run --config "$WORK/msm.toml" >>"$WORK/msm.log" 2>&1 &
-MSM_PID=$!
-for _ in $(seq 100); do ctl ping >/dev/null 2>&1 && break; sleep 0.2; done
-check "msm starts and answers on its control socket" ctl ping
+check "msm starts and answers on its control socket" start_msm
 if [ "$FAIL" != 0 ]; then
-  echo "--- msm log"; cat "$WORK/msm.log"; echo "flood e2e: $PASS passed, $FAIL failed"; exit 1
+  echo "--- msm log"; cat "$WORK/msm.log"; e2e_summary "flood e2e"; exit 1
 fi
-resolved() { [ "$(stat neighbours_resolved)" = "$(stat neighbours_total)" ]; }
-for _ in $(seq 50); do resolved 2>/dev/null && break; sleep 0.2; done
-check "next hops resolved by ARP" resolved
+check "next hops resolved by ARP" wait_resolved
 
 KEY10=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-mip() { local ns=$1; shift; nsx "$ns" /usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" "$@"; }
 VICTIM=(--home 192.0.2.10 --ha 192.0.2.129 --coa 203.0.113.10 --msisdn 491700000010 --key $KEY10)
 # The victim client: paths 1 (WWAN), 2 (reverse-tunnelled), 3 (direct) in turn.
 VICTIM_CMD=(/usr/bin/python3 "$ROOT/tests/e2e/mipclient.py" victim "${VICTIM[@]}"
