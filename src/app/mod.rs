@@ -2,6 +2,7 @@
 //! and the control loop, in the order that lets every error surface before traffic flows.
 
 mod error;
+pub mod notify;
 mod ports;
 mod table;
 mod workers;
@@ -155,6 +156,7 @@ pub fn run(cfg: Config, pre: Vec<Preload>) -> Result<(), StartError> {
         reload_status: None,
         alarms: Default::default(),
         metrics,
+        notify: notify::Notifier::from_env(),
     };
     let final_stats = ctl.run();
     eal.wait_all();

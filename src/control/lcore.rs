@@ -18,6 +18,7 @@
 
 mod drain;
 
+use crate::app::notify::Notifier;
 use crate::config::Config;
 use crate::control::admin::{self, Command};
 use crate::control::alarms::{self, Alarms};
@@ -95,6 +96,8 @@ pub struct ControlCtx {
     pub alarms: Alarms,
     /// What the metrics endpoint renders (`control.metrics_listen`), if configured.
     pub metrics: Option<Arc<Metrics>>,
+    /// systemd's notify socket (READY=1, WATCHDOG=1, STOPPING=1), when run by systemd.
+    pub notify: Option<Notifier>,
 }
 
 /// Why an operator command failed (the client gets `{"error": "<message>"}`).
@@ -134,6 +137,14 @@ impl ControlCtx {
         let mut last_stats = Instant::now();
         let arp_every = Duration::from_millis(self.cfg.arp_retry_ms);
         let stats_every = Duration::from_millis(self.cfg.stats_interval_ms);
+        if let Some(n) = &self.notify {
+            // The table is published and the workers run: the MSM forwards from now on.
+            n.ready(&format!(
+                "forwarding: {} bindings, {} worker(s)",
+                self.service.writer().len(),
+                self.cfg.workers.len()
+            ));
+        }
         while !self.stop.load(Ordering::Relaxed) {
             let t_batch = Instant::now();
             // One batch: what the rings hold now, within the budget, then one group commit.
@@ -173,12 +184,18 @@ impl ControlCtx {
                 last_stats = Instant::now();
                 self.publish_stats(&cc);
             }
+            if let Some(n) = &mut self.notify {
+                n.watchdog();
+            }
             let us = t_batch.elapsed().as_micros() as u64;
             cc.iteration_max_us = cc.iteration_max_us.max(us);
             if drained.taken == 0 {
                 // A control core, not a worker: idle politely.
                 std::thread::sleep(Duration::from_micros(200));
             }
+        }
+        if let Some(n) = &self.notify {
+            n.stopping();
         }
         self.stats(&cc)
     }

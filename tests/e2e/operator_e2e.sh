@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The operator's surface on the namespace testbed (root): the Prometheus/OpenMetrics
 # endpoint scraped by a real Prometheus server (Debian's `prometheus`), which must see the
-# target up and return the MSM's counters for a query.
+# target up and return the MSM's counters for a query; systemd's notify protocol (this
+# machine has no systemd as PID 1: a listener on NOTIFY_SOCKET stands in for it, with
+# WATCHDOG_USEC set) and the unit file checked by `systemd-analyze verify`.
 # Cleans up its namespaces and processes on every exit path.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -11,12 +13,14 @@ P=$MSM_TB
 WORK=$(mktemp -d /tmp/msm-operator.XXXXXX)
 SOCK=$WORK/msm.sock
 PROM_PID=
+NOTIFY_PID=
 # shellcheck source=tests/e2e/common.sh
 . "$ROOT/tests/e2e/common.sh"
 
 cleanup() {
   if [ -n "${MSM_E2E_KEEP:-}" ]; then mkdir -p "$MSM_E2E_KEEP"; cp "$WORK"/*.log "$MSM_E2E_KEEP"/ 2>/dev/null; fi
   [ -n "$PROM_PID" ] && kill -TERM "$PROM_PID" 2>/dev/null && wait "$PROM_PID" 2>/dev/null
+  [ -n "$NOTIFY_PID" ] && kill -TERM "$NOTIFY_PID" 2>/dev/null
   e2e_cleanup
   rm -rf "$WORK"
 }
@@ -32,7 +36,17 @@ e2e_subscribers "$WORK/subs.txt" 0
 e2e_config "$WORK/subs.txt" "$WORK/state"
 grep -q '^metrics_listen = "127.0.0.1:9464"' "$WORK/msm.toml" || { echo "testbed.toml has no metrics_listen"; exit 1; }
 
-check "msm starts" start_msm
+# systemd's side of the notify protocol: every datagram on one line ('|' for newlines).
+/usr/bin/python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])
+out = open(sys.argv[2], 'a', buffering=1)
+while True:
+    out.write(s.recv(4096).decode().replace(chr(10), '|') + chr(10))" "$WORK/notify.sock" "$WORK/notify.log" &
+NOTIFY_PID=$!
+for _ in $(seq 50); do [ -S "$WORK/notify.sock" ] && break; sleep 0.1; done
+: >>"$WORK/notify.log"
+NOTIFY_SOCKET=$WORK/notify.sock WATCHDOG_USEC=400000 check "msm starts (under the notify protocol)" start_msm
 check "next hops resolved by ARP" wait_resolved
 
 KEY10=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
@@ -111,5 +125,26 @@ latency() {
   echo "reply latency observations: $n (le=+Inf bucket: $le)"; [ "${n:-0}" -ge 1 ] && [ "$n" = "$le" ]
 }
 check "prometheus: the reply latency histogram is scraped" latency
+
+# --- systemd: notify protocol and unit file ---------------------------------------------------
+ready() {
+  head -1 "$WORK/notify.log"
+  head -1 "$WORK/notify.log" | grep -q "^READY=1|STATUS=forwarding: .* bindings, 1 worker(s)|MAINPID=$MSM_PID\$"
+}
+check "READY=1 first, with the status and the MSM's pid" ready
+watchdog() { local n; n=$(grep -c '^WATCHDOG=1$' "$WORK/notify.log"); echo "WATCHDOG=1 x $n"; [ "$n" -ge 3 ]; }
+check "WATCHDOG=1 at half of WATCHDOG_USEC from the control loop" watchdog
+stop_msm
+check "STOPPING=1 on SIGTERM" grep -q '^STOPPING=1$' "$WORK/notify.log"
+unit() {
+  sed "s|/usr/local/bin/msm|$MSM|g" "$ROOT/packaging/systemd/msm.service" >"$WORK/msm.service"
+  systemd-analyze verify "$WORK/msm.service" && grep -q '^Type=notify' "$WORK/msm.service" &&
+    grep -q '^WatchdogSec=' "$WORK/msm.service" && grep -q '^Restart=on-failure' "$WORK/msm.service"
+}
+if command -v systemd-analyze >/dev/null; then
+  check "the unit file verifies (systemd-analyze verify): Type=notify, WatchdogSec, Restart=on-failure" unit
+else
+  echo "SKIP unit file check: no systemd-analyze"
+fi
 
 e2e_summary "operator e2e"
