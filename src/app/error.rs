@@ -78,6 +78,8 @@ pub enum StartError {
     ControlTx(#[source] msm_dpdk::Error),
     #[error("config: control.socket {}: {source}", path.display())]
     AdminSocket { path: PathBuf, source: io::Error },
+    #[error("config: control.audit_log: {source}")]
+    AuditLog { path: PathBuf, source: io::Error },
     #[error("config: control.metrics_listen {addr}: {source}")]
     Metrics {
         addr: std::net::SocketAddr,

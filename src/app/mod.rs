@@ -118,6 +118,16 @@ pub fn run(cfg: Config, pre: Vec<Preload>) -> Result<(), StartError> {
         }
         None => None,
     };
+    // Everything that can fail starts before the workers do.
+    let audit = match &cfg.audit {
+        Some(a) => Some(crate::control::audit::start(a.clone()).map_err(|source| {
+            StartError::AuditLog {
+                path: a.path.clone(),
+                source,
+            }
+        })?),
+        None => None,
+    };
     let metrics = match cfg.metrics_listen {
         Some(addr) => {
             let m = Arc::new(Metrics::default());
@@ -139,8 +149,12 @@ pub fn run(cfg: Config, pre: Vec<Preload>) -> Result<(), StartError> {
     );
 
     let compact_bytes = cfg.registration.journal_compact_bytes;
+    let mut service = RegistrationService::new(registrar, writer, journal, compact_bytes);
+    if let Some(a) = audit {
+        service.set_audit(a);
+    }
     let ctl = ControlCtx {
-        service: RegistrationService::new(registrar, writer, journal, compact_bytes),
+        service,
         cfg,
         plane,
         rings: workers.rings,

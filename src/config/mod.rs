@@ -122,6 +122,8 @@ pub struct Config {
     pub stats_interval_ms: u64,
     /// Where the Prometheus/OpenMetrics endpoint (`GET /metrics`) listens, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The registration audit log (`control.audit_log*`), if configured.
+    pub audit: Option<crate::control::audit::AuditConfig>,
     pub control_ring_size: u32,
     pub arp_retry_ms: u64,
     /// Most requests the control loop takes off the rings per iteration (one group commit).
@@ -164,6 +166,7 @@ impl Config {
                 cfg.preload.as_mut(),
                 cfg.registration.subscribers.as_mut(),
                 cfg.registration.state_dir.as_mut(),
+                cfg.audit.as_mut().map(|a| &mut a.path),
             ]
             .into_iter()
             .flatten()

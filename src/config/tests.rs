@@ -96,6 +96,25 @@ fn errors_name_the_field() {
 }
 
 #[test]
+fn audit_log_settings() {
+    let e = bad("[home]", "[control]\naudit_log_keep = 3\n[home]");
+    assert_eq!(e.field, "control.audit_log");
+    let e = bad(
+        "[home]",
+        "[control]\naudit_log = \"a.jsonl\"\naudit_log_max_bytes = 100\n[home]",
+    );
+    assert_eq!(e.field, "control.audit_log_max_bytes");
+    let text = GOOD.replacen(
+        "[home]",
+        "[control]\naudit_log = \"/var/log/msm/audit.jsonl\"\n[home]",
+        1,
+    );
+    let a = Config::from_toml(&text).unwrap().audit.unwrap();
+    assert_eq!((a.max_bytes, a.keep), (64 << 20, 5));
+    assert_eq!(a.path, Path::new("/var/log/msm/audit.jsonl"));
+}
+
+#[test]
 fn metrics_listen_is_a_socket_address() {
     let text = GOOD.replacen(
         "[home]",

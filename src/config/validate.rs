@@ -63,6 +63,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let registration = registration(&raw.control)?;
     let control_batch_max = batch_max(&raw.control)?;
     let metrics_listen = metrics_listen(&raw.control)?;
+    let audit = audit(&raw.control)?;
     Ok(Config {
         eal_args: raw.eal.args,
         registration,
@@ -71,6 +72,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         stats_file: raw.control.stats_file,
         stats_interval_ms: raw.control.stats_interval_ms.unwrap_or(1000).max(50),
         metrics_listen,
+        audit,
         control_ring_size: sizes.ring,
         arp_retry_ms: raw.control.arp_retry_ms.unwrap_or(1000).max(10),
         control_batch_max,
@@ -87,6 +89,32 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         wwan_port,
         internet_port,
     })
+}
+
+/// `control.audit_log*`: where, the size at which it rotates, how many old files stay.
+fn audit(c: &RawControl) -> Result<Option<crate::control::audit::AuditConfig>, ConfigError> {
+    let Some(path) = c.audit_log.clone() else {
+        if c.audit_log_max_bytes.is_some() || c.audit_log_keep.is_some() {
+            return err(
+                "control.audit_log",
+                "audit_log_max_bytes/audit_log_keep need audit_log",
+            );
+        }
+        return Ok(None);
+    };
+    let max_bytes = c.audit_log_max_bytes.unwrap_or(64 << 20);
+    if max_bytes < 4096 {
+        return err("control.audit_log_max_bytes", "at least 4096");
+    }
+    let keep = c.audit_log_keep.unwrap_or(5);
+    if keep > 1000 {
+        return err("control.audit_log_keep", "at most 1000");
+    }
+    Ok(Some(crate::control::audit::AuditConfig {
+        path,
+        max_bytes,
+        keep,
+    }))
 }
 
 /// `control.metrics_listen`: an `IP:PORT` socket address.

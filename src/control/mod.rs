@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod alarms;
+pub mod audit;
 pub mod journal;
 pub mod lcore;
 pub mod metrics;

@@ -119,9 +119,32 @@ pub struct BindingState {
 /// Largest Reply we build (fixed 20 + NAI ext <= 2 + 255 + MN-HA ext 38).
 pub const MAX_REPLY: usize = 320;
 
+/// What a parsed request asked for (for the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestFacts {
+    /// The NAI's MSISDN, if the NAI is one.
+    pub msisdn: Option<u64>,
+    pub home: u32,
+    pub care_of: u32,
+    pub lifetime: u16,
+}
+
+impl RequestFacts {
+    fn of(req: &ParsedRequest) -> RequestFacts {
+        RequestFacts {
+            msisdn: req.msisdn(),
+            home: u32::from(req.home),
+            care_of: u32::from(req.care_of),
+            lifetime: req.lifetime,
+        }
+    }
+}
+
 /// The result of handling one request.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// What the request asked for, when it parsed.
+    pub request: Option<RequestFacts>,
     pub code: Option<Code>,
     /// UDP payload of the Reply (`None`: silently dropped).
     pub reply: Option<([u8; MAX_REPLY], usize)>,
@@ -131,6 +154,7 @@ pub struct Outcome {
 impl Outcome {
     fn silent() -> Outcome {
         Outcome {
+            request: None,
             code: None,
             reply: None,
             change: None,

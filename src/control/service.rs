@@ -24,9 +24,10 @@
 //! [`bind`](RegistrationService::bind) and [`unbind`](RegistrationService::unbind), and
 //! compaction ([`maybe_compact`](RegistrationService::maybe_compact)).
 
+use crate::control::audit::{AuditRecord, AuditSink};
 use crate::control::journal::{Journal, Kind, Record};
 use crate::control::reg_io::Path;
-use crate::control::registrar::{BindingStore, Now, Outcome, Registrar};
+use crate::control::registrar::{BindingStore, Now, Outcome, Registrar, RequestFacts};
 use crate::control::subscribers::Subscribers;
 use msm_mip::Code;
 use msm_table::{Binding, TableError, TableWriter};
@@ -110,12 +111,16 @@ pub struct ServiceCounters {
 /// journal (not yet in the table). Hand it to [`RegistrationService::hold`].
 #[must_use = "a decision's Reply is lost unless it is held"]
 #[derive(Debug)]
-pub struct Decision(Option<Outcome>);
+pub struct Decision {
+    outcome: Option<Outcome>,
+    path: Path,
+    src: u32,
+}
 
 impl Decision {
     /// The Reply's code (`None`: no Reply, the request is dropped).
     pub fn code(&self) -> Option<Code> {
-        self.0.as_ref().and_then(|o| o.code)
+        self.outcome.as_ref().and_then(|o| o.code)
     }
 }
 
@@ -147,6 +152,8 @@ pub struct BatchReport {
 struct Held<T> {
     token: T,
     outcome: Outcome,
+    path: Path,
+    src: u32,
 }
 
 /// The current batch's changes, decided and journaled but not yet durable: the registrar
@@ -232,6 +239,8 @@ pub struct RegistrationService<T, L: DurableLog = Journal> {
     counters: ServiceCounters,
     /// Why the last commit failed; `None` once one succeeds.
     failing: Option<String>,
+    /// The registration audit log, if configured.
+    audit: Option<AuditSink>,
 }
 
 impl<T, L: DurableLog> RegistrationService<T, L> {
@@ -253,6 +262,7 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
             expired: Vec::new(),
             counters: ServiceCounters::default(),
             failing: None,
+            audit: None,
         }
     }
 
@@ -264,7 +274,11 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
     pub fn decide(&mut self, payload: &[u8], path: Path, src: u32, now: Now) -> Decision {
         let Some(registrar) = self.registrar.as_mut() else {
             self.counters.registrations_no_subscribers += 1;
-            return Decision(None);
+            return Decision {
+                outcome: None,
+                path,
+                src,
+            };
         };
         let mut view = StagedView {
             table: &self.writer,
@@ -278,14 +292,24 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
                 j.append(&rec);
             }
         }
-        Decision(Some(outcome))
+        Decision {
+            outcome: Some(outcome),
+            path,
+            src,
+        }
     }
 
     /// Holds the decision's Reply with `token` until the batch's commit; a decision
     /// without a Reply drops the token.
     pub fn hold(&mut self, token: T, decision: Decision) {
-        if let Some(outcome) = decision.0.filter(|o| o.reply.is_some()) {
-            self.held.push(Held { token, outcome });
+        let Decision { outcome, path, src } = decision;
+        if let Some(outcome) = outcome.filter(|o| o.reply.is_some()) {
+            self.held.push(Held {
+                token,
+                outcome,
+                path,
+                src,
+            });
         }
     }
 
@@ -340,7 +364,17 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
             publish: t1.elapsed(),
             ..BatchReport::default()
         };
-        for Held { token, outcome } in self.held.drain(..) {
+        let time_unix_ms = self.audit.as_ref().map_or(0, |_| unix_ms());
+        for Held {
+            token,
+            outcome,
+            path,
+            src,
+        } in self.held.drain(..)
+        {
+            if let Some(a) = self.audit.as_mut() {
+                a.record(audit_record(&outcome, path, src, durable, time_unix_ms));
+            }
             if outcome.change.is_some() && !durable {
                 self.counters.journal_errors += 1;
                 report.withheld += 1;
@@ -473,6 +507,16 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         );
     }
 
+    /// Sends every answered decision to the audit log from now on.
+    pub fn set_audit(&mut self, sink: AuditSink) {
+        self.audit = Some(sink);
+    }
+
+    /// Audit records dropped because the audit writer fell behind (`None`: no audit log).
+    pub fn audit_dropped(&self) -> Option<u64> {
+        self.audit.as_ref().map(|a| a.dropped)
+    }
+
     /// Why the journal cannot commit (the last commit failed), if it cannot.
     pub fn journal_failure(&self) -> Option<&str> {
         self.failing.as_deref()
@@ -573,6 +617,44 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
     fn publish(&mut self) -> u64 {
         self.counters.publishes += 1;
         self.writer.publish()
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The audit log's view of an answered decision.
+fn audit_record(
+    o: &Outcome,
+    path: Path,
+    src: u32,
+    durable: bool,
+    time_unix_ms: u64,
+) -> AuditRecord {
+    let facts = o.request.unwrap_or(RequestFacts {
+        msisdn: None,
+        home: 0,
+        care_of: 0,
+        lifetime: 0,
+    });
+    let (path, source) = match path {
+        Path::Wwan => (1, src),
+        Path::Tunnel { outer_src, .. } => (2, outer_src),
+        Path::Direct => (3, src),
+    };
+    AuditRecord {
+        time_unix_ms,
+        msisdn: facts.msisdn,
+        home: facts.home,
+        care_of: facts.care_of,
+        lifetime: facts.lifetime,
+        path,
+        source,
+        code: o.code.map_or(0, |c| c as u8),
+        acknowledged: durable || o.change.is_none(),
     }
 }
 

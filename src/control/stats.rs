@@ -137,6 +137,7 @@ impl ControlCtx {
             "journal_commit_failures": sc.journal_commit_failures,
             "journal_failure": svc.journal_failure(),
             "apply_errors": sc.apply_errors,
+            "audit_dropped": svc.audit_dropped(),
             "journal_commits": sc.journal_commits,
             "journal_compactions": sc.journal_compactions,
             "batch_max_us": cc.batch_max_us,

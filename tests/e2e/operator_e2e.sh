@@ -32,9 +32,10 @@ trap 'exit 130' INT TERM
 command -v prometheus >/dev/null || { echo "operator e2e: prometheus not installed (make deps)" >&2; exit 1; }
 
 MSM_TB_LOG=$WORK/ipip.log "$ROOT/scripts/testbed.sh" up || exit 1
-e2e_subscribers "$WORK/subs.txt" 0
+e2e_subscribers "$WORK/subs.txt" 100
 e2e_config "$WORK/subs.txt" "$WORK/state"
 grep -q '^metrics_listen = "127.0.0.1:9464"' "$WORK/msm.toml" || { echo "testbed.toml has no metrics_listen"; exit 1; }
+sed -i "/^\[control\]/a audit_log = \"$WORK/audit.jsonl\"\naudit_log_max_bytes = 4096\naudit_log_keep = 2" "$WORK/msm.toml"
 
 # systemd's side of the notify protocol: every datagram on one line ('|' for newlines).
 /usr/bin/python3 -c "
@@ -54,6 +55,34 @@ check "registration accepted (code 0)" mip wwan register --src 192.0.2.10 --dst 
   --home 192.0.2.10 --ha 192.0.2.129 --coa 203.0.113.10 --lifetime 300 --msisdn 491700000010 \
   --spi 256 --key $KEY10
 check "ping through the tunnel" nsx inet ping -c 3 -W 2 -i 0.2 192.0.2.10
+check "a forged request (bad authenticator): 131" mip wwan register --src 192.0.2.10 --dst 192.0.2.129 \
+  --home 192.0.2.10 --ha 192.0.2.129 --coa 203.0.113.10 --lifetime 300 --msisdn 491700000010 \
+  --spi 256 --key $KEY10 --bad-auth --expect 131
+
+# --- the registration audit log -------------------------------------------------------------
+audit_has() { # python condition on the record r: some line matches
+  for _ in $(seq 20); do
+    /usr/bin/python3 - "$WORK/audit.jsonl" "$1" <<'PY' && return 0
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+print(len(recs), "records;", recs[-1] if recs else "")
+sys.exit(0 if any(eval(sys.argv[2], {}, {"r": r}) for r in recs) else 1)
+PY
+    sleep 0.2
+  done
+  return 1
+}
+check "audit: the code 0 decision (MSISDN, home, care-of, path 1, lifetime)" audit_has \
+  'r["msisdn"] == "491700000010" and r["home"] == "192.0.2.10" and r["care_of"] == "203.0.113.10" and r["path"] == 1 and r["code"] == 0 and r["lifetime"] == 300 and r["acknowledged"] and r["time_unix_ms"] > 1.7e12'
+check "audit: the refused one (131)" audit_has 'r["code"] == 131 and r["msisdn"] == "491700000010"'
+storm_rotates() {
+  mip wwan storm --src 192.0.2.130 --dst 192.0.2.129 --ha 192.0.2.129 \
+    --coa-base 198.18.0.1 --subscribers "$WORK/subs.txt" --skip 2 --n 100 --rate 500 --acked "$WORK/acked" >/dev/null
+  sleep 0.5
+  ls -l "$WORK"/audit.jsonl*
+  [ -s "$WORK/audit.jsonl.1" ] && [ -s "$WORK/audit.jsonl.2" ] && [ ! -e "$WORK/audit.jsonl.3" ]
+}
+check "audit: 100 more decisions rotate the log at 4 KiB, 2 old files kept" storm_rotates
 
 # --- the endpoint itself -------------------------------------------------------------------
 fetch() { nsx core /usr/bin/python3 -c "

@@ -1,7 +1,7 @@
 //! Building the Reply of a request: signed for a known subscriber, unsigned otherwise;
 //! the limits and size bound of Replies to requests that did not authenticate.
 
-use super::{Now, Outcome, Registrar, MAX_REPLY};
+use super::{Now, Outcome, Registrar, RequestFacts, MAX_REPLY};
 use crate::control::subscribers::Subscriber;
 use msm_mip::{Code, ParsedRequest, RequestError};
 use std::net::Ipv4Addr;
@@ -25,6 +25,7 @@ impl Registrar {
             // Unknown subscriber: no key to sign with (see `unsigned_reply`).
             let n = unsigned_reply(&mut buf, code, req.home, req.home_agent, ident, req.nai);
             return Outcome {
+                request: Some(RequestFacts::of(req)),
                 code: Some(code),
                 reply: Some((buf, n)),
                 change: None,
@@ -42,6 +43,7 @@ impl Registrar {
         };
         match b.emit(&mut buf) {
             Ok(n) => Outcome {
+                request: Some(RequestFacts::of(req)),
                 code: Some(code),
                 reply: Some((buf, n)),
                 change: None,
@@ -77,6 +79,7 @@ impl Registrar {
             let mut buf = [0u8; MAX_REPLY];
             let n = unsigned_reply(&mut buf, code, home, ha, ident, &[]);
             Outcome {
+                request: None,
                 code: Some(code),
                 reply: Some((buf, n)),
                 change: None,
