@@ -32,6 +32,7 @@ test: deps
 e2e: build
 	tests/e2e/testbed_e2e.sh
 	tests/e2e/handover_e2e.sh
+	tests/e2e/crash_e2e.sh
 	perf/pcapgen/check.sh
 
 # The demo needs only the two daemons, built without LTO (profile `demo`) to keep a fresh
