@@ -138,6 +138,7 @@ impl ControlCtx {
                 self.alarms
                     .raise(crate::control::alarms::WORKER_STOPPED, why + ": exiting");
                 self.stop.store(true, Ordering::SeqCst);
+                self.write_stats_file(&cc); // the alarm, for a supervisor reading the file
                 break;
             }
             let t_batch = Instant::now();

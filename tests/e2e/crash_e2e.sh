@@ -76,6 +76,7 @@ sed -e "s|/run/msm-testbed.sock|$SOCK|" -e "s|\"msmtb\"|\"$P\"|" \
     -e "s|preload = \"testbed-bindings.txt\"|preload = \"$ROOT/dpdk-config/testbed-bindings.txt\"|" \
     -e "s|subscribers = \"testbed-subscribers.txt\"|subscribers = \"$WORK/subs.txt\"|" \
     -e "s|state_dir = \"/var/lib/msm-testbed\"|state_dir = \"$WORK/state\"|" \
+    -e "s|^stats_interval_ms = .*|&\nstats_file = \"$WORK/stats.json\"|" \
     "$ROOT/dpdk-config/testbed.toml" >"$WORK/msm.toml"
 
 start_msm() {
@@ -304,7 +305,8 @@ worker_panic() {
   echo "exit status $rc"
   [ "$rc" = 3 ] &&
     grep -q "ALARM raised: worker_stopped: worker\[0\] panicked: fault injection" "$WORK/panic.log" &&
-    grep -q '"name": "worker_stopped"' "$WORK/panic.log"
+    grep -q '"name": "worker_stopped"' "$WORK/panic.log" &&
+    { grep -q '"name":"worker_stopped"' "$WORK/stats.json" || { echo "alarm not in the stats file"; false; }; }
 }
 check "worker panic (MSM_TEST_PANIC_WORKER): alarm worker_stopped, exit 3 within 15 s" worker_panic
 
