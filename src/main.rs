@@ -6,7 +6,8 @@
 //!   unbind HOME | reload`: talk to a running MSM.
 //!
 //! Exit codes: 2 for an invalid configuration (or a `ctl` socket that fails), 1 for a
-//! run-time failure (or an error answered by the MSM).
+//! run-time failure (or an error answered by the MSM), 3 when a worker panicked (alarm
+//! `worker_stopped`; the other workers were stopped).
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use msm::app;
@@ -22,7 +23,8 @@ use tracing::error;
     version,
     about = "Mobility Supporting Module (DPDK IP-in-IP mobility anchor)",
     after_long_help = "Exit status: 0 on success, 1 on a run-time failure, 2 for an invalid \
-                       configuration. The log goes to stderr; MSM_LOG sets its filter \
+                       configuration, 3 when a worker panicked (alarm worker_stopped; the \
+                       others were stopped). The log goes to stderr; MSM_LOG sets its filter \
                        (e.g. MSM_LOG=debug)."
 )]
 struct Cli {
@@ -185,7 +187,7 @@ fn run(config: &Path) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
-            ExitCode::from(1)
+            ExitCode::from(e.exit_code())
         }
     }
 }

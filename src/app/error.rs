@@ -60,6 +60,10 @@ pub enum StartError {
     Table(#[source] TableError),
     #[error("table.preload: {home}: {source}")]
     Preload { home: Ipv4Addr, source: TableError },
+    #[error("table.preload: journal commit of the preloaded bindings: {0}")]
+    PreloadCommit(#[source] io::Error),
+    #[error("table.preload: {}: {source}", path.display())]
+    PreloadMarker { path: PathBuf, source: io::Error },
     #[error("journal replay: {home}: {source}")]
     Replay { home: Ipv4Addr, source: TableError },
     #[error("ring: {0}")]
@@ -93,7 +97,35 @@ pub enum StartError {
         lcore: u32,
         source: msm_dpdk::Error,
     },
+    #[error(
+        "{}: '{0}' is not INDEX:MS with INDEX a worker (test-only fault injection)",
+        super::workers::PANIC_WORKER_ENV
+    )]
+    FaultInjection(String),
     /// Start-up wiring that cannot fail unless the code is wrong.
     #[error("internal: {0}")]
     Internal(&'static str),
+}
+
+/// Why `msm run` ended with an error; [`exit_code`](RunError::exit_code) is its exit
+/// status.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Start-up failed (exit 1).
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// A worker panicked: the alarm `worker_stopped` was raised, the other workers were
+    /// stopped (exit 3, for a supervisor to restart the MSM).
+    #[error("stopped: {0}")]
+    WorkerStopped(String),
+}
+
+impl RunError {
+    /// 1 for a start-up failure, 3 when a worker stopped.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Start(_) => 1,
+            RunError::WorkerStopped(_) => 3,
+        }
+    }
 }

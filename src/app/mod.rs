@@ -7,14 +7,14 @@ mod ports;
 mod table;
 mod workers;
 
-pub use error::{LoadError, StartError};
+pub use error::{LoadError, RunError, StartError};
 
 use crate::config::Config;
 use crate::control::admin;
 use crate::control::journal::{Journal, Replay};
 use crate::control::lcore::ControlCtx;
 use crate::control::metrics::{self, Metrics};
-use crate::control::preload::{self, Preload};
+use crate::control::preload::{self, PreloadFile};
 use crate::control::registrar::Registrar;
 use crate::control::service::RegistrationService;
 use crate::control::subscribers::Subscribers;
@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::{info, warn};
 
-/// Config and preload, validated before EAL starts.
-pub fn load(path: &Path) -> Result<(Config, Vec<Preload>), LoadError> {
+/// Config and preload file, validated before EAL starts.
+pub fn load(path: &Path) -> Result<(Config, Option<PreloadFile>), LoadError> {
     let cfg = Config::load(path)?;
     let pre = match &cfg.preload {
         Some(p) => {
@@ -34,16 +34,22 @@ pub fn load(path: &Path) -> Result<(Config, Vec<Preload>), LoadError> {
                 path: p.clone(),
                 source,
             })?;
-            preload::parse(&text, &cfg.home_pools).map_err(|source| LoadError::Preload {
-                path: p.clone(),
-                source,
-            })?
+            let bindings =
+                preload::parse(&text, &cfg.home_pools).map_err(|source| LoadError::Preload {
+                    path: p.clone(),
+                    source,
+                })?;
+            Some(PreloadFile {
+                bindings,
+                sha256: preload::digest(text.as_bytes()),
+            })
         }
-        None => Vec::new(),
+        None => None,
     };
-    if pre.len() as u64 > cfg.max_bindings {
+    let count = pre.as_ref().map_or(0, |p| p.bindings.len());
+    if count as u64 > cfg.max_bindings {
         return Err(LoadError::PreloadTooLarge {
-            count: pre.len(),
+            count,
             max: cfg.max_bindings,
         });
     }
@@ -68,16 +74,21 @@ pub fn check(path: &Path) -> Result<Checked, LoadError> {
     };
     Ok(Checked {
         cfg,
-        preloaded: pre.len(),
+        preloaded: pre.map_or(0, |p| p.bindings.len()),
         subscribers,
     })
 }
 
-/// Starts the MSM and runs it until SIGINT or SIGTERM; then prints the final stats.
-pub fn run(cfg: Config, pre: Vec<Preload>) -> Result<(), StartError> {
+/// Starts the MSM and runs it until SIGINT or SIGTERM (or a worker's panic); then prints
+/// the final stats.
+pub fn run(cfg: Config, pre: Option<PreloadFile>) -> Result<(), RunError> {
     // Control-plane state first: its errors come before EAL starts.
+    let inject = workers::injected_panic(
+        std::env::var(workers::PANIC_WORKER_ENV).ok().as_deref(),
+        cfg.workers.len(),
+    )?;
     let subs = load_subscribers(&cfg)?;
-    let (journal, replay) = open_journal(&cfg)?;
+    let (mut journal, replay) = open_journal(&cfg)?;
     let eal = Eal::init(&cfg.eal_args).map_err(StartError::Eal)?;
     let main_lcore = check_lcores(&cfg)?;
     let socket = msm_dpdk::socket_id();
@@ -97,7 +108,14 @@ pub fn run(cfg: Config, pre: Vec<Preload>) -> Result<(), StartError> {
             home_agents,
         )
     });
-    let writer = table::build(&cfg, rcu, &pre, replay, registrar.as_mut())?;
+    let writer = table::build(
+        &cfg,
+        rcu,
+        pre.as_ref(),
+        replay,
+        journal.as_mut(),
+        registrar.as_mut(),
+    )?;
 
     let workers = workers::prepare(&cfg, &ports, &plane, &writer, readers, &pool, socket)?;
     let mut ctl_tx = Vec::new();
@@ -142,7 +160,7 @@ pub fn run(cfg: Config, pre: Vec<Preload>) -> Result<(), StartError> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&workers.stop)).map_err(StartError::Signal)?;
     }
-    workers::launch(&eal, workers.launch)?;
+    workers::launch(&eal, workers.launch, &workers.stop, &workers.faults, inject)?;
     info!(
         "msm running: control on lcore {main_lcore}, {} worker(s)",
         cfg.workers.len()
@@ -163,6 +181,7 @@ pub fn run(cfg: Config, pre: Vec<Preload>) -> Result<(), StartError> {
         pool,
         counters: workers.counters,
         stop: workers.stop,
+        worker_faults: workers.faults.clone(),
         admin: admin_srv,
         started: Instant::now(),
         ip_id: 0,
@@ -179,6 +198,9 @@ pub fn run(cfg: Config, pre: Vec<Preload>) -> Result<(), StartError> {
         "{}",
         serde_json::to_string_pretty(&final_stats).unwrap_or_default()
     );
+    if workers.faults.failed() {
+        return Err(RunError::WorkerStopped(workers.faults.describe()));
+    }
     Ok(())
 }
 

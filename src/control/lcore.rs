@@ -30,6 +30,7 @@ use crate::control::stats::{binding_json, ip_str, mac_str};
 use crate::control::subscribers::{LoadResult, Subscribers};
 use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::Plane;
+use crate::dataplane::worker::WorkerFaults;
 use drain::RoundRobin;
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, PortId, RingConsumer, TxQueue};
 use serde_json::{json, Value};
@@ -85,6 +86,8 @@ pub struct ControlCtx {
     pub pool: Mempool,
     pub counters: Arc<[Counters]>,
     pub stop: Arc<AtomicBool>,
+    /// Workers that stopped on a panic: the loop raises `worker_stopped` and stops.
+    pub worker_faults: Arc<WorkerFaults>,
     pub admin: Option<admin::Server>,
     pub started: Instant,
     pub ip_id: u16,
@@ -146,6 +149,14 @@ impl ControlCtx {
             ));
         }
         while !self.stop.load(Ordering::Relaxed) {
+            if self.worker_faults.failed() {
+                let why = self.worker_faults.describe();
+                self.alarms
+                    .raise(crate::control::alarms::WORKER_STOPPED, why + ": exiting");
+                self.stop.store(true, Ordering::SeqCst);
+                self.publish_stats(&cc); // the alarm, for a supervisor reading the file
+                break;
+            }
             let t_batch = Instant::now();
             // One batch: what the rings hold now, within the budget, then one group commit.
             let budget =

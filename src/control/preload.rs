@@ -3,9 +3,66 @@
 //! Format: one binding a line, `HOME CARE_OF MSISDN`, whitespace separated, where
 //! `CARE_OF` is an IPv4 address or `-` (registered from the WWAN, no care-of address).
 //! `#` starts a comment. Errors name the line.
+//!
+//! # Applied once per content
+//!
+//! With a state directory, a preload file's bindings go through the journal like any
+//! other change, and the file is applied only when its content is new: after the
+//! journal commit of its bindings, [`record_applied`] writes the SHA-256 of the file's
+//! bytes to `preload.applied` in the state directory. At the next start the same content
+//! is not applied again, so a preloaded binding that was later removed (unbind, expiry,
+//! a cancel) or replaced by a registration stays as the journal says; a changed file is
+//! applied again, whole, on top of the journal. A crash between the commit and the
+//! marker only applies the same bindings a second time. Without a state directory the
+//! file is applied at every start (nothing is durable then).
 
 use crate::config::Prefix;
+use sha2::{Digest, Sha256};
+use std::io::{self, Write};
 use std::net::Ipv4Addr;
+use std::path::Path;
+
+/// The marker in the state directory: the SHA-256 of the last preload file applied.
+pub const APPLIED_FILE: &str = "preload.applied";
+
+/// A parsed preload file and the SHA-256 (hex) of its bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreloadFile {
+    pub bindings: Vec<Preload>,
+    pub sha256: String,
+}
+
+/// Hex SHA-256 of a preload file's bytes.
+pub fn digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether a preload file with this digest was applied to the journal in `state_dir`.
+/// A missing marker means never; an unreadable one is an error.
+pub fn was_applied(state_dir: &Path, sha256: &str) -> io::Result<bool> {
+    match std::fs::read_to_string(state_dir.join(APPLIED_FILE)) {
+        Ok(text) => Ok(text
+            .lines()
+            .any(|l| l.strip_prefix("sha256 ").map(str::trim) == Some(sha256))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records (durably: temporary file, fsync, rename, directory fsync) that the preload
+/// file with this digest is applied; call only after the journal commit of its bindings.
+pub fn record_applied(state_dir: &Path, sha256: &str) -> io::Result<()> {
+    let tmp = state_dir.join(format!("{APPLIED_FILE}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(format!("sha256 {sha256}\n").as_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, state_dir.join(APPLIED_FILE))?;
+    std::fs::File::open(state_dir)?.sync_all()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Preload {
@@ -96,6 +153,33 @@ fn parse_line(line: &str, pools: &[Prefix]) -> Result<Preload, PreloadLineError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn applied_marker_matches_only_the_same_content() {
+        let dir = std::env::temp_dir().join(format!("msm-preload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = digest(b"192.0.2.10 203.0.113.10 1\n");
+        let b = digest(b"192.0.2.10 203.0.113.11 1\n");
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        // Known vector: SHA-256 of the empty input.
+        assert_eq!(
+            digest(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert!(!was_applied(&dir, &a).unwrap(), "no marker: never applied");
+        record_applied(&dir, &a).unwrap();
+        assert!(was_applied(&dir, &a).unwrap());
+        assert!(
+            !was_applied(&dir, &b).unwrap(),
+            "changed file: applied again"
+        );
+        record_applied(&dir, &b).unwrap();
+        assert!(was_applied(&dir, &b).unwrap());
+        assert!(!was_applied(&dir, &a).unwrap(), "only the last file counts");
+        assert!(!dir.join(format!("{APPLIED_FILE}.tmp")).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn parses_and_reports_lines() {

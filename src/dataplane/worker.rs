@@ -25,8 +25,9 @@ use crate::dataplane::pipeline::{
 };
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, RingProducer, RxQueue, TxQueue};
 use msm_table::{RcuReader, TableHandle, TableView};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Packets per rx burst.
 pub const BURST: usize = 32;
@@ -314,9 +315,101 @@ pub fn run(ctx: WorkerCtx) -> i32 {
     0
 }
 
+/// A worker that stopped on a panic: its index and the panic message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerFault {
+    pub index: usize,
+    pub message: String,
+}
+
+/// Workers that stopped on a panic, shared by the workers (writers, on their way out)
+/// and the control loop (which checks [`failed`](Self::failed) every iteration).
+#[derive(Debug, Default)]
+pub struct WorkerFaults {
+    failed: AtomicBool,
+    faults: Mutex<Vec<WorkerFault>>,
+}
+
+impl WorkerFaults {
+    /// Records a fault and raises the flag.
+    pub fn record(&self, index: usize, message: String) {
+        let mut f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        f.push(WorkerFault { index, message });
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// Whether any worker stopped on a panic (one atomic load).
+    #[inline]
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// Every fault recorded, in order.
+    pub fn all(&self) -> Vec<WorkerFault> {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// One line naming every fault, for the alarm and the exit message.
+    pub fn describe(&self) -> String {
+        self.all()
+            .iter()
+            .map(|f| format!("worker[{}] panicked: {}", f.index, f.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Runs worker `index`'s loop `f` and catches a panic there, so that it never unwinds
+/// into DPDK's launch code (C frames): the panic is recorded in `faults` (which the
+/// control loop watches) and the lcore returns -1.
+pub fn guarded(index: usize, faults: &WorkerFaults, f: impl FnOnce() -> i32) -> i32 {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(rc) => rc,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".to_string());
+            faults.record(index, message);
+            -1
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_is_caught_and_recorded_with_its_worker() {
+        let faults = WorkerFaults::default();
+        assert_eq!(guarded(0, &faults, || 0), 0);
+        assert!(!faults.failed());
+        assert_eq!(guarded(3, &faults, || panic!("queue {} broke", 7)), -1);
+        assert_eq!(guarded(1, &faults, || std::panic::panic_any(5u8)), -1);
+        assert!(faults.failed());
+        assert_eq!(
+            faults.all(),
+            vec![
+                WorkerFault {
+                    index: 3,
+                    message: "queue 7 broke".into()
+                },
+                WorkerFault {
+                    index: 1,
+                    message: "(no message)".into()
+                },
+            ]
+        );
+        assert_eq!(
+            faults.describe(),
+            "worker[3] panicked: queue 7 broke; worker[1] panicked: (no message)"
+        );
+    }
 
     /// A verdict for a port without a tx queue is counted as such, not as a full queue.
     #[test]
