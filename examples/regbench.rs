@@ -422,16 +422,16 @@ fn compaction(ctl: &mut Ctl, args: &Args) -> String {
     let s = ctl.journal().stats();
     format!(
         "Compaction after the storms ({live} live bindings; live log {:.1} MiB; threshold {} MiB): \
-         `RegistrationService::compact` (commit + seal + thread start) returned in **{}** ({ev:?}); \
+         `RegistrationService::compact` (commit + seal + thread start) returned in **{} µs** ({ev:?}); \
          the merge on its helper thread wrote {} records in {} (polled every 10 ms). \
-         Journal compaction counters over the whole run: {} compactions, {} failures, seal max {}.\n",
+         Journal compaction counters over the whole run: {} compactions, {} failures, seal max {} µs.\n",
         log_bytes as f64 / (1 << 20) as f64,
         args.compact_mib,
-        report::secs(t_seal),
+        report::us(t_seal.as_nanos() as u64),
         s.last_compaction_records,
         report::secs(t_all),
         s.compactions,
         s.compaction_failures,
-        report::secs(Duration::from_nanos(s.seal_ns_max)),
+        report::us(s.seal_ns_max),
     )
 }
