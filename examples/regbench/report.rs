@@ -46,6 +46,7 @@ pub fn render(r: &Report) -> String {
     let mut out = String::new();
     header(&mut out, r);
     rates(&mut out, r);
+    stalls(&mut out, r);
     latency(&mut out, r);
     proxy(&mut out, r);
     costs(&mut out, r);
@@ -149,6 +150,46 @@ fn rates(out: &mut String, r: &Report) {
             );
         }
     }
+}
+
+/// The longest control-loop iteration (stall) and the compaction steps, by storm.
+fn stalls(out: &mut String, r: &Report) {
+    let _ = writeln!(
+        out,
+        "### Control-loop stalls and compaction
+"
+    );
+    let _ = writeln!(
+        out,
+        "| batch | wall | accepted + durable /s | batch p99 / p99.9 / max µs | longest compaction step µs | compactions started / finished / failed |\n|---:|---:|---:|---|---:|---|"
+    );
+    for (_, st) in &r.runs.storms {
+        let _ = writeln!(
+            out,
+            "| {} | {} | **{:.0}** | {} / {} / **{}** | {} | {} / {} / {} |",
+            st.batch,
+            secs(st.wall),
+            st.accepted as f64 / st.wall.as_secs_f64(),
+            us(pct(&st.batch_ns, 0.99)),
+            us(pct(&st.batch_ns, 0.999)),
+            us(st.batch_ns.last().copied().unwrap_or(0)),
+            us(st.compact_step_max_ns),
+            st.compact_started,
+            st.compact_finished,
+            st.compact_failed,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nbatch = one control-loop iteration: the batch's requests, its commit, publish and \
+         replies, expire + reclaim and the compaction step (`RegistrationService::maybe_compact`: \
+         poll the merge thread, or seal the log and start one). {}\n",
+        if r.args.compact {
+            format!("Compaction threshold {} MiB.", r.args.compact_mib)
+        } else {
+            "`--no-compact`: no compaction step.".to_string()
+        }
+    );
 }
 
 /// Registration-to-visible and registration-to-acknowledged latency.

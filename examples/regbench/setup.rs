@@ -325,7 +325,7 @@ impl Setup {
             per_source_per_sec: 4_000_000,
             unauthenticated_replies_per_sec: 4_000_000,
             unauthenticated_replies_per_source_per_sec: 4_000_000,
-            journal_compact_bytes: 64 << 20,
+            journal_compact_bytes: args.compact_mib << 20,
         };
         let compact_bytes = cfg.journal_compact_bytes;
         let (writer, readers) = self.table(n, now0);
@@ -340,7 +340,16 @@ impl Setup {
                 }
             },
         );
-        let (journal, _) = Journal::open(self.tmp.join("state")).expect("journal");
+        let (mut journal, _) = Journal::open(self.tmp.join("state")).expect("journal");
+        timed(
+            &format!("journal snapshot of the {n} bindings (as after a restart)"),
+            &mut self.steps,
+            || {
+                journal
+                    .install_snapshot(writer.iter().map(|b| Record::upsert(&b, old_ident)))
+                    .expect("snapshot")
+            },
+        );
         Control {
             registrar,
             writer,

@@ -5,7 +5,7 @@ use crate::setup::Requests;
 use crate::sys::{cpu_interrupts, run_delay_ns};
 use crate::{GPRS, MY_MAC, SLOT, WLAN};
 use msm::config::Role;
-use msm::control::journal::Journal;
+use msm::control::journal::{CompactionEvent, Journal};
 use msm::control::reg_io::{self, RegPacket};
 use msm::control::registrar::Now;
 use msm::control::service::RegistrationService;
@@ -24,6 +24,8 @@ pub type Service = RegistrationService<(usize, RegPacket)>;
 pub struct Ctl {
     pub svc: Service,
     pub ip_id: u16,
+    /// Run the compaction step in the loop (`--no-compact`: not).
+    pub compact: bool,
 }
 
 impl Ctl {
@@ -59,6 +61,11 @@ pub struct RunStats {
     pub irq: Vec<u64>,
     pub writer_run_delay_ns: u64,
     pub journal_bytes: u64,
+    /// Compaction steps (`maybe_compact`) of the loop: events, and the longest call.
+    pub compact_started: u64,
+    pub compact_finished: u64,
+    pub compact_failed: u64,
+    pub compact_step_max_ns: u64,
 }
 
 /// Per-request times of a storm (ns since `Shared::base`), indexed from its first slot.
@@ -185,7 +192,10 @@ fn batch(
     // === the rest of the control loop iteration ===
     st.expired += ctl.svc.expire(Now::system()) as u64;
     ctl.svc.reclaim();
+    let tc = sh.now_ns();
+    compaction_step(ctl, st);
     let t5 = sh.now_ns();
+    st.compact_step_max_ns = st.compact_step_max_ns.max(t5 - tc);
     let commit = report.commit.as_nanos() as u64;
     let publish = report.publish.as_nanos() as u64;
     st.t_handle += t1 - tb;
@@ -221,12 +231,31 @@ fn latencies(st: &mut RunStats, times: &Times) {
     st.arrival_ack.sort_unstable();
 }
 
-/// What the control loop does with no registrations: expire + reclaim, then sleep 200 µs.
+/// The loop's compaction step (unless `--no-compact`), its event counted.
+fn compaction_step(ctl: &mut Ctl, st: &mut RunStats) {
+    if !ctl.compact {
+        return;
+    }
+    match ctl.svc.maybe_compact() {
+        CompactionEvent::Idle => {}
+        CompactionEvent::Started => st.compact_started += 1,
+        CompactionEvent::Finished { .. } => st.compact_finished += 1,
+        CompactionEvent::Failed { error, .. } => {
+            eprintln!("regbench: compaction failed: {error}");
+            st.compact_failed += 1;
+        }
+    }
+}
+
+/// What the control loop does with no registrations: expire + reclaim + compaction
+/// step, then sleep 200 µs.
 pub fn control_idle(ctl: &mut Ctl, d: Duration) {
     let t = Instant::now();
+    let mut st = RunStats::default();
     while t.elapsed() < d {
         ctl.svc.expire(Now::system());
         ctl.svc.reclaim();
+        compaction_step(ctl, &mut st);
         std::thread::sleep(Duration::from_micros(200));
     }
 }

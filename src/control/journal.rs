@@ -4,19 +4,32 @@
 //! The control lcore [`append`](Journal::append)s one [`Record`] per accepted change
 //! (no syscall), and once per loop iteration that produced changes calls
 //! [`commit`](Journal::commit): one `write` and one `fdatasync` for the whole group. The
-//! Replies of that group leave only after `commit` returned `Ok`. When
-//! [`log_bytes`](Journal::log_bytes) passes the configured threshold it calls
-//! [`compact`](Journal::compact) with the live bindings.
+//! Replies of that group leave only after `commit` returned `Ok`. Every iteration it
+//! also calls [`maybe_compact`](Journal::maybe_compact): once the log passed the
+//! configured size, the log is *sealed* (renamed; O(1)) and a helper thread merges the
+//! old snapshot and the sealed segments into a new snapshot, LSM style, without the
+//! binding table: the control lcore never waits for it (see "Compaction" below).
 //!
-//! On start, [`Journal::open`] replays the snapshot then the log; the caller applies the
+//! On start, [`Journal::open`] replays the snapshot, the sealed segments, then the log;
+//! the caller applies the
 //! records in order (or takes [`Replay::live`]), drops what expired and publishes the
 //! table before the workers take traffic.
 //!
 //! # Files (in the state directory)
 //!
+//! * `bindings.lock`: empty; `flock(LOCK_EX)`ed while the journal is open, so that a
+//!   second MSM on the same state directory fails to open it instead of interleaving
+//!   records.
 //! * `bindings.snap`: the last compaction. Written as `bindings.snap.tmp`, then renamed.
-//! * `bindings.log`: records appended since that compaction.
-//! * `bindings.snap.tmp`: only after a crash during compaction; deleted at open.
+//! * `bindings.log.<seq>` (`seq` a decimal number, increasing): sealed log segments, the
+//!   live log as it was when a compaction began, waiting to be merged into the snapshot.
+//!   Normally none, or the one being merged; more after failed compactions.
+//! * `bindings.log`: records appended since the last seal.
+//! * `bindings.snap.tmp`, `bindings.log.next`: only after a crash during compaction or
+//!   seal; deleted at open.
+//!
+//! Replay order: snapshot, then the sealed segments by increasing `seq`, then the live
+//! log.
 //!
 //! ## Record: 36 bytes, little-endian
 //!
@@ -63,22 +76,74 @@
 //! whole (by rename after fsync), so a damaged one is not a crash artefact and the
 //! operator must decide (restore it from a backup, or remove it and lose the bindings).
 //!
-//! # Crash safety of [`Journal::compact`]
+//! ## Sealed segments
 //!
-//! 0. Pending appended records are committed first, so the log ends at exactly the state
-//!    the caller passes in.
-//! 1. Write `bindings.snap.tmp`, `fsync` it. Crash here: the tmp file is partial or
-//!    whole but not installed; open deletes it; old snapshot + full log are intact.
-//! 2. `rename` it over `bindings.snap`, `fsync` the directory. Crash before the
-//!    directory fsync: either name may have survived; both are complete files; with
-//!    either, replaying the (still full) log gives the same state.
-//! 3. Truncate `bindings.log` to 0 and `fsync` it. Crash before that is durable: the new
-//!    snapshot is replayed and then the whole old log on top of it. That is idempotent:
-//!    an Upsert or Remove sets a home's state regardless of what was there, so the last
-//!    log record of each home (the state the snapshot was taken from) wins again, and
-//!    homes the log does not touch keep their snapshot state. Bindings that expired and
-//!    were left out of the snapshot come back from the log already expired and are
-//!    dropped at start.
+//! The same format as the log. A segment only ever holds committed groups (it is the
+//! log renamed right after a successful commit, and a failed `write` is cut before the
+//! next commit), so a record that does not decode is damage, not a torn write: a hard
+//! [`Error::CorruptSegment`] naming the file, as for the snapshot.
+//!
+//! # Compaction
+//!
+//! [`maybe_compact`](Journal::maybe_compact) (the control lcore, every iteration) polls a
+//! running compaction through a channel (no wait) and, when none runs, the log holds at
+//! least the threshold (or sealed segments wait, e.g. after a failure) and no backoff is
+//! pending, begins one:
+//!
+//! * **Seal** (control lcore, O(1) whatever the number of bindings: one commit of the
+//!   pending group, two renames, one directory fsync, one thread spawn):
+//!   1. commit the pending records;
+//!   2. create an empty `bindings.log.next`;
+//!   3. rename `bindings.log` to `bindings.log.<seq>`;
+//!   4. rename `bindings.log.next` to `bindings.log`;
+//!   5. `fsync` the directory (before any record goes into the new log: a record
+//!      fdatasynced into a file whose name is not durable could be lost). If this fails
+//!      the journal is poisoned, as after a failed `fdatasync`.
+//!   6. start the merge thread with the list of sealed segments.
+//! * **Merge** (helper thread, memory bounded by the sealed segments, not by the
+//!   bindings): read the segments into a map home -> last record; stream the old
+//!   snapshot record by record, replacing each home found in the map by the map's record
+//!   (or dropping it if that is a Remove); append the map's remaining Upserts; drop every
+//!   Upsert already expired at the merge's `now`; write that to `bindings.snap.tmp`,
+//!   `fsync` it, rename it over `bindings.snap`, `fsync` the directory, delete the
+//!   merged segments, `fsync` the directory.
+//!
+//! The merged snapshot is the state "old snapshot, then the segments": for each home the
+//! last record, kept if it is a live Upsert. That record also carries the subscriber's
+//! replay-protection state: every accepted registration writes a record of its
+//! subscriber's home carrying the request's Identification, so the latest record of a
+//! home carries the subscriber's latest accepted Identification, exactly what the old
+//! snapshot-from-the-table wrote (`Registrar::last_ident` of the binding's subscriber).
+//! Subscribers without a binding lose it in both (removed and expired homes are left
+//! out), and the Identification's timestamp window still refuses old requests.
+//!
+//! A failed compaction (`ENOSPC` on the tmp file, a failed seal, ...) is logged by the
+//! caller, counted in [`JournalStats::compaction_failures`], and retried after a backoff
+//! of 1 s doubling up to 5 min; the sealed segments stay and the next attempt merges
+//! them together with a newly sealed log. Nothing is lost.
+//!
+//! ## Crash safety
+//!
+//! Replay is snapshot, segments in order, live log. Crash:
+//!
+//! * during the seal, before step 3: `bindings.log.next` (empty, never written) is
+//!   deleted at open; nothing else changed.
+//! * between steps 3 and 4: the segment holds the whole log, there is no
+//!   `bindings.log`; open deletes `bindings.log.next` and creates an empty log. Same
+//!   records, same order.
+//! * before the directory fsync (5): either name of each rename may have survived; the
+//!   records are the same in either case and none was written to the new log yet.
+//! * during the merge, before the rename: `bindings.snap.tmp` (partial or whole) is
+//!   deleted at open; old snapshot + segments + log are intact.
+//! * after the rename, before the segments' deletion is durable (any subset of the
+//!   merged segments may remain; deletion goes oldest first): the new snapshot, then the
+//!   remaining segments, then the log. Idempotent: an Upsert or Remove sets a home's
+//!   state regardless of what was there, so the last record of each home in the remaining
+//!   segments (the state the merge took for it) wins again; homes they do not touch keep
+//!   the new snapshot's state. Bindings that expired and were left out of the snapshot
+//!   come back from a segment already expired and are dropped at start.
+//!
+//! Each of these is tested by leaving the files as the crash would and reopening.
 //!
 //! # I/O errors
 //!
@@ -92,14 +157,16 @@
 //! first tries to recover it by cutting the log back to its committed length and fsyncing
 //! that (`Journal::try_recover`), and carries on if it can.
 //!
-//! The log is locked with `flock(LOCK_EX)`: a second MSM on the same state directory
-//! fails to open it instead of interleaving records.
 
+mod compact;
+#[cfg(test)]
+mod compact_test;
 mod record;
 mod replay;
 #[cfg(test)]
 mod tests;
 
+pub use compact::{CompactionEvent, BACKOFF_MAX, BACKOFF_MIN};
 pub use record::{live, Kind, Record, RECORD_LEN, VERSION};
 pub use replay::Replay;
 
@@ -107,14 +174,17 @@ use crc32fast::Hasher;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Bytes in the snapshot header.
 pub const SNAP_HEADER_LEN: usize = 24;
 /// Snapshot magic.
 pub const SNAP_MAGIC: &[u8; 8] = b"MSMSNAP1";
 
+pub const LOCK_FILE: &str = "bindings.lock";
 pub const LOG_FILE: &str = "bindings.log";
+/// The new log while a seal creates it.
+pub const LOG_NEXT_FILE: &str = "bindings.log.next";
 pub const SNAP_FILE: &str = "bindings.snap";
 pub const SNAP_TMP_FILE: &str = "bindings.snap.tmp";
 
@@ -125,6 +195,8 @@ pub enum Error {
     Io { path: PathBuf, source: io::Error },
     #[error("{}: corrupt snapshot: {reason} (restore it from a backup, or remove it and lose the bindings it holds)", path.display())]
     CorruptSnapshot { path: PathBuf, reason: String },
+    #[error("{}: corrupt sealed log segment: {reason} (restore it from a backup, or remove it and lose the changes it holds)", path.display())]
+    CorruptSegment { path: PathBuf, reason: String },
     #[error("{}: locked by another process (is another MSM using this state directory?)", path.display())]
     Locked { path: PathBuf },
 }
@@ -142,7 +214,7 @@ fn with_path(path: &Path, e: io::Error) -> io::Error {
 }
 
 /// Counters since open.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct JournalStats {
     /// Successful commits (each one write + one fdatasync).
     pub commits: u64,
@@ -154,10 +226,23 @@ pub struct JournalStats {
     pub commit_errors: u64,
     /// Poisoned journals made usable again ([`Journal::commit`] after a failed fsync).
     pub recoveries: u64,
+    /// Successful compactions.
     pub compactions: u64,
-    /// Records written by the last compaction, and its duration.
+    /// Failed compactions (seal or merge), each followed by a backoff.
+    pub compaction_failures: u64,
+    /// A merge is running on its helper thread.
+    pub compaction_running: bool,
+    /// Sealed segments waiting to be merged (including the running merge's).
+    pub sealed_segments: u64,
+    /// Records written by the last compaction, and its duration (seal to poll of the
+    /// result).
     pub last_compaction_records: u64,
     pub last_compaction_ns: u64,
+    /// The control lcore's part of a compaction (the seal), last and worst.
+    pub last_seal_ns: u64,
+    pub seal_ns_max: u64,
+    /// Milliseconds until the next attempt after a failure (0: no backoff pending).
+    pub compaction_backoff_ms: u64,
 }
 
 /// The open journal. See the module doc.
@@ -167,6 +252,8 @@ pub struct Journal {
     log_path: PathBuf,
     snap_path: PathBuf,
     tmp_path: PathBuf,
+    /// Holds the `flock` for as long as the journal is open.
+    _lock: File,
     log: File,
     /// Committed (fsynced) length of the log.
     log_len: u64,
@@ -175,6 +262,10 @@ pub struct Journal {
     /// When a poisoned journal next tries to recover.
     recover_after: Option<Instant>,
     stats: JournalStats,
+    /// Sealed segments, oldest first, and the next segment number.
+    sealed: Vec<PathBuf>,
+    next_seq: u64,
+    compaction: compact::State,
     /// The next commit's injected failure (tests).
     #[cfg(test)]
     fault: Option<Fault>,
@@ -195,6 +286,20 @@ const RECOVER_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// `bindings.log.<seq>` in `dir`.
+fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{LOG_FILE}.{seq}"))
+}
+
+/// The `seq` of a sealed segment's file name.
+fn segment_seq(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(LOG_FILE)?.strip_prefix('.')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 impl Journal {
@@ -297,7 +402,9 @@ impl Journal {
             .log
             .set_len(self.log_len)
             .and_then(|()| self.log.seek(SeekFrom::Start(self.log_len)).map(|_| ()))
-            .and_then(|()| self.log.sync_all());
+            .and_then(|()| self.log.sync_all())
+            // A failed seal (compaction) poisons too: make its renames durable as well.
+            .and_then(|()| fsync_dir(&self.dir));
         match res {
             Ok(()) => {
                 tracing::warn!(
@@ -321,41 +428,44 @@ impl Journal {
         self.poisoned.as_deref()
     }
 
-    /// Committed bytes in the log: compare with the compaction threshold.
+    /// Committed bytes in the live log: compare with the compaction threshold.
     pub fn log_bytes(&self) -> u64 {
         self.log_len
     }
 
     pub fn stats(&self) -> JournalStats {
-        self.stats
+        let mut s = self.stats;
+        s.compaction_running = self.compaction.running();
+        s.sealed_segments = self.sealed.len() as u64;
+        s.compaction_backoff_ms = self
+            .compaction
+            .retry_at()
+            .map_or(0, |t| ms(t.saturating_duration_since(Instant::now())));
+        s
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Replaces snapshot + log by a snapshot of `live` (the state after every record
-    /// appended so far, e.g. the table's bindings with their subscribers' last
-    /// Identification). Commits pending records first. Blocking: about one sequential
-    /// write of `36 * live.len()` bytes plus three fsyncs. Crash-safe at every step
-    /// (module doc).
-    pub fn compact(&mut self, live: impl IntoIterator<Item = Record>) -> io::Result<()> {
+    /// Replaces snapshot, sealed segments and log by a snapshot of `live`, which must be
+    /// the state after every record appended so far (tools and tests: the MSM compacts
+    /// with [`maybe_compact`](Self::maybe_compact)). Commits pending records first.
+    /// Blocking: one sequential write of `36 * live.len()` bytes plus fsyncs; refused
+    /// while a compaction runs. Crash-safe at every step: the snapshot is installed
+    /// first, then the segments and the log are emptied (replaying any of them over the
+    /// new snapshot gives the same state, module doc).
+    pub fn install_snapshot(&mut self, live: impl IntoIterator<Item = Record>) -> io::Result<()> {
+        if self.compaction.running() {
+            return Err(io::Error::other("a compaction is running"));
+        }
         self.commit()?;
         let t = Instant::now();
-        let count = match self.write_snapshot(live) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = fs::remove_file(&self.tmp_path);
-                return Err(e);
-            }
-        };
-        fs::rename(&self.tmp_path, &self.snap_path).map_err(|e| {
-            let _ = fs::remove_file(&self.tmp_path);
-            with_path(&self.snap_path, e)
-        })?;
-        // If this fails the rename may not be durable: keep the log (replay is correct
-        // with either snapshot).
-        fsync_dir(&self.dir).map_err(|e| with_path(&self.dir, e))?;
+        let count = write_snapshot(&self.tmp_path, live.into_iter())?;
+        install(&self.tmp_path, &self.snap_path, &self.dir)?;
+        for p in std::mem::take(&mut self.sealed) {
+            fs::remove_file(&p).map_err(|e| with_path(&p, e))?;
+        }
         self.log
             .set_len(0)
             .map_err(|e| with_path(&self.log_path, e))?;
@@ -367,35 +477,140 @@ impl Journal {
         self.log_len = 0;
         self.stats.compactions += 1;
         self.stats.last_compaction_records = count;
-        self.stats.last_compaction_ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.stats.last_compaction_ns = ns(t.elapsed());
+        Ok(())
+    }
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Renames the complete, fsynced `tmp` over `snap` and makes that durable; removes `tmp`
+/// if the rename fails.
+fn install(tmp: &Path, snap: &Path, dir: &Path) -> io::Result<()> {
+    fs::rename(tmp, snap).map_err(|e| {
+        let _ = fs::remove_file(tmp);
+        with_path(snap, e)
+    })?;
+    // If this fails the rename may not be durable: the caller keeps what the snapshot
+    // was made from (replay is correct with either snapshot).
+    fsync_dir(dir).map_err(|e| with_path(dir, e))
+}
+
+/// A snapshot being written record by record to its tmp file; [`finish`](Self::finish)
+/// writes the header and fsyncs. Dropped unfinished, the caller removes the file.
+struct SnapWriter<'a> {
+    path: &'a Path,
+    w: BufWriter<File>,
+    crc: Hasher,
+    count: u64,
+    /// Bytes handed to the kernel for writeback, and the end of the chunk before.
+    started: u64,
+    waited: u64,
+}
+
+/// Write-behind chunk of a snapshot being written: at most about two of these are
+/// dirty in the page cache at any time.
+const WRITE_BEHIND: u64 = 4 << 20;
+
+impl<'a> SnapWriter<'a> {
+    fn create(path: &'a Path) -> io::Result<Self> {
+        let f = File::create(path).map_err(|e| with_path(path, e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
+        w.write_all(&[0u8; SNAP_HEADER_LEN])
+            .map_err(|e| with_path(path, e))?;
+        Ok(SnapWriter {
+            path,
+            w,
+            crc: Hasher::new(),
+            count: 0,
+            started: 0,
+            waited: 0,
+        })
+    }
+
+    fn push(&mut self, r: &Record) -> io::Result<()> {
+        let b = r.encode();
+        self.crc.update(&b[..32]);
+        self.count += 1;
+        self.w.write_all(&b).map_err(|e| with_path(self.path, e))?;
+        let len = SNAP_HEADER_LEN as u64 + self.count * RECORD_LEN as u64;
+        if len - self.started >= WRITE_BEHIND {
+            self.write_behind(len)?;
+        }
         Ok(())
     }
 
-    fn write_snapshot(&self, live: impl IntoIterator<Item = Record>) -> io::Result<u64> {
-        let p = &self.tmp_path;
-        let f = File::create(p).map_err(|e| with_path(p, e))?;
-        let mut w = BufWriter::with_capacity(1 << 20, f);
-        w.write_all(&[0u8; SNAP_HEADER_LEN])
-            .map_err(|e| with_path(p, e))?;
-        let mut crc = Hasher::new();
-        let mut count = 0u64;
-        for r in live {
-            let b = r.encode();
-            crc.update(&b[..32]);
-            w.write_all(&b).map_err(|e| with_path(p, e))?;
-            count += 1;
+    /// Starts the writeback of what was written since the last call and waits for the
+    /// chunk before it: the dirty data stays bounded, so that a journal commit of the
+    /// file system (which, with ext4's `data=ordered`, flushes newly allocated data of
+    /// every file) triggered by the log's `fdatasync` on the control lcore never has the
+    /// whole snapshot to write first. Best effort: the final fsync makes it durable.
+    fn write_behind(&mut self, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        self.w.flush().map_err(|e| with_path(self.path, e))?;
+        let fd = self.w.get_ref().as_raw_fd();
+        // SAFETY: sync_file_range on a valid descriptor; offsets within the file.
+        unsafe {
+            libc::sync_file_range(
+                fd,
+                self.started as libc::off64_t,
+                (len - self.started) as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+            if self.started > self.waited {
+                libc::sync_file_range(
+                    fd,
+                    self.waited as libc::off64_t,
+                    (self.started - self.waited) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                        | libc::SYNC_FILE_RANGE_WRITE
+                        | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                );
+            }
         }
-        let mut f = w.into_inner().map_err(|e| with_path(p, e.into_error()))?;
+        self.waited = self.started;
+        self.started = len;
+        Ok(())
+    }
+
+    /// Writes the header and fsyncs; returns the record count.
+    fn finish(self) -> io::Result<u64> {
+        let p = self.path;
+        let mut f = self
+            .w
+            .into_inner()
+            .map_err(|e| with_path(p, e.into_error()))?;
         let mut h = [0u8; SNAP_HEADER_LEN];
         h[..8].copy_from_slice(SNAP_MAGIC);
-        h[8..16].copy_from_slice(&count.to_le_bytes());
-        h[16..20].copy_from_slice(&crc.finalize().to_le_bytes());
+        h[8..16].copy_from_slice(&self.count.to_le_bytes());
+        h[16..20].copy_from_slice(&self.crc.finalize().to_le_bytes());
         let hc = crc32fast::hash(&h[..20]);
         h[20..24].copy_from_slice(&hc.to_le_bytes());
         f.seek(SeekFrom::Start(0))
             .and_then(|_| f.write_all(&h))
             .and_then(|_| f.sync_all())
             .map_err(|e| with_path(p, e))?;
-        Ok(count)
+        Ok(self.count)
     }
+}
+
+/// Writes a snapshot of `records` to `p` and fsyncs it; removes `p` on failure. Returns
+/// the record count.
+fn write_snapshot(p: &Path, records: impl Iterator<Item = Record>) -> io::Result<u64> {
+    let res = SnapWriter::create(p).and_then(|mut w| {
+        for r in records {
+            w.push(&r)?;
+        }
+        w.finish()
+    });
+    if res.is_err() {
+        let _ = fs::remove_file(p);
+    }
+    res
 }

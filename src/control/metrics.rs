@@ -57,6 +57,7 @@ const JOURNAL_COUNTERS: &[&str] = &[
     "fsync_ns_total",
     "commit_errors",
     "compactions",
+    "compaction_failures",
     "recoveries",
 ];
 

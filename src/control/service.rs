@@ -25,7 +25,7 @@
 //! compaction ([`maybe_compact`](RegistrationService::maybe_compact)).
 
 use crate::control::audit::{AuditRecord, AuditSink};
-use crate::control::journal::{Journal, Kind, Record};
+use crate::control::journal::{CompactionEvent, Journal, Kind, Record};
 use crate::control::reg_io::Path;
 use crate::control::registrar::{BindingStore, Now, Outcome, Registrar, RequestFacts};
 use crate::control::subscribers::Subscribers;
@@ -66,8 +66,9 @@ pub trait DurableLog {
     fn commit(&mut self) -> io::Result<()>;
     /// Committed bytes in the log (compared with the compaction threshold).
     fn log_bytes(&self) -> u64;
-    /// Replaces the log by a snapshot of `live` (committing pending records first).
-    fn compact(&mut self, live: Vec<Record>) -> io::Result<()>;
+    /// The compaction step ([`Journal::maybe_compact`]): polls a running compaction, or
+    /// begins one once the log holds `threshold` bytes. Never waits for it.
+    fn maybe_compact(&mut self, threshold: u64) -> CompactionEvent;
 }
 
 impl DurableLog for Journal {
@@ -83,8 +84,11 @@ impl DurableLog for Journal {
     fn log_bytes(&self) -> u64 {
         Journal::log_bytes(self)
     }
-    fn compact(&mut self, live: Vec<Record>) -> io::Result<()> {
-        Journal::compact(self, live)
+    fn maybe_compact(&mut self, threshold: u64) -> CompactionEvent {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs().min(u64::from(u32::MAX - 1)) as u32);
+        Journal::maybe_compact(self, threshold, Instant::now(), unix)
     }
 }
 
@@ -522,35 +526,39 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         self.failing.as_deref()
     }
 
-    /// Compacts the journal once its log passed the configured size; a failure is
-    /// logged and the log kept.
-    pub fn maybe_compact(&mut self) {
-        let Some(j) = self.journal.as_ref() else {
-            return;
-        };
-        if j.log_bytes() < self.compact_bytes {
-            return;
-        }
-        if let Err(e) = self.compact() {
-            tracing::error!("journal compaction failed: {e}");
-        }
+    /// The control loop's compaction step, every iteration: polls a running compaction
+    /// and begins one once the journal's log passed the configured size. Beginning one
+    /// seals the log (O(1): a commit, two renames, a directory fsync); the merge into
+    /// the new snapshot runs on a helper thread from the files, never from the table, and
+    /// nothing waits for it (journal module doc, "Compaction"). A failure is logged and
+    /// counted, and retried after a backoff (1 s doubling to 5 min); nothing is lost.
+    pub fn maybe_compact(&mut self) -> CompactionEvent {
+        self.compaction_step(self.compact_bytes)
     }
 
-    /// Replaces the journal by a snapshot of the table's bindings, each with its
-    /// subscriber's last Identification. Blocking (one sequential write of the table).
-    pub fn compact(&mut self) -> io::Result<()> {
+    /// [`maybe_compact`](Self::maybe_compact) whatever the log's size: begins a
+    /// compaction if there is anything to compact, none is running and no backoff is
+    /// pending. Does not wait for it.
+    pub fn compact(&mut self) -> CompactionEvent {
+        self.compaction_step(0)
+    }
+
+    fn compaction_step(&mut self, threshold: u64) -> CompactionEvent {
         let Some(j) = self.journal.as_mut() else {
-            return Ok(());
+            return CompactionEvent::Idle;
         };
-        let registrar = self.registrar.as_ref();
-        let live: Vec<Record> = self
-            .writer
-            .iter()
-            .map(|b| Record::upsert(&b, last_ident(registrar, b.msisdn)))
-            .collect();
-        j.compact(live)?;
-        self.counters.journal_compactions += 1;
-        Ok(())
+        let ev = j.maybe_compact(threshold);
+        match &ev {
+            CompactionEvent::Finished { records, duration } => {
+                self.counters.journal_compactions += 1;
+                tracing::info!("journal compacted: {records} bindings in {duration:?}");
+            }
+            CompactionEvent::Failed { error, retry_in } => tracing::error!(
+                "journal compaction failed, next attempt in {retry_in:?} (the sealed log segments are kept: nothing is lost): {error}"
+            ),
+            CompactionEvent::Idle | CompactionEvent::Started => {}
+        }
+        ev
     }
 
     /// Frees table generations no worker can still read.

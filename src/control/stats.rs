@@ -149,15 +149,9 @@ impl ControlCtx {
             "subscribers_reload": self.reload_status,
             "journal": svc.journal().map(|j| format!("{:?}", j.stats())),
             "journal_stats": svc.journal().map(|j| {
-                let s = j.stats();
-                json!({
-                    "commits": s.commits, "records": s.records, "bytes": s.bytes,
-                    "fsync_ns_total": s.fsync_ns_total, "fsync_ns_max": s.fsync_ns_max,
-                    "commit_errors": s.commit_errors, "recoveries": s.recoveries,
-                    "compactions": s.compactions, "log_bytes": j.log_bytes(),
-                    "last_compaction_records": s.last_compaction_records,
-                    "last_compaction_ns": s.last_compaction_ns,
-                })
+                let mut v = serde_json::to_value(j.stats()).unwrap_or_default();
+                v["log_bytes"] = json!(j.log_bytes());
+                v
             }),
             "arp_requests_sent": cc.arp_requests_sent,
             "arp_alloc_failed": cc.arp_alloc_failed,

@@ -1,11 +1,12 @@
-//! Opening the journal: replay of the snapshot then the log, cutting a damaged tail.
+//! Opening the journal: replay of the snapshot, the sealed segments, then the log, cutting a damaged tail.
 
-use super::{fsync_dir, io_err, live, Error, Journal, JournalStats, Record, RECORD_LEN};
-use super::{LOG_FILE, SNAP_FILE, SNAP_HEADER_LEN, SNAP_MAGIC, SNAP_TMP_FILE};
+use super::{fsync_dir, io_err, live, segment_seq, Error, Journal, JournalStats, Record};
+use super::{LOCK_FILE, LOG_FILE, LOG_NEXT_FILE, RECORD_LEN};
+use super::{SNAP_FILE, SNAP_HEADER_LEN, SNAP_MAGIC, SNAP_TMP_FILE};
 use crc32fast::Hasher;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Records per read while replaying (about 1 MiB).
 const READ_RECORDS: usize = 29_127;
@@ -13,9 +14,12 @@ const READ_RECORDS: usize = 29_127;
 /// What [`Journal::open`] found.
 #[derive(Debug, Default)]
 pub struct Replay {
-    /// Snapshot records then log records, in order (empty from [`Journal::open_with`]).
+    /// Snapshot records, sealed segments' records, then log records, in order (empty
+    /// from [`Journal::open_with`]).
     pub records: Vec<Record>,
     pub snapshot_records: u64,
+    /// Records in sealed segments (left by a compaction that had not finished).
+    pub segment_records: u64,
     pub log_records: u64,
     /// Bytes cut from the log's tail.
     pub cut_bytes: u64,
@@ -61,8 +65,9 @@ impl Journal {
         Ok((j, r))
     }
 
-    /// Opens the journal, calling `apply` on each snapshot record then each valid log
-    /// record, in order. On `Err` whatever `apply` built must be discarded.
+    /// Opens the journal, calling `apply` on each snapshot record, each sealed segment's
+    /// record, then each valid log record, in order. On `Err` whatever `apply` built must
+    /// be discarded.
     pub fn open_with(
         dir: impl AsRef<Path>,
         mut apply: impl FnMut(Record),
@@ -75,52 +80,56 @@ impl Journal {
                 fsync_dir(parent).map_err(io_err(parent))?;
             }
         }
+        let lock_path = dir.join(LOCK_FILE);
         let log_path = dir.join(LOG_FILE);
         let snap_path = dir.join(SNAP_FILE);
         let tmp_path = dir.join(SNAP_TMP_FILE);
         let mut replay = Replay::default();
 
-        let log_existed = log_path.exists();
-        let log = OpenOptions::new()
+        let mut dir_dirty = !lock_path.exists();
+        let lock = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .create(true)
-            .open(&log_path)
-            .map_err(io_err(&log_path))?;
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
         {
             use std::os::fd::AsRawFd;
             // SAFETY: flock on a valid, owned descriptor.
-            if unsafe { libc::flock(log.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
                 let e = io::Error::last_os_error();
                 if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                    return Err(Error::Locked { path: log_path });
+                    return Err(Error::Locked { path: lock_path });
                 }
                 return Err(Error::Io {
-                    path: log_path,
+                    path: lock_path,
                     source: e,
                 });
             }
         }
 
-        let mut dir_dirty = !log_existed;
-        match fs::remove_file(&tmp_path) {
-            Ok(()) => {
-                replay.warnings.push(format!(
-                    "{}: removed the leftover of an interrupted compaction (the snapshot and log it was made from are intact)",
-                    tmp_path.display()
-                ));
-                dir_dirty = true;
+        for (name, what) in [
+            (
+                SNAP_TMP_FILE,
+                "an interrupted compaction (the snapshot and logs it was made from are intact)",
+            ),
+            (
+                LOG_NEXT_FILE,
+                "an interrupted seal of the log (it was never written)",
+            ),
+        ] {
+            let p = dir.join(name);
+            match fs::remove_file(&p) {
+                Ok(()) => {
+                    replay
+                        .warnings
+                        .push(format!("{}: removed the leftover of {what}", p.display()));
+                    dir_dirty = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::Io { path: p, source: e }),
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(Error::Io {
-                    path: tmp_path,
-                    source: e,
-                })
-            }
-        }
-        if dir_dirty {
-            fsync_dir(&dir).map_err(io_err(&dir))?;
         }
 
         match File::open(&snap_path) {
@@ -136,17 +145,45 @@ impl Journal {
             }
         }
 
+        let mut segs: Vec<(u64, PathBuf)> = Vec::new();
+        for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let e = e.map_err(io_err(&dir))?;
+            if let Some(seq) = e.file_name().to_str().and_then(segment_seq) {
+                segs.push((seq, e.path()));
+            }
+        }
+        segs.sort_unstable();
+        for (_, p) in &segs {
+            replay.segment_records += read_segment(p, &mut apply)?;
+        }
+        let next_seq = segs.last().map_or(1, |(s, _)| s + 1);
+
+        dir_dirty |= !log_path.exists();
+        let log = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&log_path)
+            .map_err(io_err(&log_path))?;
+        if dir_dirty {
+            fsync_dir(&dir).map_err(io_err(&dir))?;
+        }
+
         let mut j = Journal {
             dir,
             log_path,
             snap_path,
             tmp_path,
+            _lock: lock,
             log,
             log_len: 0,
             buf: Vec::with_capacity(64 * RECORD_LEN),
             poisoned: None,
             recover_after: None,
             stats: JournalStats::default(),
+            sealed: segs.into_iter().map(|(_, p)| p).collect(),
+            next_seq,
+            compaction: Default::default(),
             #[cfg(test)]
             fault: None,
         };
@@ -212,8 +249,46 @@ impl Journal {
     }
 }
 
+/// Validates a sealed segment whole and feeds its records to `apply`; returns the count.
+/// Any record that does not decode is [`Error::CorruptSegment`] (module doc).
+pub(super) fn read_segment(path: &Path, apply: &mut impl FnMut(Record)) -> Result<u64, Error> {
+    let corrupt = |reason: String| Error::CorruptSegment {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let mut buf = vec![0u8; READ_RECORDS * RECORD_LEN];
+    let mut k = 0u64;
+    loop {
+        let n = read_full(&mut f, &mut buf).map_err(io_err(path))?;
+        if n % RECORD_LEN != 0 {
+            return Err(corrupt(format!(
+                "truncated record at offset {}",
+                (k + (n / RECORD_LEN) as u64) * RECORD_LEN as u64
+            )));
+        }
+        for c in buf[..n].chunks_exact(RECORD_LEN) {
+            let r = Record::decode(as_record(c)).map_err(|why| {
+                corrupt(format!(
+                    "record {k} (offset {}): {why}",
+                    k * RECORD_LEN as u64
+                ))
+            })?;
+            apply(r);
+            k += 1;
+        }
+        if n < buf.len() {
+            return Ok(k);
+        }
+    }
+}
+
 /// Validates `bindings.snap` and feeds its records to `apply`; returns the count.
-fn read_snapshot(mut f: File, path: &Path, apply: &mut impl FnMut(Record)) -> Result<u64, Error> {
+pub(super) fn read_snapshot(
+    mut f: File,
+    path: &Path,
+    apply: &mut impl FnMut(Record),
+) -> Result<u64, Error> {
     let corrupt = |reason: String| Error::CorruptSnapshot {
         path: path.to_owned(),
         reason,

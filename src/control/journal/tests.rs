@@ -307,7 +307,7 @@ fn journal_compaction_then_appends() {
     }
     // Uncommitted records are committed by compact.
     let live: Vec<Record> = live(&all, 0);
-    j.compact(live.clone()).unwrap();
+    j.install_snapshot(live.clone()).unwrap();
     assert_eq!(j.log_bytes(), 0);
     assert_eq!(j.stats().last_compaction_records, live.len() as u64);
     for i in 0..10 {
@@ -342,7 +342,7 @@ fn journal_log_replay_over_snapshot_is_idempotent() {
     }
     let log = write_log(&d, &all);
     let (mut j, _) = Journal::open(&d.0).unwrap();
-    j.compact(live(&all, 0)).unwrap();
+    j.install_snapshot(live(&all, 0)).unwrap();
     drop(j);
     fs::write(d.file(LOG_FILE), &log).unwrap(); // the truncation never reached disk
     let (_, r) = Journal::open(&d.0).unwrap();
@@ -362,7 +362,7 @@ fn journal_leftover_tmp_snapshot_is_deleted() {
     // A complete tmp with different content, and a partial one.
     for tmp in [vec![0xab; 50], {
         let (mut j, _) = Journal::open(&d.0).unwrap();
-        j.compact([up(9, None, 9)]).unwrap();
+        j.install_snapshot([up(9, None, 9)]).unwrap();
         drop(j);
         let s = fs::read(d.file(SNAP_FILE)).unwrap();
         fs::remove_file(d.file(SNAP_FILE)).unwrap();
@@ -382,7 +382,7 @@ fn journal_leftover_tmp_snapshot_is_deleted() {
 fn journal_corrupt_snapshot_is_an_error_naming_it() {
     let d = TempDir::new("badsnap");
     let (mut j, _) = Journal::open(&d.0).unwrap();
-    j.compact((0..5).map(|i| up(i, None, 1))).unwrap();
+    j.install_snapshot((0..5).map(|i| up(i, None, 1))).unwrap();
     drop(j);
     let good = fs::read(d.file(SNAP_FILE)).unwrap();
     assert_eq!(good.len(), SNAP_HEADER_LEN + 5 * RECORD_LEN);
@@ -430,7 +430,7 @@ fn journal_second_opener_is_refused() {
     let (_j, _) = Journal::open(&d.0).unwrap();
     let e = Journal::open(&d.0).unwrap_err();
     assert!(matches!(e, Error::Locked { .. }), "{e}");
-    assert!(e.to_string().contains(LOG_FILE), "{e}");
+    assert!(e.to_string().contains(LOCK_FILE), "{e}");
 }
 
 #[test]
@@ -509,7 +509,7 @@ fn journal_group_commit_throughput() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1_000_000);
         let t = Instant::now();
-        j.compact((0..n).map(|i| up(i, None, 1))).unwrap();
+        j.install_snapshot((0..n).map(|i| up(i, None, 1))).unwrap();
         println!("compaction of {n} records: {:.2?}", t.elapsed());
         drop(j);
         let t = Instant::now();
