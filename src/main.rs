@@ -98,6 +98,14 @@ enum CtlRequest {
     /// Re-read the subscriber file in the background (outcome in stats:
     /// control.subscribers_reload).
     Reload,
+    /// Packet trace: record the next N packets of each worker on their way through the
+    /// pipeline (ingress, classification, binding, action, drop reason, events), show
+    /// them, or clear them.
+    Trace {
+        /// A packet count (1..4096), `show` or `clear`.
+        #[arg(value_name = "N|show|clear", value_parser = trace)]
+        what: admin::TraceCommand,
+    },
 }
 
 /// A care-of address, or none (`-`).
@@ -112,6 +120,10 @@ fn care_of(s: &str) -> Result<CareOf, admin::CommandError> {
     admin::parse_care_of(s).map(|c| CareOf(c.map(Ipv4Addr::from)))
 }
 
+fn trace(s: &str) -> Result<admin::TraceCommand, admin::CommandError> {
+    s.parse()
+}
+
 fn msisdn(s: &str) -> Result<u64, admin::CommandError> {
     admin::parse_msisdn(s)
 }
@@ -122,6 +134,7 @@ impl From<CtlRequest> for Command {
             CtlRequest::Ping => Command::Ping,
             CtlRequest::Stats => Command::Stats,
             CtlRequest::Reload => Command::Reload,
+            CtlRequest::Trace { what } => Command::Trace(what),
             CtlRequest::Show { home } => Command::Show(home.into()),
             CtlRequest::Unbind { home } => Command::Unbind(home.into()),
             CtlRequest::Bind { home, coa, msisdn } => Command::Bind {

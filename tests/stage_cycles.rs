@@ -91,6 +91,9 @@ fn worker_stage_counters_tile_its_loop() {
         to_control,
         pool: pool.clone(),
         counters: counters.clone(),
+        traces: (0..1)
+            .map(|_| msm::dataplane::trace::Trace::default())
+            .collect(),
         stop: stop.clone(),
         icmp_rate_per_sec: 100,
         icmp_burst: 10,

@@ -180,6 +180,7 @@ pub fn run(cfg: Config, pre: Option<PreloadFile>) -> Result<(), RunError> {
         ports,
         pool,
         counters: workers.counters,
+        traces: workers.traces,
         stop: workers.stop,
         worker_faults: workers.faults.clone(),
         admin: admin_srv,

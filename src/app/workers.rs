@@ -14,6 +14,7 @@ use super::StartError;
 use crate::config::Config;
 use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::Plane;
+use crate::dataplane::trace::Trace;
 use crate::dataplane::worker::{self, WorkerCtx, WorkerFaults};
 use msm_dpdk::{Eal, Mempool, PortId, Ring, RingConsumer};
 use msm_table::{RcuReader, TableWriter};
@@ -32,6 +33,8 @@ pub(super) struct Workers {
     /// The consumer end of each worker's ring to the control lcore.
     pub rings: Vec<RingConsumer>,
     pub counters: Arc<[Counters]>,
+    /// Every worker's packet trace (`msm ctl trace`).
+    pub traces: Arc<[Trace]>,
     /// Set to stop the workers and the control loop.
     pub stop: Arc<AtomicBool>,
     /// Workers that stopped on a panic.
@@ -77,6 +80,7 @@ pub(super) fn prepare(
     let counters: Arc<[Counters]> = (0..cfg.workers.len())
         .map(|_| Counters::default())
         .collect();
+    let traces: Arc<[Trace]> = (0..cfg.workers.len()).map(|_| Trace::default()).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let mut rings = Vec::new();
     let mut launch = Vec::new();
@@ -109,6 +113,7 @@ pub(super) fn prepare(
             to_control: prod,
             pool: pool.clone(),
             counters: counters.clone(),
+            traces: traces.clone(),
             stop: stop.clone(),
             icmp_rate_per_sec: cfg.tunnel.icmp_rate_per_sec,
             icmp_burst: cfg.tunnel.icmp_burst,
@@ -119,6 +124,7 @@ pub(super) fn prepare(
         launch,
         rings,
         counters,
+        traces,
         stop,
         faults: Arc::new(WorkerFaults::default()),
     })

@@ -12,6 +12,8 @@
 //!   journalled and committed like a registration's, then published by RCU;
 //! * `reload`: re-read the subscriber file on a helper thread; the new store replaces
 //!   the old one only if the whole file is valid (result in `stats`: `control.subscribers_reload`);
+//! * `trace N`, `trace show`, `trace clear`: record the next N packets of each worker on
+//!   their way through the pipeline ([`crate::dataplane::trace`]), show them, forget them;
 //! * `ping`.
 
 use crate::config::Prefix;
@@ -39,6 +41,31 @@ pub enum Command {
     Unbind(u32),
     /// Reload the subscriber provisioning file (in the background; see `stats`).
     Reload,
+    /// The packet trace.
+    Trace(TraceCommand),
+}
+
+/// `trace N` / `trace show` / `trace clear`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceCommand {
+    /// Record the next N packets of each worker.
+    Arm(u32),
+    Show,
+    Clear,
+}
+
+impl std::str::FromStr for TraceCommand {
+    type Err = CommandError;
+    fn from_str(s: &str) -> Result<TraceCommand, CommandError> {
+        match s {
+            "show" => Ok(TraceCommand::Show),
+            "clear" => Ok(TraceCommand::Clear),
+            n => match n.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(TraceCommand::Arm(n)),
+                _ => Err(CommandError::BadTrace(n.to_string())),
+            },
+        }
+    }
 }
 
 /// Why a request line is not a [`Command`]; sent back to the client as `{"error": ...}`.
@@ -46,7 +73,7 @@ pub enum Command {
 pub enum CommandError {
     #[error("empty command")]
     Empty,
-    #[error("unknown command '{0}' (ping, stats, show, bind, unbind, reload)")]
+    #[error("unknown command '{0}' (ping, stats, show, bind, unbind, reload, trace)")]
     Unknown(String),
     #[error("missing address")]
     MissingAddress,
@@ -56,6 +83,8 @@ pub enum CommandError {
     MissingMsisdn,
     #[error("MSISDN '{0}' is not 1..15 digits")]
     BadMsisdn(String),
+    #[error("trace wants a packet count (1..), 'show' or 'clear', not '{0}'")]
+    BadTrace(String),
     #[error("unexpected '{0}'")]
     Unexpected(String),
 }
@@ -98,6 +127,7 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
         "reload" => Command::Reload,
         "show" => Command::Show(addr(w.next())?),
         "unbind" => Command::Unbind(addr(w.next())?),
+        "trace" => Command::Trace(w.next().unwrap_or("").parse()?),
         "bind" => {
             let home = addr(w.next())?;
             let coa = parse_care_of(w.next().ok_or(CommandError::MissingAddress)?)?;
@@ -119,6 +149,9 @@ impl fmt::Display for Command {
             Command::Ping => f.write_str("ping"),
             Command::Stats => f.write_str("stats"),
             Command::Reload => f.write_str("reload"),
+            Command::Trace(TraceCommand::Arm(n)) => write!(f, "trace {n}"),
+            Command::Trace(TraceCommand::Show) => f.write_str("trace show"),
+            Command::Trace(TraceCommand::Clear) => f.write_str("trace clear"),
             Command::Show(home) => write!(f, "show {}", ip(home)),
             Command::Unbind(home) => write!(f, "unbind {}", ip(home)),
             Command::Bind {

@@ -20,7 +20,7 @@ mod drain;
 
 use crate::app::notify::Notifier;
 use crate::config::Config;
-use crate::control::admin::{self, Command};
+use crate::control::admin::{self, Command, TraceCommand};
 use crate::control::alarms::{self, Alarms};
 use crate::control::metrics::Metrics;
 use crate::control::reg_io::{self, RegPacket};
@@ -30,6 +30,7 @@ use crate::control::stats::{binding_json, ip_str, mac_str};
 use crate::control::subscribers::{LoadResult, Subscribers};
 use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::Plane;
+use crate::dataplane::trace::Trace;
 use crate::dataplane::worker::WorkerFaults;
 use drain::RoundRobin;
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, PortId, RingConsumer, TxQueue};
@@ -85,6 +86,8 @@ pub struct ControlCtx {
     pub ports: Vec<PortId>,
     pub pool: Mempool,
     pub counters: Arc<[Counters]>,
+    /// Every worker's packet trace (`msm ctl trace`).
+    pub traces: Arc<[Trace]>,
     pub stop: Arc<AtomicBool>,
     /// Workers that stopped on a panic: the loop raises `worker_stopped` and stops.
     pub worker_faults: Arc<WorkerFaults>,
@@ -386,6 +389,7 @@ impl ControlCtx {
             Command::Ping => Ok(json!({"ok": true})),
             Command::Stats => Ok(self.stats(cc)),
             Command::Reload => self.start_reload(),
+            Command::Trace(t) => Ok(self.trace(t)),
             Command::Show(home) => match self.service.writer().get(home) {
                 Some(b) => Ok(binding_json(&b)),
                 None => Err(AdminError::NoBinding(Ipv4Addr::from(home))),
@@ -408,6 +412,39 @@ impl ControlCtx {
                 } else {
                     Err(AdminError::NoBinding(Ipv4Addr::from(home)))
                 }
+            }
+        }
+    }
+
+    /// `trace N|show|clear` on every worker's trace; `show` names the ports.
+    fn trace(&self, t: TraceCommand) -> Value {
+        let name = |v: &Value| {
+            v.as_u64()
+                .and_then(|i| self.cfg.ports.get(i as usize))
+                .map_or(v.clone(), |p| json!(p.name))
+        };
+        match t {
+            TraceCommand::Arm(n) => {
+                self.traces.iter().for_each(|w| w.arm(n));
+                json!({"armed": n.min(crate::dataplane::trace::MAX_RECORDS), "workers": self.traces.len()})
+            }
+            TraceCommand::Clear => {
+                self.traces.iter().for_each(|w| w.clear());
+                json!({"cleared": self.traces.len()})
+            }
+            TraceCommand::Show => {
+                let mut records = Vec::new();
+                for w in self.traces.iter() {
+                    for mut r in w.records() {
+                        r["ingress"] = name(&r["ingress"]);
+                        if r["action"]["tx"].is_u64() {
+                            r["action"]["tx"] = name(&r["action"]["tx"]);
+                        }
+                        records.push(r);
+                    }
+                }
+                let remaining: Vec<u32> = self.traces.iter().map(|w| w.remaining()).collect();
+                json!({"remaining": remaining, "records": records})
             }
         }
     }

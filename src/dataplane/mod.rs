@@ -24,6 +24,7 @@ pub mod instrument;
 mod local;
 pub mod neigh;
 pub mod pipeline;
+pub mod trace;
 pub mod worker;
 
 pub use buf::{PacketBuf, VecBuf};

@@ -23,6 +23,7 @@ use crate::dataplane::instrument::{Clock, Stage, Step};
 use crate::dataplane::pipeline::{
     self, Action, Bindings, Lookup, PacketBuf, Plane, RateLimit, WorkerLocal,
 };
+use crate::dataplane::trace::{self, Trace};
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, RingProducer, RxQueue, TxQueue};
 use msm_table::{RcuReader, TableHandle, TableView};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -87,6 +88,8 @@ pub struct WorkerCtx {
     pub to_control: RingProducer,
     pub pool: Mempool,
     pub counters: Arc<[Counters]>,
+    /// Every worker's packet trace (`msm ctl trace`); this worker writes `traces[index]`.
+    pub traces: Arc<[Trace]>,
     pub stop: Arc<AtomicBool>,
     pub icmp_rate_per_sec: u32,
     pub icmp_burst: u32,
@@ -232,11 +235,13 @@ pub fn run(ctx: WorkerCtx) -> i32 {
         to_control,
         pool,
         counters,
+        traces,
         stop,
         icmp_rate_per_sec,
         icmp_burst,
     } = ctx;
     let c = &counters[index];
+    let tr = &traces[index];
     let hz = msm_dpdk::tsc_hz().max(1);
     let mut local = WorkerLocal {
         counters: c,
@@ -288,11 +293,22 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                 clock.lap(Stage::Prefetch, n as u64);
                 // 2. Process each packet from its summary; act on the verdict.
                 let sampled = clock.begin_burst(c);
-                for (mut m, cls) in burst.drain().zip(classes.iter()) {
-                    let action = pipeline::process(&plane, &mut local, &view, &mut m, cls);
-                    c.step(Step::Rewrite);
-                    out.enqueue(&plane, &mut local, m, action, cls.ingress);
-                    c.step(Step::Enqueue);
+                if tr.armed() {
+                    // `msm ctl trace N`: the same steps, each packet recorded.
+                    for (mut m, cls) in burst.drain().zip(classes.iter()) {
+                        let before = trace::Before::take(c);
+                        let action = pipeline::process(&plane, &mut local, &view, &mut m, cls);
+                        let found = trace::lookup_key(cls).map(|k| view.lookup(k));
+                        out.enqueue(&plane, &mut local, m, action, cls.ingress);
+                        trace::record(tr, index, cls, found, &action, c, &before);
+                    }
+                } else {
+                    for (mut m, cls) in burst.drain().zip(classes.iter()) {
+                        let action = pipeline::process(&plane, &mut local, &view, &mut m, cls);
+                        c.step(Step::Rewrite);
+                        out.enqueue(&plane, &mut local, m, action, cls.ingress);
+                        c.step(Step::Enqueue);
+                    }
                 }
                 clock.end_burst(c, sampled, n as u64);
                 // guard drops here: quiescent state reported for this burst.

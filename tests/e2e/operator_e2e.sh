@@ -59,6 +59,29 @@ check "a forged request (bad authenticator): 131" mip wwan register --src 192.0.
   --home 192.0.2.10 --ha 192.0.2.129 --coa 203.0.113.10 --lifetime 300 --msisdn 491700000010 \
   --spi 256 --key $KEY10 --bad-auth --expect 131
 
+# --- packet trace ---------------------------------------------------------------------------
+check "trace armed for the next 40 packets per worker" bash -c "$MSM ctl --socket $SOCK trace 40 | grep -q '\"armed\":40'"
+check "ping through the tunnel while tracing" nsx inet ping -c 2 -W 2 -i 0.2 192.0.2.10
+trace_shows() {
+  ctl trace show >"$WORK/trace.json" || return 1
+  /usr/bin/python3 - "$WORK/trace.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); recs = d["records"]
+print(len(recs), "records, remaining", d["remaining"])
+down = [r for r in recs if r["kind"] == "transit" and r.get("dst") == "192.0.2.10"]
+up = [r for r in recs if r["kind"] == "tunnel" and r.get("inner_src") == "192.0.2.10"]
+for r in (down[:1] + up[:1]): print(json.dumps(r))
+ok = any(r["ingress"] == "internet" and r["binding"] == {"care_of": "203.0.113.10"}
+         and r["action"] == {"tx": "internet"} and "downlink_tunnel" in r["events"]
+         and r["drop_reason"] is None for r in down)
+ok = ok and any(r["binding"] == {"care_of": "203.0.113.10"} and "uplink_tunnel" in r["events"]
+                and r["action"] == {"tx": "internet"} for r in up)
+sys.exit(0 if ok else 1)
+PY
+}
+check "trace show: the echo request tunnelled (ingress, binding, action, event) and the reply decapsulated" trace_shows
+check "trace clear" bash -c "$MSM ctl --socket $SOCK trace clear >/dev/null && $MSM ctl --socket $SOCK trace show | grep -q '\"records\":\[\]'"
+
 # --- the registration audit log -------------------------------------------------------------
 audit_has() { # python condition on the record r: some line matches
   for _ in $(seq 20); do

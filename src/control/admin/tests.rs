@@ -39,6 +39,19 @@ fn parse_commands() {
         "'1.2.3' is not an IPv4 address"
     );
     assert_eq!(parse("bind 192.0.2.10"), Err(CommandError::MissingAddress));
+    assert_eq!(parse("trace 20"), Ok(Command::Trace(TraceCommand::Arm(20))));
+    assert_eq!(parse("trace show"), Ok(Command::Trace(TraceCommand::Show)));
+    assert_eq!(
+        parse("trace clear"),
+        Ok(Command::Trace(TraceCommand::Clear))
+    );
+    for bad in ["trace", "trace 0", "trace -1", "trace all"] {
+        assert!(
+            matches!(parse(bad), Err(CommandError::BadTrace(_))),
+            "{bad}"
+        );
+    }
+    assert!(parse("trace 5 6").is_err());
 }
 
 /// What `msm ctl` sends is the line the server parses back.
@@ -52,6 +65,9 @@ fn display_is_the_request_line() {
         "unbind 192.0.2.10",
         "bind 192.0.2.10 203.0.113.10 4917",
         "bind 192.0.2.10 - 491700000010",
+        "trace 20",
+        "trace show",
+        "trace clear",
     ] {
         let c = parse(line).unwrap();
         assert_eq!(c.to_string(), line);
