@@ -469,6 +469,8 @@ impl Harness {
             self.inet
         };
         let counters: Arc<[Counters]> = (0..nw).map(|_| Counters::default()).collect();
+        let traces: Arc<[msm::dataplane::trace::Trace]> =
+            (0..nw).map(|_| Default::default()).collect();
         let stop = Arc::new(AtomicBool::new(false));
         let mut srcs = Vec::new();
         let mut chks = Vec::new();
@@ -513,6 +515,7 @@ impl Harness {
                         to_control,
                         pool: self.pool.clone(),
                         counters: counters.clone(),
+                        traces: traces.clone(),
                         stop: stop.clone(),
                         icmp_rate_per_sec: 100,
                         icmp_burst: 10,
