@@ -361,6 +361,11 @@ fn storms(
             args.attempts.max(1),
             |_| {
                 let alloc = (requests - cursor) / (nb - r);
+                if alloc < 16 * b {
+                    // A repeat with the pool used up: nothing to measure (the report then
+                    // shows an empty run: give --requests room for --attempts).
+                    eprintln!("regbench: request pool exhausted: no repeat with batches of {b}");
+                }
                 eprintln!("regbench: storm with batches of {b} (up to {alloc} requests) ...");
                 let st = run_storm(ctl, sh, req, cursor, alloc, b, args.run_secs, rng);
                 cursor += st.requests;
