@@ -3,7 +3,7 @@
 //! * `msm run --config FILE`: start the data plane (EAL, ports, workers, control lcore).
 //! * `msm check-config FILE`: validate a configuration (and the files it names) and exit.
 //! * `msm ctl [--socket PATH] ping | stats | show HOME | bind HOME COA|- MSISDN |
-//!   unbind HOME | reload`: talk to a running MSM.
+//!   unbind HOME | reload | trace N|show|clear`: talk to a running MSM.
 //!
 //! Exit codes: 2 for an invalid configuration (or a `ctl` socket that fails), 1 for a
 //! run-time failure (or an error answered by the MSM), 3 when a worker panicked (alarm
@@ -25,7 +25,7 @@ use tracing::error;
     after_long_help = "Exit status: 0 on success, 1 on a run-time failure, 2 for an invalid \
                        configuration, 3 when a worker panicked (alarm worker_stopped; the \
                        others were stopped). The log goes to stderr; MSM_LOG sets its filter \
-                       (e.g. MSM_LOG=debug)."
+                       (e.g. MSM_LOG=debug); MSM_LOG_FORMAT=json writes it as JSON lines."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -147,13 +147,18 @@ impl From<CtlRequest> for Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MSM_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    // MSM_LOG_FORMAT=json: one JSON object per log line (for a log shipper).
+    if std::env::var("MSM_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match Cli::parse().cmd {
         Cmd::CheckConfig { config } => check_config(&config),
         Cmd::Ctl(args) => ctl(args),

@@ -47,7 +47,7 @@ while True:
 NOTIFY_PID=$!
 for _ in $(seq 50); do [ -S "$WORK/notify.sock" ] && break; sleep 0.1; done
 : >>"$WORK/notify.log"
-NOTIFY_SOCKET=$WORK/notify.sock WATCHDOG_USEC=400000 check "msm starts (under the notify protocol)" start_msm
+MSM_LOG_FORMAT=json NOTIFY_SOCKET=$WORK/notify.sock WATCHDOG_USEC=400000 check "msm starts (under the notify protocol, JSON logs)" start_msm
 check "next hops resolved by ARP" wait_resolved
 
 KEY10=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
@@ -58,6 +58,16 @@ check "ping through the tunnel" nsx inet ping -c 3 -W 2 -i 0.2 192.0.2.10
 check "a forged request (bad authenticator): 131" mip wwan register --src 192.0.2.10 --dst 192.0.2.129 \
   --home 192.0.2.10 --ha 192.0.2.129 --coa 203.0.113.10 --lifetime 300 --msisdn 491700000010 \
   --spi 256 --key $KEY10 --bad-auth --expect 131
+
+json_logs() {
+  /usr/bin/python3 - "$WORK/msm.log" <<'PY'
+import json, sys
+logs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print(len(logs), "JSON log lines;", logs[0] if logs else "")
+sys.exit(0 if any("msm running" in l.get("fields", {}).get("message", "") and l.get("level") == "INFO" for l in logs) else 1)
+PY
+}
+check "MSM_LOG_FORMAT=json: the log is JSON lines (level, fields.message)" json_logs
 
 # --- packet trace ---------------------------------------------------------------------------
 check "trace armed for the next 40 packets per worker" bash -c "$MSM ctl --socket $SOCK trace 40 | grep -q '\"armed\":40'"
