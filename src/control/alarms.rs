@@ -15,8 +15,39 @@ pub const JOURNAL_CANNOT_COMMIT: &str = "journal_cannot_commit";
 /// A worker stopped polling its queues (it panicked): the process is exiting.
 pub const WORKER_STOPPED: &str = "worker_stopped";
 
+/// The binding table holds 90 % of `table.max_bindings` or more.
+pub const TABLE_NEARLY_FULL: &str = "table_nearly_full";
+/// The binding table is full: new registrations get code 130.
+pub const TABLE_FULL: &str = "table_full";
+/// A next hop (gateway) has no MAC address (ARP unanswered): traffic to it is dropped.
+pub const NEXT_HOP_UNRESOLVED: &str = "next_hop_unresolved";
+/// Fewer than 10 % of the packet buffers are free.
+pub const MEMPOOL_LOW: &str = "mempool_low";
+
 /// Every alarm the MSM can raise (listed, active or not, by the metrics endpoint).
-pub const KNOWN: &[&str] = &[JOURNAL_CANNOT_COMMIT, WORKER_STOPPED];
+pub const KNOWN: &[&str] = &[
+    JOURNAL_CANNOT_COMMIT,
+    WORKER_STOPPED,
+    TABLE_NEARLY_FULL,
+    TABLE_FULL,
+    NEXT_HOP_UNRESOLVED,
+    MEMPOOL_LOW,
+];
+
+/// Seconds after start before an unresolved next hop is an alarm (ARP gets its chance).
+pub const NEXT_HOP_GRACE_S: f64 = 5.0;
+
+/// The levels the control loop checks every stats interval.
+#[derive(Debug, Clone, Default)]
+pub struct Levels {
+    pub bindings: usize,
+    pub max_bindings: usize,
+    pub mbufs_available: usize,
+    pub mbufs_in_use: usize,
+    /// Next hops without a MAC address, as `IP on PORT`.
+    pub unresolved: Vec<String>,
+    pub uptime_s: f64,
+}
 
 #[derive(Debug, Clone)]
 struct Active {
@@ -85,6 +116,26 @@ impl Alarms {
         self.active.contains_key(name)
     }
 
+    /// Raises or clears the level alarms (table, mempool, next hops) from `l`.
+    pub fn evaluate(&mut self, l: &Levels) {
+        let full = l.max_bindings > 0 && l.bindings >= l.max_bindings;
+        let nearly = l.max_bindings > 0 && l.bindings * 10 >= l.max_bindings * 9;
+        let table = format!("{} of {} bindings", l.bindings, l.max_bindings);
+        self.set(TABLE_FULL, full.then(|| table.clone()));
+        self.set(TABLE_NEARLY_FULL, (nearly && !full).then_some(table));
+        let total = l.mbufs_available + l.mbufs_in_use;
+        let low = total > 0 && l.mbufs_available * 10 < total;
+        self.set(
+            MEMPOOL_LOW,
+            low.then(|| format!("{} of {total} mbufs free", l.mbufs_available)),
+        );
+        let unresolved = !l.unresolved.is_empty() && l.uptime_s >= NEXT_HOP_GRACE_S;
+        self.set(
+            NEXT_HOP_UNRESOLVED,
+            unresolved.then(|| l.unresolved.join(", ")),
+        );
+    }
+
     /// Alarms raised since start (each raise of an inactive alarm counts once).
     pub fn raised_total(&self) -> u64 {
         self.raised_total
@@ -123,5 +174,42 @@ mod tests {
         a.set(WORKER_STOPPED, None);
         assert!(!a.is_raised(WORKER_STOPPED));
         assert_eq!(a.raised_total(), 2);
+    }
+
+    #[test]
+    fn level_alarms_follow_the_levels() {
+        let mut a = Alarms::default();
+        let mut l = Levels {
+            bindings: 10,
+            max_bindings: 100,
+            mbufs_available: 900,
+            mbufs_in_use: 100,
+            unresolved: vec!["192.0.2.130 on wwan".into()],
+            uptime_s: 1.0,
+        };
+        a.evaluate(&l);
+        assert_eq!(a.json(), json!([]), "next hop still in its grace period");
+        l.uptime_s = 6.0;
+        l.bindings = 90;
+        l.mbufs_available = 99;
+        l.mbufs_in_use = 901;
+        a.evaluate(&l);
+        for n in [NEXT_HOP_UNRESOLVED, TABLE_NEARLY_FULL, MEMPOOL_LOW] {
+            assert!(a.is_raised(n), "{n}");
+        }
+        assert!(!a.is_raised(TABLE_FULL));
+        l.bindings = 100;
+        a.evaluate(&l);
+        assert!(a.is_raised(TABLE_FULL) && !a.is_raised(TABLE_NEARLY_FULL));
+        l = Levels {
+            bindings: 89,
+            max_bindings: 100,
+            mbufs_available: 100,
+            mbufs_in_use: 900,
+            unresolved: vec![],
+            uptime_s: 7.0,
+        };
+        a.evaluate(&l);
+        assert_eq!(a.json(), json!([]), "all cleared");
     }
 }

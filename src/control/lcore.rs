@@ -196,6 +196,7 @@ impl ControlCtx {
             self.service.reclaim();
             if last_stats.elapsed() >= stats_every {
                 last_stats = Instant::now();
+                self.check_levels();
                 self.publish_stats(&cc);
             }
             if let Some(n) = &mut self.notify {
@@ -414,6 +415,34 @@ impl ControlCtx {
                 }
             }
         }
+    }
+
+    /// The level alarms: table, mempool, next hops.
+    fn check_levels(&mut self) {
+        let w = self.service.writer();
+        let unresolved = self
+            .plane
+            .neigh
+            .entries()
+            .iter()
+            .filter(|e| e.mac().is_none())
+            .map(|e| {
+                format!(
+                    "{} on {}",
+                    ip_str(e.ip),
+                    self.cfg.ports[e.port as usize].name
+                )
+            })
+            .collect();
+        let levels = alarms::Levels {
+            bindings: w.len(),
+            max_bindings: w.max_bindings(),
+            mbufs_available: self.pool.available() as usize,
+            mbufs_in_use: self.pool.in_use() as usize,
+            unresolved,
+            uptime_s: self.started.elapsed().as_secs_f64(),
+        };
+        self.alarms.evaluate(&levels);
     }
 
     /// `trace N|show|clear` on every worker's trace; `show` names the ports.
