@@ -439,6 +439,46 @@ mod tests {
         assert!(!out.contains("msm_table_detail"), "{out}");
     }
 
+    /// Every metric packaging/grafana/msm-dashboard.json queries is one the MSM exports.
+    #[test]
+    fn the_grafana_dashboard_queries_exported_metrics() {
+        let dash: Value =
+            serde_json::from_str(include_str!("../../packaging/grafana/msm-dashboard.json"))
+                .unwrap();
+        let mut d = doc();
+        d["control"]["journal_commit_failures"] = json!(0);
+        d["control"]["journal_stats"]["compactions"] = json!(1);
+        d["table"]["max_bindings"] = json!(64);
+        d["ports"][0]["opackets"] = json!(1);
+        d["ports"][0]["imissed"] = json!(0);
+        d["workers"][0]["rx_packets"] = json!(1);
+        let m = Metrics::default();
+        m.publish(d);
+        let out = m.render();
+        let mut names = std::collections::BTreeSet::new();
+        for p in dash["panels"].as_array().unwrap() {
+            for t in p["targets"].as_array().unwrap() {
+                let e = t["expr"].as_str().unwrap();
+                let mut rest = e;
+                while let Some(i) = rest.find("msm_") {
+                    let n: String = rest[i..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    rest = &rest[i + n.len()..];
+                    names.insert(n);
+                }
+            }
+        }
+        assert!(names.len() >= 10, "{names:?}");
+        for n in names {
+            let exported = out
+                .lines()
+                .any(|l| l.starts_with(&format!("{n}{{")) || l.starts_with(&format!("{n} ")));
+            assert!(exported, "the dashboard queries {n}, not exported:\n{out}");
+        }
+    }
+
     #[test]
     fn nothing_published_yet_renders_the_histogram_and_alarms_only() {
         let out = Metrics::default().render();
