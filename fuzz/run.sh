@@ -52,6 +52,10 @@ header() {
   printf '%-15s %12s %7s %9s %6s %7s %12s %7s\n' target executions seconds exec/s cov ft corpus crashes
 }
 
+# Crash, timeout and out-of-memory inputs in artifacts/<t>/ (libFuzzer also writes
+# slow-unit-* there: inputs that took long, not failures).
+crashes() { find "artifacts/$1" -type f ! -name 'slow-unit-*' | wc -l; }
+
 failed=0
 rows=()
 case $mode in
@@ -61,6 +65,7 @@ smoke)
     scratch=$(mktemp -d)
     log=$logs/smoke-$t.log
     mkdir -p "artifacts/$t"
+    before=$(crashes "$t")
     # New inputs go to the scratch directory: the checked-in corpus is only read.
     if ! "$bin/$t" "${common[@]}" -max_total_time="$secs" -artifact_prefix="artifacts/$t/" \
         "$scratch" "corpus/$t" >"$log" 2>&1; then
@@ -72,7 +77,7 @@ smoke)
     for d in /dev/shm/msm-fuzz-journal-* "${TMPDIR:-/tmp}"/msm-fuzz-journal-*; do
       [ -d "$d" ] && ! kill -0 "${d##*-}" 2>/dev/null && rm -rf "$d" || true
     done
-    rows+=("$(summary "$t" "$log" "$(find "artifacts/$t" -type f | wc -l)")")
+    rows+=("$(summary "$t" "$log" "$(($(crashes "$t") - before))")")
   done
   ;;
 campaign)
@@ -91,7 +96,7 @@ campaign)
     args=("${common[@]}" -max_total_time="$secs" -artifact_prefix="$PWD/artifacts/$t/")
     [ -n "${FUZZ_RUNS:-}" ] && args+=(-runs="$FUZZ_RUNS")
     echo "fuzz: $t: $bin/$t ${args[*]} corpus-run/$t (jobs $jobs)" >&2
-    before=$(find "artifacts/$t" -type f | wc -l)
+    before=$(crashes "$t")
     if [ "$jobs" -gt 1 ]; then
       # -runs applies to each job.
       (cd "$logs" && nice -n "$NICE" "$OLDPWD/$bin/$t" "${args[@]}" -jobs="$jobs" \
@@ -100,7 +105,7 @@ campaign)
     else
       nice -n "$NICE" "$bin/$t" "${args[@]}" "corpus-run/$t" >"$log" 2>&1 || failed=1
     fi
-    after=$(find "artifacts/$t" -type f | wc -l)
+    after=$(crashes "$t")
     # The journal target's state directories of processes that are gone.
     for d in /dev/shm/msm-fuzz-journal-* "${TMPDIR:-/tmp}"/msm-fuzz-journal-*; do
       [ -d "$d" ] && ! kill -0 "${d##*-}" 2>/dev/null && rm -rf "$d" || true
