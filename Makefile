@@ -7,7 +7,7 @@ DEBS := dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config ethtool iproute2
         jq libbpf-dev prometheus
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps build test unit e2e demo bench clean lint man
+.PHONY: deps build test unit e2e demo bench clean lint man fuzz fuzz-smoke fuzz-seeds fuzz-cmin
 
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -16,6 +16,7 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 
 build: deps
 	$(CARGO) build --release --workspace --bins --examples
@@ -27,6 +28,7 @@ lint: deps
 # Unit, property, stress and single-process DPDK tests, then the namespace end-to-end test.
 test: deps
 	$(CARGO) test --workspace --release
+	$(MAKE) fuzz-smoke
 	$(MAKE) e2e
 
 e2e: build
@@ -49,6 +51,32 @@ bench: build
 
 clean:
 	$(CARGO) clean
+
+# Fuzzing (cargo-fuzz, libFuzzer; fuzz/run.sh, docs/testing.md "Fuzzing"). fuzz-smoke:
+# every target a few seconds on its checked-in corpus (fuzz/corpus/, part of `test`).
+# fuzz: the long campaign, FUZZ_SECONDS per target (FUZZ_RUNS executions at most),
+# FUZZ_JOBS parallel jobs, FUZZ_TARGETS to choose; prints executions, coverage, crashes.
+# fuzz-seeds: rewrite the seeds from the project's emitters; fuzz-cmin: minimise the
+# checked-in corpora (with what a campaign found in fuzz/corpus-run/), keeping one input
+# per edge (-use_counters=0: a small corpus for CI; fuzz/corpus-run/ keeps the rest).
+FUZZ_TARGETS ?= dataplane mip_request registrar journal_replay subscribers config
+export FUZZ_TARGETS FUZZ_SECONDS FUZZ_RUNS FUZZ_JOBS FUZZ_SANITIZER FUZZ_SMOKE_SECONDS
+
+fuzz-smoke: deps
+	fuzz/run.sh smoke
+
+fuzz: deps
+	fuzz/run.sh campaign
+
+fuzz-seeds: deps
+	cd fuzz && $(CARGO) run --release --example seeds
+
+fuzz-cmin: deps
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  if [ -d corpus-run/$$t ]; then cp -n corpus-run/$$t/* corpus/$$t/; fi; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz cmin -O -a -s $${FUZZ_SANITIZER:-none} \
+	    --target-dir target/$${FUZZ_SANITIZER:-none} $$t corpus/$$t -- -use_counters=0 || exit 1; \
+	done
 
 # Man pages of msm and mcm (and their subcommands), generated from the clap definitions
 # into docs/man/ (committed; a unit test fails when they are stale).

@@ -15,7 +15,10 @@ pub(super) struct Builder<'p> {
     line_of: Vec<u32>,
     /// Lines consumed so far.
     lines: u64,
-    threads: usize,
+    /// Parser threads, asked of the system only when an input is big enough to use more
+    /// than one (`available_parallelism` reads cgroup files: most of the cost of parsing
+    /// a small file, e.g. in the fuzz target).
+    threads: Option<usize>,
     /// One output buffer per parser thread, reused from block to block.
     scratch: Vec<Part>,
 }
@@ -40,18 +43,23 @@ enum PartError {
 
 impl<'p> Builder<'p> {
     pub(super) fn new(pools: &'p [Prefix], estimate: usize) -> Self {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 8);
         Builder {
             pools,
             subs: Vec::with_capacity(estimate),
             line_of: Vec::with_capacity(estimate),
             lines: 0,
-            threads,
+            threads: None,
             scratch: Vec::new(),
         }
+    }
+
+    fn threads(&mut self) -> usize {
+        *self.threads.get_or_insert_with(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .clamp(1, 8)
+        })
     }
 
     /// The error for a line that does not fit in `limit` bytes.
@@ -64,8 +72,8 @@ impl<'p> Builder<'p> {
 
     /// Parses whole lines (`block` ends at a line end, or at end of input).
     pub(super) fn feed(&mut self, block: &[u8]) -> Result<(), ParseError> {
-        let parts = if self.threads > 1 && block.len() >= PARALLEL_MIN {
-            split_lines(block, self.threads)
+        let parts = if block.len() >= PARALLEL_MIN && self.threads() > 1 {
+            split_lines(block, self.threads())
         } else {
             vec![block]
         };
@@ -120,7 +128,8 @@ impl<'p> Builder<'p> {
         Ok(())
     }
 
-    pub(super) fn finish(self) -> Result<Subscribers, ParseError> {
+    pub(super) fn finish(mut self) -> Result<Subscribers, ParseError> {
+        let parallel = self.subs.len() >= 1 << 16 && self.threads() > 1;
         let Builder {
             mut subs, line_of, ..
         } = self;
@@ -143,7 +152,7 @@ impl<'p> Builder<'p> {
                 |a, b| a.home == b.home,
             )
         };
-        let (by_msisdn, by_home) = if self.threads > 1 && subs.len() >= 1 << 16 {
+        let (by_msisdn, by_home) = if parallel {
             std::thread::scope(|s| {
                 let h = s.spawn(build_home);
                 let m = build_msisdn();
