@@ -549,7 +549,7 @@ fn journal_replay() {
         j.append(r);
     }
     j.commit().expect("commit");
-    j.compact(recs[..2].iter().copied()).expect("compact");
+    j.install_snapshot(recs[..2].iter().copied()).expect("snapshot");
     j.append(&recs[2]);
     j.commit().expect("commit");
     let snap = std::fs::read(dir.join(SNAP_FILE)).expect("snapshot");
