@@ -223,6 +223,63 @@ fn classify_mbuf(out: &mut Classified, plane: &Plane, c: &Counters, port: u16, m
     classify_into(out, plane, c, port, m.data());
 }
 
+/// What one poll round works with (for [`traced_round`]).
+struct Round<'r> {
+    plane: &'r Plane,
+    table: &'r TableHandle,
+    reader: &'r mut RcuReader,
+    burst: &'r mut MbufBurst<BURST>,
+    classes: &'r mut [Classified; BURST],
+    out: &'r mut Egress,
+    hz: u64,
+}
+
+/// One poll round of every rx queue while `msm ctl trace N` is armed: the same steps as
+/// [`run`]'s loop (without the stage clock), each packet recorded. Out of line and cold,
+/// so that the untraced loop is compiled as if tracing did not exist.
+#[cold]
+#[inline(never)]
+fn traced_round(
+    r: Round<'_>,
+    rx: &mut [(u16, RxQueue)],
+    local: &mut WorkerLocal,
+    tr: &Trace,
+    index: usize,
+) {
+    let c = local.counters;
+    let mut idle = true;
+    for (port, rxq) in rx.iter_mut() {
+        let n = r.burst.rx(rxq);
+        if n == 0 {
+            continue;
+        }
+        idle = false;
+        local.now = msm_dpdk::rdtsc();
+        local.now_s = local.now / r.hz;
+        c.event(Event::Bursts);
+        c.event_n(Event::RxPackets, n as u64);
+        {
+            let guard = r.reader.begin();
+            let view = r.table.view(&guard);
+            for (m, cls) in r.burst.iter().zip(r.classes.iter_mut()) {
+                classify_mbuf(cls, r.plane, c, *port, m);
+            }
+            for (mut m, cls) in r.burst.drain().zip(r.classes.iter()) {
+                let before = trace::Before::take(c);
+                let action = pipeline::process(r.plane, local, &view, &mut m, cls);
+                let found = trace::lookup_key(cls).map(|k| view.lookup(k));
+                r.out.enqueue(r.plane, local, m, action, cls.ingress);
+                trace::record(tr, index, cls, found, &action, c, &before);
+            }
+        }
+        r.out.flush_tx(c);
+        r.out.flush_control(c);
+    }
+    if idle {
+        r.reader.quiescent();
+    }
+}
+
 /// The worker loop; returns when `stop` is set.
 pub fn run(ctx: WorkerCtx) -> i32 {
     let WorkerCtx {
@@ -268,6 +325,20 @@ pub fn run(ctx: WorkerCtx) -> i32 {
     let mut clock = Clock::new();
 
     while !stop.load(Ordering::Relaxed) {
+        if tr.armed() {
+            // `msm ctl trace N`: this round out of line, every packet recorded.
+            let round = Round {
+                plane: &plane,
+                table: &table,
+                reader: &mut reader,
+                burst: &mut burst,
+                classes: &mut classes,
+                out: &mut out,
+                hz,
+            };
+            traced_round(round, &mut rx, &mut local, tr, index);
+            continue;
+        }
         let mut idle = true;
         for (port, rxq) in rx.iter_mut() {
             let n = burst.rx(rxq);
@@ -293,22 +364,11 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                 clock.lap(Stage::Prefetch, n as u64);
                 // 2. Process each packet from its summary; act on the verdict.
                 let sampled = clock.begin_burst(c);
-                if tr.armed() {
-                    // `msm ctl trace N`: the same steps, each packet recorded.
-                    for (mut m, cls) in burst.drain().zip(classes.iter()) {
-                        let before = trace::Before::take(c);
-                        let action = pipeline::process(&plane, &mut local, &view, &mut m, cls);
-                        let found = trace::lookup_key(cls).map(|k| view.lookup(k));
-                        out.enqueue(&plane, &mut local, m, action, cls.ingress);
-                        trace::record(tr, index, cls, found, &action, c, &before);
-                    }
-                } else {
-                    for (mut m, cls) in burst.drain().zip(classes.iter()) {
-                        let action = pipeline::process(&plane, &mut local, &view, &mut m, cls);
-                        c.step(Step::Rewrite);
-                        out.enqueue(&plane, &mut local, m, action, cls.ingress);
-                        c.step(Step::Enqueue);
-                    }
+                for (mut m, cls) in burst.drain().zip(classes.iter()) {
+                    let action = pipeline::process(&plane, &mut local, &view, &mut m, cls);
+                    c.step(Step::Rewrite);
+                    out.enqueue(&plane, &mut local, m, action, cls.ingress);
+                    c.step(Step::Enqueue);
                 }
                 clock.end_burst(c, sampled, n as u64);
                 // guard drops here: quiescent state reported for this burst.
