@@ -137,6 +137,10 @@ pub fn run(cfg: Config, pre: Option<PreloadFile>) -> Result<(), RunError> {
         None => None,
     };
     // Everything that can fail starts before the workers do.
+    crate::control::housekeeping::configure(&cfg.housekeeping_cpus);
+    if !cfg.housekeeping_cpus.is_empty() {
+        info!(cpus = ?cfg.housekeeping_cpus, "background threads on the housekeeping CPUs");
+    }
     let audit = match &cfg.audit {
         Some(a) => Some(crate::control::audit::start(a.clone()).map_err(|source| {
             StartError::AuditLog {

@@ -122,6 +122,9 @@ pub struct Config {
     pub stats_interval_ms: u64,
     /// Where the Prometheus/OpenMetrics endpoint (`GET /metrics`) listens, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// CPUs for the background threads (compaction merge, audit writer, metrics server);
+    /// empty: see `control::housekeeping`.
+    pub housekeeping_cpus: Vec<usize>,
     /// The registration audit log (`control.audit_log*`), if configured.
     pub audit: Option<crate::control::audit::AuditConfig>,
     pub control_ring_size: u32,

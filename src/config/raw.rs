@@ -37,6 +37,7 @@ pub(super) struct RawControl {
     pub stats_file: Option<PathBuf>,
     pub stats_interval_ms: Option<u64>,
     pub metrics_listen: Option<String>,
+    pub housekeeping_cpus: Option<Vec<usize>>,
     pub audit_log: Option<PathBuf>,
     pub audit_log_max_bytes: Option<u64>,
     pub audit_log_keep: Option<usize>,

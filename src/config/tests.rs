@@ -264,3 +264,38 @@ fn admission_limits_have_defaults_and_refuse_zero() {
         assert_eq!(v.iter().filter(|&&x| x == 7).count(), 1, "{field}");
     }
 }
+
+#[test]
+fn housekeeping_cpus_are_checked() {
+    let with = |v: &str| {
+        GOOD.replacen(
+            "[home]",
+            &format!("[control]\nhousekeeping_cpus = {v}\n[home]"),
+            1,
+        )
+    };
+    assert_eq!(
+        Config::from_toml(&with("[0]")).unwrap().housekeeping_cpus,
+        vec![0]
+    );
+    assert!(Config::from_toml(GOOD)
+        .unwrap()
+        .housekeeping_cpus
+        .is_empty());
+    for (v, says) in [
+        ("[]", "is empty"),
+        ("[0, 0]", "named twice"),
+        ("[100000]", "does not exist"),
+    ] {
+        let e = Config::from_toml(&with(v)).unwrap_err();
+        assert_eq!(e.field, "control.housekeeping_cpus", "{v}");
+        assert!(e.reason.contains(says), "{v}: {}", e.reason);
+    }
+}
+
+#[test]
+fn the_real_nic_example_parses_and_keeps_cpu_0_for_housekeeping() {
+    let c = Config::from_toml(include_str!("../../dpdk-config/real-nic.example.toml")).unwrap();
+    assert_eq!(c.housekeeping_cpus, vec![0]);
+    assert!(c.workers.iter().all(|w| w.lcore != 0), "no worker on CPU 0");
+}

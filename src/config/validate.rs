@@ -63,6 +63,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let registration = registration(&raw.control)?;
     let control_batch_max = batch_max(&raw.control)?;
     let metrics_listen = metrics_listen(&raw.control)?;
+    let housekeeping_cpus = housekeeping_cpus(&raw.control)?;
     let audit = audit(&raw.control)?;
     Ok(Config {
         eal_args: raw.eal.args,
@@ -72,6 +73,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         stats_file: raw.control.stats_file,
         stats_interval_ms: raw.control.stats_interval_ms.unwrap_or(1000).max(50),
         metrics_listen,
+        housekeeping_cpus,
         audit,
         control_ring_size: sizes.ring,
         arp_retry_ms: raw.control.arp_retry_ms.unwrap_or(1000).max(10),
@@ -115,6 +117,38 @@ fn audit(c: &RawControl) -> Result<Option<crate::control::audit::AuditConfig>, C
         max_bytes,
         keep,
     }))
+}
+
+/// `control.housekeeping_cpus`: distinct CPU numbers of this machine, at least one.
+fn housekeeping_cpus(c: &RawControl) -> Result<Vec<usize>, ConfigError> {
+    let Some(cpus) = &c.housekeeping_cpus else {
+        return Ok(Vec::new());
+    };
+    let machine = crate::control::housekeeping::machine_cpus();
+    if cpus.is_empty() {
+        return err(
+            "control.housekeeping_cpus",
+            "is empty: name at least one CPU, or leave the key out",
+        );
+    }
+    for (i, &cpu) in cpus.iter().enumerate() {
+        if cpu >= machine {
+            return err(
+                "control.housekeeping_cpus",
+                format!(
+                    "CPU {cpu} does not exist: this machine has CPUs 0-{}",
+                    machine - 1
+                ),
+            );
+        }
+        if cpus[..i].contains(&cpu) {
+            return err(
+                "control.housekeeping_cpus",
+                format!("CPU {cpu} is named twice"),
+            );
+        }
+    }
+    Ok(cpus.clone())
 }
 
 /// `control.metrics_listen`: an `IP:PORT` socket address.

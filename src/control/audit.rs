@@ -101,7 +101,10 @@ pub fn start(cfg: AuditConfig) -> io::Result<AuditSink> {
     let (tx, rx) = crossbeam_channel::bounded(QUEUE);
     std::thread::Builder::new()
         .name("msm-audit".into())
-        .spawn(move || writer(cfg, file, rx))?;
+        .spawn(move || {
+            crate::control::housekeeping::enter(false, 0);
+            writer(cfg, file, rx)
+        })?;
     Ok(AuditSink { tx, dropped: 0 })
 }
 

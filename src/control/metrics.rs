@@ -358,6 +358,7 @@ pub fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("msm-metrics".into())
         .spawn(move || {
+            crate::control::housekeeping::enter(false, 0);
             for req in server.incoming_requests() {
                 let resp = match (req.method(), req.url()) {
                     (tiny_http::Method::Get, "/metrics") => {

@@ -10,10 +10,12 @@
 //! * [`subscribers`]: the provisioning file (MSISDN, home address, SPI, key).
 //! * [`preload`]: static bindings loaded at start.
 //! * [`admin`]: the operator socket (`msm ctl`).
+//! * [`housekeeping`]: the CPUs of the background threads (merge, audit, metrics).
 
 pub mod admin;
 pub mod alarms;
 pub mod audit;
+pub mod housekeeping;
 pub mod journal;
 pub mod lcore;
 pub mod metrics;

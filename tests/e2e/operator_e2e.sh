@@ -36,6 +36,9 @@ e2e_subscribers "$WORK/subs.txt" 100
 e2e_config "$WORK/subs.txt" "$WORK/state"
 grep -q '^metrics_listen = "127.0.0.1:9464"' "$WORK/msm.toml" || { echo "testbed.toml has no metrics_listen"; exit 1; }
 sed -i "/^\[control\]/a audit_log = \"$WORK/audit.jsonl\"\naudit_log_max_bytes = 4096\naudit_log_keep = 2" "$WORK/msm.toml"
+# CPU 1 (the worker's here): neither the control lcore's CPU the threads would inherit
+# nor "every CPU", so the check below tells that the setting moved them.
+sed -i "/^\[control\]/a housekeeping_cpus = [1]" "$WORK/msm.toml"
 
 # systemd's side of the notify protocol: every datagram on one line ('|' for newlines).
 /usr/bin/python3 -c "
@@ -49,6 +52,19 @@ for _ in $(seq 50); do [ -S "$WORK/notify.sock" ] && break; sleep 0.1; done
 : >>"$WORK/notify.log"
 MSM_LOG_FORMAT=json NOTIFY_SOCKET=$WORK/notify.sock WATCHDOG_USEC=400000 check "msm starts (under the notify protocol, JSON logs)" start_msm
 check "next hops resolved by ARP" wait_resolved
+
+on_housekeeping_cpus() { # every named thread is on CPU 1 only
+  local name t ok=0
+  for name in msm-metrics msm-audit; do
+    for t in /proc/"$MSM_PID"/task/*; do
+      [ "$(cat "$t/comm")" = "$name" ] || continue
+      echo "$name: $(grep Cpus_allowed_list "$t/status")"
+      grep -q 'Cpus_allowed_list:[[:space:]]*1$' "$t/status" && ok=$((ok + 1))
+    done
+  done
+  [ "$ok" = 2 ]
+}
+check "control.housekeeping_cpus: the metrics and audit threads run on CPU 1 only" on_housekeeping_cpus
 
 KEY10=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 check "registration accepted (code 0)" mip wwan register --src 192.0.2.10 --dst 192.0.2.129 \

@@ -331,24 +331,6 @@ struct Merge {
     gate: Option<Receiver<()>>,
 }
 
-/// Best effort: lets this thread run on every CPU (it inherits the control lcore's
-/// single-CPU affinity) at a lower priority (nice + 10), so that the merge takes idle
-/// time wherever there is some and yields to the lcores' threads where there is none.
-fn background_thread() {
-    // SAFETY: plain syscalls on this thread with a zeroed, then filled, cpu_set_t.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        let n = libc::sysconf(libc::_SC_NPROCESSORS_CONF).clamp(1, 1024) as usize;
-        for cpu in 0..n.min(libc::CPU_SETSIZE as usize) {
-            libc::CPU_SET(cpu, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        let tid = libc::gettid() as libc::id_t;
-        let nice = libc::getpriority(libc::PRIO_PROCESS, tid);
-        libc::setpriority(libc::PRIO_PROCESS, tid, (nice + 10).min(19));
-    }
-}
-
 fn invalid(e: super::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
@@ -360,7 +342,8 @@ fn cancelled() -> io::Error {
 impl Merge {
     /// The merge (module doc): returns the records of the installed snapshot.
     fn run(self) -> io::Result<u64> {
-        background_thread();
+        // Every CPU at nice + 10, or the housekeeping CPUs when configured.
+        crate::control::housekeeping::enter(true, 10);
         #[cfg(test)]
         if let Some(g) = &self.gate {
             let _ = g.recv();
