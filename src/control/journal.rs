@@ -161,8 +161,11 @@
 mod compact;
 #[cfg(test)]
 mod compact_test;
+#[cfg(test)]
+mod pipeline_test;
 mod record;
 mod replay;
+mod syncer;
 #[cfg(test)]
 mod tests;
 
@@ -174,7 +177,9 @@ use crc32fast::Hasher;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use syncer::{Fault, Group, GroupError, Syncer};
 
 /// Bytes in the snapshot header.
 pub const SNAP_HEADER_LEN: usize = 24;
@@ -254,10 +259,27 @@ pub struct Journal {
     tmp_path: PathBuf,
     /// Holds the `flock` for as long as the journal is open.
     _lock: File,
-    log: File,
+    /// The live log, shared with the sync thread.
+    log: Arc<File>,
     /// Committed (fsynced) length of the log.
     log_len: u64,
     buf: Vec<u8>,
+    /// Buffers of finished groups, for reuse.
+    spare: Vec<Vec<u8>>,
+    /// The sync thread (started by the first commit).
+    syncer: Option<Syncer>,
+    /// The next group's number, and the epoch groups are handed over in (a new one
+    /// after each failure: syncer module doc).
+    next_group: u64,
+    epoch: u64,
+    /// Groups handed to the sync thread whose result was not collected yet.
+    in_flight: usize,
+    /// A group failed and later ones are still in flight: settled (log cut back, or
+    /// the journal poisoned) once they all came back.
+    failure: Option<Failure>,
+    /// Results collected by a blocking [`commit`](Self::commit) for
+    /// [`poll_commit`](Self::poll_commit) to return, in order.
+    backlog: std::collections::VecDeque<(u64, io::Result<()>)>,
     poisoned: Option<String>,
     /// When a poisoned journal next tries to recover.
     recover_after: Option<Instant>,
@@ -271,14 +293,13 @@ pub struct Journal {
     fault: Option<Fault>,
 }
 
-/// A failure [`Journal::commit`] can be made to meet once (tests).
-#[cfg(test)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    /// Half the group is written, then `ENOSPC`.
+/// A group's failure, settled once nothing is in flight.
+#[derive(Debug)]
+enum Failure {
+    /// The write failed: cut the log back to its committed length.
     Write,
-    /// The write succeeds, the `fdatasync` fails with `EIO`.
-    Sync,
+    /// The `fdatasync` failed: poison the journal.
+    Sync(String),
 }
 
 /// How often a poisoned journal tries to recover.
@@ -314,73 +335,161 @@ impl Journal {
         self.buf.len() / RECORD_LEN
     }
 
-    /// Writes the buffered group with one `write` and makes it durable with one
-    /// `fdatasync`. The Replies of the group may leave once this returned `Ok`.
-    /// No-op without pending records. See the module doc for errors.
-    pub fn commit(&mut self) -> io::Result<()> {
+    /// Hands the buffered group to the sync thread (one `write`, one `fdatasync`) and
+    /// returns its number at once; [`poll_commit`](Self::poll_commit) tells when it is
+    /// durable. `Ok(None)`: nothing to commit. `Err`: the group is dropped (none of it
+    /// will be written): the journal is poisoned, or an earlier group failed and later
+    /// ones are still in flight (syncer module doc).
+    pub fn begin_commit(&mut self) -> io::Result<Option<u64>> {
         if self.buf.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        if self.poisoned.is_some() {
+        if self.failure.is_some() {
+            return Err(self.drop_group("an earlier group failed: this one is not written".into()));
+        }
+        if self.poisoned.is_some() && self.in_flight == 0 {
             self.try_recover();
         }
-        if let Some(p) = &self.poisoned {
-            self.stats.commit_errors += 1;
-            self.buf.clear();
-            return Err(io::Error::other(p.clone()));
+        if let Some(p) = self.poisoned.clone() {
+            return Err(self.drop_group(p));
         }
-        if let Err(e) = self.write_group() {
-            self.stats.commit_errors += 1;
-            // Cut whatever part of the group reached the file and drop the group: the
-            // caller drops its changes (none was applied or acknowledged).
-            self.buf.clear();
-            if let Err(e2) = self.log.set_len(self.log_len) {
-                self.poison(format!(
-                    "{}: write failed ({e}) and the partial write could not be cut ({e2})",
-                    self.log_path.display()
-                ));
+        if self.syncer.is_none() {
+            match Syncer::start() {
+                Ok(s) => self.syncer = Some(s),
+                Err(e) => return Err(self.drop_group(e.to_string())),
             }
-            return Err(with_path(&self.log_path, e));
         }
-        let t = Instant::now();
-        if let Err(e) = self.sync_group() {
+        let seq = self.next_group;
+        let bytes = std::mem::replace(&mut self.buf, self.spare.pop().unwrap_or_default());
+        let group = Group {
+            seq,
+            epoch: self.epoch,
+            file: Arc::clone(&self.log),
+            bytes,
+            fault: self.take_fault(),
+        };
+        if let Some(Err(_)) = self.syncer.as_ref().map(|s| s.send(group)) {
+            self.poison("the journal's sync thread is gone".into());
             self.stats.commit_errors += 1;
-            self.buf.clear();
-            let e = with_path(&self.log_path, e);
-            self.poison(format!("fdatasync failed: {e}"));
-            return Err(e);
+            return Err(io::Error::other("the journal's sync thread is gone"));
         }
-        let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let n = self.buf.len() as u64;
-        self.stats.commits += 1;
-        self.stats.records += n / RECORD_LEN as u64;
-        self.stats.bytes += n;
-        self.stats.fsync_ns_total = self.stats.fsync_ns_total.saturating_add(ns);
-        self.stats.fsync_ns_max = self.stats.fsync_ns_max.max(ns);
-        self.log_len += n;
+        self.next_group += 1;
+        self.in_flight += 1;
+        Ok(Some(seq))
+    }
+
+    /// The result of the oldest group handed over and not yet reported, in order;
+    /// waits for it if `wait`. `None`: nothing in flight (or, without `wait`, not done
+    /// yet).
+    pub fn poll_commit(&mut self, wait: bool) -> Option<(u64, io::Result<()>)> {
+        if let Some(r) = self.backlog.pop_front() {
+            return Some(r);
+        }
+        self.collect(wait)
+    }
+
+    /// Groups handed to the sync thread whose result was not reported yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight + self.backlog.len()
+    }
+
+    /// Commits the buffered group and waits until it and every group before it are
+    /// settled. `Ok` only if this group is durable. The earlier groups' results stay for
+    /// [`poll_commit`](Self::poll_commit). No-op without pending records and nothing in
+    /// flight.
+    pub fn commit(&mut self) -> io::Result<()> {
+        let mine = self.begin_commit()?;
+        let mut res = Ok(());
+        while self.in_flight > 0 {
+            let Some((seq, r)) = self.collect(true) else {
+                break;
+            };
+            if Some(seq) == mine {
+                res = r;
+            } else {
+                self.backlog.push_back((seq, r));
+            }
+        }
+        res
+    }
+
+    fn drop_group(&mut self, why: String) -> io::Error {
+        self.stats.commit_errors += 1;
         self.buf.clear();
-        Ok(())
+        io::Error::other(why)
     }
 
-    /// Writes the buffered group at the end of the log.
-    fn write_group(&mut self) -> io::Result<()> {
-        #[cfg(test)]
-        if self.fault == Some(Fault::Write) {
-            self.fault = None;
-            // A partial write, then the disk is full.
-            self.log.write_all(&self.buf[..self.buf.len() / 2])?;
-            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+    /// Collects one result from the sync thread.
+    fn collect(&mut self, wait: bool) -> Option<(u64, io::Result<()>)> {
+        if self.in_flight == 0 {
+            return None;
         }
-        self.log.write_all(&self.buf)
+        let done = self.syncer.as_ref()?.recv(wait)?;
+        self.in_flight -= 1;
+        let res = match done.result {
+            Ok(()) => {
+                self.stats.commits += 1;
+                self.stats.records += done.len / RECORD_LEN as u64;
+                self.stats.bytes += done.len;
+                self.stats.fsync_ns_total = self.stats.fsync_ns_total.saturating_add(done.fsync_ns);
+                self.stats.fsync_ns_max = self.stats.fsync_ns_max.max(done.fsync_ns);
+                self.log_len += done.len;
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.commit_errors += 1;
+                Err(match e {
+                    GroupError::Write(e) => {
+                        self.failure.get_or_insert(Failure::Write);
+                        with_path(&self.log_path, e)
+                    }
+                    GroupError::Sync(e) => {
+                        let e = with_path(&self.log_path, e);
+                        self.failure = Some(Failure::Sync(format!("fdatasync failed: {e}")));
+                        e
+                    }
+                    GroupError::Refused => io::Error::other("not written: an earlier group failed"),
+                })
+            }
+        };
+        let mut bytes = done.bytes;
+        if self.spare.len() < 8 {
+            bytes.clear();
+            self.spare.push(bytes);
+        }
+        if self.in_flight == 0 {
+            self.settle_failure();
+        }
+        Some((done.seq, res))
     }
 
-    fn sync_group(&mut self) -> io::Result<()> {
-        #[cfg(test)]
-        if self.fault == Some(Fault::Sync) {
-            self.fault = None;
-            return Err(io::Error::from_raw_os_error(libc::EIO));
+    /// Nothing is in flight any more after a failure: cut whatever a failed write left
+    /// (the caller dropped those changes; none was applied or acknowledged), or poison
+    /// the journal after a failed `fdatasync`; then start a new epoch.
+    fn settle_failure(&mut self) {
+        match self.failure.take() {
+            None => return,
+            Some(Failure::Write) => {
+                if let Err(e) = self.log.set_len(self.log_len) {
+                    self.poison(format!(
+                        "{}: write failed and the partial write could not be cut ({e})",
+                        self.log_path.display()
+                    ));
+                }
+            }
+            Some(Failure::Sync(why)) => self.poison(why),
         }
-        self.log.sync_data()
+        self.epoch += 1;
+    }
+
+    #[cfg(test)]
+    fn take_fault(&mut self) -> Option<Fault> {
+        self.fault.take()
+    }
+
+    #[cfg(not(test))]
+    fn take_fault(&mut self) -> Option<Fault> {
+        None
     }
 
     fn poison(&mut self, why: String) {
@@ -401,7 +510,7 @@ impl Journal {
         let res = self
             .log
             .set_len(self.log_len)
-            .and_then(|()| self.log.seek(SeekFrom::Start(self.log_len)).map(|_| ()))
+            .and_then(|()| (&*self.log).seek(SeekFrom::Start(self.log_len)).map(|_| ()))
             .and_then(|()| self.log.sync_all())
             // A failed seal (compaction) poisons too: make its renames durable as well.
             .and_then(|()| fsync_dir(&self.dir));

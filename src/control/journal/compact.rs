@@ -225,7 +225,7 @@ impl Journal {
             let _ = fs::remove_file(&next);
             return Err(e);
         }
-        self.log = new_log;
+        self.log = std::sync::Arc::new(new_log);
         self.log_len = 0;
         self.sealed.push(seg);
         self.next_seq += 1;

@@ -175,9 +175,16 @@ impl Journal {
             snap_path,
             tmp_path,
             _lock: lock,
-            log,
+            log: std::sync::Arc::new(log),
             log_len: 0,
             buf: Vec::with_capacity(64 * RECORD_LEN),
+            spare: Vec::new(),
+            syncer: None,
+            next_group: 0,
+            epoch: 0,
+            in_flight: 0,
+            failure: None,
+            backlog: Default::default(),
             poisoned: None,
             recover_after: None,
             stats: JournalStats::default(),
@@ -197,7 +204,7 @@ impl Journal {
         apply: &mut impl FnMut(Record),
     ) -> Result<(), Error> {
         let path = self.log_path.clone();
-        let mut f = &self.log;
+        let mut f: &File = &self.log;
         f.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
         let mut buf = vec![0u8; READ_RECORDS * RECORD_LEN];
         let mut off = 0u64;

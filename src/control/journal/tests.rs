@@ -4,9 +4,9 @@ use super::*;
 use msm_table::Binding;
 use std::collections::HashMap;
 
-struct TempDir(PathBuf);
+pub(super) struct TempDir(pub(super) PathBuf);
 impl TempDir {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
         let p = std::env::temp_dir().join(format!(
@@ -17,7 +17,7 @@ impl TempDir {
         let _ = fs::remove_dir_all(&p);
         TempDir(p)
     }
-    fn file(&self, name: &str) -> PathBuf {
+    pub(super) fn file(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
@@ -29,7 +29,7 @@ impl Drop for TempDir {
 
 const HOME: u32 = 0x0a14_0000;
 
-fn up(i: u32, coa: Option<u32>, ident: u64) -> Record {
+pub(super) fn up(i: u32, coa: Option<u32>, ident: u64) -> Record {
     Record::upsert(
         &Binding {
             home: HOME + i,

@@ -1,0 +1,170 @@
+//! The journal's sync thread: writes each group and `fdatasync`s it, in order, off the control lcore.
+//!
+//! [`Journal::begin_commit`](super::Journal::begin_commit) hands a group over and
+//! returns at once; [`Journal::poll_commit`](super::Journal::poll_commit) collects the
+//! results, in the order the groups were handed over. Groups are written back to back
+//! in one file (the journal's live log, shared through an `Arc`), one `write` then one
+//! `fdatasync` each; while the disk syncs one group the control lcore decides the next.
+//!
+//! **After a failure nothing later of the same epoch is written.** A group that failed
+//! (write or sync) makes the thread refuse every later group handed over with the same
+//! epoch: the control lcore decided those against the failed group's changes, so they
+//! must fail with it. The journal starts a new epoch only once every group handed over
+//! has come back and it has cut the log back to its committed length (module doc, "I/O
+//! errors").
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// A failure a group can be made to meet (tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fault {
+    /// Half the group is written, then `ENOSPC`.
+    Write,
+    /// The write succeeds, the `fdatasync` fails with `EIO`.
+    Sync,
+}
+
+/// One group handed to the thread.
+pub(super) struct Group {
+    pub seq: u64,
+    pub epoch: u64,
+    pub file: Arc<File>,
+    pub bytes: Vec<u8>,
+    pub fault: Option<Fault>,
+}
+
+/// Why a group is not durable.
+#[derive(Debug)]
+pub(super) enum GroupError {
+    /// The write failed (part of the group may be in the file: the journal cuts it).
+    Write(io::Error),
+    /// The `fdatasync` failed: the journal is poisoned.
+    Sync(io::Error),
+    /// An earlier group of the same epoch failed; this one was not written.
+    Refused,
+}
+
+/// A group's result.
+pub(super) struct Done {
+    pub seq: u64,
+    pub len: u64,
+    pub result: Result<(), GroupError>,
+    pub fsync_ns: u64,
+    /// The group's buffer, for reuse.
+    pub bytes: Vec<u8>,
+}
+
+pub(super) struct Syncer {
+    tx: Option<crossbeam_channel::Sender<Group>>,
+    rx: crossbeam_channel::Receiver<Done>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Syncer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Syncer")
+    }
+}
+
+impl Syncer {
+    pub fn start() -> io::Result<Syncer> {
+        // Unbounded: the journal bounds what is in flight (the service's batches).
+        let (tx, groups) = crossbeam_channel::unbounded::<Group>();
+        let (results, rx) = crossbeam_channel::unbounded::<Done>();
+        let handle = std::thread::Builder::new()
+            .name("msm-journal-sync".into())
+            .spawn(move || {
+                crate::control::housekeeping::enter(false, 0);
+                run(groups, results)
+            })
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot start the journal's sync thread: {e}"),
+                )
+            })?;
+        Ok(Syncer {
+            tx: Some(tx),
+            rx,
+            handle: Some(handle),
+        })
+    }
+
+    /// Hands a group over (never blocks).
+    pub fn send(&self, g: Group) -> Result<(), Group> {
+        match &self.tx {
+            Some(tx) => tx.send(g).map_err(|e| e.into_inner()),
+            None => Err(g),
+        }
+    }
+
+    /// The next result, waiting for it if `wait`.
+    pub fn recv(&self, wait: bool) -> Option<Done> {
+        if wait {
+            self.rx.recv().ok()
+        } else {
+            self.rx.try_recv().ok()
+        }
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(groups: crossbeam_channel::Receiver<Group>, results: crossbeam_channel::Sender<Done>) {
+    let mut failed_epoch = None;
+    for g in groups {
+        let len = g.bytes.len() as u64;
+        let mut fsync_ns = 0;
+        let result = if failed_epoch == Some(g.epoch) {
+            Err(GroupError::Refused)
+        } else {
+            let r = write(&g).map_err(GroupError::Write).and_then(|()| {
+                let t = Instant::now();
+                let r = sync(&g).map_err(GroupError::Sync);
+                fsync_ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                r
+            });
+            if r.is_err() {
+                failed_epoch = Some(g.epoch);
+            }
+            r
+        };
+        let done = Done {
+            seq: g.seq,
+            len,
+            result,
+            fsync_ns,
+            bytes: g.bytes,
+        };
+        if results.send(done).is_err() {
+            return;
+        }
+    }
+}
+
+fn write(g: &Group) -> io::Result<()> {
+    if g.fault == Some(Fault::Write) {
+        // A partial write, then the disk is full.
+        (&*g.file).write_all(&g.bytes[..g.bytes.len() / 2])?;
+        return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+    }
+    (&*g.file).write_all(&g.bytes)
+}
+
+fn sync(g: &Group) -> io::Result<()> {
+    if g.fault == Some(Fault::Sync) {
+        return Err(io::Error::from_raw_os_error(libc::EIO));
+    }
+    g.file.sync_data()
+}
