@@ -39,6 +39,7 @@ e2e: build
 	tests/e2e/flood_e2e.sh
 	tests/e2e/crash_e2e.sh
 	perf/pcapgen/check.sh
+	perf/xdp/check.sh
 
 # The demo needs only the two daemons, built without LTO (profile `demo`) to keep a fresh
 # machine's build short.

@@ -7,13 +7,13 @@
 # pinned to CPU 1 (the MSM worker's CPU in msm-bench). Writes one JSON document to --out
 # ({"status": "ok"|"unavailable", "reason": ..., "runs": [...]}).
 #
-#   perf/xdp/run.sh --out FILE.json [--bindings 1000,10000000] [--frames 200000]
-#                   [--veth-frames 2000000] [--rounds 3] [--cpu 1]
+#   perf/xdp/run.sh --out FILE.json [--bindings 1000,10000000] [--frames 100000]
+#                   [--veth-frames 1000000] [--rounds 3] [--cpu 1]
 #
 # Needs root, clang and libbpf-dev. The namespace msmxdp-<pid> is removed on every exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-OUT="" BINDINGS=1000,10000000 FRAMES=200000 VETH_FRAMES=2000000 ROUNDS=3 CPU=1
+OUT="" BINDINGS=1000,10000000 FRAMES=100000 VETH_FRAMES=1000000 ROUNDS=3 CPU=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT=$2; shift 2 ;;

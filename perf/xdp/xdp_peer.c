@@ -515,7 +515,7 @@ static int bench(int argc, char **argv)
 {
 	const char *obj = argv[2], *out_path = NULL, *bindings_arg = "1000,10000000";
 	const char *gen_obj = NULL, *veth = NULL;
-	uint64_t frames = 200000, seed = 1, veth_frames = 1000000;
+	uint64_t frames = 100000, seed = 1, veth_frames = 1000000;
 	int cpu = 1, rounds = 3, ifa = 0, ifb = 0;
 	for (int i = 3; i < argc; i++) {
 		if (i + 1 >= argc)
