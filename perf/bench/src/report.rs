@@ -240,7 +240,11 @@ impl Report {
     }
     /// The harness macswap worker's worker-only cost (ns/packet, mean of its runs).
     pub fn harness_worker_ns(&self) -> Option<f64> {
-        mean(self.harness.iter().map(|r| r.worker_ns_per_pkt(self.tsc_hz)))
+        mean(
+            self.harness
+                .iter()
+                .map(|r| r.worker_ns_per_pkt(self.tsc_hz)),
+        )
     }
 
     fn ratio(x: f64, base: Option<f64>) -> Option<f64> {
