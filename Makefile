@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEBS := dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config ethtool iproute2 \
         iperf3 tcpdump tshark python3-scapy procps linux-perf iputils-ping nftables \
-        jq libbpf-dev prometheus
+        jq libbpf-dev linux-libc-dev prometheus
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: deps build test unit e2e demo bench clean lint man fuzz fuzz-smoke fuzz-seeds fuzz-cmin
@@ -39,6 +39,7 @@ e2e: build
 	tests/e2e/flood_e2e.sh
 	tests/e2e/crash_e2e.sh
 	perf/pcapgen/check.sh
+	perf/xdp/check.sh
 
 # The demo needs only the two daemons, built without LTO (profile `demo`) to keep a fresh
 # machine's build short.

@@ -15,8 +15,8 @@
 #
 # Writes perf/results/<UTC date>-<host>.md and .json (commands, machine, git
 # revision inside). Extra arguments go to msm-bench (e.g. --sizes 1000
-# --window-ms 2000). BENCH_SKIP_KERNEL=1 / BENCH_SKIP_CONTROL=1 skip steps 1 / 2.
-# Needs root (DPDK EAL) and dpdk-testpmd. About 6 minutes on an idle 2-core
+# --window-ms 2000). BENCH_SKIP_KERNEL=1 / BENCH_SKIP_XDP=1 / BENCH_SKIP_CONTROL=1 skip steps 1 / 1b / 2.
+# Needs root (DPDK EAL) and dpdk-testpmd. About 7 minutes on an idle 2-core
 # machine (it waits up to a minute for idle CPUs first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +49,23 @@ elif [ -x perf/kernel-baseline.sh ]; then
   fi
 else
   args+=(--kernel-missing "not run: perf/kernel-baseline.sh missing")
+fi
+
+# 1b. XDP peer (perf/xdp/run.sh): the MSM's job as an eBPF/XDP forwarder at 1K and 10M
+#     bindings; msm-bench reports MSM : XDP per-packet cost ratios from it.
+xjson=$tmp/xdp-peer.json
+if [ -n "${BENCH_SKIP_XDP:-}" ]; then
+  args+=(--xdp-missing "not run: skipped (BENCH_SKIP_XDP set)")
+else
+  rm -f "$xjson"
+  echo "bench: perf/xdp/run.sh --out $xjson" >&2
+  rc=0
+  perf/xdp/run.sh --out "$xjson" >"$tmp/xdp-peer.log" 2>&1 || rc=$?
+  if [ -s "$xjson" ]; then
+    args+=(--xdp-json "$xjson")
+  else
+    args+=(--xdp-missing "not run: perf/xdp/run.sh exited $rc without writing its JSON (log: $tmp/xdp-peer.log)")
+  fi
 fi
 
 # 2. Control plane, short configuration.

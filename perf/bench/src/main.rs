@@ -27,6 +27,7 @@ mod source;
 mod stages;
 mod testpmd;
 mod traffic;
+mod xdp;
 
 use clap::Parser;
 use harness::{
@@ -110,6 +111,12 @@ struct Args {
     /// Why the kernel baseline did not run (when there is no JSON).
     #[arg(long)]
     kernel_missing: Option<String>,
+    /// XDP peer results (JSON of perf/xdp/run.sh).
+    #[arg(long)]
+    xdp_json: Option<PathBuf>,
+    /// Why the XDP peer did not run (when there is no JSON).
+    #[arg(long)]
+    xdp_missing: Option<String>,
     /// Control-plane benchmark output (markdown of examples/regbench.rs).
     #[arg(long)]
     control_md: Option<PathBuf>,
@@ -462,12 +469,21 @@ fn externals(a: &Args) -> External {
         (None, Some(why)) => Err(why.clone()),
         (None, None) => Err("not run (msm-bench started without --kernel-json)".into()),
     };
+    let xdp = match (&a.xdp_json, &a.xdp_missing) {
+        (Some(p), _) => std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).map_err(|e| e.to_string()))
+            .map_err(|e| format!("not run: {}: {e}", p.display())),
+        (None, Some(why)) => Err(why.clone()),
+        (None, None) => Err("not run (msm-bench started without --xdp-json)".into()),
+    };
     let control = a
         .control_md
         .as_ref()
         .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())));
     External {
         kernel,
+        xdp,
         control,
         control_command: a.control_command.clone(),
     }

@@ -49,6 +49,8 @@ pub struct MsmRun {
 pub struct External {
     /// perf/kernel-baseline.sh's JSON, or why there is none.
     pub kernel: Result<Value, String>,
+    /// perf/xdp/run.sh's JSON (the XDP peer), or why there is none.
+    pub xdp: Result<Value, String>,
     /// examples/regbench.rs's markdown (or why it could not be read), if run.
     pub control: Option<Result<String, String>>,
     pub control_command: Option<String>,
@@ -58,6 +60,7 @@ impl Default for External {
     fn default() -> Self {
         External {
             kernel: Err("not run".into()),
+            xdp: Err("not run".into()),
             control: None,
             control_command: None,
         }
@@ -234,6 +237,14 @@ impl Report {
     /// The harness' macswap worker, worker only: mean of its runs.
     pub fn harness_worker_mpps(&self) -> Option<f64> {
         mean(self.harness.iter().map(|r| r.worker_mpps(self.tsc_hz)))
+    }
+    /// The harness macswap worker's worker-only cost (ns/packet, mean of its runs).
+    pub fn harness_worker_ns(&self) -> Option<f64> {
+        mean(
+            self.harness
+                .iter()
+                .map(|r| r.worker_ns_per_pkt(self.tsc_hz)),
+        )
     }
 
     fn ratio(x: f64, base: Option<f64>) -> Option<f64> {
@@ -864,7 +875,7 @@ fn kernel_runs(v: &Value) -> Vec<KernelRun> {
 
 impl Report {
     /// The MSM run of `traffic` at `bindings` with the first frame size.
-    fn msm_run(&self, traffic: Traffic, bindings: usize) -> Option<&RunResult> {
+    pub(crate) fn msm_run(&self, traffic: Traffic, bindings: usize) -> Option<&RunResult> {
         self.msm
             .iter()
             .find(|m| m.bindings == bindings && m.run.traffic == traffic)
@@ -985,6 +996,7 @@ impl Report {
                 }
             }
         }
+        v.extend(crate::xdp::targets(self));
         let t = "p99.9 < 20 us at 80 % load".to_string();
         match self.latency_at(80.0).and_then(|r| r.latency.as_ref().map(|l| (r, l))) {
             Some((r, l)) => v.push((
@@ -1302,6 +1314,7 @@ impl Report {
             }
         }
 
+        crate::xdp::section(self, s);
         let _ = writeln!(s, "## Kernel baseline (perf/kernel-baseline.sh)\n");
         match &self.external.kernel {
             Ok(k) => {
@@ -1472,6 +1485,10 @@ impl Report {
                 })).collect::<Vec<_>>(),
             })),
             "kernel_baseline": match &self.external.kernel {
+                Ok(v) => v.clone(),
+                Err(e) => json!({"status": "not run", "reason": e}),
+            },
+            "xdp_peer": match &self.external.xdp {
                 Ok(v) => v.clone(),
                 Err(e) => json!({"status": "not run", "reason": e}),
             },
