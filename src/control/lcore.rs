@@ -171,11 +171,13 @@ impl ControlCtx {
             });
             cc.iteration_requests_max = cc.iteration_requests_max.max(drained.taken as u64);
             cc.iterations_at_bound += u64::from(drained.hit_bound);
-            if self.service.held() > 0 {
-                self.finish_batch(&mut cc, t_batch);
+            if drained.taken > 0 {
+                // Its group commit goes to the journal's sync thread: the loop goes on.
+                self.service.seal_batch();
                 let us = t_batch.elapsed().as_micros() as u64;
                 cc.batch_max_us = cc.batch_max_us.max(us);
             }
+            self.release_replies(&mut cc, false);
             if last_arp.elapsed() >= arp_every {
                 last_arp = Instant::now();
                 self.resolve_neighbours(&mut cc);
@@ -205,10 +207,18 @@ impl ControlCtx {
             let us = t_batch.elapsed().as_micros() as u64;
             cc.iteration_max_us = cc.iteration_max_us.max(us);
             if drained.taken == 0 {
-                // A control core, not a worker: idle politely.
-                std::thread::sleep(Duration::from_micros(200));
+                // A control core, not a worker: idle politely (less long while a
+                // commit is in flight: its Replies wait for the next poll).
+                let idle = if self.service.batches_in_flight() > 0 {
+                    50
+                } else {
+                    200
+                };
+                std::thread::sleep(Duration::from_micros(idle));
             }
         }
+        // Batches still in flight: wait for their commits and answer them.
+        self.release_replies(&mut cc, true);
         if let Some(n) = &self.notify {
             n.stopping();
         }
@@ -250,13 +260,14 @@ impl ControlCtx {
         service.hold(ReplyTo { mbuf: m, reg }, decision);
     }
 
-    /// Group commit and publish (by the service), then each released Reply goes out in
-    /// its request's mbuf, back the way the request came.
-    fn finish_batch(&mut self, cc: &mut ControlCounters, t_batch: Instant) {
+    /// The batches whose group commit finished (waiting for all if `wait`): applied and
+    /// published by the service, then each released Reply goes out in its request's
+    /// mbuf, back the way the request came.
+    fn release_replies(&mut self, cc: &mut ControlCounters, wait: bool) {
         let (plane, tx, ip_id) = (&self.plane, &mut self.tx, &mut self.ip_id);
         let latency = self.metrics.as_ref().map(|m| &m.latency);
         self.service
-            .finish_batch(|ReplyTo { mut mbuf, reg }, reply: Reply<'_>| {
+            .poll_batches(wait, |ReplyTo { mut mbuf, reg }, reply: Reply<'_>| {
                 let pi = mbuf.port() as usize;
                 let Some(port) = plane.ports.get(pi) else {
                     cc.replies_tx_failed += 1;
@@ -273,7 +284,7 @@ impl ControlCtx {
                 if sent == 1 {
                     cc.replies_sent += 1;
                     if let Some(h) = latency {
-                        h.observe(t_batch.elapsed().as_secs_f64());
+                        h.observe(reply.since.elapsed().as_secs_f64());
                     }
                 } else {
                     cc.replies_tx_failed += 1;

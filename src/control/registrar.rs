@@ -282,7 +282,19 @@ impl Registrar {
         self.undo.clear();
     }
 
-    /// The current batch's commit failed: its accepted requests did not happen. Their
+    /// Undo entries kept (accepted changes not yet durable), oldest first.
+    pub fn undo_len(&self) -> usize {
+        self.undo.len()
+    }
+
+    /// The oldest batch, whose `n` undo entries are the first ones, is durable: forget
+    /// them.
+    pub fn forget_undo(&mut self, n: usize) {
+        self.undo.drain(..n.min(self.undo.len()));
+    }
+
+    /// The current batch's commit failed (with the pipeline: the oldest batch not
+    /// durable, and so every later one): its accepted requests did not happen. Their
     /// replay state goes back (a verbatim retransmission is decided afresh, not refused
     /// as a replay) and they are not counted as accepted or cancelled.
     pub fn rollback_batch(&mut self) {

@@ -27,14 +27,20 @@
 use crate::control::audit::{AuditRecord, AuditSink};
 use crate::control::journal::{CompactionEvent, Journal, Kind, Record};
 use crate::control::reg_io::Path;
-use crate::control::registrar::{BindingStore, Now, Outcome, Registrar, RequestFacts};
+use crate::control::registrar::{Now, Outcome, Registrar, RequestFacts};
 use crate::control::subscribers::Subscribers;
 use msm_mip::Code;
 use msm_table::{Binding, TableError, TableWriter};
-use std::collections::HashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
+mod batches;
+mod durable;
+mod staged;
+pub use durable::DurableLog;
+use staged::{check_upsert, Staged, StagedView};
+#[cfg(test)]
+mod pipeline_tests;
 #[cfg(test)]
 mod tests;
 
@@ -53,44 +59,6 @@ pub const MAX_HELD: usize = 4096;
 
 /// Table slots [`RegistrationService::expire`] scans per call.
 const EXPIRE_SLOTS: usize = 4096;
-
-/// Where binding changes become durable: the [`Journal`], or a test's stand-in.
-pub trait DurableLog {
-    /// Buffers a record for the next commit (no I/O).
-    fn append(&mut self, rec: &Record);
-    /// Records appended and not yet committed.
-    fn pending(&self) -> usize;
-    /// Makes every appended record durable; `Ok` only if they are. On `Err` the records
-    /// appended since the last successful commit are dropped (none of them is durable,
-    /// and none will be written by a later commit).
-    fn commit(&mut self) -> io::Result<()>;
-    /// Committed bytes in the log (compared with the compaction threshold).
-    fn log_bytes(&self) -> u64;
-    /// The compaction step ([`Journal::maybe_compact`]): polls a running compaction, or
-    /// begins one once the log holds `threshold` bytes. Never waits for it.
-    fn maybe_compact(&mut self, threshold: u64) -> CompactionEvent;
-}
-
-impl DurableLog for Journal {
-    fn append(&mut self, rec: &Record) {
-        Journal::append(self, rec)
-    }
-    fn pending(&self) -> usize {
-        Journal::pending(self)
-    }
-    fn commit(&mut self) -> io::Result<()> {
-        Journal::commit(self)
-    }
-    fn log_bytes(&self) -> u64 {
-        Journal::log_bytes(self)
-    }
-    fn maybe_compact(&mut self, threshold: u64) -> CompactionEvent {
-        let unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs().min(u64::from(u32::MAX - 1)) as u32);
-        Journal::maybe_compact(self, threshold, Instant::now(), unix)
-    }
-}
 
 /// Counters of the service (the control lcore's `stats` shows them under `control`).
 #[derive(Debug, Default, Clone)]
@@ -134,20 +102,25 @@ pub struct Reply<'a> {
     pub code: Option<Code>,
     /// The Reply's UDP payload.
     pub payload: &'a [u8],
+    /// When its batch began (the first request of the batch was decided).
+    pub since: Instant,
 }
 
-/// What [`RegistrationService::finish_batch`] did.
+/// What [`RegistrationService::finish_batch`] or
+/// [`poll_batches`](RegistrationService::poll_batches) did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct BatchReport {
-    /// The group commit succeeded (or there was nothing to commit, or no journal).
+    /// Every batch finished was durable (or there was nothing to commit, or no journal).
     pub durable: bool,
+    /// Batches finished (durable or failed).
+    pub batches: usize,
     /// Replies handed to the caller.
     pub released: usize,
     /// Accepting Replies withheld because the commit failed.
     pub withheld: usize,
     /// Changes applied to the table after the commit.
     pub applied: usize,
-    /// Time spent in the group commit and in the publish.
+    /// Time spent waiting for group commits, and in the publish.
     pub commit: Duration,
     pub publish: Duration,
 }
@@ -160,74 +133,6 @@ struct Held<T> {
     src: u32,
 }
 
-/// The current batch's changes, decided and journaled but not yet durable: the registrar
-/// reads through them, the workers do not see them.
-#[derive(Default)]
-struct Staged {
-    /// Home -> its binding after the batch's changes so far.
-    overlay: HashMap<u32, Binding>,
-    /// The changes in decision order (applied to the table after the commit).
-    records: Vec<Record>,
-    /// Homes in `overlay` that the table does not hold (they count against
-    /// `max_bindings`).
-    inserts: usize,
-}
-
-impl Staged {
-    fn clear(&mut self) {
-        self.overlay.clear();
-        self.records.clear();
-        self.inserts = 0;
-    }
-}
-
-/// The registrar's view during a batch: the committed table with the batch's staged
-/// changes on top.
-struct StagedView<'a> {
-    table: &'a TableWriter,
-    staged: &'a mut Staged,
-}
-
-impl BindingStore for StagedView<'_> {
-    fn get(&self, home: u32) -> Option<Binding> {
-        match self.staged.overlay.get(&home) {
-            Some(b) => Some(*b),
-            None => self.table.get(home),
-        }
-    }
-
-    fn upsert(&mut self, b: Binding) -> Result<(), TableError> {
-        let inserted =
-            !self.staged.overlay.contains_key(&b.home) && self.table.get(b.home).is_none();
-        check_upsert(self.table, b.home, b.coa, inserted, self.staged.inserts)?;
-        self.staged.overlay.insert(b.home, b);
-        self.staged.inserts += usize::from(inserted);
-        Ok(())
-    }
-}
-
-/// The checks [`TableWriter::upsert`] would make, without changing the table: a valid
-/// home, a non-zero care-of address, and for a new binding (`insert`) room for one more
-/// (`pending_inserts` bindings are already promised to earlier changes).
-fn check_upsert(
-    table: &TableWriter,
-    home: u32,
-    coa: Option<u32>,
-    insert: bool,
-    pending_inserts: usize,
-) -> Result<(), TableError> {
-    if !msm_table::is_valid_home(home) {
-        return Err(TableError::InvalidKey);
-    }
-    if coa == Some(0) {
-        return Err(TableError::InvalidCareOf);
-    }
-    if insert && table.len() + pending_inserts >= table.max_bindings() {
-        return Err(TableError::Full);
-    }
-    Ok(())
-}
-
 /// The registration sequence without DPDK; `T` is the caller's token for a request
 /// (the mbuf its Reply goes out in), `L` where changes become durable. See the module
 /// doc.
@@ -237,8 +142,18 @@ pub struct RegistrationService<T, L: DurableLog = Journal> {
     journal: Option<L>,
     /// Compact the journal once its log holds this many bytes.
     compact_bytes: u64,
+    /// The open batch's Replies.
     held: Vec<Held<T>>,
     staged: Staged,
+    /// The open batch: its number and when its first request was decided.
+    batch: u64,
+    opened: Option<Instant>,
+    /// Sealed batches waiting for their commit, oldest first (see [`batches`]).
+    sealed: std::collections::VecDeque<batches::Batch<T>>,
+    /// Replies of finished batches not yet handed to a caller's `release`.
+    ready: Vec<batches::Ready<T>>,
+    /// The registrar's undo entries when the open batch began.
+    undo_mark: usize,
     expired: Vec<Binding>,
     counters: ServiceCounters,
     /// Why the last commit failed; `None` once one succeeds.
@@ -263,6 +178,11 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
             compact_bytes,
             held: Vec::with_capacity(MAX_HELD),
             staged: Staged::default(),
+            batch: 0,
+            opened: None,
+            sealed: Default::default(),
+            ready: Vec::new(),
+            undo_mark: 0,
             expired: Vec::new(),
             counters: ServiceCounters::default(),
             failing: None,
@@ -284,9 +204,11 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
                 src,
             };
         };
+        self.opened.get_or_insert_with(Instant::now);
         let mut view = StagedView {
             table: &self.writer,
             staged: &mut self.staged,
+            batch: self.batch,
         };
         let outcome = registrar.handle(payload, path, src, now, &mut view);
         if let Some(change) = &outcome.change {
@@ -324,79 +246,34 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         self.hold(token, decision);
     }
 
-    /// Replies held for the current batch.
+    /// Replies held: the open batch's, those of batches waiting for their commit, and
+    /// those ready to be released.
     pub fn held(&self) -> usize {
-        self.held.len()
+        self.held.len() + self.sealed.iter().map(|b| b.held.len()).sum::<usize>() + self.ready.len()
     }
 
-    /// Ends the batch. The order of the whole sequence, in one place:
+    /// Ends the batch and waits for it: [`seal_batch`](Self::seal_batch), then
+    /// [`poll_batches`](Self::poll_batches) until every sealed batch is finished (tests,
+    /// tools, benchmarks; the control lcore polls without waiting). The order of the
+    /// whole sequence, in one place:
     ///
     /// 1. (already done by [`decide`](Self::decide)) decide, stage the change, append
     ///    its record to the journal. The table is not touched.
-    /// 2. One group commit of the journal (one `write` + one `fdatasync`).
+    /// 2. One group commit of the journal (one `write` + one `fdatasync`, on the
+    ///    journal's sync thread).
     /// 3. If it succeeded: the staged changes are applied to the table in decision order
     ///    and published (RCU) once. If it failed: they are dropped (the journal dropped
-    ///    their records too); the table and the workers never saw them.
-    ///    The registrar's replay state is rolled back with them: a verbatim
-    ///    retransmission of a request whose commit failed is decided afresh.
+    ///    their records too), with those of every later batch; the table and the
+    ///    workers never saw them. The registrar's replay state is rolled back with them:
+    ///    a verbatim retransmission of a request whose commit failed is decided afresh.
     /// 4. The held Replies go to `release`, with their tokens, in arrival order. If the
     ///    commit failed, every Reply that carries a change (code 0, a cancellation) is
     ///    withheld, its token dropped and counted in `journal_errors`: the MSM never
     ///    acknowledges what is not durable, and the mobile retransmits. Refusals carry
     ///    no change and are released either way.
-    pub fn finish_batch(&mut self, mut release: impl FnMut(T, Reply<'_>)) -> BatchReport {
-        let t0 = Instant::now();
-        let durable = self.commit();
-        let t1 = Instant::now();
-        let mut applied = 0;
-        if durable && !self.staged.records.is_empty() {
-            applied = self.apply_staged();
-            self.publish();
-        }
-        if let Some(r) = self.registrar.as_mut() {
-            if durable {
-                r.commit_batch();
-            } else {
-                r.rollback_batch();
-            }
-        }
-        self.staged.clear();
-        let mut report = BatchReport {
-            durable,
-            applied,
-            commit: t1 - t0,
-            publish: t1.elapsed(),
-            ..BatchReport::default()
-        };
-        let time_unix_ms = self.audit.as_ref().map_or(0, |_| unix_ms());
-        for Held {
-            token,
-            outcome,
-            path,
-            src,
-        } in self.held.drain(..)
-        {
-            if let Some(a) = self.audit.as_mut() {
-                a.record(audit_record(&outcome, path, src, durable, time_unix_ms));
-            }
-            if outcome.change.is_some() && !durable {
-                self.counters.journal_errors += 1;
-                report.withheld += 1;
-                continue;
-            }
-            let Some(payload) = outcome.reply_bytes() else {
-                continue;
-            };
-            report.released += 1;
-            release(
-                token,
-                Reply {
-                    code: outcome.code,
-                    payload,
-                },
-            );
-        }
-        report
+    pub fn finish_batch(&mut self, release: impl FnMut(T, Reply<'_>)) -> BatchReport {
+        self.seal_batch();
+        self.poll_batches(true, release)
     }
 
     /// Removes bindings expired at `now` (up to a bounded scan per call): one journal
@@ -420,7 +297,8 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
                 j.append(&Record::remove(b.home, b.msisdn, last));
             }
         }
-        self.commit();
+        // Committed like a batch (nothing waits for it), after the open one if any.
+        self.seal_batch();
         self.publish();
         n
     }
@@ -457,7 +335,10 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
     }
 
     /// One operator change: journal, commit, and only if durable apply and publish.
+    /// Every sealed batch is finished first (their Replies wait for the next
+    /// [`poll_batches`](Self::poll_batches)), so that the change lands after theirs.
     fn commit_then_apply(&mut self, rec: Record) -> Result<u64, BindError> {
+        self.settle();
         if let Some(j) = self.journal.as_mut() {
             j.append(&rec);
         }
@@ -465,20 +346,17 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
             self.counters.journal_errors += 1;
             return Err(BindError::NotDurable);
         }
-        self.staged.records.push(rec);
-        let applied = self.apply_staged();
-        self.staged.clear();
+        let applied = self.apply(&[rec]);
         if applied == 0 {
             return Err(BindError::Table(TableError::OutOfMemory));
         }
         Ok(self.publish())
     }
 
-    /// Applies the staged (now durable) changes to the table in order; returns how many
-    /// the table took.
-    fn apply_staged(&mut self) -> usize {
+    /// Applies durable changes to the table in order; returns how many the table took.
+    fn apply(&mut self, records: &[Record]) -> usize {
         let mut n = 0;
-        for rec in &self.staged.records {
+        for rec in records {
             let res = match rec.kind {
                 Kind::Upsert => self
                     .writer
@@ -503,7 +381,7 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         n
     }
 
-    /// Operator changes and expiry run between batches, never inside one.
+    /// Operator changes run between batches, never inside one.
     fn assert_no_batch(&self) {
         debug_assert!(
             self.staged.records.is_empty() && self.held.is_empty(),
@@ -544,6 +422,8 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
     }
 
     fn compaction_step(&mut self, threshold: u64) -> CompactionEvent {
+        // A seal commits what is pending: that must be a sealed batch's group.
+        self.seal_batch();
         let Some(j) = self.journal.as_mut() else {
             return CompactionEvent::Idle;
         };
@@ -603,13 +483,19 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         if j.pending() == 0 {
             return true;
         }
-        match j.commit() {
+        let r = j.commit();
+        self.note_commit(&r);
+        r.is_ok()
+    }
+
+    /// Counts a group commit's result and keeps why commits fail (the alarm).
+    fn note_commit(&mut self, r: &io::Result<()>) {
+        match r {
             Ok(()) => {
                 self.counters.journal_commits += 1;
                 if let Some(why) = self.failing.take() {
                     tracing::warn!("journal commits again (was failing: {why})");
                 }
-                true
             }
             Err(e) => {
                 self.counters.journal_commit_failures += 1;
@@ -617,7 +503,6 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
                     tracing::error!("journal commit failed: {e}");
                 }
                 self.failing = Some(e.to_string());
-                false
             }
         }
     }

@@ -12,21 +12,21 @@ use std::cell::RefCell;
 use std::net::Ipv4Addr;
 use std::rc::Rc;
 
-const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-const GPRS: u32 = 0xc000_0281; // 192.0.2.129
-const COA: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
-const NOW: u64 = 1_800_000_000;
+pub(super) const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+pub(super) const GPRS: u32 = 0xc000_0281; // 192.0.2.129
+pub(super) const COA: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+pub(super) const NOW: u64 = 1_800_000_000;
 
 /// Subscriber `i` (0 or 1): MSISDN 49170000001i, home 192.0.2.1i, SPI 256.
-fn msisdn(i: u8) -> u64 {
+pub(super) fn msisdn(i: u8) -> u64 {
     491_700_000_010 + u64::from(i)
 }
 
-fn home(i: u8) -> Ipv4Addr {
+pub(super) fn home(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(192, 0, 2, 10 + i)
 }
 
-fn now(s: u64) -> Now {
+pub(super) fn now(s: u64) -> Now {
     Now {
         unix_s: s,
         ms: s * 1000,
@@ -34,12 +34,12 @@ fn now(s: u64) -> Now {
 }
 
 /// An Identification inside the replay window at `NOW`.
-fn ident(low: u32) -> u64 {
+pub(super) fn ident(low: u32) -> u64 {
     ((NOW + msm_mip::NTP_UNIX_OFFSET) << 32) | u64::from(low)
 }
 
 /// A request from subscriber `i`, signed with `key`.
-fn request(i: u8, lifetime: u16, id: u64, key: &[u8]) -> Vec<u8> {
+pub(super) fn request(i: u8, lifetime: u16, id: u64, key: &[u8]) -> Vec<u8> {
     RequestBuilder {
         lifetime,
         home: home(i),
@@ -54,11 +54,11 @@ fn request(i: u8, lifetime: u16, id: u64, key: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
-fn key() -> Vec<u8> {
+pub(super) fn key() -> Vec<u8> {
     (0u8..32).collect()
 }
 
-fn registrar() -> Registrar {
+pub(super) fn registrar() -> Registrar {
     let pools = vec![Prefix::parse("192.0.2.0/25").unwrap()];
     let text = format!(
         "{} 192.0.2.10 256 {KEY}\n{} 192.0.2.11 256 {KEY}\n",
@@ -70,7 +70,7 @@ fn registrar() -> Registrar {
     Registrar::new(cfg, pools, subs, vec![GPRS])
 }
 
-fn table() -> (TableWriter, RcuReader) {
+pub(super) fn table() -> (TableWriter, RcuReader) {
     let (rcu, mut readers) = Rcu::new(1);
     let writer = TableWriter::new(TableConfig::new(100), rcu).unwrap();
     (writer, readers.pop().unwrap())
@@ -79,16 +79,41 @@ fn table() -> (TableWriter, RcuReader) {
 /// What the stand-in journal saw; shared with the test so that a release callback can
 /// look at it while the service holds the log.
 #[derive(Debug, Default)]
-struct LogState {
-    buffered: Vec<Record>,
-    committed: Vec<Record>,
+pub(super) struct LogState {
+    pub(super) buffered: Vec<Record>,
+    pub(super) committed: Vec<Record>,
     /// Commits fail while this is set (the group is dropped, as the journal does).
-    failing: bool,
-    compactions: Vec<Vec<Record>>,
+    pub(super) failing: bool,
+    pub(super) compactions: Vec<Vec<Record>>,
+    /// Groups begun and not yet finished, with their numbers.
+    pub(super) flight: std::collections::VecDeque<(u64, Vec<Record>)>,
+    pub(super) next: u64,
+    /// While set, `poll_commit(false)` finds no group finished (the disk is slow).
+    pub(super) slow: bool,
+    /// Groups up to this number fail (a failure fails every group begun before it was
+    /// reported, as the journal's sync thread does).
+    pub(super) fail_through: Option<u64>,
+    /// Results a blocking `commit` collected for `poll_commit`.
+    pub(super) backlog: std::collections::VecDeque<(u64, io::Result<()>)>,
+}
+
+impl LogState {
+    /// Finishes the oldest group in flight.
+    fn finish_one(&mut self) -> Option<(u64, io::Result<()>)> {
+        let (n, group) = self.flight.pop_front()?;
+        if self.failing && self.fail_through.is_none_or(|t| t < n) {
+            self.fail_through = self.flight.back().map_or(Some(n), |&(last, _)| Some(last));
+        }
+        if self.fail_through.is_some_and(|t| n <= t) {
+            return Some((n, Err(io::Error::other("injected commit failure"))));
+        }
+        self.committed.extend(group);
+        Some((n, Ok(())))
+    }
 }
 
 #[derive(Clone, Default)]
-struct FakeLog(Rc<RefCell<LogState>>);
+pub(super) struct FakeLog(pub(super) Rc<RefCell<LogState>>);
 
 impl DurableLog for FakeLog {
     fn append(&mut self, rec: &Record) {
@@ -97,15 +122,39 @@ impl DurableLog for FakeLog {
     fn pending(&self) -> usize {
         self.0.borrow().buffered.len()
     }
-    fn commit(&mut self) -> io::Result<()> {
+    fn begin_commit(&mut self) -> io::Result<Option<u64>> {
         let mut s = self.0.borrow_mut();
-        if s.failing {
-            s.buffered.clear();
-            return Err(io::Error::other("injected commit failure"));
+        if s.buffered.is_empty() {
+            return Ok(None);
         }
+        let n = s.next;
+        s.next += 1;
         let group = std::mem::take(&mut s.buffered);
-        s.committed.extend(group);
-        Ok(())
+        s.flight.push_back((n, group));
+        Ok(Some(n))
+    }
+    fn poll_commit(&mut self, wait: bool) -> Option<(u64, io::Result<()>)> {
+        let mut s = self.0.borrow_mut();
+        if let Some(r) = s.backlog.pop_front() {
+            return Some(r);
+        }
+        if s.slow && !wait {
+            return None;
+        }
+        s.finish_one()
+    }
+    fn commit(&mut self) -> io::Result<()> {
+        let mine = self.begin_commit()?;
+        let mut s = self.0.borrow_mut();
+        let mut res = Ok(());
+        while let Some((n, r)) = s.finish_one() {
+            if Some(n) == mine {
+                res = r;
+            } else {
+                s.backlog.push_back((n, r));
+            }
+        }
+        res
     }
     fn log_bytes(&self) -> u64 {
         (self.0.borrow().committed.len() * crate::control::journal::RECORD_LEN) as u64
@@ -125,9 +174,9 @@ impl DurableLog for FakeLog {
     }
 }
 
-type Service = RegistrationService<usize, FakeLog>;
+pub(super) type Service = RegistrationService<usize, FakeLog>;
 
-fn service(compact_bytes: u64) -> (Service, FakeLog, RcuReader) {
+pub(super) fn service(compact_bytes: u64) -> (Service, FakeLog, RcuReader) {
     let log = FakeLog::default();
     let (writer, reader) = table();
     let svc = RegistrationService::new(Some(registrar()), writer, Some(log.clone()), compact_bytes);
@@ -135,14 +184,14 @@ fn service(compact_bytes: u64) -> (Service, FakeLog, RcuReader) {
 }
 
 /// Finishes the batch, returning the released (token, code) pairs.
-fn finish(svc: &mut Service) -> (BatchReport, Vec<(usize, Option<Code>)>) {
+pub(super) fn finish(svc: &mut Service) -> (BatchReport, Vec<(usize, Option<Code>)>) {
     let mut out = Vec::new();
     let report = svc.finish_batch(|t, r| out.push((t, r.code)));
     (report, out)
 }
 
 /// What a worker sees for `home` (through its RCU reader).
-fn worker_sees(svc: &Service, reader: &mut RcuReader, home: Ipv4Addr) -> Lookup {
+pub(super) fn worker_sees(svc: &Service, reader: &mut RcuReader, home: Ipv4Addr) -> Lookup {
     let handle = svc.writer().handle();
     let guard = reader.begin();
     let view = handle.view(&guard);
@@ -351,6 +400,14 @@ fn expired_bindings_are_removed_journaled_and_published() {
     assert_eq!(svc.expire(now(NOW + 2)), 1);
     assert_eq!(svc.writer().get(u32::from(home(0))), None);
     assert_eq!(worker_sees(&svc, &mut reader, home(0)), Lookup::Miss);
+    assert_eq!(
+        svc.counters().journal_commits,
+        1,
+        "the Remove's commit is in flight"
+    );
+    assert_eq!(svc.batches_in_flight(), 1);
+    let report = svc.poll_batches(true, |_, _| {});
+    assert_eq!((report.batches, report.durable), (1, true));
     let c = svc.counters();
     assert_eq!((c.expired, c.publishes), (1, publishes + 1));
     assert_eq!(c.journal_commits, 2);
