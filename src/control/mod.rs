@@ -10,6 +10,8 @@
 //! * [`subscribers`]: the provisioning file (MSISDN, home address, SPI, key).
 //! * [`preload`]: static bindings loaded at start.
 //! * [`admin`]: the operator socket (`msm ctl`).
+//! * [`metrics`], [`telemetry`]: the Prometheus endpoint and DPDK telemetry's `/msm/...`
+//!   commands, both reading the stats document the control loop publishes.
 
 pub mod admin;
 pub mod alarms;
@@ -23,3 +25,4 @@ pub mod registrar;
 pub mod service;
 pub mod stats;
 pub mod subscribers;
+pub mod telemetry;
