@@ -105,8 +105,10 @@ mod tests {
             capture_unavailable(true, &args(&["-l", "0,1", "--file-prefix", "x"])),
             None
         );
-        assert!(capture_unavailable(false, &args(&["--no-huge", "-m", "512"]))
-            .is_some_and(|w| w.starts_with("--no-huge")));
+        assert!(
+            capture_unavailable(false, &args(&["--no-huge", "-m", "512"]))
+                .is_some_and(|w| w.starts_with("--no-huge"))
+        );
         assert!(capture_unavailable(true, &args(&["--in-memory"]))
             .is_some_and(|w| w.contains("multi-process")));
         assert!(capture_unavailable(false, &args(&["--no-shconf"]))

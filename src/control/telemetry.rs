@@ -78,9 +78,11 @@ pub fn register(snapshot: Arc<Snapshot>, info: Value) -> Result<Queries, msm_dpd
         }
     })?;
     let info = from_json(&info);
-    telemetry::register(INFO, "MSM version, ports (DPDK devices), capture", move |_| {
-        info.clone()
-    })?;
+    telemetry::register(
+        INFO,
+        "MSM version, ports (DPDK devices), capture",
+        move |_| info.clone(),
+    )?;
     Ok(Queries(rx))
 }
 
@@ -250,7 +252,9 @@ mod tests {
     use TelValue::{Dict, Int, Str, U64};
 
     fn get<'a>(v: &'a TelValue, k: &str) -> &'a TelValue {
-        let Dict(d) = v else { panic!("not a dict: {v:?}") };
+        let Dict(d) = v else {
+            panic!("not a dict: {v:?}")
+        };
         &d.iter()
             .find(|(n, _)| n == k)
             .unwrap_or_else(|| panic!("no {k} in {v:?}"))
@@ -261,7 +265,10 @@ mod tests {
     fn json_values_map_onto_telemetry_types() {
         assert_eq!(from_json(&json!(7)), U64(7));
         assert_eq!(from_json(&json!(-7)), Int(-7));
-        assert_eq!(from_json(&json!(-5_000_000_000i64)), Str("-5000000000".into()));
+        assert_eq!(
+            from_json(&json!(-5_000_000_000i64)),
+            Str("-5000000000".into())
+        );
         assert_eq!(from_json(&json!(1.5)), Str("1.5".into()));
         assert_eq!(from_json(&json!(true)), U64(1));
         assert_eq!(from_json(&json!(null)), Str("null".into()));
@@ -312,10 +319,18 @@ mod tests {
         assert_eq!(get(get(&r, "alarms"), "active"), &U64(1));
         let Dict(d) = &r else { unreachable!() };
         let keys: Vec<&str> = d.iter().map(|(k, _)| k.as_str()).collect();
-        assert!(!keys.contains(&"workers") && !keys.contains(&"neighbours"), "{keys:?}");
+        assert!(
+            !keys.contains(&"workers") && !keys.contains(&"neighbours"),
+            "{keys:?}"
+        );
         let Dict(c) = control else { unreachable!() };
-        assert!(c.iter().all(|(k, _)| k != "journal"), "the Debug string is left out");
-        let Dict(t) = get(&r, "table") else { unreachable!() };
+        assert!(
+            c.iter().all(|(k, _)| k != "journal"),
+            "the Debug string is left out"
+        );
+        let Dict(t) = get(&r, "table") else {
+            unreachable!()
+        };
         assert!(t.iter().all(|(k, _)| k != "detail"));
     }
 
@@ -347,7 +362,10 @@ mod tests {
             (Some(""), "usage: /msm/binding,<IPv4 home address>"),
             (Some("192.0.2"), "'192.0.2' is not an IPv4 address"),
             (Some("mobile"), "'mobile' is not an IPv4 address"),
-            (Some("192.0.2.10,1"), "'192.0.2.10,1' is not an IPv4 address"),
+            (
+                Some("192.0.2.10,1"),
+                "'192.0.2.10,1' is not an IPv4 address",
+            ),
         ] {
             assert_eq!(binding_param(p), Err(want.to_string()), "{p:?}");
         }
@@ -376,7 +394,10 @@ mod tests {
         assert_eq!(get(&r, "care_of"), &Str("none".into()));
         assert_eq!(get(&r, "remaining_lifetime_s"), &Str("never".into()));
         assert_eq!(
-            get(&binding_reply(r#"{"home":"x","expires_at":3}"#, 9), "remaining_lifetime_s"),
+            get(
+                &binding_reply(r#"{"home":"x","expires_at":3}"#, 9),
+                "remaining_lifetime_s"
+            ),
             &U64(0),
             "expired, not yet swept"
         );
@@ -405,9 +426,13 @@ mod tests {
         let q = control.join().unwrap();
         let t = std::time::Instant::now();
         let r = binding_query(&tx, Some("192.0.2.10"));
-        assert!(matches!(get(&r, "error"), Str(e) if e.contains("no answer from the control loop")));
+        assert!(
+            matches!(get(&r, "error"), Str(e) if e.contains("no answer from the control loop"))
+        );
         assert!(t.elapsed() >= QUERY_TIMEOUT);
-        assert!(matches!(get(&binding_query(&tx, Some("x")), "error"), Str(e) if e.contains("not an IPv4")));
+        assert!(
+            matches!(get(&binding_query(&tx, Some("x")), "error"), Str(e) if e.contains("not an IPv4"))
+        );
         drop(q);
         assert_eq!(
             binding_query(&tx, Some("192.0.2.10")),
@@ -423,6 +448,9 @@ mod tests {
             "ready",
         );
         assert_eq!(v["file_prefix"], "msmtb");
-        assert_eq!(v["ports"]["wwan"], json!({"device": "net_af_packet0", "port_id": 0}));
+        assert_eq!(
+            v["ports"]["wwan"],
+            json!({"device": "net_af_packet0", "port_id": 0})
+        );
     }
 }
