@@ -1,6 +1,7 @@
 //! Start-up wiring: configuration -> control-plane state -> EAL, ports, table -> workers
 //! and the control loop, in the order that lets every error surface before traffic flows.
 
+mod dpdk_tools;
 mod error;
 pub mod notify;
 mod ports;
@@ -17,6 +18,7 @@ use crate::control::metrics::{self, Metrics};
 use crate::control::preload::{self, PreloadFile};
 use crate::control::registrar::Registrar;
 use crate::control::service::RegistrationService;
+use crate::control::stats::Snapshot;
 use crate::control::subscribers::Subscribers;
 use msm_dpdk::{Eal, Mempool};
 use msm_table::Rcu;
@@ -150,9 +152,11 @@ pub fn run(cfg: Config, pre: Option<PreloadFile>) -> Result<(), RunError> {
         })?),
         None => None,
     };
+    let snapshot = Arc::new(Snapshot::default());
+    let telemetry = dpdk_tools::start(&eal, &cfg, &ports, &snapshot);
     let metrics = match cfg.metrics_listen {
         Some(addr) => {
-            let m = Arc::new(Metrics::default());
+            let m = Arc::new(Metrics::new(Arc::clone(&snapshot)));
             metrics::serve(addr, Arc::clone(&m))
                 .map_err(|source| StartError::Metrics { addr, source })?;
             info!("metrics at http://{addr}/metrics");
@@ -193,7 +197,9 @@ pub fn run(cfg: Config, pre: Option<PreloadFile>) -> Result<(), RunError> {
         reload: None,
         reload_status: None,
         alarms: Default::default(),
+        snapshot: (metrics.is_some() || telemetry.is_some()).then_some(snapshot),
         metrics,
+        telemetry,
         notify: notify::Notifier::from_env(),
     };
     let final_stats = ctl.run();

@@ -11,7 +11,8 @@
 //!    tx queue of the port the request came in on;
 //! 3. resolves next hops by ARP through that tx queue on every port;
 //! 4. executes the operator commands waiting (the socket has its own thread:
-//!    [`crate::control::admin`]);
+//!    [`crate::control::admin`]) and DPDK telemetry's binding queries
+//!    ([`crate::control::telemetry`]; counted as `admin_requests`);
 //! 5. expires bindings, compacts the journal, swaps in a reloaded subscriber store,
 //!    reclaims retired table generations, and writes the stats file
 //!    ([`crate::control::stats`]).
@@ -26,8 +27,9 @@ use crate::control::metrics::Metrics;
 use crate::control::reg_io::{self, RegPacket};
 use crate::control::registrar::Now;
 use crate::control::service::{BindError, RegistrationService, Reply, MAX_HELD};
-use crate::control::stats::{binding_json, ip_str, mac_str};
+use crate::control::stats::{binding_json, ip_str, mac_str, Snapshot};
 use crate::control::subscribers::{LoadResult, Subscribers};
+use crate::control::telemetry;
 use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::Plane;
 use crate::dataplane::trace::Trace;
@@ -100,8 +102,14 @@ pub struct ControlCtx {
     pub reload_status: Option<String>,
     /// Active alarms (shown by `stats`).
     pub alarms: Alarms,
-    /// What the metrics endpoint renders (`control.metrics_listen`), if configured.
+    /// The reply latency histogram of the metrics endpoint (`control.metrics_listen`),
+    /// if configured.
     pub metrics: Option<Arc<Metrics>>,
+    /// Where the stats document is published every `control.stats_interval_ms` for the
+    /// metrics endpoint and DPDK telemetry (`None`: nobody reads it).
+    pub snapshot: Option<Arc<Snapshot>>,
+    /// Binding queries from DPDK telemetry's `/msm/binding` (answered like `show`).
+    pub telemetry: Option<telemetry::Queries>,
     /// systemd's notify socket (READY=1, WATCHDOG=1, STOPPING=1), when run by systemd.
     pub notify: Option<Notifier>,
 }
@@ -184,6 +192,12 @@ impl ControlCtx {
             }
             for _ in 0..admin::PER_POLL {
                 let Some(p) = self.admin.as_ref().and_then(|a| a.next_command()) else {
+                    break;
+                };
+                p.answer(self.admin_command(p.command.clone(), &mut cc));
+            }
+            for _ in 0..telemetry::PER_POLL {
+                let Some(p) = self.telemetry.as_ref().and_then(|t| t.next()) else {
                     break;
                 };
                 p.answer(self.admin_command(p.command.clone(), &mut cc));
@@ -508,9 +522,9 @@ impl ControlCtx {
     }
 
     /// Writes the stats document to the configured file (through a rename: readers never
-    /// see half a document) and hands it to the metrics endpoint.
+    /// see half a document) and publishes it for the metrics endpoint and telemetry.
     fn publish_stats(&self, cc: &ControlCounters) {
-        if self.cfg.stats_file.is_none() && self.metrics.is_none() {
+        if self.cfg.stats_file.is_none() && self.snapshot.is_none() {
             return;
         }
         let doc = self.stats(cc);
@@ -520,8 +534,8 @@ impl ControlCtx {
                 let _ = std::fs::rename(&tmp, path);
             }
         }
-        if let Some(m) = &self.metrics {
-            m.publish(doc);
+        if let Some(s) = &self.snapshot {
+            s.publish(doc);
         }
     }
 }

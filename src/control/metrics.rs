@@ -26,6 +26,7 @@
 //! | (the control lcore) | `msm_registration_reply_latency_seconds` (histogram) |
 
 use crate::control::alarms;
+use crate::control::stats::Snapshot;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -35,7 +36,7 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 type Labels = Vec<(String, String)>;
 type F64Gauge = Gauge<f64, AtomicU64>;
@@ -63,37 +64,39 @@ const JOURNAL_COUNTERS: &[&str] = &[
 
 /// What the control lcore shares with the metrics thread.
 pub struct Metrics {
-    latest: Mutex<Arc<Value>>,
+    /// The stats document the control lcore publishes (shared with DPDK telemetry).
+    snapshot: Arc<Snapshot>,
     /// Reply latency on the control lcore: batch dequeue to Reply transmission (seconds).
     pub latency: Histogram,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics {
-            latest: Mutex::new(Arc::new(Value::Null)),
-            // 50 us .. ~1.6 s.
-            latency: Histogram::new(exponential_buckets(50e-6, 2.0, 16)),
-        }
+        Metrics::new(Arc::default())
     }
 }
 
 impl Metrics {
+    /// Renders the documents published into `snapshot`.
+    pub fn new(snapshot: Arc<Snapshot>) -> Metrics {
+        Metrics {
+            snapshot,
+            // 50 us .. ~1.6 s.
+            latency: Histogram::new(exponential_buckets(50e-6, 2.0, 16)),
+        }
+    }
+
     /// Replaces the document the next scrape renders.
     pub fn publish(&self, doc: Value) {
-        let doc = Arc::new(doc);
-        if let Ok(mut l) = self.latest.lock() {
-            *l = doc;
-        }
+        self.snapshot.publish(doc);
     }
 
     /// The newest document in the OpenMetrics text format.
     pub fn render(&self) -> String {
         let doc = self
-            .latest
-            .lock()
-            .map(|l| Arc::clone(&l))
-            .unwrap_or_default();
+            .snapshot
+            .latest()
+            .map_or_else(|| Arc::new(Value::Null), |(d, _)| d);
         render(&doc, &self.latency)
     }
 }

@@ -11,6 +11,8 @@
 //! * [`preload`]: static bindings loaded at start.
 //! * [`admin`]: the operator socket (`msm ctl`).
 //! * [`housekeeping`]: the CPUs of the background threads (merge, audit, metrics).
+//! * [`metrics`], [`telemetry`]: the Prometheus endpoint and DPDK telemetry's `/msm/...`
+//!   commands, both reading the stats document the control loop publishes.
 
 pub mod admin;
 pub mod alarms;
@@ -25,3 +27,4 @@ pub mod registrar;
 pub mod service;
 pub mod stats;
 pub mod subscribers;
+pub mod telemetry;

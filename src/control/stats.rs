@@ -6,6 +6,31 @@ use msm_table::Binding;
 use serde_json::{json, Map, Value};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The newest stats document, published by the control lcore every
+/// `control.stats_interval_ms` and read by other threads (the metrics endpoint, DPDK
+/// telemetry) without asking the control lcore anything. The lock is held only to swap
+/// or clone an `Arc`.
+#[derive(Default)]
+pub struct Snapshot(Mutex<Option<(Instant, Arc<Value>)>>);
+
+impl Snapshot {
+    /// Replaces the document.
+    pub fn publish(&self, doc: Value) {
+        let doc = Arc::new(doc);
+        if let Ok(mut l) = self.0.lock() {
+            *l = Some((Instant::now(), doc));
+        }
+    }
+
+    /// The newest document and its age; `None` before the first publication.
+    pub fn latest(&self) -> Option<(Arc<Value>, Duration)> {
+        let l = self.0.lock().ok()?;
+        l.as_ref().map(|(t, d)| (Arc::clone(d), t.elapsed()))
+    }
+}
 
 pub(crate) fn ip_str(a: u32) -> String {
     Ipv4Addr::from(a).to_string()

@@ -25,6 +25,8 @@
 #include <rte_ring.h>
 #include <rte_eth_ring.h>
 #include <rte_bus_vdev.h>
+#include <rte_telemetry.h>
+#include <rte_pdump.h>
 
 /* errno */
 int msm_rte_errno(void);

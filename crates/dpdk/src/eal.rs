@@ -156,6 +156,49 @@ impl Eal {
     pub fn is_running() -> bool {
         *STATE.read().unwrap_or_else(|e| e.into_inner()) == State::Running
     }
+
+    /// Whether EAL's memory is in huge pages (`rte_eal_has_hugepages`): `false` under
+    /// `--no-huge`, whose anonymous memory a secondary process (`dpdk-dumpcap`,
+    /// `dpdk-proc-info`) cannot map.
+    pub fn has_hugepages(&self) -> bool {
+        // SAFETY: the EAL is initialised (an `Eal` exists); a read of its config.
+        unsafe { ffi::rte_eal_has_hugepages() != 0 }
+    }
+
+    /// EAL's runtime directory (`/var/run/dpdk/<file-prefix>` for root): the
+    /// multi-process socket and, unless `--no-telemetry`, `dpdk_telemetry.v2`.
+    pub fn runtime_dir(&self) -> String {
+        // SAFETY: the EAL is initialised; the string is EAL's own, NUL-terminated and
+        // alive for the process.
+        let p = unsafe { ffi::rte_eal_get_runtime_dir() };
+        if p.is_null() {
+            return String::new();
+        }
+        // SAFETY: as above.
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Lets secondary processes capture this process's traffic (`rte_pdump_init`):
+    /// `dpdk-dumpcap` (or `dpdk-pdump`) asks over the multi-process channel, and this
+    /// process then copies the packets of each rx/tx burst of the ports it captures
+    /// into the capture's ring (ethdev rx/tx callbacks: nothing runs while no capture
+    /// is on). The capture's mempool and ring live in the secondary's share of EAL
+    /// memory, so this is only useful with huge pages ([`Eal::has_hugepages`]).
+    pub fn pdump_init(&self) -> Result<()> {
+        let _g = running()?;
+        // SAFETY: the EAL is running; called once by the primary at start.
+        let rc = unsafe { ffi::rte_pdump_init() };
+        if rc < 0 {
+            return Err(Error::dpdk(
+                "rte_pdump_init",
+                "the primary process",
+                rte_errno(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Eal {

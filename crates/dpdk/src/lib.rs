@@ -58,6 +58,7 @@ mod mbuf;
 mod mempool;
 mod port;
 mod ring;
+pub mod telemetry;
 
 pub use burst::{Drain, MbufBurst};
 pub use eal::Eal;

@@ -44,6 +44,19 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// A command from elsewhere in the MSM (DPDK telemetry's thread), executed by the
+    /// control loop like a client's; its reply arrives on the receiver.
+    pub fn new(command: Command) -> (Pending, Receiver<String>) {
+        let (reply, rx) = mpsc::sync_channel(1);
+        (
+            Pending {
+                command: Ok(command),
+                reply,
+            },
+            rx,
+        )
+    }
+
     /// Sends the reply to the client's connection (never blocks).
     pub fn answer(&self, reply: String) {
         let _ = self.reply.try_send(reply);
