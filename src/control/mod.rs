@@ -10,6 +10,7 @@
 //! * [`subscribers`]: the provisioning file (MSISDN, home address, SPI, key).
 //! * [`preload`]: static bindings loaded at start.
 //! * [`admin`]: the operator socket (`msm ctl`).
+//! * [`top`]: the top-N view of the mobiles carrying the most traffic (sampled by the workers).
 
 pub mod admin;
 pub mod alarms;
@@ -23,3 +24,4 @@ pub mod registrar;
 pub mod service;
 pub mod stats;
 pub mod subscribers;
+pub mod top;
