@@ -16,6 +16,7 @@ mod validate;
 pub use prefix::{Prefix, PrefixError};
 use raw::RawConfig;
 use std::path::{Path, PathBuf};
+pub use validate::DEFAULT_TOP_SAMPLE_EVERY;
 
 /// Which side of the MSM a port faces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
