@@ -14,6 +14,10 @@
 //! summaries are inline arrays set up before the loop), no locks, no syscalls, no atomic
 //! read-modify-write: counters are single-writer load+store.
 //!
+//! The packet trace (`trace.rs`) and the top-N sampling (`sample.rs`) are checked once per
+//! poll round; a round that traces or holds the packet to sample runs in `slow_round`, a
+//! cold, out-of-line copy of the loop, so that the common loop compiles as without them.
+//!
 //! With the `stage-cycles` feature the loop is timed per stage ([`Clock`] laps, see
 //! `instrument.rs`); without it those calls are empty and compile to nothing.
 
