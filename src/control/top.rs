@@ -361,7 +361,7 @@ mod tests {
         // Every address above total / capacity is monitored; the exact top 5 (well
         // separated in a Zipf stream) come out in order.
         let mut truth: Vec<(u32, u64)> = exact.into_iter().collect();
-        truth.sort_by(|a, b| b.1.cmp(&a.1));
+        truth.sort_by_key(|x| std::cmp::Reverse(x.1));
         for &(h, t) in truth.iter().filter(|(_, t)| *t > total / 64) {
             assert!(ss.get(h).is_some(), "{h} with {t} not monitored");
         }
