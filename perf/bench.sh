@@ -10,13 +10,17 @@
 #    downlink / uplink / a realistic mix at 1K, 1M and 10M bindings and
 #    64 / 512 / 1400-byte frames; latency at 10/50/80 % load; the worker
 #    under a table-update storm; scaling over worker cores; memory under
-#    churn; profiles (if perf(1) is installed). It folds 1. and 2. into its
-#    results.
+#    churn; profiles (if perf(1) is installed); the operator surface off and
+#    on in the same run (--operator-ab: interleaved rounds, top-N sampling and
+#    its consumer, downlink/uplink at 1K and 10M; issue 13). The MSM worker
+#    runs with the top-N sampling at its default K throughout, as `msm run`
+#    does. It folds 1. and 2. into its results.
 #
 # Writes perf/results/<UTC date>-<host>.md and .json (commands, machine, git
 # revision inside). Extra arguments go to msm-bench (e.g. --sizes 1000
-# --window-ms 2000). BENCH_SKIP_KERNEL=1 / BENCH_SKIP_XDP=1 / BENCH_SKIP_CONTROL=1 skip steps 1 / 1b / 2.
-# Needs root (DPDK EAL) and dpdk-testpmd. About 7 minutes on an idle 2-core
+# --window-ms 2000). BENCH_SKIP_KERNEL=1 / BENCH_SKIP_XDP=1 / BENCH_SKIP_CONTROL=1 skip steps 1 / 1b / 2;
+# BENCH_OPERATOR_AB=N sets the operator A/B's rounds (default 3, 0: none).
+# Needs root (DPDK EAL) and dpdk-testpmd. About 8 minutes on an idle 2-core
 # machine (it waits up to a minute for idle CPUs first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +35,8 @@ mkdir -p "$tmp"
 host=$(hostname -s 2>/dev/null || hostname)
 host=${host//[^A-Za-z0-9._-]/_}
 stem="$out/$(date -u +%F)-$host"
-args=(--out-md "$stem.md" --out-json "$stem.json")
+args=(--out-md "$stem.md" --out-json "$stem.json" --operator-ab "${BENCH_OPERATOR_AB:-3}"
+      --operator-ab-window-ms 1500)
 
 # 1. Kernel baseline.
 kjson=$tmp/kernel-baseline.json

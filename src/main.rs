@@ -3,7 +3,7 @@
 //! * `msm run --config FILE`: start the data plane (EAL, ports, workers, control lcore).
 //! * `msm check-config FILE`: validate a configuration (and the files it names) and exit.
 //! * `msm ctl [--socket PATH] ping | stats | show HOME | bind HOME COA|- MSISDN |
-//!   unbind HOME | reload | trace N|show|clear`: talk to a running MSM.
+//!   unbind HOME | reload | trace N|show|clear | top [N]`: talk to a running MSM.
 //!
 //! Exit codes: 2 for an invalid configuration (or a `ctl` socket that fails), 1 for a
 //! run-time failure (or an error answered by the MSM), 3 when a worker panicked (alarm
@@ -106,6 +106,15 @@ enum CtlRequest {
         #[arg(value_name = "N|show|clear", value_parser = trace)]
         what: admin::TraceCommand,
     },
+    /// The home addresses carrying the most traffic over the last one to two
+    /// control.top_window_s, estimated from the workers' 1-in-K samples
+    /// (control.top_sample_every): bytes (scaled by K, with a lower bound), bytes/s,
+    /// per direction, samples.
+    Top {
+        /// How many (1..=20).
+        #[arg(value_name = "N", default_value = "10", value_parser = top)]
+        n: usize,
+    },
 }
 
 /// A care-of address, or none (`-`).
@@ -124,6 +133,10 @@ fn trace(s: &str) -> Result<admin::TraceCommand, admin::CommandError> {
     s.parse()
 }
 
+fn top(s: &str) -> Result<usize, admin::CommandError> {
+    admin::parse_top(s)
+}
+
 fn msisdn(s: &str) -> Result<u64, admin::CommandError> {
     admin::parse_msisdn(s)
 }
@@ -135,6 +148,7 @@ impl From<CtlRequest> for Command {
             CtlRequest::Stats => Command::Stats,
             CtlRequest::Reload => Command::Reload,
             CtlRequest::Trace { what } => Command::Trace(what),
+            CtlRequest::Top { n } => Command::Top(n),
             CtlRequest::Show { home } => Command::Show(home.into()),
             CtlRequest::Unbind { home } => Command::Unbind(home.into()),
             CtlRequest::Bind { home, coa, msisdn } => Command::Bind {
@@ -297,11 +311,15 @@ mod tests {
             "show 192.0.2.10"
         );
         assert_eq!(ctl_line(&["ping"]).unwrap(), "ping");
+        assert_eq!(line(&["top"]), "top 10");
+        assert_eq!(line(&["top", "3"]), "top 3");
     }
 
     #[test]
     fn ctl_validates_on_the_client() {
         let e = |args: &[&str]| ctl_line(args).unwrap_err();
+        let bad_top = e(&["top", "21"]).to_string();
+        assert!(bad_top.contains("top wants a count 1..=20"), "{bad_top}");
         let bad_home = e(&["show", "192.0.2"]).to_string();
         assert!(
             bad_home.contains("'192.0.2' is not an IPv4 address"),

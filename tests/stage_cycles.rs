@@ -94,6 +94,9 @@ fn worker_stage_counters_tile_its_loop() {
         traces: (0..1)
             .map(|_| msm::dataplane::trace::Trace::default())
             .collect(),
+        // Sampled rounds run without the stage clock: off here.
+        samples: (0..1).map(|_| Default::default()).collect(),
+        sample_every: 0,
         stop: stop.clone(),
         icmp_rate_per_sec: 100,
         icmp_burst: 10,

@@ -20,11 +20,12 @@ use crate::control::registrar::Registrar;
 use crate::control::service::RegistrationService;
 use crate::control::stats::Snapshot;
 use crate::control::subscribers::Subscribers;
+use crate::control::top::TopN;
 use msm_dpdk::{Eal, Mempool};
 use msm_table::Rcu;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// Config and preload file, validated before EAL starts.
@@ -179,6 +180,12 @@ pub fn run(cfg: Config, pre: Option<PreloadFile>) -> Result<(), RunError> {
     if let Some(a) = audit {
         service.set_audit(a);
     }
+    let top = TopN::new(
+        cfg.top_sample_every,
+        Duration::from_secs(u64::from(cfg.top_window_s)),
+        cfg.workers.len(),
+        Instant::now(),
+    );
     let ctl = ControlCtx {
         service,
         cfg,
@@ -189,6 +196,8 @@ pub fn run(cfg: Config, pre: Option<PreloadFile>) -> Result<(), RunError> {
         pool,
         counters: workers.counters,
         traces: workers.traces,
+        samples: workers.samples,
+        top,
         stop: workers.stop,
         worker_faults: workers.faults.clone(),
         admin: admin_srv,

@@ -14,6 +14,7 @@ use super::StartError;
 use crate::config::Config;
 use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::Plane;
+use crate::dataplane::sample::SampleRing;
 use crate::dataplane::trace::Trace;
 use crate::dataplane::worker::{self, WorkerCtx, WorkerFaults};
 use msm_dpdk::{Eal, Mempool, PortId, Ring, RingConsumer};
@@ -35,6 +36,8 @@ pub(super) struct Workers {
     pub counters: Arc<[Counters]>,
     /// Every worker's packet trace (`msm ctl trace`).
     pub traces: Arc<[Trace]>,
+    /// Every worker's traffic samples (the top-N view, `msm ctl top`).
+    pub samples: Arc<[SampleRing]>,
     /// Set to stop the workers and the control loop.
     pub stop: Arc<AtomicBool>,
     /// Workers that stopped on a panic.
@@ -81,6 +84,9 @@ pub(super) fn prepare(
         .map(|_| Counters::default())
         .collect();
     let traces: Arc<[Trace]> = (0..cfg.workers.len()).map(|_| Trace::default()).collect();
+    let samples: Arc<[SampleRing]> = (0..cfg.workers.len())
+        .map(|_| SampleRing::default())
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let mut rings = Vec::new();
     let mut launch = Vec::new();
@@ -114,6 +120,8 @@ pub(super) fn prepare(
             pool: pool.clone(),
             counters: counters.clone(),
             traces: traces.clone(),
+            samples: samples.clone(),
+            sample_every: cfg.top_sample_every,
             stop: stop.clone(),
             icmp_rate_per_sec: cfg.tunnel.icmp_rate_per_sec,
             icmp_burst: cfg.tunnel.icmp_burst,
@@ -125,6 +133,7 @@ pub(super) fn prepare(
         rings,
         counters,
         traces,
+        samples,
         stop,
         faults: Arc::new(WorkerFaults::default()),
     })

@@ -16,6 +16,7 @@ mod validate;
 pub use prefix::{Prefix, PrefixError};
 use raw::RawConfig;
 use std::path::{Path, PathBuf};
+pub use validate::DEFAULT_TOP_SAMPLE_EVERY;
 
 /// Which side of the MSM a port faces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +132,10 @@ pub struct Config {
     pub arp_retry_ms: u64,
     /// Most requests the control loop takes off the rings per iteration (one group commit).
     pub control_batch_max: usize,
+    /// The workers sample 1 packet in this many for the top-N view (a power of two; 0 = off).
+    pub top_sample_every: u32,
+    /// The top-N view's window (s): it shows the last one to two windows.
+    pub top_window_s: u32,
     pub registration: RegistrationConfig,
     pub ports: Vec<PortConfig>,
     pub workers: Vec<WorkerConfig>,

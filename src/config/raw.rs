@@ -54,6 +54,8 @@ pub(super) struct RawControl {
     pub unauthenticated_replies_per_sec: Option<u32>,
     pub unauthenticated_replies_per_source_per_sec: Option<u32>,
     pub journal_compact_bytes: Option<u64>,
+    pub top_sample_every: Option<u32>,
+    pub top_window_s: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

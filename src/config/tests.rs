@@ -127,6 +127,31 @@ fn metrics_listen_is_a_socket_address() {
 }
 
 #[test]
+fn top_sampling_settings() {
+    let c = Config::from_toml(GOOD).unwrap();
+    assert_eq!((c.top_sample_every, c.top_window_s), (1024, 10));
+    let text = GOOD.replacen(
+        "[home]",
+        "[control]\ntop_sample_every = 0\ntop_window_s = 60\n[home]",
+        1,
+    );
+    let c = Config::from_toml(&text).unwrap();
+    assert_eq!((c.top_sample_every, c.top_window_s), (0, 60));
+    for n in ["3", "1000", "2097152"] {
+        let e = bad(
+            "[home]",
+            &format!("[control]\ntop_sample_every = {n}\n[home]"),
+        );
+        assert_eq!(e.field, "control.top_sample_every");
+        assert!(e.reason.contains("power of two"), "{e}");
+    }
+    for n in ["0", "3601"] {
+        let e = bad("[home]", &format!("[control]\ntop_window_s = {n}\n[home]"));
+        assert_eq!(e.field, "control.top_window_s");
+    }
+}
+
+#[test]
 fn unknown_field_is_reported_with_line() {
     let e = bad("prefix_len = 29", "prefix_len = 29\nmtuu = 1500");
     assert!(e.field.starts_with("line "), "{e}");

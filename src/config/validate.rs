@@ -65,6 +65,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let metrics_listen = metrics_listen(&raw.control)?;
     let housekeeping_cpus = housekeeping_cpus(&raw.control)?;
     let audit = audit(&raw.control)?;
+    let (top_sample_every, top_window_s) = top(&raw.control)?;
     Ok(Config {
         eal_args: raw.eal.args,
         registration,
@@ -78,6 +79,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         control_ring_size: sizes.ring,
         arp_retry_ms: raw.control.arp_retry_ms.unwrap_or(1000).max(10),
         control_batch_max,
+        top_sample_every,
+        top_window_s,
         ports,
         workers,
         home_pools,
@@ -150,6 +153,29 @@ fn housekeeping_cpus(c: &RawControl) -> Result<Vec<usize>, ConfigError> {
     }
     Ok(cpus.clone())
 }
+
+/// `control.top_sample_every` (a power of two up to 2^20, or 0 = off) and
+/// `control.top_window_s` (1..=3600).
+fn top(c: &RawControl) -> Result<(u32, u32), ConfigError> {
+    let every = c.top_sample_every.unwrap_or(DEFAULT_TOP_SAMPLE_EVERY);
+    if every != 0 && (!every.is_power_of_two() || every > 1 << 20) {
+        return err(
+            "control.top_sample_every",
+            format!("{every}: a power of two 1..=1048576, or 0 (off)"),
+        );
+    }
+    let window = c.top_window_s.unwrap_or(10);
+    if !(1..=3600).contains(&window) {
+        return err(
+            "control.top_window_s",
+            format!("{window} is not in 1..=3600"),
+        );
+    }
+    Ok((every, window))
+}
+
+/// `control.top_sample_every` when not given.
+pub const DEFAULT_TOP_SAMPLE_EVERY: u32 = 1024;
 
 /// `control.metrics_listen`: an `IP:PORT` socket address.
 fn metrics_listen(c: &RawControl) -> Result<Option<std::net::SocketAddr>, ConfigError> {

@@ -14,6 +14,9 @@
 //!   the old one only if the whole file is valid (result in `stats`: `control.subscribers_reload`);
 //! * `trace N`, `trace show`, `trace clear`: record the next N packets of each worker on
 //!   their way through the pipeline ([`crate::dataplane::trace`]), show them, forget them;
+//! * `top [N]`: the N (default 10, at most 20) home addresses carrying the most traffic
+//!   over the last one to two `control.top_window_s`, estimated from the workers' 1-in-K
+//!   samples ([`crate::control::top`]);
 //! * `ping`.
 
 use crate::config::Prefix;
@@ -43,6 +46,8 @@ pub enum Command {
     Reload,
     /// The packet trace.
     Trace(TraceCommand),
+    /// The N home addresses carrying the most traffic (sampled; [`crate::control::top`]).
+    Top(usize),
 }
 
 /// `trace N` / `trace show` / `trace clear`.
@@ -73,7 +78,7 @@ impl std::str::FromStr for TraceCommand {
 pub enum CommandError {
     #[error("empty command")]
     Empty,
-    #[error("unknown command '{0}' (ping, stats, show, bind, unbind, reload, trace)")]
+    #[error("unknown command '{0}' (ping, stats, show, bind, unbind, reload, trace, top)")]
     Unknown(String),
     #[error("missing address")]
     MissingAddress,
@@ -85,6 +90,8 @@ pub enum CommandError {
     BadMsisdn(String),
     #[error("trace wants a packet count (1..), 'show' or 'clear', not '{0}'")]
     BadTrace(String),
+    #[error("top wants a count 1..=20, not '{0}'")]
+    BadTop(String),
     #[error("unexpected '{0}'")]
     Unexpected(String),
 }
@@ -113,6 +120,17 @@ pub fn parse_msisdn(s: &str) -> Result<u64, CommandError> {
         .map_err(|_| CommandError::BadMsisdn(s.to_string()))
 }
 
+/// Entries `top` shows without a count.
+pub const TOP_DEFAULT: usize = 10;
+
+/// The count of `top N`: 1..=[`crate::control::top::MAX_N`].
+pub fn parse_top(s: &str) -> Result<usize, CommandError> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=crate::control::top::MAX_N).contains(&n) => Ok(n),
+        _ => Err(CommandError::BadTop(s.to_string())),
+    }
+}
+
 fn addr(s: Option<&str>) -> Result<u32, CommandError> {
     parse_addr(s.ok_or(CommandError::MissingAddress)?)
 }
@@ -128,6 +146,7 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
         "show" => Command::Show(addr(w.next())?),
         "unbind" => Command::Unbind(addr(w.next())?),
         "trace" => Command::Trace(w.next().unwrap_or("").parse()?),
+        "top" => Command::Top(w.next().map_or(Ok(TOP_DEFAULT), parse_top)?),
         "bind" => {
             let home = addr(w.next())?;
             let coa = parse_care_of(w.next().ok_or(CommandError::MissingAddress)?)?;
@@ -152,6 +171,7 @@ impl fmt::Display for Command {
             Command::Trace(TraceCommand::Arm(n)) => write!(f, "trace {n}"),
             Command::Trace(TraceCommand::Show) => f.write_str("trace show"),
             Command::Trace(TraceCommand::Clear) => f.write_str("trace clear"),
+            Command::Top(n) => write!(f, "top {n}"),
             Command::Show(home) => write!(f, "show {}", ip(home)),
             Command::Unbind(home) => write!(f, "unbind {}", ip(home)),
             Command::Bind {

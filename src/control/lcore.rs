@@ -10,7 +10,8 @@
 //!    written into its request's mbuf ([`reg_io::write_reply`]) and sent on the control
 //!    tx queue of the port the request came in on;
 //! 3. resolves next hops by ARP through that tx queue on every port;
-//! 4. executes the operator commands waiting (the socket has its own thread:
+//! 4. drains the workers' traffic samples into the top-N view ([`crate::control::top`]),
+//!    and executes the operator commands waiting (the socket has its own thread:
 //!    [`crate::control::admin`]) and DPDK telemetry's binding queries
 //!    ([`crate::control::telemetry`]; counted as `admin_requests`);
 //! 5. expires bindings, compacts the journal, swaps in a reloaded subscriber store,
@@ -30,8 +31,10 @@ use crate::control::service::{BindError, RegistrationService, Reply, MAX_HELD};
 use crate::control::stats::{binding_json, ip_str, mac_str, Snapshot};
 use crate::control::subscribers::{LoadResult, Subscribers};
 use crate::control::telemetry;
+use crate::control::top::TopN;
 use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::Plane;
+use crate::dataplane::sample::SampleRing;
 use crate::dataplane::trace::Trace;
 use crate::dataplane::worker::WorkerFaults;
 use drain::RoundRobin;
@@ -90,6 +93,10 @@ pub struct ControlCtx {
     pub counters: Arc<[Counters]>,
     /// Every worker's packet trace (`msm ctl trace`).
     pub traces: Arc<[Trace]>,
+    /// Every worker's traffic samples, drained each iteration into `top`.
+    pub samples: Arc<[SampleRing]>,
+    /// The top-N view (`msm ctl top`, `top` in the stats).
+    pub top: TopN,
     pub stop: Arc<AtomicBool>,
     /// Workers that stopped on a panic: the loop raises `worker_stopped` and stops.
     pub worker_faults: Arc<WorkerFaults>,
@@ -190,6 +197,7 @@ impl ControlCtx {
                 last_arp = Instant::now();
                 self.resolve_neighbours(&mut cc);
             }
+            self.top.drain(&self.samples, Instant::now());
             for _ in 0..admin::PER_POLL {
                 let Some(p) = self.admin.as_ref().and_then(|a| a.next_command()) else {
                     break;
@@ -416,6 +424,7 @@ impl ControlCtx {
             Command::Stats => Ok(self.stats(cc)),
             Command::Reload => self.start_reload(),
             Command::Trace(t) => Ok(self.trace(t)),
+            Command::Top(n) => Ok(self.top.view(n, Instant::now())),
             Command::Show(home) => match self.service.writer().get(home) {
                 Some(b) => Ok(binding_json(&b)),
                 None => Err(AdminError::NoBinding(Ipv4Addr::from(home))),

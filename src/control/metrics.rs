@@ -23,6 +23,9 @@
 //! | `ports[i].<n>` | `msm_port_<n>_total{port}` (counter) |
 //! | `alarms` | `msm_alarm{name}` (gauge, 1 while active; the known alarms are always listed) |
 //! | `uptime_s` | `msm_uptime_seconds` (gauge) |
+//! | `top.top[i].bytes`, `.bytes_per_s` | `msm_top_bytes{rank,home}`, `msm_top_bytes_per_second{rank,home}` (gauge; the top 10 only, so at most 10 series each at a time) |
+//! | `top.samples.<kind>` | `msm_top_samples_total{kind}` (counter: taken, lost, downlink, uplink, other) |
+//! | `top.window_s`, `top.sample_every` | `msm_top_window_seconds`, `msm_top_sample_every` (gauge) |
 //! | (the control lcore) | `msm_registration_reply_latency_seconds` (histogram) |
 
 use crate::control::alarms;
@@ -285,6 +288,64 @@ fn control(s: &mut Scrape, c: &Map<String, Value>) {
     }
 }
 
+/// The top-N view (`top` of the stats document: [`crate::control::top::STATS_N`] entries).
+fn top(s: &mut Scrape, t: &Map<String, Value>) {
+    for e in t.get("top").and_then(Value::as_array).into_iter().flatten() {
+        let (Some(rank), Some(home)) = (
+            e.get("rank").and_then(Value::as_u64),
+            e.get("home").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let labels = vec![
+            ("rank".to_string(), rank.to_string()),
+            ("home".to_string(), home.to_string()),
+        ];
+        for (key, name, help) in [
+            (
+                "bytes",
+                "msm_top_bytes",
+                "Estimated bytes of a top home address over the view's window (sampled, scaled)",
+            ),
+            (
+                "bytes_per_s",
+                "msm_top_bytes_per_second",
+                "Estimated bytes/s of a top home address over the view's window",
+            ),
+        ] {
+            if let Some(v) = e.get(key).and_then(Value::as_f64) {
+                s.gauge(name, help, labels.clone(), v);
+            }
+        }
+    }
+    if let Some(c) = t.get("samples").and_then(Value::as_object) {
+        for (k, v) in numbers(c) {
+            s.counter(
+                "msm_top_samples",
+                "Traffic samples of the top-N view, by kind (taken, lost, downlink, uplink, other)",
+                label("kind", k),
+                as_u64(v),
+            );
+        }
+    }
+    for (key, name, help) in [
+        (
+            "window_s",
+            "msm_top_window_seconds",
+            "How much recent traffic the top-N view covers",
+        ),
+        (
+            "sample_every",
+            "msm_top_sample_every",
+            "The workers sample 1 packet in this many (0: off)",
+        ),
+    ] {
+        if let Some(v) = t.get(key).and_then(Value::as_f64) {
+            s.gauge(name, help, vec![], v);
+        }
+    }
+}
+
 /// Renders a stats document (and the latency histogram) in the OpenMetrics text format.
 pub fn render(doc: &Value, latency: &Histogram) -> String {
     let mut s = Scrape::default();
@@ -331,6 +392,9 @@ pub fn render(doc: &Value, latency: &Histogram) -> String {
                 );
             }
         }
+    }
+    if let Some(t) = doc.get("top").and_then(Value::as_object) {
+        top(&mut s, t);
     }
     let active: Vec<&str> = doc
         .get("alarms")
@@ -404,6 +468,8 @@ mod tests {
             "ports": [{"name": "wwan", "device": "net_af_packet0", "ipackets": 11}],
             "table": {"bindings": 3, "capacity": 64, "detail": "..."},
             "mempool": {"in_use": 5, "available": 100},
+            "top": {"sample_every": 1024, "window_s": 12.5, "samples": {"taken": 9, "lost": 1},
+                    "top": [{"rank": 1, "home": "192.0.2.10", "bytes": 2048000, "bytes_per_s": 163840.0}]},
         })
     }
 
@@ -432,6 +498,11 @@ mod tests {
             "msm_mempool_available 100.0",
             "msm_alarm{name=\"journal_cannot_commit\"} 1.0",
             "msm_alarm{name=\"worker_stopped\"} 0.0",
+            "msm_top_bytes{rank=\"1\",home=\"192.0.2.10\"} 2048000.0",
+            "msm_top_bytes_per_second{rank=\"1\",home=\"192.0.2.10\"} 163840.0",
+            "msm_top_samples_total{kind=\"lost\"} 1",
+            "msm_top_window_seconds 12.5",
+            "msm_top_sample_every 1024.0",
             "msm_registration_reply_latency_seconds_count 1",
             "# TYPE msm_drops counter",
             "# EOF",

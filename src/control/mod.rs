@@ -13,6 +13,7 @@
 //! * [`housekeeping`]: the CPUs of the background threads (merge, audit, metrics).
 //! * [`metrics`], [`telemetry`]: the Prometheus endpoint and DPDK telemetry's `/msm/...`
 //!   commands, both reading the stats document the control loop publishes.
+//! * [`top`]: the top-N view of the mobiles carrying the most traffic (sampled by the workers).
 
 pub mod admin;
 pub mod alarms;
@@ -28,3 +29,4 @@ pub mod service;
 pub mod stats;
 pub mod subscribers;
 pub mod telemetry;
+pub mod top;

@@ -98,6 +98,7 @@ impl ControlCtx {
             },
             "mempool": {"in_use": self.pool.in_use(), "available": self.pool.available()},
             "neighbours": neigh,
+            "top": self.top.view(crate::control::top::STATS_N, std::time::Instant::now()),
         })
     }
 

@@ -11,6 +11,8 @@
 //! * [`buf`]: the packet buffer trait and a `Vec`-backed buffer for tests and tools.
 //! * [`neigh`]: the next hops' MAC addresses (ARP cache shared with the control lcore).
 //! * [`counters`]: per-worker event and drop-reason counters, grouped by stage.
+//! * [`trace`] and [`sample`]: the packet trace (`msm ctl trace`) and the 1-in-K traffic
+//!   samples of the top-N view (`msm ctl top`), both out of the hot loop.
 //! * [`instrument`]: optional per-stage cycle counters (feature `stage-cycles`).
 
 pub mod buf;
@@ -24,6 +26,7 @@ pub mod instrument;
 mod local;
 pub mod neigh;
 pub mod pipeline;
+pub mod sample;
 pub mod trace;
 pub mod worker;
 

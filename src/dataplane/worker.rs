@@ -14,6 +14,10 @@
 //! summaries are inline arrays set up before the loop), no locks, no syscalls, no atomic
 //! read-modify-write: counters are single-writer load+store.
 //!
+//! The packet trace (`trace.rs`) and the top-N sampling (`sample.rs`) are checked once per
+//! poll round; a round that traces or holds the packet to sample runs in `slow_round`, a
+//! cold, out-of-line copy of the loop, so that the common loop compiles as without them.
+//!
 //! With the `stage-cycles` feature the loop is timed per stage ([`Clock`] laps, see
 //! `instrument.rs`); without it those calls are empty and compile to nothing.
 
@@ -23,6 +27,7 @@ use crate::dataplane::instrument::{Clock, Stage, Step};
 use crate::dataplane::pipeline::{
     self, Action, Bindings, Lookup, PacketBuf, Plane, RateLimit, WorkerLocal,
 };
+use crate::dataplane::sample::{self, SampleRing, Sampler};
 use crate::dataplane::trace::{self, Trace};
 use msm_dpdk::{Mbuf, MbufBurst, Mempool, RingProducer, RxQueue, TxQueue};
 use msm_table::{RcuReader, TableHandle, TableView};
@@ -90,6 +95,10 @@ pub struct WorkerCtx {
     pub counters: Arc<[Counters]>,
     /// Every worker's packet trace (`msm ctl trace`); this worker writes `traces[index]`.
     pub traces: Arc<[Trace]>,
+    /// Every worker's traffic samples (the top-N view); this worker writes `samples[index]`.
+    pub samples: Arc<[SampleRing]>,
+    /// Sample 1 packet in this many (`control.top_sample_every`); 0 = off.
+    pub sample_every: u32,
     pub stop: Arc<AtomicBool>,
     pub icmp_rate_per_sec: u32,
     pub icmp_burst: u32,
@@ -223,7 +232,7 @@ fn classify_mbuf(out: &mut Classified, plane: &Plane, c: &Counters, port: u16, m
     classify_into(out, plane, c, port, m.data());
 }
 
-/// What one poll round works with (for [`traced_round`]).
+/// What one poll round works with (for [`slow_round`]).
 struct Round<'r> {
     plane: &'r Plane,
     table: &'r TableHandle,
@@ -234,19 +243,24 @@ struct Round<'r> {
     hz: u64,
 }
 
-/// One poll round of every rx queue while `msm ctl trace N` is armed: the same steps as
-/// [`run`]'s loop (without the stage clock), each packet recorded. Out of line and cold,
-/// so that the untraced loop is compiled as if tracing did not exist.
+/// One poll round of every rx queue while `msm ctl trace N` is armed, or when the
+/// packet to sample for the top-N view ([`Sampler`]) may be in it: the same steps as
+/// [`run`]'s loop (without the stage clock), each packet recorded if tracing, the
+/// sampled packet's home address, length and direction written to the worker's sample
+/// ring. Out of line and cold, so that the common loop is compiled as if tracing and
+/// sampling did not exist.
 #[cold]
 #[inline(never)]
-fn traced_round(
+fn slow_round(
     r: Round<'_>,
     rx: &mut [(u16, RxQueue)],
     local: &mut WorkerLocal,
     tr: &Trace,
+    sampler: &mut Sampler<'_>,
     index: usize,
 ) {
     let c = local.counters;
+    let tracing = tr.armed();
     let mut idle = true;
     for (port, rxq) in rx.iter_mut() {
         let n = r.burst.rx(rxq);
@@ -256,20 +270,32 @@ fn traced_round(
         idle = false;
         local.now = msm_dpdk::rdtsc();
         local.now_s = local.now / r.hz;
+        // The number of this burst's first packet, as the sampler counts them.
+        let first = c.get_event(Event::RxPackets);
         c.event(Event::Bursts);
         c.event_n(Event::RxPackets, n as u64);
         {
             let guard = r.reader.begin();
             let view = r.table.view(&guard);
-            for (m, cls) in r.burst.iter().zip(r.classes.iter_mut()) {
+            for (i, (m, cls)) in r.burst.iter().zip(r.classes.iter_mut()).enumerate() {
                 classify_mbuf(cls, r.plane, c, *port, m);
+                cls.prefetch(&view);
+                let k = first + i as u64;
+                if sampler.wants(k) {
+                    sampler.take(k, sample::sample_of(r.plane, cls, m.len()));
+                }
             }
             for (mut m, cls) in r.burst.drain().zip(r.classes.iter()) {
-                let before = trace::Before::take(c);
-                let action = pipeline::process(r.plane, local, &view, &mut m, cls);
-                let found = trace::lookup_key(cls).map(|k| view.lookup(k));
-                r.out.enqueue(r.plane, local, m, action, cls.ingress);
-                trace::record(tr, index, cls, found, &action, c, &before);
+                if tracing {
+                    let before = trace::Before::take(c);
+                    let action = pipeline::process(r.plane, local, &view, &mut m, cls);
+                    let found = trace::lookup_key(cls).map(|k| view.lookup(k));
+                    r.out.enqueue(r.plane, local, m, action, cls.ingress);
+                    trace::record(tr, index, cls, found, &action, c, &before);
+                } else {
+                    let action = pipeline::process(r.plane, local, &view, &mut m, cls);
+                    r.out.enqueue(r.plane, local, m, action, cls.ingress);
+                }
             }
         }
         r.out.flush_tx(c);
@@ -293,12 +319,17 @@ pub fn run(ctx: WorkerCtx) -> i32 {
         pool,
         counters,
         traces,
+        samples,
+        sample_every,
         stop,
         icmp_rate_per_sec,
         icmp_burst,
     } = ctx;
     let c = &counters[index];
     let tr = &traces[index];
+    let mut sampler = Sampler::new(&samples[index], sample_every, index as u64 + 1);
+    // Most packets one poll round can receive (for the sampler's check).
+    let round_max = (BURST * rx.len()) as u64;
     let hz = msm_dpdk::tsc_hz().max(1);
     let mut local = WorkerLocal {
         counters: c,
@@ -325,8 +356,9 @@ pub fn run(ctx: WorkerCtx) -> i32 {
     let mut clock = Clock::new();
 
     while !stop.load(Ordering::Relaxed) {
-        if tr.armed() {
-            // `msm ctl trace N`: this round out of line, every packet recorded.
+        if tr.armed() || sampler.due(c.get_event(Event::RxPackets), round_max) {
+            // `msm ctl trace N`, or the packet to sample may be in this round: the round
+            // out of line.
             let round = Round {
                 plane: &plane,
                 table: &table,
@@ -336,7 +368,7 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                 out: &mut out,
                 hz,
             };
-            traced_round(round, &mut rx, &mut local, tr, index);
+            slow_round(round, &mut rx, &mut local, tr, &mut sampler, index);
             continue;
         }
         let mut idle = true;

@@ -3,7 +3,9 @@
 # endpoint scraped by a real Prometheus server (Debian's `prometheus`), which must see the
 # target up and return the MSM's counters for a query; systemd's notify protocol (this
 # machine has no systemd as PID 1: a listener on NOTIFY_SOCKET stands in for it, with
-# WATCHDOG_USEC set) and the unit file checked by `systemd-analyze verify`.
+# WATCHDOG_USEC set) and the unit file checked by `systemd-analyze verify`; the packet
+# trace, the audit log, and the top-N view (`msm ctl top`, two mobiles with very different
+# traffic).
 # Cleans up its namespaces and processes on every exit path.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,6 +41,9 @@ sed -i "/^\[control\]/a audit_log = \"$WORK/audit.jsonl\"\naudit_log_max_bytes =
 # CPU 1 (the worker's here): neither the control lcore's CPU the threads would inherit
 # nor "every CPU", so the check below tells that the setting moved them.
 sed -i "/^\[control\]/a housekeeping_cpus = [1]" "$WORK/msm.toml"
+# The top-N view: 1 packet in 4 sampled (production: 1024), so that a few hundred packets
+# give a usable estimate.
+sed -i "/^\[control\]/a top_sample_every = 4\ntop_window_s = 30" "$WORK/msm.toml"
 
 # systemd's side of the notify protocol: every datagram on one line ('|' for newlines).
 /usr/bin/python3 -c "
@@ -108,6 +113,35 @@ PY
 check "trace show: the echo request tunnelled (ingress, binding, action, event) and the reply decapsulated" trace_shows
 check "trace clear" bash -c "$MSM ctl --socket $SOCK trace clear >/dev/null && $MSM ctl --socket $SOCK trace show | grep -q '\"records\":\[\]'"
 
+# --- the top-N view: two mobiles with very different traffic --------------------------------
+# 192.0.2.10 (bound, care-of 203.0.113.10): 300 echo requests of 1042-byte frames down the
+# tunnel, and the 300 replies (1062 bytes) back up it; 192.0.2.11 (no binding: forwarded to
+# the WWAN, unanswered): 40 frames of 142 bytes.
+check "traffic: 300 x 1000-byte pings to 192.0.2.10" nsx inet ping -q -c 300 -i 0.005 -s 1000 -W 2 192.0.2.10
+nsx inet ping -q -c 40 -i 0.005 -s 100 -W 1 192.0.2.11 >/dev/null 2>&1
+top_ranks() {
+  ctl top 5 >"$WORK/top.json" || return 1
+  /usr/bin/python3 - "$WORK/top.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); t = d["top"]
+print(json.dumps(d))
+heavy = 300 * 1042 + 300 * 1062  # +- the earlier pings (a few hundred bytes)
+ok = d["sample_every"] == 4 and len(t) >= 2 and t[0]["home"] == "192.0.2.10"
+ok = ok and 0.6 * heavy <= t[0]["bytes"] <= 1.5 * heavy and t[0]["bytes_min"] <= t[0]["bytes"]
+ok = ok and t[0]["downlink_bytes"] > 0 and t[0]["uplink_bytes"] > 0 and t[0]["samples"] >= 50
+light = [e for e in t if e["home"] == "192.0.2.11"]
+ok = ok and len(light) == 1 and light[0]["rank"] > 1 and light[0]["bytes"] < 0.1 * t[0]["bytes"]
+s = d["samples"]
+ok = ok and s["lost"] == 0 and s["taken"] == s["downlink"] + s["uplink"] + s["other"] and s["downlink"] > 0
+print("heavy estimate", t[0]["bytes"], "of", heavy)
+sys.exit(0 if ok else 1)
+PY
+}
+check "ctl top 5: 192.0.2.10 first with a byte estimate within -40/+50 % of its traffic, 192.0.2.11 after it" top_ranks
+check "ctl top: the count is checked on the client (21 refused)" bash -c "! $MSM ctl --socket $SOCK top 21 2>/dev/null"
+top_in_stats() { [ "$(stat top.top.0.home)" = 192.0.2.10 ]; }
+check "stats: top.top[0] is 192.0.2.10" top_in_stats
+
 # --- the registration audit log -------------------------------------------------------------
 audit_has() { # python condition on the record r: some line matches
   for _ in $(seq 20); do
@@ -146,12 +180,13 @@ endpoint() {
     sleep 0.2
   done
   head -1 <<<"$out"
-  grep -E '^msm_(events_total\{event="downlink_tunnel"|registration_replies_total|alarm|table_bindings)' <<<"$out"
+  grep -E '^msm_(events_total\{event="downlink_tunnel"|registration_replies_total|alarm|table_bindings|top_)' <<<"$out"
   grep -q '^application/openmetrics-text' <<<"$out" &&
     grep -q 'msm_events_total{event="downlink_tunnel"} [1-9]' <<<"$out" &&
     grep -q 'msm_registration_replies_total{code="0"} [1-9]' <<<"$out" &&
     grep -q 'msm_registration_reply_latency_seconds_count [1-9]' <<<"$out" &&
     grep -q 'msm_alarm{name="journal_cannot_commit"} 0' <<<"$out" &&
+    grep -q 'msm_top_bytes{rank="1",home="192.0.2.10"} [1-9]' <<<"$out" &&
     tail -1 <<<"$out" | grep -q '^# EOF'
 }
 check "GET /metrics: OpenMetrics with the MSM's counters" endpoint

@@ -29,9 +29,11 @@ use crate::source::{Check, Installed, Source};
 use crate::traffic::{self, Expect, Frames, Traffic};
 use hdrhistogram::Histogram;
 use msm::config::{Prefix, Role};
+use msm::control::top::TopN;
 use msm::dataplane::counters::{Counters, DropReason, Event};
 use msm::dataplane::neigh::Neighbours;
 use msm::dataplane::pipeline::{NextHop, Plane, PortInfo};
+use msm::dataplane::sample::SampleRing;
 use msm::dataplane::worker::{self, WorkerCtx};
 use msm_dpdk::{
     rdtsc, Eal, MbufBurst, Mempool, PortConf, PortId, Ring, RingConsumer, RingPort, RingProducer,
@@ -44,7 +46,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The Internet-side device (an EAL `--vdev`).
 pub const INET_DEVICE: &str = "net_null0";
@@ -106,6 +108,11 @@ pub struct RunSpec<'a> {
     pub pace_mpps: Option<f64>,
     /// Bindings may move to `moved_coa` during the run (storm).
     pub moving: bool,
+    /// The operator surface on the worker: sample 1 packet in this many for the top-N
+    /// view (`control.top_sample_every`; 0 = off), the main lcore draining the samples
+    /// into the view as the control lcore does. The packet trace is always there,
+    /// unarmed (its check runs every poll round either way).
+    pub sample_every: u32,
 }
 
 /// HDR histogram summary of a latency run (ns).
@@ -201,6 +208,12 @@ pub struct RunResult {
     pub profile: Option<Vec<String>>,
     /// Attempts made (a contended run is repeated; see `contended`).
     pub attempts: u32,
+    /// The top-N sampling of the run: K (0 = off), samples taken / lost, and the view's
+    /// first entry (home, estimated bytes) at the end.
+    pub sample_every: u32,
+    pub samples_taken: u64,
+    pub samples_lost: u64,
+    pub top_first: Option<(String, u64)>,
 }
 
 impl RunResult {
@@ -471,6 +484,15 @@ impl Harness {
         let counters: Arc<[Counters]> = (0..nw).map(|_| Counters::default()).collect();
         let traces: Arc<[msm::dataplane::trace::Trace]> =
             (0..nw).map(|_| Default::default()).collect();
+        let samples: Arc<[SampleRing]> = (0..nw).map(|_| Default::default()).collect();
+        let mut top = (spec.sample_every > 0).then(|| {
+            TopN::new(
+                spec.sample_every,
+                Duration::from_secs(10),
+                nw,
+                Instant::now(),
+            )
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let mut srcs = Vec::new();
         let mut chks = Vec::new();
@@ -516,6 +538,8 @@ impl Harness {
                         pool: self.pool.clone(),
                         counters: counters.clone(),
                         traces: traces.clone(),
+                        samples: samples.clone(),
+                        sample_every: spec.sample_every,
                         stop: stop.clone(),
                         icmp_rate_per_sec: 100,
                         icmp_burst: 10,
@@ -586,9 +610,15 @@ impl Harness {
         let mut next_mark = rdtsc() + ticks(timing.warmup_ms);
         // Latest a mark was sampled after its time (the main lcore lost its CPU).
         let mut late_ticks = 0u64;
+        let metrics = msm::control::metrics::Metrics::default();
+        let mut scraped = 0usize;
         let (drops_last, pool_running) = loop {
             let now = rdtsc();
             if now < next_mark {
+                if let Some(t) = top.as_mut() {
+                    // What the control lcore does every iteration.
+                    t.drain(&samples, Instant::now());
+                }
                 match storm.as_mut() {
                     Some(f) if snaps.len() >= mid_mark => storm_updates += f(),
                     _ => {
@@ -621,6 +651,19 @@ impl Harness {
                 oncpu_ns: oncpu,
                 steal_ticks: steal,
             });
+            if let Some(t) = &top {
+                // The control lcore's stats document and a Prometheus scrape of it, at
+                // each mark (off the worker's CPU, as on the appliance).
+                let total: serde_json::Map<String, serde_json::Value> = sum_snapshot()
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::json!(v)))
+                    .collect();
+                metrics.publish(serde_json::json!({
+                    "total": total,
+                    "top": t.view(msm::control::top::STATS_N, Instant::now()),
+                }));
+                scraped += metrics.render().len();
+            }
             if snaps.len() == 1 {
                 drops_first = sum_snapshot();
                 stage_window.start(&counters[0]);
@@ -695,6 +738,22 @@ impl Harness {
             notes.push(format!(
                 "{} mbufs not returned to the pool",
                 pool.in_use_after
+            ));
+        }
+        let top_first = top.as_mut().and_then(|t| {
+            t.drain(&samples, Instant::now());
+            let v = t.view(1, Instant::now());
+            let e = v["top"].get(0)?;
+            Some((e["home"].as_str()?.to_string(), e["bytes"].as_u64()?))
+        });
+        let sample_counts = top.as_ref().map(|t| t.counts()).unwrap_or_default();
+        if top.is_some() && scraped == 0 {
+            notes.push("the operator surface rendered no metrics".into());
+        }
+        if sample_counts.lost > 0 {
+            notes.push(format!(
+                "{} top-N samples lost (ring full)",
+                sample_counts.lost
             ));
         }
         let late_ms = late_ticks as f64 / hz as f64 * 1e3;
@@ -801,6 +860,10 @@ impl Harness {
             notes,
             profile,
             attempts: 1,
+            sample_every: spec.sample_every,
+            samples_taken: sample_counts.taken,
+            samples_lost: sample_counts.lost,
+            top_first,
         })
     }
 

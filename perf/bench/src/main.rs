@@ -33,6 +33,7 @@ use clap::Parser;
 use harness::{
     Harness, RunResult, RunSpec, Timing, WorkerKind, WorkerLcore, INET_DEVICE, PACED_VDEV,
 };
+use msm::config::DEFAULT_TOP_SAMPLE_EVERY;
 use msm_dpdk::Eal;
 use msm_table::{Rcu, RcuReader, TableConfig, TableHandle, TableWriter};
 use rand::rngs::StdRng;
@@ -149,6 +150,18 @@ struct Args {
     /// the perf.data files into this directory.
     #[arg(long)]
     profile: Option<PathBuf>,
+    /// Operator-surface A/B (issue 13, "no measurable data-plane cost with all of it
+    /// on, in the same run"): this many interleaved rounds of the worker with the
+    /// operator surface off (no top-N sampling) and on (sampling 1 in
+    /// `control.top_sample_every`'s default, the main lcore draining the samples into the
+    /// top-N view and rendering the stats document and a Prometheus scrape at each
+    /// mark), downlink and uplink at the smallest and the largest table. The packet
+    /// trace is present and unarmed in both. 0: none.
+    #[arg(long, default_value_t = 0)]
+    operator_ab: usize,
+    /// Measurement window of each operator A/B run (ms; warm-up: a third of it).
+    #[arg(long, default_value_t = 1500)]
+    operator_ab_window_ms: u64,
     /// RNG seed (population, sequences).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -260,7 +273,7 @@ fn log_testpmd(r: &testpmd::TestpmdResult) {
 fn log_run(r: &RunResult, hz: u64) {
     eprintln!(
         "msm-bench: {:<22} {:6.2} Mpps ({:6.2} per on-CPU s, {:6.2} worker-only, {:5.1} ns/pkt)  ticks/pkt {:4.0} = source {:3.0} + check {:2.0} + worker {:4.0}  \
-         burst {:4.1}  drops {}  checked {} bad {}  pool in use {}  cpu lost {:.1} ms{}{}{}",
+         burst {:4.1}  drops {}  checked {} bad {}  pool in use {}  cpu lost {:.1} ms{}{}{}{}",
         r.name,
         r.mpps,
         r.mpps_oncpu(),
@@ -284,6 +297,10 @@ fn log_run(r: &RunResult, hz: u64) {
             "  storm: {:.2} -> {:.2} Mpps with {} updates in {:.1} s",
             s.quiet_mpps, s.storm_mpps, s.updates, s.seconds
         )),
+        if r.sample_every == 0 { String::new() } else { format!(
+            "  top-N: 1/{} sampled {} lost {} first {:?}",
+            r.sample_every, r.samples_taken, r.samples_lost, r.top_first
+        ) },
         if r.notes.is_empty() { String::new() } else { format!("  NOTES: {}", r.notes.join("; ")) }
     );
 }
@@ -506,6 +523,8 @@ fn spec<'a>(
         profile: None,
         pace_mpps: None,
         moving: false,
+        // As `msm run` does by default: the top-N sampling on.
+        sample_every: DEFAULT_TOP_SAMPLE_EVERY,
     }
 }
 
@@ -606,6 +625,7 @@ fn bench(a: &Args) -> Result<(), String> {
         + 2
         + a.storm_rates.len()
         + a.latency_loads.len()
+        + 4 * a.operator_ab
         + max_workers * (max_workers + 1) / 2;
     for &n in &a.sizes {
         let t = Instant::now();
@@ -679,6 +699,55 @@ fn bench(a: &Args) -> Result<(), String> {
                     bindings: n,
                     run: r,
                 });
+            }
+        }
+        if a.operator_ab > 0 && (n == smallest || n == largest) {
+            let t = Timing {
+                warmup_ms: a.operator_ab_window_ms / 3,
+                window_ms: a.operator_ab_window_ms,
+                sample_ms: (a.operator_ab_window_ms / 4).max(1),
+            };
+            for traffic in [Traffic::Downlink, Traffic::Uplink] {
+                let mut ab = report::OperatorAb {
+                    bindings: n,
+                    traffic,
+                    frames: f0,
+                    off: Vec::new(),
+                    on: Vec::new(),
+                };
+                for round in 0..a.operator_ab {
+                    // Alternate which goes first, so that a drift favours neither.
+                    let order = if round % 2 == 0 {
+                        [false, true]
+                    } else {
+                        [true, false]
+                    };
+                    for on in order {
+                        let name = format!(
+                            "operator-{}-{}-{}-{}",
+                            if on { "on" } else { "off" },
+                            traffic.name(),
+                            size_label(n),
+                            f0.label()
+                        );
+                        let mut sp = spec(&name, traffic, f0, &seq, t);
+                        sp.sample_every = if on { DEFAULT_TOP_SAMPLE_EVERY } else { 0 };
+                        let r = measure(
+                            &mut h,
+                            &eal,
+                            sp,
+                            || msm_workers(&table, &mut readers, 1),
+                            None,
+                            retry,
+                        )?;
+                        if on {
+                            ab.on.push(r)
+                        } else {
+                            ab.off.push(r)
+                        }
+                    }
+                }
+                rep.operator_ab.push(ab);
             }
         }
         if !a.no_mix {

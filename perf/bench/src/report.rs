@@ -89,6 +89,41 @@ impl Scaling {
     }
 }
 
+/// The operator-surface A/B at one table size and direction: interleaved rounds with
+/// the top-N sampling (and its consumer) off and on.
+#[derive(Debug, Clone)]
+pub struct OperatorAb {
+    pub bindings: usize,
+    pub traffic: Traffic,
+    pub frames: Frames,
+    pub off: Vec<RunResult>,
+    pub on: Vec<RunResult>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+impl OperatorAb {
+    /// Median Mpps off, on, and on/off (packet source included, and worker only).
+    pub fn medians(&self, hz: u64) -> (f64, f64, f64, f64) {
+        let m = |v: &[RunResult], w: bool| {
+            median(
+                v.iter()
+                    .map(|r| if w { r.worker_mpps(hz) } else { r.mpps })
+                    .collect(),
+            )
+        };
+        let (off, on) = (m(&self.off, false), m(&self.on, false));
+        (off, on, on / off, m(&self.on, true) / m(&self.off, true))
+    }
+}
+
 /// Everything one invocation measured.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -121,6 +156,8 @@ pub struct Report {
     pub storm: Vec<(f64, MsmRun)>,
     pub scaling: Option<Scaling>,
     pub churn: Option<Churn>,
+    /// The operator-surface A/B (`--operator-ab`).
+    pub operator_ab: Vec<OperatorAb>,
     pub external: External,
 }
 
@@ -657,6 +694,57 @@ impl Report {
             let _ = writeln!(s, "```\n");
         }
 
+        if !self.operator_ab.is_empty() {
+            let _ = writeln!(s, "## The operator surface on and off (same run)\n");
+            let _ = writeln!(
+                s,
+                "Interleaved rounds (off/on, then on/off, ...) of the worker with the operator surface \
+                 off (no top-N sampling) and on (1 in {} packets sampled, the main lcore draining the \
+                 samples into the top-N view and rendering the stats document and a Prometheus scrape \
+                 at each mark); the packet trace is present and unarmed in both. Medians over the \
+                 rounds; on a shared VM a single run varies by +-15 %.\n",
+                msm::config::DEFAULT_TOP_SAMPLE_EVERY
+            );
+            let _ = writeln!(
+                s,
+                "| run | Mpps off (per round) | Mpps on (per round) | on/off (medians) | worker-only on/off | samples taken (on, per run) | top-1 estimate (on, last run) |"
+            );
+            let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- |");
+            for ab in &self.operator_ab {
+                let (_, _, ratio, wratio) = ab.medians(self.tsc_hz);
+                let l = |v: &[RunResult]| fmt_list(&v.iter().map(|r| r.mpps).collect::<Vec<_>>());
+                let taken: Vec<String> = ab
+                    .on
+                    .iter()
+                    .map(|r| {
+                        let lost = if r.samples_lost > 0 {
+                            format!(" ({} lost)", r.samples_lost)
+                        } else {
+                            String::new()
+                        };
+                        format!("{}{lost}", r.samples_taken)
+                    })
+                    .collect();
+                let first = ab
+                    .on
+                    .last()
+                    .and_then(|r| r.top_first.as_ref())
+                    .map_or("-".to_string(), |(h, b)| {
+                        format!("{h}: {:.1} MB", *b as f64 / 1e6)
+                    });
+                let _ = writeln!(
+                    s,
+                    "| {}-{}-{} | {} | {} | {ratio:.3} | {wratio:.3} | {} | {first} |",
+                    ab.traffic.name(),
+                    size_label(ab.bindings),
+                    ab.frames.label(),
+                    l(&ab.off),
+                    l(&ab.on),
+                    taken.join(", "),
+                );
+            }
+            let _ = writeln!(s);
+        }
         let _ = writeln!(s, "## How it is measured\n");
         let _ = writeln!(s, "{}", method_text(self));
         s
@@ -719,6 +807,22 @@ impl Report {
                 "run": run_json(&p.run, hz),
             })).collect::<Vec<_>>(),
             "suite": self.suite_json(),
+            "operator_ab": self.operator_ab.iter().map(|ab| {
+                let (off, on, ratio, wratio) = ab.medians(hz);
+                json!({
+                    "traffic": ab.traffic.name(), "bindings": ab.bindings,
+                    "frame_bytes": ab.frames.label(),
+                    "sample_every": msm::config::DEFAULT_TOP_SAMPLE_EVERY,
+                    "off_mpps": ab.off.iter().map(|r| r.mpps).collect::<Vec<_>>(),
+                    "on_mpps": ab.on.iter().map(|r| r.mpps).collect::<Vec<_>>(),
+                    "off_worker_only_mpps": ab.off.iter().map(|r| r.worker_mpps(hz)).collect::<Vec<_>>(),
+                    "on_worker_only_mpps": ab.on.iter().map(|r| r.worker_mpps(hz)).collect::<Vec<_>>(),
+                    "median_off_mpps": off, "median_on_mpps": on,
+                    "on_over_off": ratio, "worker_only_on_over_off": wratio,
+                    "on_samples_taken": ab.on.iter().map(|r| r.samples_taken).collect::<Vec<_>>(),
+                    "on_samples_lost": ab.on.iter().map(|r| r.samples_lost).collect::<Vec<_>>(),
+                })
+            }).collect::<Vec<_>>(),
         })
     }
 }
@@ -791,6 +895,9 @@ fn run_json(r: &RunResult, hz: u64) -> Value {
         "sampling_late_ms": r.late_ms,
         "worker_oncpu_seconds": r.oncpu_s, "mpps_per_oncpu_second": r.mpps_oncpu(),
         "attempts": r.attempts, "notes": r.notes, "profile": r.profile,
+        "top_sample_every": r.sample_every, "top_samples_taken": r.samples_taken,
+        "top_samples_lost": r.samples_lost,
+        "top_first": r.top_first.as_ref().map(|(h, b)| json!({"home": h, "bytes": b})),
     })
 }
 

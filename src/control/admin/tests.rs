@@ -52,6 +52,12 @@ fn parse_commands() {
         );
     }
     assert!(parse("trace 5 6").is_err());
+    assert_eq!(parse("top"), Ok(Command::Top(10)));
+    assert_eq!(parse("top 20"), Ok(Command::Top(20)));
+    for bad in ["top 0", "top 21", "top x", "top -1"] {
+        assert!(matches!(parse(bad), Err(CommandError::BadTop(_))), "{bad}");
+    }
+    assert!(parse("top 5 6").is_err());
 }
 
 /// What `msm ctl` sends is the line the server parses back.
@@ -68,6 +74,7 @@ fn display_is_the_request_line() {
         "trace 20",
         "trace show",
         "trace clear",
+        "top 3",
     ] {
         let c = parse(line).unwrap();
         assert_eq!(c.to_string(), line);
