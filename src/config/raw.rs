@@ -53,6 +53,7 @@ pub(super) struct RawControl {
     pub unauthenticated_replies_per_sec: Option<u32>,
     pub unauthenticated_replies_per_source_per_sec: Option<u32>,
     pub journal_compact_bytes: Option<u64>,
+    pub nat_keepalive_secs: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -213,9 +213,7 @@ fn frame(ip: &[u8]) -> Vec<u8> {
 
 fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     let mut b = Vec::new();
-    for w in [0xa1b2_c3d4u32] {
-        b.extend_from_slice(&w.to_le_bytes());
-    }
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     b.extend_from_slice(&2u16.to_le_bytes());
     b.extend_from_slice(&4u16.to_le_bytes());
     b.extend_from_slice(&0i32.to_le_bytes());
