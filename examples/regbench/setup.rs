@@ -226,6 +226,7 @@ fn state_costs(
             &Binding {
                 home: s.home,
                 coa: Some(u32::from(p.care_of)),
+                port: 0,
                 msisdn: s.msisdn,
                 expires_at: exp,
             },
@@ -326,6 +327,7 @@ impl Setup {
             unauthenticated_replies_per_sec: 4_000_000,
             unauthenticated_replies_per_source_per_sec: 4_000_000,
             journal_compact_bytes: args.compact_mib << 20,
+            nat_keepalive_s: 110,
         };
         let compact_bytes = cfg.journal_compact_bytes;
         let (writer, readers) = self.table(n, now0);

@@ -531,6 +531,7 @@ fn journal_replay() {
     let b = |home: u32, coa: Option<u32>, expires_at: u32| Binding {
         home,
         coa,
+        port: 0,
         msisdn: 491700000000 + u64::from(home & 0xff),
         expires_at,
     };

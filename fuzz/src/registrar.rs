@@ -94,6 +94,7 @@ fn cfg() -> RegistrationConfig {
         unauthenticated_replies_per_sec: 10,
         unauthenticated_replies_per_source_per_sec: 3,
         journal_compact_bytes: 1 << 20,
+        nat_keepalive_s: 110,
     }
 }
 

@@ -114,7 +114,13 @@ pub(super) fn plane(cfg: &Config, infos: Vec<PortInfo>) -> Result<Plane, StartEr
         to_internet,
         to_wwan,
         outer_ttl: cfg.tunnel.outer_ttl,
-        mss_max: cfg.tunnel.mss_clamp.then(|| ip_.mtu.saturating_sub(60)),
+        // IPv4 + TCP headers (40) plus the larger tunnel overhead: a MIP Tunnel Data
+        // message (RFC 3519: IPv4 20 + UDP 8 + 4) to a mobile behind a NAT, so that
+        // clamped segments fit either tunnel (IP-in-IP adds only 20).
+        mss_max: cfg.tunnel.mss_clamp.then(|| {
+            ip_.mtu
+                .saturating_sub(40 + crate::dataplane::NAT_OUTER as u16)
+        }),
         neigh,
     })
 }

@@ -90,6 +90,7 @@ fn apply_preload(
         let binding = Binding {
             home: b.home,
             coa: b.coa,
+            port: 0,
             msisdn: b.msisdn,
             expires_at: u32::MAX,
         };
@@ -130,7 +131,7 @@ fn replay_journal(
     for rec in r.live(now) {
         let b = rec.binding();
         writer
-            .upsert(b.home, b.coa, b.msisdn, b.expires_at)
+            .upsert_endpoint(b.home, b.coa, b.port, b.msisdn, b.expires_at)
             .map_err(|source| StartError::Replay {
                 home: Ipv4Addr::from(b.home),
                 source,
@@ -189,6 +190,7 @@ mod tests {
         let b11 = Binding {
             home: ip("192.0.2.11"),
             coa: Some(ip("203.0.113.99")),
+            port: 0,
             msisdn: 491700000011,
             expires_at: u32::MAX,
         };

@@ -112,6 +112,9 @@ pub struct RegistrationConfig {
     pub unauthenticated_replies_per_source_per_sec: u32,
     /// Compact the journal when its log exceeds this many bytes.
     pub journal_compact_bytes: u64,
+    /// Keepalive interval (seconds) sent in the UDP Tunnel Reply extension to mobiles
+    /// behind a NAT (RFC 3519; PROTOCOL.md section 3).
+    pub nat_keepalive_s: u16,
 }
 
 #[derive(Debug, Clone)]

@@ -56,6 +56,7 @@ pub(super) struct RawControl {
     pub journal_compact_bytes: Option<u64>,
     pub top_sample_every: Option<u32>,
     pub top_window_s: Option<u32>,
+    pub nat_keepalive_secs: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]

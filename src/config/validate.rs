@@ -526,6 +526,13 @@ fn registration(rc: &RawControl) -> Result<RegistrationConfig, ConfigError> {
             10,
         )?,
         journal_compact_bytes: rc.journal_compact_bytes.unwrap_or(64 << 20).max(4096),
+        nat_keepalive_s: match rc
+            .nat_keepalive_secs
+            .unwrap_or(msm_mip::nat::DEFAULT_KEEPALIVE_S)
+        {
+            0 => return err("control.nat_keepalive_secs", "must be >= 1"),
+            v => v,
+        },
     })
 }
 

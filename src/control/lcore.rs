@@ -278,7 +278,7 @@ impl ControlCtx {
         };
         cc.registrations_by_path[path] += 1;
         let payload = &m.data()[reg.payload.0..reg.payload.1];
-        let decision = service.decide(payload, reg.path, reg.src, Now::system());
+        let decision = service.decide_udp(payload, reg.path, reg.src, reg.sport, Now::system());
         service.hold(ReplyTo { mbuf: m, reg }, decision);
     }
 

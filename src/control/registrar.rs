@@ -23,8 +23,20 @@
 //! | home address | not the subscriber's or outside the pools | 129 |
 //! | home agent | not one of our addresses | 136 |
 //! | care-of address policy ([`care_of`]: martians, own addresses, home pools) | refused | 134 |
-//! | care-of vs source (paths 2 and 3) | differ | 134 |
+//! | care-of vs source (paths 2 and 3) | differ, without a UDP Tunnel Request extension | 134 |
+//! | NAT traversal (RFC 3519, below) | path 2, encapsulation not 4, translated source refused by the policy | 134 / 139 / 134 |
 //! | table | `max_bindings` reached | 130 |
+//!
+//! NAT traversal (PROTOCOL.md section 3): a request with a care-of address whose IP source
+//! differs from it (path 3; path 2: the outer source) is behind a NAT. With a UDP Tunnel
+//! Request extension (before the MN-HA extension, so authenticated), or whenever that
+//! extension's F flag is set, the registrar binds the home address to the translated source
+//! address and UDP source port of the request, and the Reply carries a UDP Tunnel Reply
+//! extension (code 0, keepalive `control.nat_keepalive_secs`). Only path 3 can be tunnelled
+//! in UDP (a path 2 request has no UDP port through the NAT): a path 2 request that would
+//! need it gets 134. Without the extension a NATed request gets 134 as before. An extension
+//! on a request that needs no UDP tunnel (no NAT, no F, or the WWAN report) is ignored and
+//! the Reply carries none (RFC 3519: the home agent declines by leaving it out).
 //!
 //! Authentication comes before everything that depends on the request's contents
 //! (RFC 5944 §3.8.2.1), so an unauthenticated peer can only learn "unknown subscriber" or
@@ -73,7 +85,8 @@ impl BindingStore for TableWriter {
         TableWriter::get(self, home)
     }
     fn upsert(&mut self, b: Binding) -> Result<(), TableError> {
-        TableWriter::upsert(self, b.home, b.coa, b.msisdn, b.expires_at).map(|_| ())
+        TableWriter::upsert_endpoint(self, b.home, b.coa, b.port, b.msisdn, b.expires_at)
+            .map(|_| ())
     }
 }
 
@@ -98,6 +111,7 @@ impl Change {
                 &Binding {
                     home: self.home,
                     coa: b.coa,
+                    port: b.port,
                     msisdn: b.msisdn,
                     expires_at: b.expires_at,
                 },
@@ -111,13 +125,16 @@ impl Change {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BindingState {
     pub coa: Option<u32>,
+    /// 0, or the UDP port of a NAT binding (RFC 3519).
+    pub port: u16,
     pub msisdn: u64,
     /// Unix seconds.
     pub expires_at: u32,
 }
 
-/// Largest Reply we build (fixed 20 + NAI ext <= 2 + 255 + MN-HA ext 38).
-pub const MAX_REPLY: usize = 320;
+/// Largest Reply we build (fixed 20 + NAI ext <= 2 + 255 + UDP Tunnel Reply ext 8 +
+/// MN-HA ext 38).
+pub const MAX_REPLY: usize = 328;
 
 /// What a parsed request asked for (for the audit log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +209,29 @@ pub struct RegCounters {
     /// Care-of addresses refused (code 134) by the care-of address policy or for not
     /// being the request's source, by reason.
     pub care_of_refused: CareOfRefusals,
+    /// NAT traversal (RFC 3519).
+    pub nat: NatCounters,
+}
+
+/// NAT traversal counters (RFC 3519, PROTOCOL.md section 3).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct NatCounters {
+    /// Requests carrying a UDP Tunnel Request extension (that parsed).
+    pub requests: u64,
+    /// Requests behind a NAT (IP source other than the care-of address named).
+    pub detected: u64,
+    /// Requests with the F (force) flag.
+    pub forced: u64,
+    /// Registrations accepted as NAT bindings (Reply with the UDP Tunnel Reply extension).
+    pub bindings: u64,
+    /// NATed requests without the extension: 134.
+    pub without_extension: u64,
+    /// UDP tunnelling asked on path 2 (no UDP port through the NAT): 134.
+    pub refused_path2: u64,
+    /// Encapsulation other than IP in IP asked: 139.
+    pub refused_encapsulation: u64,
+    /// Translated source refused by the care-of address policy (or source port 0): 134.
+    pub refused_source: u64,
 }
 
 struct SubState {
@@ -334,14 +374,29 @@ impl Registrar {
             .filter(|i| *i != 0)
     }
 
-    /// Handles one request. `src` is the source address of the IP header carrying the
-    /// UDP datagram (the inner one for path 2). The steps run in the order of the
-    /// module doc's table; the first that refuses decides the outcome.
+    /// [`handle_udp`](Self::handle_udp) without the UDP source port (0: unknown, so a
+    /// request that needs a UDP tunnel is refused).
     pub fn handle(
         &mut self,
         payload: &[u8],
         path: Path,
         src: u32,
+        now: Now,
+        table: &mut impl BindingStore,
+    ) -> Outcome {
+        self.handle_udp(payload, path, src, 0, now, table)
+    }
+
+    /// Handles one request. `src` and `sport` are the source address of the IP header
+    /// carrying the UDP datagram (the inner one for path 2) and its UDP source port. The
+    /// steps run in the order of the module doc's table; the first that refuses decides
+    /// the outcome.
+    pub fn handle_udp(
+        &mut self,
+        payload: &[u8],
+        path: Path,
+        src: u32,
+        sport: u16,
         now: Now,
         table: &mut impl BindingStore,
     ) -> Outcome {
@@ -360,7 +415,7 @@ impl Registrar {
                 me.reply(&req, None, code, 0, req.identification)
             });
         };
-        match self.check_and_apply(&req, &sub, path, src, now, table) {
+        match self.check_and_apply(&req, &sub, path, (src, sport), now, table) {
             Ok(applied) => self.accept(&req, &sub, applied, table),
             Err(Refusal::Dropped) => Outcome::silent(),
             Err(Refusal::Unauthenticated(code, ident)) => {
@@ -393,7 +448,7 @@ impl Registrar {
         req: &ParsedRequest,
         sub: &Subscriber,
         path: Path,
-        src: u32,
+        (src, sport): (u32, u16),
         now: Now,
         table: &mut impl BindingStore,
     ) -> Result<Applied, Refusal> {
@@ -402,8 +457,8 @@ impl Registrar {
         self.check_replay(req, last, now)?;
         req.check_flags()
             .map_err(|e| Refusal::Code(e.code(), req.identification))?;
-        let (home, coa) = self.check_addresses(req, sub, path, src)?;
-        self.apply(req, sub, home, coa, now, table)
+        let (home, target) = self.check_addresses(req, sub, path, src, sport)?;
+        self.apply(req, sub, home, target, now, table)
     }
 
     /// The per-subscriber admission limit; returns the subscriber's last accepted
@@ -438,15 +493,17 @@ impl Registrar {
     }
 
     /// Home address, home agent, then the care-of address: the policy of
-    /// [`care_of::check`], and on paths 2 and 3 the source it came from; returns the home
-    /// address and the care-of address to bind (`None`: the WWAN).
+    /// [`care_of::check`], and on paths 2 and 3 the source it came from (or, behind a NAT
+    /// with the UDP Tunnel Request extension, the translated source and port: see the
+    /// module doc); returns the home address and where to bind it.
     fn check_addresses(
         &mut self,
         req: &ParsedRequest,
         sub: &Subscriber,
         path: Path,
         src: u32,
-    ) -> Result<(u32, Option<u32>), Refusal> {
+        sport: u16,
+    ) -> Result<(u32, Target), Refusal> {
         let refuse = |code| Refusal::Code(code, req.identification);
         let home = u32::from(req.home);
         if home != sub.home || !self.pools.iter().any(|p| p.contains(home)) {
@@ -466,16 +523,63 @@ impl Registrar {
             Path::Tunnel { outer_src, .. } => care_of == outer_src,
             Path::Direct => care_of == src,
         };
-        let verdict = policy.and(if from_source {
-            Ok(())
-        } else {
-            Err(CareOfRefusal::NotTheSource)
-        });
-        if let Err(why) = verdict {
+        if let Err(why) = policy {
             self.counters.care_of_refused.count(why);
             return Err(refuse(Code::PoorlyFormedRequest));
         }
-        Ok((home, coa))
+        let plain = Target {
+            coa,
+            port: 0,
+            udp_reply: false,
+        };
+        let nat = &mut self.counters.nat;
+        let udp = req.udp_tunnel;
+        if udp.is_some() {
+            nat.requests += 1;
+        }
+        let natted = coa.is_some() && !from_source;
+        if natted {
+            nat.detected += 1;
+        }
+        let forced = udp.is_some_and(|u| u.force);
+        if forced {
+            nat.forced += 1;
+        }
+        let Some(udp) = udp.filter(|_| coa.is_some() && (natted || forced)) else {
+            if natted {
+                nat.without_extension += 1;
+                self.counters
+                    .care_of_refused
+                    .count(CareOfRefusal::NotTheSource);
+                return Err(refuse(Code::PoorlyFormedRequest));
+            }
+            return Ok((home, plain));
+        };
+        match path {
+            Path::Wwan => Ok((home, plain)),
+            Path::Tunnel { .. } => {
+                nat.refused_path2 += 1;
+                Err(refuse(Code::PoorlyFormedRequest))
+            }
+            Path::Direct => {
+                if udp.encapsulation != msm_mip::nat::ENCAP_IPIP {
+                    nat.refused_encapsulation += 1;
+                    return Err(refuse(Code::EncapsulationUnavailable));
+                }
+                if sport == 0 || care_of::check(src, &self.own_addresses, &self.pools).is_err() {
+                    nat.refused_source += 1;
+                    return Err(refuse(Code::PoorlyFormedRequest));
+                }
+                Ok((
+                    home,
+                    Target {
+                        coa: Some(src),
+                        port: sport,
+                        udp_reply: true,
+                    },
+                ))
+            }
+        }
     }
 
     /// Applies the binding to the table: a registration sets care-of and expiry (lifetime
@@ -485,13 +589,14 @@ impl Registrar {
         req: &ParsedRequest,
         sub: &Subscriber,
         home: u32,
-        coa: Option<u32>,
+        target: Target,
         now: Now,
         table: &mut impl BindingStore,
     ) -> Result<Applied, Refusal> {
         let (binding, granted) = if req.lifetime == 0 {
             let kept = table.get(home).map(|b| BindingState {
                 coa: None,
+                port: 0,
                 msisdn: sub.msisdn,
                 expires_at: b.expires_at,
             });
@@ -500,7 +605,8 @@ impl Registrar {
             let granted = req.lifetime.min(self.cfg.max_lifetime_s);
             let expires_at = (now.unix_s + granted as u64).min(u32::MAX as u64 - 1) as u32;
             let b = BindingState {
-                coa,
+                coa: target.coa,
+                port: target.port,
                 msisdn: sub.msisdn,
                 expires_at,
             };
@@ -510,6 +616,7 @@ impl Registrar {
             let row = Binding {
                 home,
                 coa: b.coa,
+                port: b.port,
                 msisdn: b.msisdn,
                 expires_at: b.expires_at,
             };
@@ -527,6 +634,7 @@ impl Registrar {
             home,
             binding,
             granted,
+            udp_reply: target.udp_reply && req.lifetime != 0,
         })
     }
 
@@ -553,13 +661,24 @@ impl Registrar {
             home,
             binding,
             granted,
+            udp_reply,
         } = applied;
-        let mut out = self.reply(req, Some(sub), Code::Accepted, granted, req.identification);
+        let udp = udp_reply.then(|| {
+            self.counters.nat.bindings += 1;
+            msm_mip::UdpTunnelReplyRepr {
+                reply_code: msm_mip::nat::UDP_TUNNEL_ACCEPTED,
+                force: false,
+                keepalive_interval: self.cfg.nat_keepalive_s,
+            }
+        });
+        let code = Code::Accepted;
+        let mut out = self.reply_with(req, Some(sub), code, granted, req.identification, udp);
         out.change = Some(Change {
             home,
             msisdn: sub.msisdn,
             binding: binding.or(table.get(home).map(|b| BindingState {
                 coa: b.coa,
+                port: b.port,
                 msisdn: b.msisdn,
                 expires_at: b.expires_at,
             })),
@@ -586,6 +705,19 @@ struct Applied {
     binding: Option<BindingState>,
     /// Lifetime granted in the Reply (0 for a cancellation).
     granted: u16,
+    /// The Reply carries a UDP Tunnel Reply extension (a NAT binding).
+    udp_reply: bool,
+}
+
+/// Where a registration binds its home address.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    /// `None`: the WWAN.
+    coa: Option<u32>,
+    /// 0: IP in IP to `coa`; else a NAT binding to `coa:port` (RFC 3519).
+    port: u16,
+    /// Answer with a UDP Tunnel Reply extension.
+    udp_reply: bool,
 }
 
 /// The SPI must be the subscriber's and the MN-HA authenticator must verify (constant

@@ -196,6 +196,19 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
     /// change reaches the table, only through [`hold`](Self::hold) and
     /// [`finish_batch`](Self::finish_batch).
     pub fn decide(&mut self, payload: &[u8], path: Path, src: u32, now: Now) -> Decision {
+        self.decide_udp(payload, path, src, 0, now)
+    }
+
+    /// [`decide`](Self::decide) with the request's UDP source port (`sport`), which a
+    /// NAT binding (RFC 3519) is bound to.
+    pub fn decide_udp(
+        &mut self,
+        payload: &[u8],
+        path: Path,
+        src: u32,
+        sport: u16,
+        now: Now,
+    ) -> Decision {
         let Some(registrar) = self.registrar.as_mut() else {
             self.counters.registrations_no_subscribers += 1;
             return Decision {
@@ -210,7 +223,7 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
             staged: &mut self.staged,
             batch: self.batch,
         };
-        let outcome = registrar.handle(payload, path, src, now, &mut view);
+        let outcome = registrar.handle_udp(payload, path, src, sport, now, &mut view);
         if let Some(change) = &outcome.change {
             let rec = change.record();
             self.staged.records.push(rec);
@@ -314,6 +327,7 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         let b = Binding {
             home,
             coa,
+            port: 0,
             msisdn,
             expires_at: u32::MAX,
         };
@@ -360,7 +374,7 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
             let res = match rec.kind {
                 Kind::Upsert => self
                     .writer
-                    .upsert(rec.home, rec.coa, rec.msisdn, rec.expires_at)
+                    .upsert_endpoint(rec.home, rec.coa, rec.port, rec.msisdn, rec.expires_at)
                     .map(|_| ()),
                 Kind::Remove => {
                     self.writer.remove(rec.home);

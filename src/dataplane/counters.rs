@@ -41,6 +41,9 @@ counter_enum! {
         // forward.rs: routing and encapsulation.
         /// Downlink encapsulated toward a care-of address.
         DownlinkTunnel = "downlink_tunnel",
+        /// Downlink sent as a MIP Tunnel Data message to a mobile behind a NAT
+        /// (RFC 3519).
+        DownlinkNat = "downlink_nat",
         /// Downlink forwarded unencapsulated to the WWAN (no binding or no care-of).
         DownlinkWwan = "downlink_wwan",
         /// Uplink from the WWAN forwarded to the Internet.
@@ -142,6 +145,9 @@ counter_enum! {
         NeighbourUnresolved = "neighbour_unresolved",
         /// No room in the mbuf to prepend the tunnel header.
         NoHeadroom = "no_headroom",
+        /// Downlink to a NAT binding too big for the MTU once UDP-tunnelled, without DF
+        /// (fragmentation of UDP-tunnelled packets is not implemented).
+        NatFragUnsupported = "nat_frag_unsupported",
         // frag.rs: fragmentation.
         /// Fragmentation needed but no mbuf was available.
         FragNoBuffer = "frag_no_buffer",

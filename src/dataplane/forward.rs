@@ -60,11 +60,84 @@ pub(crate) fn route<B: PacketBuf, T: Bindings>(
             local.counters.event(Event::DownlinkTunnel);
             emit(plane, local, pkt, ret, plane.to_internet, Some(coa), ip)
         }
+        Lookup::Nat { addr, port } => emit_nat(plane, local, pkt, ret, addr, port, ip),
         Lookup::Wwan | Lookup::Miss => {
             local.counters.event(Event::DownlinkWwan);
             emit(plane, local, pkt, ret, plane.to_wwan, None, ip)
         }
     }
+}
+
+/// Bytes a MIP Tunnel Data message adds (RFC 3519): outer IPv4 20 + UDP 8 + header 4.
+pub const NAT_OUTER: usize = OUTER + 8 + msm_mip::TUNNEL_DATA_HEADER_LEN;
+
+/// Sends a downlink packet (TTL already handled) to a mobile behind a NAT: a MIP Tunnel
+/// Data message `IPmsm-wlan:434 -> addr:port` toward the Internet. Too big for the MTU
+/// with DF: ICMP "fragmentation needed" with the tunnel's MTU; without DF: dropped and
+/// counted (`nat_frag_unsupported`: fragmentation of UDP-tunnelled packets is not done).
+fn emit_nat<B: PacketBuf>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    pkt: &mut B,
+    ret: ReturnPath,
+    addr: u32,
+    port: u16,
+    ip: &Ipv4Summary,
+) -> Action {
+    let nh = plane.to_internet;
+    let Some(mac) = plane.neigh.mac(nh.neigh) else {
+        return discard(local, DropReason::NeighbourUnresolved);
+    };
+    let egress = &plane.ports[nh.port as usize];
+    if ip.total_len() + NAT_OUTER > egress.mtu as usize {
+        if ip.dont_frag() {
+            local.counters.count_drop(DropReason::FragNeeded);
+            let mtu = egress.mtu - NAT_OUTER as u16;
+            return icmp_error(plane, local, pkt, ret, ip, IcmpError::frag_needed(mtu));
+        }
+        return discard(local, DropReason::NatFragUnsupported);
+    }
+    if !encapsulate_udp(plane, local, pkt, addr, port, ip.total_len()) {
+        return discard(local, DropReason::NoHeadroom);
+    }
+    local.counters.event(Event::DownlinkNat);
+    write_eth(pkt.data_mut(), mac, egress.mac);
+    Action::Tx(nh.port)
+}
+
+/// Prepends outer IPv4 (protocol 17), UDP (434 -> `port`, checksum 0, allowed for IPv4)
+/// and the MIP Tunnel Data header (type 4, next header 4): `[eth][inner]` becomes
+/// `[eth][ip][udp][4 0 ..][inner]`.
+#[inline]
+fn encapsulate_udp<B: PacketBuf>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    pkt: &mut B,
+    addr: u32,
+    port: u16,
+    inner_len: usize,
+) -> bool {
+    if !pkt.prepend(NAT_OUTER) {
+        return false;
+    }
+    let id = local.next_id();
+    let d = pkt.data_mut();
+    let (hdr, inner) = d[ETH..].split_at_mut(NAT_OUTER);
+    let udp_len = (inner_len + 8 + msm_mip::TUNNEL_DATA_HEADER_LEN) as u16;
+    let (ip_hdr, rest) = hdr.split_at_mut(OUTER);
+    if ipv4::write_ipip_header(ip_hdr, inner, plane.msm_wlan, addr, plane.outer_ttl, id).is_err() {
+        return false;
+    }
+    let total = u16::from_be_bytes([ip_hdr[2], ip_hdr[3]]).wrapping_add(12);
+    ip_hdr[2..4].copy_from_slice(&total.to_be_bytes());
+    ip_hdr[9] = ipv4::PROTO_UDP;
+    ipv4::Ipv4Packet::new_unchecked(&mut ip_hdr[..]).fill_checksum();
+    rest[0..2].copy_from_slice(&msm_mip::MIP_PORT.to_be_bytes());
+    rest[2..4].copy_from_slice(&port.to_be_bytes());
+    rest[4..6].copy_from_slice(&udp_len.to_be_bytes());
+    rest[6..8].copy_from_slice(&[0, 0]);
+    rest[8..12].copy_from_slice(&[msm_mip::TYPE_TUNNEL_DATA, msm_mip::nat::ENCAP_IPIP, 0, 0]);
+    true
 }
 
 /// Lowers the MSS option of a forwarded TCP SYN to `plane.mss_max`, so that the

@@ -31,6 +31,7 @@ pub mod trace;
 pub mod worker;
 
 pub use buf::{PacketBuf, VecBuf};
+pub use forward::NAT_OUTER;
 
 #[cfg(test)]
 mod tests;

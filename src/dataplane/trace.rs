@@ -99,6 +99,9 @@ fn lookup_json(l: Lookup) -> Value {
         Lookup::Miss => json!("none"),
         Lookup::Wwan => json!("wwan"),
         Lookup::CareOf(c) => json!({"care_of": Ipv4Addr::from(c).to_string()}),
+        Lookup::Nat { addr, port } => {
+            json!({"nat": Ipv4Addr::from(addr).to_string(), "port": port})
+        }
     }
 }
 

@@ -83,6 +83,10 @@ pub enum RequestError {
         /// How many bytes trail.
         len: usize,
     },
+    /// A UDP Tunnel Request extension (RFC 3519, type 144) whose length is
+    /// not 6 or whose sub-type is not 0, or a second one.
+    #[error("malformed or repeated UDP Tunnel Request extension")]
+    BadUdpTunnel,
 }
 
 impl RequestError {
@@ -106,7 +110,8 @@ impl RequestError {
             | RequestError::BadNai
             | RequestError::ExtensionOrder
             | RequestError::AuthTooShort(_)
-            | RequestError::TrailingData { .. } => Code::PoorlyFormedRequest,
+            | RequestError::TrailingData { .. }
+            | RequestError::BadUdpTunnel => Code::PoorlyFormedRequest,
         }
     }
 
@@ -184,6 +189,10 @@ pub enum ReplyError {
         /// How many bytes trail.
         len: usize,
     },
+    /// A UDP Tunnel Reply extension (RFC 3519, type 44) whose length is not
+    /// 6 or whose sub-type is not 0, or a second one.
+    #[error("malformed or repeated UDP Tunnel Reply extension")]
+    BadUdpTunnel,
 }
 
 /// Why a builder could not emit a message.
@@ -221,6 +230,7 @@ pub(crate) enum ExtErr {
     BadAuthLength(u8),
     ReservedSpi(u32),
     TrailingData { offset: usize, len: usize },
+    BadUdpTunnel,
 }
 
 macro_rules! from_ext_err {
@@ -242,6 +252,7 @@ macro_rules! from_ext_err {
                     ExtErr::BadAuthLength(l) => $t::BadAuthLength(l),
                     ExtErr::ReservedSpi(s) => $t::ReservedSpi(s),
                     ExtErr::TrailingData { offset, len } => $t::TrailingData { offset, len },
+                    ExtErr::BadUdpTunnel => $t::BadUdpTunnel,
                 }
             }
         }

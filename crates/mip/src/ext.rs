@@ -242,15 +242,21 @@ pub(crate) struct Found<'a> {
     pub authenticator: &'a [u8; AUTHENTICATOR_LEN],
     /// End of the SPI: the authenticator covers `msg[..covered_end]`.
     pub covered_end: usize,
+    /// The data of the UDP tunnel extension (RFC 3519) of type `udp_ty`
+    /// found before the MN-HA extension: 6 bytes, sub-type 0.
+    pub udp_tunnel: Option<&'a [u8]>,
 }
 
 /// Walk the extensions of `msg` after its `fixed` bytes and apply the
 /// profile's rules (see the crate docs): skippable unknown types are
 /// skipped, non-skippable ones end the walk with `UnknownExtension`, exactly
 /// one valid NAI precedes the MN-HA authentication extension, which is the
-/// last thing in the message.
-pub(crate) fn walk(msg: &[u8], fixed: usize) -> Result<Found<'_>, ExtErr> {
+/// last thing in the message. `udp_ty` is the UDP tunnel extension this
+/// message kind may carry (RFC 3519: 144 in a Request, 44 in a Reply): at
+/// most one, of length 6 and sub-type 0, else `BadUdpTunnel`.
+pub(crate) fn walk(msg: &[u8], fixed: usize, udp_ty: u8) -> Result<Found<'_>, ExtErr> {
     let mut nai: Option<&[u8]> = None;
+    let mut udp: Option<&[u8]> = None;
     let mut it = ExtensionIter::new(msg, fixed);
     while let Some(ext) = it.next() {
         let ext = ext?;
@@ -263,6 +269,15 @@ pub(crate) fn walk(msg: &[u8], fixed: usize) -> Result<Found<'_>, ExtErr> {
                     return Err(ExtErr::BadNai);
                 }
                 nai = Some(ext.data);
+            }
+            t if t == udp_ty => {
+                if udp.is_some()
+                    || ext.data.len() != usize::from(crate::nat::UDP_TUNNEL_EXT_DATA_LEN)
+                    || ext.data[0] != crate::nat::UDP_TUNNEL_SUBTYPE
+                {
+                    return Err(ExtErr::BadUdpTunnel);
+                }
+                udp = Some(ext.data);
             }
             EXT_MN_HA_AUTH => {
                 let nai = match nai {
@@ -303,6 +318,7 @@ pub(crate) fn walk(msg: &[u8], fixed: usize) -> Result<Found<'_>, ExtErr> {
                     spi,
                     authenticator,
                     covered_end: ext.offset + 2 + 4,
+                    udp_tunnel: udp,
                 });
             }
             t if t < FIRST_SKIPPABLE => return Err(ExtErr::UnknownExtension(t)),
@@ -359,12 +375,23 @@ pub fn verify_authenticator(key: &[u8], covered: &[u8], authenticator: &[u8]) ->
 /// Write a Mobile Node NAI extension and an MN-HA authentication extension
 /// with its authenticator after the `fixed` bytes already in `out`.
 /// The caller has checked `out` is long enough and `nai.len() <= 255`.
-pub(crate) fn emit_exts(out: &mut [u8], fixed: usize, nai: &[u8], spi: u32, key: &[u8]) -> usize {
+/// `extra` (whole extensions, type and length included) goes between the
+/// NAI and the MN-HA extension, covered by the authenticator.
+pub(crate) fn emit_exts(
+    out: &mut [u8],
+    fixed: usize,
+    nai: &[u8],
+    extra: &[u8],
+    spi: u32,
+    key: &[u8],
+) -> usize {
     let mut off = fixed;
     out[off] = EXT_MN_NAI;
     out[off + 1] = nai.len() as u8;
     out[off + 2..off + 2 + nai.len()].copy_from_slice(nai);
     off += 2 + nai.len();
+    out[off..off + extra.len()].copy_from_slice(extra);
+    off += extra.len();
     out[off] = EXT_MN_HA_AUTH;
     out[off + 1] = MN_HA_AUTH_LEN;
     out[off + 2..off + 6].copy_from_slice(&spi.to_be_bytes());
@@ -389,6 +416,7 @@ pub(crate) fn resign(msg: &mut [u8], auth_off: usize, key: &[u8]) {
 pub(crate) fn check_emit(
     fixed: usize,
     nai: &str,
+    extra: usize,
     spi: u32,
     out_len: usize,
 ) -> Result<usize, crate::EmitError> {
@@ -398,7 +426,7 @@ pub(crate) fn check_emit(
     if spi < MIN_SPI {
         return Err(crate::EmitError::ReservedSpi(spi));
     }
-    let need = fixed + 2 + nai.len() + MN_HA_AUTH_EXT_LEN;
+    let need = fixed + 2 + nai.len() + extra + MN_HA_AUTH_EXT_LEN;
     if out_len < need {
         return Err(crate::EmitError::BufferTooSmall { need });
     }

@@ -28,6 +28,7 @@
 //!
 //! extensions, in this order:
 //!   131, len, NAI (1-255 bytes: MSISDN digits [ "@" realm ])
+//!   [144, 6, UDP Tunnel Request (Request) | 44, 6, UDP Tunnel Reply (Reply)]
 //!    32, 36, SPI (u32, >= 256), HMAC-SHA-256 (32 bytes)
 //! authenticator = HMAC-SHA-256(key, payload[.. up to and including the SPI])
 //! ```
@@ -54,6 +55,7 @@
 //! | `BadAuthLength(l)` (4 ≤ l ≠ 36) | 131 | another algorithm's authenticator: not HMAC-SHA-256, so the MN fails authentication |
 //! | `ReservedSpi(s)` (s < 256) | 131 | RFC 5944 §3.5.1 reserved SPIs; PROTOCOL.md: unknown SPI → 131 |
 //! | `TrailingData` (bytes after the MN-HA ext.) | 134 | see below |
+//! | `BadUdpTunnel` (UDP Tunnel Request ext. of length ≠ 6, sub-type ≠ 0, or twice) | 134 | RFC 3519 §3.1 layout ([`nat`]) |
 //! | `BadFlags` (D = 0, or S or B set) | 134 | outside the profile |
 //! | `EncapsulationUnavailable` (M or G set) | 139 | only IP-in-IP is offered (RFC 3024 §4.3 / RFC 5944) |
 //! | `ReverseTunnelRequired` (T = 0) | 138 | RFC 3024 §4.3: "reverse tunnel is mandatory and 'T' bit not set" |
@@ -141,6 +143,7 @@
 mod code;
 mod error;
 pub mod ext;
+pub mod nat;
 mod replay;
 mod reply;
 mod request;
@@ -150,6 +153,11 @@ pub use error::{EmitError, ReplyError, RequestError};
 pub use ext::{
     compute_authenticator, verify_authenticator, Extension, ExtensionError, ExtensionIter, Nai,
     AUTHENTICATOR_LEN, EXT_MN_HA_AUTH, EXT_MN_NAI, MIN_SPI, MN_HA_AUTH_LEN,
+};
+pub use nat::{
+    TunnelData, TunnelDataRepr, UdpTunnelReply, UdpTunnelReplyRepr, UdpTunnelRequest,
+    UdpTunnelRequestRepr, EXT_UDP_TUNNEL_REPLY, EXT_UDP_TUNNEL_REQUEST, TUNNEL_DATA_HEADER_LEN,
+    TYPE_TUNNEL_DATA,
 };
 pub use replay::{
     check_replay, make_identification, ntp_seconds, reply_identification, ReplayError,

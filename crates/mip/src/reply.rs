@@ -2,6 +2,7 @@
 
 use crate::error::ReplyError;
 use crate::ext::{self, ExtensionIter, Nai, AUTHENTICATOR_LEN};
+use crate::nat::{UdpTunnelReplyRepr, EXT_UDP_TUNNEL_REPLY};
 use crate::request::be64;
 use crate::{Code, EmitError, MnHaProtected};
 use core::net::Ipv4Addr;
@@ -190,6 +191,9 @@ pub struct ParsedReply<'a> {
     pub authenticator: &'a [u8; AUTHENTICATOR_LEN],
     /// Exactly the bytes the authenticator covers.
     pub auth_covered: &'a [u8],
+    /// The UDP Tunnel Reply extension (RFC 3519 §3.2), if the home agent
+    /// answered a UDP tunnel request (covered by the authenticator).
+    pub udp_tunnel: Option<UdpTunnelReplyRepr>,
 }
 
 impl<'a> ParsedReply<'a> {
@@ -243,7 +247,11 @@ impl MnHaProtected for ParsedReply<'_> {
 /// rules as requests.
 pub fn parse_reply(payload: &[u8]) -> Result<ParsedReply<'_>, ReplyError> {
     let v = RegistrationReply::new_checked(payload)?;
-    let f = ext::walk(payload, REPLY_FIXED_LEN)?;
+    let f = ext::walk(payload, REPLY_FIXED_LEN, EXT_UDP_TUNNEL_REPLY)?;
+    let udp_tunnel = match f.udp_tunnel {
+        Some(d) => Some(UdpTunnelReplyRepr::parse_data(d).map_err(|_| ReplyError::BadUdpTunnel)?),
+        None => None,
+    };
     Ok(ParsedReply {
         code: v.code(),
         lifetime: v.lifetime(),
@@ -254,6 +262,7 @@ pub fn parse_reply(payload: &[u8]) -> Result<ParsedReply<'_>, ReplyError> {
         spi: f.spi,
         authenticator: f.authenticator,
         auth_covered: &payload[..f.covered_end],
+        udp_tunnel,
     })
 }
 
@@ -288,9 +297,29 @@ impl ReplyBuilder<'_> {
         REPLY_FIXED_LEN + 2 + self.nai.len() + ext::MN_HA_AUTH_EXT_LEN
     }
 
+    /// Length with the UDP Tunnel Reply extension when `udp` is set.
+    pub fn len_with(&self, udp: Option<UdpTunnelReplyRepr>) -> usize {
+        self.len() + udp.map_or(0, |u| u.buffer_len())
+    }
+
     /// Write the reply to the start of `out`; returns its length.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
-        ext::check_emit(REPLY_FIXED_LEN, self.nai, self.spi, out.len())?;
+        self.emit_with(out, None)
+    }
+
+    /// [`emit`](Self::emit), with a UDP Tunnel Reply extension (RFC 3519)
+    /// between the NAI and the MN-HA extension when `udp` is set.
+    pub fn emit_with(
+        &self,
+        out: &mut [u8],
+        udp: Option<UdpTunnelReplyRepr>,
+    ) -> Result<usize, EmitError> {
+        let extra = udp.map(|u| u.to_bytes());
+        let extra: &[u8] = match &extra {
+            Some(b) => b,
+            None => &[],
+        };
+        ext::check_emit(REPLY_FIXED_LEN, self.nai, extra.len(), self.spi, out.len())?;
         let mut v = RegistrationReply::new_unchecked(&mut out[..REPLY_FIXED_LEN]);
         v.set_msg_type(TYPE_REPLY);
         v.set_code(self.code.as_u8());
@@ -302,6 +331,7 @@ impl ReplyBuilder<'_> {
             out,
             REPLY_FIXED_LEN,
             self.nai.as_bytes(),
+            extra,
             self.spi,
             self.key,
         ))
@@ -309,8 +339,13 @@ impl ReplyBuilder<'_> {
 
     /// [`emit`](Self::emit) into a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, EmitError> {
-        let mut v = vec![0u8; self.len()];
-        let n = self.emit(&mut v)?;
+        self.to_vec_with(None)
+    }
+
+    /// [`emit_with`](Self::emit_with) into a new vector.
+    pub fn to_vec_with(&self, udp: Option<UdpTunnelReplyRepr>) -> Result<Vec<u8>, EmitError> {
+        let mut v = vec![0u8; self.len_with(udp)];
+        let n = self.emit_with(&mut v, udp)?;
         v.truncate(n);
         Ok(v)
     }

@@ -2,6 +2,7 @@
 
 use crate::error::RequestError;
 use crate::ext::{self, ExtensionIter, Nai, AUTHENTICATOR_LEN};
+use crate::nat::{UdpTunnelRequestRepr, EXT_UDP_TUNNEL_REQUEST};
 use crate::{EmitError, MnHaProtected};
 use core::fmt;
 use core::net::Ipv4Addr;
@@ -369,6 +370,10 @@ pub struct ParsedRequest<'a> {
     /// Exactly the bytes the authenticator covers: the payload up to and
     /// including the SPI.
     pub auth_covered: &'a [u8],
+    /// The UDP Tunnel Request extension (RFC 3519 §3.1), if the mobile asked
+    /// for UDP tunnelling; it precedes the MN-HA extension, so it is
+    /// authenticated once [`verify_mn_ha`](crate::verify_mn_ha) holds.
+    pub udp_tunnel: Option<UdpTunnelRequestRepr>,
 }
 
 impl<'a> ParsedRequest<'a> {
@@ -438,7 +443,13 @@ pub fn parse_request(payload: &[u8]) -> Result<ParsedRequest<'_>, RequestError> 
 /// then decide on the flags with [`ParsedRequest::check_flags`]).
 pub fn parse_request_any_flags(payload: &[u8]) -> Result<ParsedRequest<'_>, RequestError> {
     let v = RegistrationRequest::new_checked(payload)?;
-    let f = ext::walk(payload, REQUEST_FIXED_LEN)?;
+    let f = ext::walk(payload, REQUEST_FIXED_LEN, EXT_UDP_TUNNEL_REQUEST)?;
+    let udp_tunnel = match f.udp_tunnel {
+        Some(d) => {
+            Some(UdpTunnelRequestRepr::parse_data(d).map_err(|_| RequestError::BadUdpTunnel)?)
+        }
+        None => None,
+    };
     Ok(ParsedRequest {
         flags: v.flags(),
         lifetime: v.lifetime(),
@@ -450,6 +461,7 @@ pub fn parse_request_any_flags(payload: &[u8]) -> Result<ParsedRequest<'_>, Requ
         spi: f.spi,
         authenticator: f.authenticator,
         auth_covered: &payload[..f.covered_end],
+        udp_tunnel,
     })
 }
 
@@ -484,9 +496,35 @@ impl RequestBuilder<'_> {
         REQUEST_FIXED_LEN + 2 + self.nai.len() + ext::MN_HA_AUTH_EXT_LEN
     }
 
+    /// Length with the UDP Tunnel Request extension when `udp` is set.
+    pub fn len_with(&self, udp: Option<UdpTunnelRequestRepr>) -> usize {
+        self.len() + udp.map_or(0, |u| u.buffer_len())
+    }
+
     /// Write the request to the start of `out`; returns its length.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
-        ext::check_emit(REQUEST_FIXED_LEN, self.nai, self.spi, out.len())?;
+        self.emit_with(out, None)
+    }
+
+    /// [`emit`](Self::emit), with a UDP Tunnel Request extension (RFC 3519)
+    /// between the NAI and the MN-HA extension when `udp` is set.
+    pub fn emit_with(
+        &self,
+        out: &mut [u8],
+        udp: Option<UdpTunnelRequestRepr>,
+    ) -> Result<usize, EmitError> {
+        let extra = udp.map(|u| u.to_bytes());
+        let extra: &[u8] = match &extra {
+            Some(b) => b,
+            None => &[],
+        };
+        ext::check_emit(
+            REQUEST_FIXED_LEN,
+            self.nai,
+            extra.len(),
+            self.spi,
+            out.len(),
+        )?;
         let mut v = RegistrationRequest::new_unchecked(&mut out[..REQUEST_FIXED_LEN]);
         v.set_msg_type(TYPE_REQUEST);
         v.set_flags(Flags::PROFILE);
@@ -499,6 +537,7 @@ impl RequestBuilder<'_> {
             out,
             REQUEST_FIXED_LEN,
             self.nai.as_bytes(),
+            extra,
             self.spi,
             self.key,
         ))
@@ -506,8 +545,13 @@ impl RequestBuilder<'_> {
 
     /// [`emit`](Self::emit) into a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, EmitError> {
-        let mut v = vec![0u8; self.len()];
-        let n = self.emit(&mut v)?;
+        self.to_vec_with(None)
+    }
+
+    /// [`emit_with`](Self::emit_with) into a new vector.
+    pub fn to_vec_with(&self, udp: Option<UdpTunnelRequestRepr>) -> Result<Vec<u8>, EmitError> {
+        let mut v = vec![0u8; self.len_with(udp)];
+        let n = self.emit_with(&mut v, udp)?;
         v.truncate(n);
         Ok(v)
     }

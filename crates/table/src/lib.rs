@@ -47,6 +47,16 @@
 //! EMPTY/TOMBSTONE. Publishing costs what the change costs — never a copy of
 //! the table.
 //!
+//! **NAT bindings** (RFC 3519) bind a home address to a translated address *and* UDP
+//! port, 48 bits that do not fit beside the key. Their slot word's care-of field is
+//! `0xF000_0000 | index` (240.0.0.0/4 is never a care-of address) into a NAT endpoint
+//! array of `AtomicU64` words `addr << 16 | port` shared by all generations
+//! ([`TableWriter::upsert_endpoint`], [`Lookup::Nat`]). A lookup of a NAT binding reads
+//! one more word; a mapping change is one store into it; an index is reused only after
+//! an RCU grace period, so no reader follows a stale slot word to another mobile's
+//! endpoint. The array (`max_bindings * 9/8 + 64` entries, lazily touched) costs 8 B per
+//! NAT binding. See docs/architecture.md, "NAT traversal".
+//!
 //! Slots are grouped 8 to a 64-byte-aligned cache line (a bucket). A lookup
 //! hashes the address to its home bucket, compares the high halves of the 8
 //! words, and stops at a match, or at the first bucket that has an EMPTY
@@ -151,5 +161,5 @@ pub use rcu::{Limbo, Rcu, RcuGuard, RcuReader};
 pub use table::POISON_WORD;
 pub use table::{
     is_valid_home, Binding, ExpireProgress, HashSeed, Lookup, TableConfig, TableError, TableHandle,
-    TableStats, TableView, TableWriter, Upsert, SLOTS_PER_BUCKET,
+    TableStats, TableView, TableWriter, Upsert, MAX_NAT_ENDPOINTS, SLOTS_PER_BUCKET,
 };

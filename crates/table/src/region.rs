@@ -20,6 +20,7 @@ use std::ptr::NonNull;
 pub(crate) unsafe trait Zeroable {}
 unsafe impl Zeroable for u32 {}
 unsafe impl Zeroable for u64 {}
+unsafe impl Zeroable for std::sync::atomic::AtomicU64 {}
 
 const HUGE_PAGE: usize = 2 << 20;
 const MIN_ALIGN: usize = 64;
@@ -81,6 +82,10 @@ impl<T: Zeroable> Region<T> {
     }
 
     #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     pub(crate) fn as_slice(&self) -> &[T] {
         // SAFETY: ptr is valid for len zero-initialised (hence valid) T's.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }

@@ -50,11 +50,44 @@ pub fn is_valid_home(home: u32) -> bool {
     is_live(home)
 }
 
+/// Care-of field values with these top 4 bits (240.0.0.0/4, which the
+/// care-of address policy never binds) are not addresses but
+/// `NAT_TAG | index` into the NAT endpoint array.
+const NAT_TAG: u32 = 0xF000_0000;
+/// Largest number of NAT endpoints (28-bit index).
+pub const MAX_NAT_ENDPOINTS: usize = 1 << 28;
+
 #[inline(always)]
-fn decode(w: u64) -> Lookup {
+fn nat_index(coa: u32) -> Option<usize> {
+    (coa & NAT_TAG == NAT_TAG).then_some((coa & !NAT_TAG) as usize)
+}
+
+/// A NAT endpoint word: `addr << 16 | port` (never 0 while in use: port != 0).
+#[inline(always)]
+fn endpoint_word(addr: u32, port: u16) -> u64 {
+    (u64::from(addr) << 16) | u64::from(port)
+}
+
+#[inline(always)]
+fn decode(w: u64, nat: &Region<AtomicU64>) -> Lookup {
     match w as u32 {
         0 => Lookup::Wwan,
-        coa => Lookup::CareOf(coa),
+        coa => match nat_index(coa) {
+            None => Lookup::CareOf(coa),
+            Some(i) => {
+                // Acquire (free on x86): the writer stored the endpoint
+                // (Release) before the slot word that names it.
+                std::sync::atomic::fence(Ordering::Acquire);
+                let e = match nat.as_slice().get(i) {
+                    Some(e) => e.load(Ordering::Relaxed),
+                    None => return Lookup::Miss,
+                };
+                Lookup::Nat {
+                    addr: (e >> 16) as u32,
+                    port: e as u16,
+                }
+            }
+        },
     }
 }
 
@@ -67,6 +100,9 @@ pub enum Lookup {
     Wwan,
     /// Bound to this care-of address (IPv4, host order).
     CareOf(u32),
+    /// Bound behind a NAT (RFC 3519): UDP-tunnel to this translated address
+    /// and port (host order).
+    Nat { addr: u32, port: u16 },
 }
 
 /// Result of [`TableWriter::upsert`].
@@ -100,8 +136,12 @@ pub enum TableError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Binding {
     pub home: u32,
-    /// `None`: no care-of address (WWAN).
+    /// `None`: no care-of address (WWAN). With `port != 0`, the NAT's
+    /// translated address the mobile's UDP tunnel comes from.
     pub coa: Option<u32>,
+    /// 0: IP-in-IP to `coa`. Otherwise the UDP source port of the NAT
+    /// mapping: MIP Tunnel Data (RFC 3519) to `coa:port`.
+    pub port: u16,
     pub msisdn: u64,
     /// Seconds (monotonic or Unix, the caller's choice); expired when
     /// `expires_at <= now` in [`TableWriter::expire`].
@@ -280,6 +320,10 @@ impl Drop for Retired {
 
 struct Shared {
     rcu: Arc<Rcu>,
+    /// NAT endpoints (`addr << 16 | port`), indexed by the care-of field of
+    /// a NAT binding's slot word; shared by all generations (indices survive
+    /// resizes), `max_bindings` entries (lazily touched anonymous memory).
+    nat: Region<AtomicU64>,
     current: AtomicPtr<Generation>,
     /// Retired generations left when the writer was dropped: freed when the
     /// last handle goes (then no reader can hold a view).
@@ -326,6 +370,7 @@ impl TableHandle {
         // least that large, which it cannot do before `guard` drops.
         TableView {
             gen: unsafe { &*p },
+            nat: &self.shared.nat,
         }
     }
 
@@ -339,6 +384,7 @@ impl TableHandle {
 #[derive(Clone, Copy)]
 pub struct TableView<'a> {
     gen: &'a Generation,
+    nat: &'a Region<AtomicU64>,
 }
 
 impl std::fmt::Debug for TableView<'_> {
@@ -368,7 +414,7 @@ impl TableView<'_> {
                 // follow); publication is ordered by the burst's epoch load.
                 let v = w.load(Ordering::Relaxed);
                 if v >> 32 == key {
-                    return decode(v);
+                    return decode(v, self.nat);
                 }
                 empty |= v >> 32 == 0;
             }
@@ -430,7 +476,7 @@ impl TableView<'_> {
                     return Err(v);
                 }
                 if v >> 32 == key {
-                    return Ok(decode(v));
+                    return Ok(decode(v, self.nat));
                 }
                 empty |= v >> 32 == 0;
             }
@@ -506,6 +552,15 @@ pub struct TableWriter {
     rebuilds: u64,
     cursor: usize,
     limbo: Limbo<Retired>,
+    /// NAT endpoint indices: never used beyond `nat_next`; `nat_free` can be
+    /// reused now; `nat_unpublished` were released since the last publish;
+    /// `nat_grace` wait for the grace period of the epoch they carry (a
+    /// reader may still hold a slot word naming them).
+    nat_next: usize,
+    nat_free: Vec<u32>,
+    nat_unpublished: Vec<u32>,
+    nat_grace: std::collections::VecDeque<(u64, u32)>,
+    nat_len: usize,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -547,7 +602,15 @@ impl TableWriter {
         let expires =
             Region::new_zeroed(n_slots, config.huge_pages).ok_or(TableError::OutOfMemory)?;
         let gen = NonNull::from(Box::leak(gen));
+        // Room for every binding behind a NAT, plus slack for indices in
+        // their grace period (virtual memory: only used entries are touched).
+        let nat_cap = config.max_bindings + config.max_bindings / 8 + 64;
+        if nat_cap > MAX_NAT_ENDPOINTS {
+            return Err(TableError::Config("max_bindings above 2^28 * 8/9"));
+        }
+        let nat = Region::new_zeroed(nat_cap, config.huge_pages).ok_or(TableError::OutOfMemory)?;
         let shared = Arc::new(Shared {
+            nat,
             rcu,
             current: AtomicPtr::new(gen.as_ptr()),
             orphans: Mutex::new(Vec::new()),
@@ -567,6 +630,11 @@ impl TableWriter {
             rebuilds: 0,
             cursor: 0,
             limbo: Limbo::new(),
+            nat_next: 0,
+            nat_free: Vec::new(),
+            nat_unpublished: Vec::new(),
+            nat_grace: std::collections::VecDeque::new(),
+            nat_len: 0,
             _not_sync: PhantomData,
         })
     }
@@ -638,24 +706,143 @@ impl TableWriter {
         msisdn: u64,
         expires_at: u32,
     ) -> Result<Upsert, TableError> {
+        self.upsert_endpoint(home, coa, 0, msisdn, expires_at)
+    }
+
+    /// [`upsert`](Self::upsert) with a UDP port: `port != 0` binds `home`
+    /// behind a NAT to `coa:port` (RFC 3519; `coa` must be set). The
+    /// endpoint lives in the NAT array, the slot word names its index; an
+    /// endpoint change of a NAT binding is one store into its entry, a change
+    /// between NAT and not one store of the slot word (the entry is written
+    /// first). A released index is reused only after a grace period.
+    pub fn upsert_endpoint(
+        &mut self,
+        home: u32,
+        coa: Option<u32>,
+        port: u16,
+        msisdn: u64,
+        expires_at: u32,
+    ) -> Result<Upsert, TableError> {
         if !is_live(home) {
             return Err(TableError::InvalidKey);
         }
         let coa = match coa {
             Some(0) => return Err(TableError::InvalidCareOf),
+            Some(c) if port == 0 && nat_index(c).is_some() => {
+                return Err(TableError::InvalidCareOf)
+            }
             Some(c) => c,
+            None if port != 0 => return Err(TableError::InvalidCareOf),
             None => 0,
         };
-        let w = word(home, coa);
-        if let Some(s) = self.find(home) {
+        let found = self.find(home);
+        let old_nat =
+            found.and_then(|s| nat_index(self.gen().slot(s).load(Ordering::Relaxed) as u32));
+        let field = if port == 0 {
+            coa
+        } else {
+            let i = match old_nat {
+                Some(i) => i,
+                None => {
+                    if found.is_none() && self.len >= self.max_bindings {
+                        return Err(TableError::Full);
+                    }
+                    self.nat_alloc().ok_or(TableError::Full)?
+                }
+            };
+            let e = &self.shared.nat.as_slice()[i];
+            let ew = endpoint_word(coa, port);
+            if e.load(Ordering::Relaxed) != ew {
+                e.store(ew, Ordering::Release);
+            }
+            NAT_TAG | i as u32
+        };
+        let w = word(home, field);
+        if let Some(s) = found {
             let slot = self.gen().slot(s);
             if slot.load(Ordering::Relaxed) != w {
                 slot.store(w, Ordering::Release);
+            }
+            if port == 0 {
+                if let Some(i) = old_nat {
+                    self.nat_release(i);
+                }
             }
             self.msisdn.as_mut_slice()[s] = msisdn;
             self.expires.as_mut_slice()[s] = expires_at;
             return Ok(Upsert::Updated);
         }
+        let r = self.insert_word(home, w, msisdn, expires_at);
+        if r.is_err() {
+            if let Some(i) = nat_index(field) {
+                // Never named by a slot: reusable at once.
+                self.shared.nat.as_slice()[i].store(0, Ordering::Relaxed);
+                self.nat_free.push(i as u32);
+                self.nat_len -= 1;
+            }
+        }
+        r
+    }
+
+    /// A NAT endpoint index: a reusable one, else a fresh one.
+    fn nat_alloc(&mut self) -> Option<usize> {
+        self.nat_reclaim();
+        let i = match self.nat_free.pop() {
+            Some(i) => i as usize,
+            None if self.nat_next < self.shared.nat.len() => {
+                self.nat_next += 1;
+                self.nat_next - 1
+            }
+            None => return None,
+        };
+        self.nat_len += 1;
+        Some(i)
+    }
+
+    /// Index `i` is no longer named by any slot of the current table: free
+    /// after the next publication's grace period.
+    fn nat_release(&mut self, i: usize) {
+        self.nat_unpublished.push(i as u32);
+        self.nat_len -= 1;
+    }
+
+    /// After a publication at epoch `e`: released indices wait for it.
+    fn nat_published(&mut self, e: u64) {
+        for i in self.nat_unpublished.drain(..) {
+            self.nat_grace.push_back((e, i));
+        }
+        self.nat_reclaim();
+    }
+
+    fn nat_reclaim(&mut self) {
+        while let Some(&(e, i)) = self.nat_grace.front() {
+            if !self.shared.rcu.visible(e) {
+                break;
+            }
+            self.nat_grace.pop_front();
+            self.nat_free.push(i);
+        }
+    }
+
+    /// NAT bindings in the table.
+    pub fn nat_len(&self) -> usize {
+        self.nat_len
+    }
+
+    /// NAT endpoint indices released but not reusable yet (waiting for a
+    /// grace period).
+    pub fn nat_in_grace(&self) -> usize {
+        self.nat_unpublished.len() + self.nat_grace.len()
+    }
+
+    /// Inserts the word `w` of a `home` known to be absent.
+    fn insert_word(
+        &mut self,
+        home: u32,
+        w: u64,
+        msisdn: u64,
+        expires_at: u32,
+    ) -> Result<Upsert, TableError> {
         if self.len >= self.max_bindings {
             return Err(TableError::Full);
         }
@@ -710,6 +897,7 @@ impl TableWriter {
     /// off), TOMBSTONE otherwise.
     fn remove_slot(&mut self, s: usize) {
         let g = self.gen();
+        let nat = nat_index(g.slot(s).load(Ordering::Relaxed) as u32);
         let bucket = g.bucket(s / SLOTS_PER_BUCKET);
         let has_empty = bucket
             .0
@@ -724,6 +912,9 @@ impl TableWriter {
         self.msisdn.as_mut_slice()[s] = 0;
         self.expires.as_mut_slice()[s] = 0;
         self.len -= 1;
+        if let Some(i) = nat {
+            self.nat_release(i);
+        }
     }
 
     fn maybe_compact(&mut self) {
@@ -743,12 +934,15 @@ impl TableWriter {
 
     fn binding_at(&self, s: usize) -> Binding {
         let w = self.gen().slot(s).load(Ordering::Relaxed);
+        let (coa, port) = match decode(w, &self.shared.nat) {
+            Lookup::CareOf(c) => (Some(c), 0),
+            Lookup::Nat { addr, port } => (Some(addr), port),
+            Lookup::Wwan | Lookup::Miss => (None, 0),
+        };
         Binding {
             home: home_of(w),
-            coa: match w as u32 {
-                0 => None,
-                c => Some(c),
-            },
+            coa,
+            port,
             msisdn: self.msisdn.as_slice()[s],
             expires_at: self.expires.as_slice()[s],
         }
@@ -866,6 +1060,7 @@ impl TableWriter {
         self.limbo
             .defer_free(e, Retired(Some(unsafe { Box::from_raw(old.as_ptr()) })));
         self.limbo.reclaim(&self.shared.rcu);
+        self.nat_published(e);
         Ok(())
     }
 
@@ -876,6 +1071,7 @@ impl TableWriter {
     pub fn publish(&mut self) -> u64 {
         let e = self.shared.rcu.publish();
         self.limbo.reclaim(&self.shared.rcu);
+        self.nat_published(e);
         e
     }
 
@@ -889,6 +1085,7 @@ impl TableWriter {
     pub fn synchronize(&mut self) -> u64 {
         let e = self.shared.rcu.synchronize();
         self.limbo.reclaim(&self.shared.rcu);
+        self.nat_published(e);
         e
     }
 
@@ -920,6 +1117,7 @@ impl TableWriter {
     /// generations still in limbo.
     pub fn memory_bytes(&self) -> usize {
         self.gen().buckets.reserved_bytes()
+            + self.nat_next * std::mem::size_of::<u64>()
             + self.msisdn.reserved_bytes()
             + self.expires.reserved_bytes()
             + std::mem::size_of::<Generation>()
@@ -1024,6 +1222,7 @@ mod tests {
             Some(Binding {
                 home: 0x0a00_0002,
                 coa: Some(0xc0a8_0102),
+                port: 0,
                 msisdn: 46_700_000_002,
                 expires_at: 200
             })
@@ -1142,7 +1341,7 @@ mod tests {
             let coa = if i % 3 == 0 {
                 None
             } else {
-                Some((rng as u32) | 1)
+                Some((rng as u32) & 0x7fff_ffff | 1)
             };
             w.upsert(k, coa, i, i as u32).unwrap();
             model.insert(k, (coa, i));
@@ -1370,7 +1569,8 @@ mod tests {
         let g = unsafe { &*p };
         assert!(g.poisoned.load(Ordering::SeqCst));
         assert!((0..16).all(|s| g.slot(s).load(Ordering::Relaxed) == POISON_WORD));
-        let v = TableView { gen: g };
+        let nat = Region::new_zeroed(0, false).unwrap();
+        let v = TableView { gen: g, nat: &nat };
         assert_eq!(v.lookup_checked(1), Err(POISON_WORD));
         drop(rcu);
     }

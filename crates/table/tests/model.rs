@@ -101,7 +101,7 @@ proptest! {
                 Op::Upsert { k, coa, msisdn, exp } => {
                     let expect = if !valid(k) {
                         Err(TableError::InvalidKey)
-                    } else if coa == Some(0) {
+                    } else if coa == Some(0) || coa.is_some_and(|c| c >= 0xf000_0000) {
                         Err(TableError::InvalidCareOf)
                     } else if model.contains_key(&k) {
                         Ok(Upsert::Updated)
@@ -112,7 +112,7 @@ proptest! {
                     };
                     prop_assert_eq!(w.upsert(k, coa, msisdn, exp), expect);
                     if expect.is_ok() {
-                        model.insert(k, Binding { home: k, coa, msisdn, expires_at: exp });
+                        model.insert(k, Binding { home: k, coa, port: 0, msisdn, expires_at: exp });
                     }
                 }
                 Op::Remove(k) => {

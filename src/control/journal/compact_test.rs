@@ -38,6 +38,7 @@ fn up(i: u32, expires_at: u32, ident: u64) -> Record {
         &Binding {
             home: HOME + i,
             coa: Some(0xc000_0200 + (ident as u32 & 0xff)),
+            port: 0,
             msisdn: 491_700_000_000 + u64::from(i),
             expires_at,
         },

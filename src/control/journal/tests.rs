@@ -34,6 +34,7 @@ pub(super) fn up(i: u32, coa: Option<u32>, ident: u64) -> Record {
         &Binding {
             home: HOME + i,
             coa,
+            port: 0,
             msisdn: 491_700_000_000 + u64::from(i),
             expires_at: 1_000 + i,
         },
@@ -522,4 +523,43 @@ fn journal_group_commit_throughput() {
             t.elapsed()
         );
     }
+}
+
+#[test]
+fn record_versions_nat_port() {
+    // Without a port: version 1, byte for byte what earlier releases wrote.
+    let plain = up(1, Some(0xc633_6407), 9);
+    let b = plain.encode();
+    assert_eq!((b[1], b[2], b[3]), (VERSION, 0, 0));
+    assert_eq!(Record::decode(&b).unwrap(), plain);
+    // A NAT binding: version 2, the port in bytes 2..4, read back whole.
+    let mut nat = plain;
+    nat.port = 40001;
+    let b = nat.encode();
+    assert_eq!(b[1], 2);
+    assert_eq!(u16::from_le_bytes([b[2], b[3]]), 40001);
+    let d = Record::decode(&b).unwrap();
+    assert_eq!(d, nat);
+    assert_eq!(d.binding().port, 40001);
+    // A version 1 record with something in the reserved bytes is still refused.
+    let mut bad = plain.encode();
+    bad[2] = 1;
+    let crc = crc32fast::hash(&bad[..32]);
+    bad[32..36].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(Record::decode(&bad), Err("reserved bytes not zero"));
+    // Version 2 without a port, or without an address.
+    let mut bad = nat.encode();
+    bad[2..4].copy_from_slice(&[0, 0]);
+    let crc = crc32fast::hash(&bad[..32]);
+    bad[32..36].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(Record::decode(&bad), Err("NAT record without a port"));
+    let mut bad = nat.encode();
+    bad[8..12].copy_from_slice(&[0; 4]);
+    let crc = crc32fast::hash(&bad[..32]);
+    bad[32..36].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(Record::decode(&bad), Err("NAT record without an address"));
+    // A port on a binding without a care-of address is not written.
+    let mut wwan = up(2, None, 3);
+    wwan.port = 5;
+    assert_eq!(wwan.encode()[1], VERSION);
 }

@@ -19,6 +19,20 @@ impl Registrar {
         lifetime: u16,
         ident: u64,
     ) -> Outcome {
+        self.reply_with(req, sub, code, lifetime, ident, None)
+    }
+
+    /// [`reply`](Self::reply), with a UDP Tunnel Reply extension (RFC 3519) when `udp`
+    /// is set (signed replies only).
+    pub(super) fn reply_with(
+        &mut self,
+        req: &ParsedRequest,
+        sub: Option<&Subscriber>,
+        code: Code,
+        lifetime: u16,
+        ident: u64,
+        udp: Option<msm_mip::UdpTunnelReplyRepr>,
+    ) -> Outcome {
         self.count(code);
         let mut buf = [0u8; MAX_REPLY];
         let Some(sub) = sub else {
@@ -41,7 +55,7 @@ impl Registrar {
             spi: sub.spi,
             key: sub.key(),
         };
-        match b.emit(&mut buf) {
+        match b.emit_with(&mut buf, udp) {
             Ok(n) => Outcome {
                 request: Some(RequestFacts::of(req)),
                 code: Some(code),

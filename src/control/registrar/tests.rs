@@ -6,6 +6,7 @@ use msm_table::{Lookup, Rcu, TableConfig};
 use std::net::Ipv4Addr;
 
 mod care_of;
+mod nat;
 
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const GPRS: u32 = 0xc000_0281; // 192.0.2.129
@@ -37,6 +38,7 @@ pub(crate) fn cfg() -> RegistrationConfig {
         unauthenticated_replies_per_sec: 1000,
         unauthenticated_replies_per_source_per_sec: 1000,
         journal_compact_bytes: 1 << 20,
+        nat_keepalive_s: 110,
     }
 }
 

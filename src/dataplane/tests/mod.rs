@@ -8,6 +8,7 @@ mod decap;
 mod forward;
 mod icmp_frag;
 mod local;
+mod nat;
 mod props;
 #[cfg(feature = "stage-cycles")]
 mod stage_marks;
@@ -44,6 +45,10 @@ const HOME2: &str = "192.0.2.11";
 const HOME3: &str = "192.0.2.12";
 const COA: &str = "203.0.113.10";
 const COA2: &str = "203.0.113.20";
+/// Bound behind a NAT (RFC 3519) to `NAT_ADDR:NAT_PORT`.
+const HOME_NAT: &str = "192.0.2.13";
+const NAT_ADDR: &str = "203.0.113.50";
+const NAT_PORT: u16 = 40001;
 
 fn plane() -> Plane {
     let neigh = Neighbours::new(&[(0, ip(GGSN)), (1, ip(ROUTER))]);
@@ -87,6 +92,13 @@ fn tab() -> MapTab {
     m.insert(ip(HOME), Lookup::CareOf(ip(COA)));
     m.insert(ip(HOME2), Lookup::Wwan);
     m.insert(ip(HOME3), Lookup::CareOf(ip(COA2)));
+    m.insert(
+        ip(HOME_NAT),
+        Lookup::Nat {
+            addr: ip(NAT_ADDR),
+            port: NAT_PORT,
+        },
+    );
     MapTab(m)
 }
 
