@@ -26,6 +26,9 @@ pub struct Ctl {
     pub ip_id: u16,
     /// Run the compaction step in the loop (`--no-compact`: not).
     pub compact: bool,
+    /// Seal each batch and go on while its commit runs (`--pipeline`), as the control
+    /// lcore does; otherwise wait for each batch's commit.
+    pub pipeline: bool,
 }
 
 impl Ctl {
@@ -110,6 +113,8 @@ pub fn run_storm(
         batch(ctl, sh, req, start, j, n, probe_at, &mut st, &mut times);
         j += n;
     }
+    // --pipeline: the batches still in flight finish (their time counts).
+    release(ctl, sh, req, start, &mut st, &mut times, true);
     st.wall = t_run.elapsed();
     st.writer_run_delay_ns = run_delay_ns() - rd0;
     st.journal_bytes = ctl.journal().stats().bytes - jb0;
@@ -166,28 +171,15 @@ fn batch(
         ctl.svc
             .submit((idx, reg), payload, reg.path, reg.src, Now::system());
     }
-    // === the control lcore's finish_batch ===
+    // === the control lcore's finish_batch (--pipeline: seal, then release the
+    // batches whose commit finished, without waiting) ===
     let t1 = sh.now_ns();
-    let ip_id = &mut ctl.ip_id;
-    let frames = &mut *req.frames;
-    let report = ctl.svc.finish_batch(|(idx, reg), reply| {
-        if reply.code == Some(Code::Accepted) {
-            st.accepted += 1;
-        } else {
-            st.not_accepted += 1;
-        }
-        *ip_id = ip_id.wrapping_add(2);
-        let mut buf = SlotBuf {
-            buf: &mut frames[idx * SLOT..(idx + 1) * SLOT],
-            len: flen,
-        };
-        if !reg_io::write_reply(&mut buf, &reg, reply.payload, MY_MAC, 64, *ip_id) {
-            st.reply_failed += 1;
-            return;
-        }
-        times.acked[idx - start] = sh.now_ns();
-    });
-    st.journal_errors += report.withheld as u64;
+    let report = if ctl.pipeline {
+        ctl.svc.seal_batch();
+        release(ctl, sh, req, start, st, times, false)
+    } else {
+        release(ctl, sh, req, start, st, times, true)
+    };
     let t4 = sh.now_ns();
     // === the rest of the control loop iteration ===
     st.expired += ctl.svc.expire(Now::system()) as u64;
@@ -205,6 +197,41 @@ fn batch(
     st.t_house += t5 - t4;
     st.commits.push(commit);
     st.batch_ns.push(t5 - tb);
+}
+
+/// Finishes the sealed batches (all if `wait`) and writes their Replies, as the
+/// control lcore does.
+fn release(
+    ctl: &mut Ctl,
+    sh: &Shared,
+    req: &mut Requests,
+    start: usize,
+    st: &mut RunStats,
+    times: &mut Times,
+    wait: bool,
+) -> msm::control::service::BatchReport {
+    let flen = req.flen;
+    let ip_id = &mut ctl.ip_id;
+    let frames = &mut *req.frames;
+    let report = ctl.svc.poll_batches(wait, |(idx, reg), reply| {
+        if reply.code == Some(Code::Accepted) {
+            st.accepted += 1;
+        } else {
+            st.not_accepted += 1;
+        }
+        *ip_id = ip_id.wrapping_add(2);
+        let mut buf = SlotBuf {
+            buf: &mut frames[idx * SLOT..(idx + 1) * SLOT],
+            len: flen,
+        };
+        if !reg_io::write_reply(&mut buf, &reg, reply.payload, MY_MAC, 64, *ip_id) {
+            st.reply_failed += 1;
+            return;
+        }
+        times.acked[idx - start] = sh.now_ns();
+    });
+    st.journal_errors += report.withheld as u64;
+    report
 }
 
 /// Ack: from the start of handling to the Reply written (after the group commit).

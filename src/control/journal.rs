@@ -2,9 +2,11 @@
 //!
 //! PROTOCOL.md section 1: the MSM sends code 0 only after the binding change is durable.
 //! The control lcore [`append`](Journal::append)s one [`Record`] per accepted change
-//! (no syscall), and once per loop iteration that produced changes calls
-//! [`commit`](Journal::commit): one `write` and one `fdatasync` for the whole group. The
-//! Replies of that group leave only after `commit` returned `Ok`. Every iteration it
+//! (no syscall), and once per loop iteration that produced changes hands the group to
+//! the journal's sync thread with [`begin_commit`](Journal::begin_commit): one `write`
+//! and one `fdatasync` for the whole group, off the control lcore (`syncer.rs`). The
+//! Replies of that group leave only after [`poll_commit`](Journal::poll_commit)
+//! reported it `Ok`; [`commit`](Journal::commit) does both and waits. Every iteration it
 //! also calls [`maybe_compact`](Journal::maybe_compact): once the log passed the
 //! configured size, the log is *sealed* (renamed; O(1)) and a helper thread merges the
 //! old snapshot and the sealed segments into a new snapshot, LSM style, without the
@@ -146,6 +148,10 @@
 //! Each of these is tested by leaving the files as the crash would and reopening.
 //!
 //! # I/O errors
+//!
+//! With groups in flight, a failed group fails every later group handed over before the
+//! failure was collected: the sync thread writes none of them (they were decided on top
+//! of the failed one), and the cut or poisoning below happens once all have come back.
 //!
 //! A failed `commit` drops its group: the caller drops the group's changes too (never
 //! applied to the table, never acknowledged: the mobiles retransmit), so the journal and
