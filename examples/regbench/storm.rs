@@ -143,6 +143,12 @@ fn batch(
     times: &mut Times,
 ) {
     let flen = req.flen;
+    // --pipeline: the control lcore takes no more than MAX_HELD requests whose Replies
+    // wait for their commit; at the bound it only collects finished commits.
+    while ctl.pipeline && ctl.svc.held() + n > msm::control::service::MAX_HELD {
+        release(ctl, sh, req, start, st, times, false);
+        std::thread::sleep(std::time::Duration::from_micros(20));
+    }
     let tb = sh.now_ns();
     times.batches.push((j, n, tb));
     for k in 0..n {

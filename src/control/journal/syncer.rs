@@ -4,7 +4,9 @@
 //! returns at once; [`Journal::poll_commit`](super::Journal::poll_commit) collects the
 //! results, in the order the groups were handed over. Groups are written back to back
 //! in one file (the journal's live log, shared through an `Arc`), one `write` then one
-//! `fdatasync` each; while the disk syncs one group the control lcore decides the next.
+//! `fdatasync` for all the groups waiting when the thread gets to them (at most 256): while
+//! the disk syncs, the control lcore decides the next batches, and their groups share
+//! the next `fdatasync`.
 //!
 //! **After a failure nothing later of the same epoch is written.** A group that failed
 //! (write or sync) makes the thread refuse every later group handed over with the same
@@ -121,36 +123,78 @@ impl Drop for Syncer {
     }
 }
 
+/// Most groups made durable by one `fdatasync`.
+const COALESCE_MAX: usize = 256;
+
 fn run(groups: crossbeam_channel::Receiver<Group>, results: crossbeam_channel::Sender<Done>) {
     let mut failed_epoch = None;
-    for g in groups {
-        let len = g.bytes.len() as u64;
-        let mut fsync_ns = 0;
-        let result = if failed_epoch == Some(g.epoch) {
-            Err(GroupError::Refused)
-        } else {
-            let r = write(&g).map_err(GroupError::Write).and_then(|()| {
-                let t = Instant::now();
-                let r = sync(&g).map_err(GroupError::Sync);
-                fsync_ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                r
-            });
-            if r.is_err() {
-                failed_epoch = Some(g.epoch);
-            }
-            r
-        };
-        let done = Done {
-            seq: g.seq,
-            len,
-            result,
-            fsync_ns,
-            bytes: g.bytes,
-        };
-        if results.send(done).is_err() {
+    let mut next: Option<Group> = None;
+    let mut batch: Vec<Group> = Vec::new();
+    loop {
+        let Some(first) = next.take().or_else(|| groups.recv().ok()) else {
             return;
+        };
+        // Every group already waiting for the same file in the same epoch joins this
+        // one: one write each, then one fdatasync for all (a group commit of groups).
+        batch.push(first);
+        while batch.len() < COALESCE_MAX {
+            match groups.try_recv() {
+                Ok(g) if g.epoch == batch[0].epoch && Arc::ptr_eq(&g.file, &batch[0].file) => {
+                    batch.push(g)
+                }
+                Ok(g) => {
+                    next = Some(g);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let (mut error, fsync_ns) = if failed_epoch == Some(batch[0].epoch) {
+            (Some(GroupError::Refused), 0)
+        } else {
+            match sync_run(&batch) {
+                Ok(ns) => (None, ns),
+                Err(e) => {
+                    failed_epoch = Some(batch[0].epoch);
+                    (Some(e), 0)
+                }
+            }
+        };
+        let failed = error.is_some();
+        for g in batch.drain(..) {
+            // The run's first group carries its error (the journal cuts or poisons by
+            // it); the others of a failed run were not synced: refused.
+            let result = if failed {
+                Err(error.take().unwrap_or(GroupError::Refused))
+            } else {
+                Ok(())
+            };
+            let done = Done {
+                seq: g.seq,
+                len: g.bytes.len() as u64,
+                result,
+                fsync_ns,
+                bytes: g.bytes,
+            };
+            if results.send(done).is_err() {
+                return;
+            }
         }
     }
+}
+
+/// Writes the groups of a run in order, then makes them durable with one
+/// `fdatasync`; returns its duration.
+fn sync_run(run: &[Group]) -> Result<u64, GroupError> {
+    for g in run {
+        write(g).map_err(GroupError::Write)?;
+    }
+    let t = Instant::now();
+    if run.iter().any(|g| g.fault == Some(Fault::Sync)) {
+        return Err(GroupError::Sync(io::Error::from_raw_os_error(libc::EIO)));
+    }
+    run[0].file.sync_data().map_err(GroupError::Sync)?;
+    Ok(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX))
 }
 
 fn write(g: &Group) -> io::Result<()> {
@@ -160,11 +204,4 @@ fn write(g: &Group) -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(libc::ENOSPC));
     }
     (&*g.file).write_all(&g.bytes)
-}
-
-fn sync(g: &Group) -> io::Result<()> {
-    if g.fault == Some(Fault::Sync) {
-        return Err(io::Error::from_raw_os_error(libc::EIO));
-    }
-    g.file.sync_data()
 }
