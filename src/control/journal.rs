@@ -227,8 +227,11 @@ fn with_path(path: &Path, e: io::Error) -> io::Error {
 /// Counters since open.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct JournalStats {
-    /// Successful commits (each one write + one fdatasync).
+    /// Groups made durable (each one write; the groups waiting together share one
+    /// fdatasync).
     pub commits: u64,
+    /// `fdatasync`s that made groups durable (`fsync_ns_*` are theirs).
+    pub syncs: u64,
     pub records: u64,
     pub bytes: u64,
     pub fsync_ns_total: u64,
@@ -437,8 +440,12 @@ impl Journal {
                 self.stats.commits += 1;
                 self.stats.records += done.len / RECORD_LEN as u64;
                 self.stats.bytes += done.len;
-                self.stats.fsync_ns_total = self.stats.fsync_ns_total.saturating_add(done.fsync_ns);
-                self.stats.fsync_ns_max = self.stats.fsync_ns_max.max(done.fsync_ns);
+                if done.first {
+                    self.stats.syncs += 1;
+                    self.stats.fsync_ns_total =
+                        self.stats.fsync_ns_total.saturating_add(done.fsync_ns);
+                    self.stats.fsync_ns_max = self.stats.fsync_ns_max.max(done.fsync_ns);
+                }
                 self.log_len += done.len;
                 Ok(())
             }

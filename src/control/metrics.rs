@@ -56,6 +56,7 @@ const CONTROL_GAUGES: &[&str] = &[
 /// Keys of `control.journal_stats` that only ever grow (the rest are levels or maxima).
 const JOURNAL_COUNTERS: &[&str] = &[
     "commits",
+    "syncs",
     "records",
     "bytes",
     "fsync_ns_total",
@@ -69,7 +70,8 @@ const JOURNAL_COUNTERS: &[&str] = &[
 pub struct Metrics {
     /// The stats document the control lcore publishes (shared with DPDK telemetry).
     snapshot: Arc<Snapshot>,
-    /// Reply latency on the control lcore: batch dequeue to Reply transmission (seconds).
+    /// Reply latency on the control lcore: from the first decision of the Reply's batch to
+    /// the Reply's transmission, after its commit (seconds).
     pub latency: Histogram,
 }
 

@@ -56,6 +56,8 @@ pub(super) struct Done {
     pub len: u64,
     pub result: Result<(), GroupError>,
     pub fsync_ns: u64,
+    /// The first group of its run: the one the `fdatasync` is counted for.
+    pub first: bool,
     /// The group's buffer, for reuse.
     pub bytes: Vec<u8>,
 }
@@ -161,7 +163,7 @@ fn run(groups: crossbeam_channel::Receiver<Group>, results: crossbeam_channel::S
             }
         };
         let failed = error.is_some();
-        for g in batch.drain(..) {
+        for (i, g) in batch.drain(..).enumerate() {
             // The run's first group carries its error (the journal cuts or poisons by
             // it); the others of a failed run were not synced: refused.
             let result = if failed {
@@ -174,6 +176,7 @@ fn run(groups: crossbeam_channel::Receiver<Group>, results: crossbeam_channel::S
                 len: g.bytes.len() as u64,
                 result,
                 fsync_ns,
+                first: i == 0,
                 bytes: g.bytes,
             };
             if results.send(done).is_err() {
