@@ -264,3 +264,25 @@ fn admission_limits_have_defaults_and_refuse_zero() {
         assert_eq!(v.iter().filter(|&&x| x == 7).count(), 1, "{field}");
     }
 }
+
+/// The per-subscriber limit fits the subscriber record's packed bucket: at most 4000/s.
+#[test]
+fn per_subscriber_limit_is_bounded() {
+    assert_eq!(
+        Config::from_toml(GOOD)
+            .unwrap()
+            .registration
+            .per_subscriber_per_sec,
+        10
+    );
+    let e = bad("[home]", "[control]\nper_subscriber_per_sec = 4001\n[home]");
+    assert_eq!(e.field, "control.per_subscriber_per_sec");
+    assert!(e.reason.contains("<= 4000"), "{}", e.reason);
+    let text = GOOD.replacen(
+        "[home]",
+        "[control]\nper_subscriber_per_sec = 4000\n[home]",
+        1,
+    );
+    let r = Config::from_toml(&text).unwrap().registration;
+    assert_eq!(r.per_subscriber_per_sec, 4000);
+}
