@@ -500,7 +500,7 @@ impl Registrar {
             });
         };
         let sub = self.subs.records().get(slot).subscriber();
-        match self.check_and_apply(&req, &sub, slot, path, src, now, table) {
+        match self.check_and_apply(&req, (&sub, slot), path, src, now, table) {
             Ok(applied) => self.accept(&req, &sub, slot, applied, table),
             Err(Refusal::Dropped) => Outcome::silent(),
             Err(Refusal::Unauthenticated(code, ident)) => {
@@ -531,8 +531,7 @@ impl Registrar {
     fn check_and_apply(
         &mut self,
         req: &ParsedRequest,
-        sub: &Subscriber,
-        slot: usize,
+        (sub, slot): (&Subscriber, usize),
         path: Path,
         src: u32,
         now: Now,
