@@ -501,6 +501,17 @@ fn req_of(sub11: bool, id: u64) -> Vec<u8> {
     .unwrap()
 }
 
+impl Rig {
+    /// Decides a request of subscriber 10 or 11 at the rig's current time (no advance).
+    fn at_once(&mut self, sub11: bool, id: u64) -> Option<Code> {
+        let now = self.now;
+        let p = req_of(sub11, id);
+        self.reg
+            .handle(&p, Path::Wwan, 0, now, &mut self.table)
+            .code
+    }
+}
+
 /// A store of the given lines (subscriber 10 and 11 as in the rig, plus others).
 fn store(lines: &[&str]) -> Subscribers {
     let pools = vec![Prefix::parse("192.0.2.0/25").unwrap()];
@@ -522,15 +533,7 @@ fn replay_state_and_budget_survive_a_reload() {
     let mut c = cfg();
     c.per_subscriber_per_sec = 2;
     let mut r = rig_with(c, 10);
-    let now = r.now;
-    let o = r.reg.handle(
-        &req_of(false, ident(0, 50)),
-        Path::Wwan,
-        0,
-        now,
-        &mut r.table,
-    );
-    assert_eq!(o.code, Some(Code::Accepted));
+    assert_eq!(r.at_once(false, ident(0, 50)), Some(Code::Accepted));
     r.reg.restore_ident(491700000011, ident(0, 70));
     // Many more subscribers in the new store: other slots, other neighbours.
     let mut lines = vec![SUB11.to_string(), SUB10.to_string()];
@@ -544,22 +547,15 @@ fn replay_state_and_budget_survive_a_reload() {
     assert_eq!(r.reg.last_ident(491700000011), Some(ident(0, 70)));
     // First use takes the state over: the replay is refused, and the budget (2/s, one
     // spent in this millisecond) has one left.
-    let o = r.reg.handle(
-        &req_of(false, ident(0, 40)),
-        Path::Wwan,
-        0,
-        now,
-        &mut r.table,
+    assert_eq!(
+        r.at_once(false, ident(0, 40)),
+        Some(Code::IdentificationMismatch)
     );
-    assert_eq!(o.code, Some(Code::IdentificationMismatch));
-    let o = r.reg.handle(
-        &req_of(false, ident(0, 51)),
-        Path::Wwan,
-        0,
-        now,
-        &mut r.table,
+    assert_eq!(
+        r.at_once(false, ident(0, 51)),
+        None,
+        "the carried-over budget is spent"
     );
-    assert_eq!(o.code, None, "the carried-over budget is spent");
     assert_eq!(r.reg.counters.dropped_per_subscriber, 1);
     // The sweep carries over the rest, in bounded steps, then drops the old store.
     let mut steps = 0;
@@ -571,23 +567,11 @@ fn replay_state_and_budget_survive_a_reload() {
     assert_eq!(r.reg.migrate_step(3), 0);
     assert_eq!(r.reg.last_ident(491700000011), Some(ident(0, 70)));
     r.now.ms += 1000;
-    let now = r.now;
-    let o = r.reg.handle(
-        &req_of(true, ident(0, 69)),
-        Path::Wwan,
-        0,
-        now,
-        &mut r.table,
+    assert_eq!(
+        r.at_once(true, ident(0, 69)),
+        Some(Code::IdentificationMismatch)
     );
-    assert_eq!(o.code, Some(Code::IdentificationMismatch));
-    let o = r.reg.handle(
-        &req_of(true, ident(0, 71)),
-        Path::Wwan,
-        0,
-        now,
-        &mut r.table,
-    );
-    assert_eq!(o.code, Some(Code::Accepted));
+    assert_eq!(r.at_once(true, ident(0, 71)), Some(Code::Accepted));
     assert_eq!(r.reg.last_ident(491700000020), None);
 }
 
@@ -617,27 +601,12 @@ fn replay_state_of_a_removed_subscriber_comes_back() {
     while r.reg.migrate_step(1) > 0 {}
     assert!(r.reg.orphans.contains_key(&491700000099));
     assert!(!r.reg.orphans.contains_key(&491700000011));
-    let now = r.now;
-    let o = r.reg.handle(
-        &req_of(true, ident(0, 70)),
-        Path::Wwan,
-        0,
-        now,
-        &mut r.table,
-    );
     assert_eq!(
-        o.code,
+        r.at_once(true, ident(0, 70)),
         Some(Code::IdentificationMismatch),
         "a replay after all that"
     );
-    let o = r.reg.handle(
-        &req_of(true, ident(0, 71)),
-        Path::Wwan,
-        0,
-        now,
-        &mut r.table,
-    );
-    assert_eq!(o.code, Some(Code::Accepted));
+    assert_eq!(r.at_once(true, ident(0, 71)), Some(Code::Accepted));
 }
 
 /// A failed commit undoes the batch's replay state in the records, the later of two

@@ -171,16 +171,23 @@ impl Records {
     /// The slot of `msisdn`.
     #[inline]
     pub(crate) fn find(&self, msisdn: u64) -> Option<usize> {
+        let slots = self.slots.as_slice();
+        self.probe(msisdn, |i| slots[i].msisdn() == msisdn)
+    }
+
+    /// The first slot along `msisdn`'s probe sequence whose tag matches and for which
+    /// `hit` holds; `None` at the first empty slot (or after a full round).
+    #[inline(always)]
+    fn probe(&self, msisdn: u64, hit: impl Fn(usize) -> bool) -> Option<usize> {
         let (mut i, tag) = self.home_of(msisdn);
         let tags = self.tags.as_slice();
-        let slots = self.slots.as_slice();
         let cap = tags.len();
         for _ in 0..cap {
             let t = tags[i];
             if t == 0 {
                 return None;
             }
-            if t == tag && slots[i].msisdn() == msisdn {
+            if t == tag && hit(i) {
                 return Some(i);
             }
             i += 1;
@@ -201,32 +208,10 @@ impl Records {
     /// Second step (once the tags are in cache): the record itself.
     #[inline]
     pub(crate) fn prefetch_record(&self, msisdn: u64) {
-        if let Some(i) = self.find_tag_only(msisdn) {
+        // Where its record most likely is: the first matching tag (no record read).
+        if let Some(i) = self.probe(msisdn, |_| true) {
             prefetch(&self.slots.as_slice()[i]);
         }
-    }
-
-    /// The first slot from `msisdn`'s home whose tag matches (without reading records):
-    /// where its record most likely is.
-    #[inline]
-    fn find_tag_only(&self, msisdn: u64) -> Option<usize> {
-        let (mut i, tag) = self.home_of(msisdn);
-        let tags = self.tags.as_slice();
-        let cap = tags.len();
-        for _ in 0..cap {
-            let t = tags[i];
-            if t == 0 {
-                return None;
-            }
-            if t == tag {
-                return Some(i);
-            }
-            i += 1;
-            if i == cap {
-                i = 0;
-            }
-        }
-        None
     }
 
     #[inline(always)]
