@@ -214,6 +214,7 @@ fn main() {
         ip_id: 0,
         compact: args.compact,
         pipeline: args.pipeline,
+        pending: Vec::with_capacity(args.batches.iter().copied().max().unwrap_or(1)),
     };
     let runs = run_phases(&args, &mut ctl, control.readers, &mut req, &mut rng);
     let checked = check_replies(&ctl, &req, runs.cursor);

@@ -130,8 +130,7 @@ pub fn micro(
     let mut found = Vec::with_capacity(sample.len());
     for p in &parsed {
         found.push(
-            *subs
-                .by_msisdn(p.msisdn().expect("nai"))
+            subs.by_msisdn(p.msisdn().expect("nai"))
                 .expect("subscriber"),
         );
     }

@@ -29,6 +29,8 @@ pub struct Ctl {
     /// Seal each batch and go on while its commit runs (`--pipeline`), as the control
     /// lcore does; otherwise wait for each batch's commit.
     pub pipeline: bool,
+    /// The batch's located requests (frame slot, where), between extracting and deciding.
+    pub pending: Vec<(usize, RegPacket)>,
 }
 
 impl Ctl {
@@ -164,18 +166,24 @@ fn batch(
                 st.probes.push((p, t));
             }
         }
-        // === the control lcore's take_request ===
+        // === the control lcore's locate_request ===
         let frame = &req.frames[idx * SLOT..idx * SLOT + flen];
-        let reg = match reg_io::extract(frame, GPRS, WLAN, Role::Wwan) {
-            Ok(r) => r,
-            Err(_) => {
-                st.malformed += 1;
-                continue;
-            }
-        };
-        let payload = &frame[reg.payload.0..reg.payload.1];
+        match reg_io::extract(frame, GPRS, WLAN, Role::Wwan) {
+            Ok(r) => ctl.pending.push((idx, r)),
+            Err(_) => st.malformed += 1,
+        }
+    }
+    // === the control lcore's prefetch of the batch, then decide in arrival order ===
+    let frames = &*req.frames;
+    let payload = |idx: usize, r: &RegPacket| -> &[u8] {
+        &frames[idx * SLOT + r.payload.0..idx * SLOT + r.payload.1]
+    };
+    ctl.svc
+        .prefetch(ctl.pending.iter().map(|(idx, r)| payload(*idx, r)));
+    for (idx, r) in ctl.pending.drain(..) {
+        let (path, src) = (r.path, r.src);
         ctl.svc
-            .submit((idx, reg), payload, reg.path, reg.src, Now::system());
+            .submit((idx, r), payload(idx, &r), path, src, Now::system());
     }
     // === the control lcore's finish_batch (--pipeline: seal, then release the
     // batches whose commit finished, without waiting) ===

@@ -324,3 +324,25 @@ fn the_real_nic_example_parses_and_keeps_cpu_0_for_housekeeping() {
     assert_eq!(c.housekeeping_cpus, vec![0]);
     assert!(c.workers.iter().all(|w| w.lcore != 0), "no worker on CPU 0");
 }
+
+/// The per-subscriber limit fits the subscriber record's packed bucket: at most 4000/s.
+#[test]
+fn per_subscriber_limit_is_bounded() {
+    assert_eq!(
+        Config::from_toml(GOOD)
+            .unwrap()
+            .registration
+            .per_subscriber_per_sec,
+        10
+    );
+    let e = bad("[home]", "[control]\nper_subscriber_per_sec = 4001\n[home]");
+    assert_eq!(e.field, "control.per_subscriber_per_sec");
+    assert!(e.reason.contains("<= 4000"), "{}", e.reason);
+    let text = GOOD.replacen(
+        "[home]",
+        "[control]\nper_subscriber_per_sec = 4000\n[home]",
+        1,
+    );
+    let r = Config::from_toml(&text).unwrap().registration;
+    assert_eq!(r.per_subscriber_per_sec, 4000);
+}

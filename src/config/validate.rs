@@ -503,6 +503,14 @@ fn registration(rc: &RawControl) -> Result<RegistrationConfig, ConfigError> {
     if !(1..=3600).contains(&replay_window_s) {
         return err("control.replay_window_s", "must be 1..=3600");
     }
+    let per_subscriber_per_sec = rc.per_subscriber_per_sec.unwrap_or(10);
+    let max = crate::control::registrar::MAX_PER_SUBSCRIBER_PER_SEC;
+    if per_subscriber_per_sec > max {
+        return err(
+            "control.per_subscriber_per_sec",
+            format!("must be <= {max} (registrations per second of one subscriber)"),
+        );
+    }
     let rate = |field: &str, v: Option<u32>, default: u32| match v.unwrap_or(default) {
         0 => err(format!("control.{field}"), "must be >= 1"),
         v => Ok(v),
@@ -513,7 +521,7 @@ fn registration(rc: &RawControl) -> Result<RegistrationConfig, ConfigError> {
         max_lifetime_s,
         replay_window_s,
         admission_per_sec: rc.admission_per_sec.unwrap_or(500_000),
-        per_subscriber_per_sec: rc.per_subscriber_per_sec.unwrap_or(10),
+        per_subscriber_per_sec,
         per_source_per_sec: rate("per_source_per_sec", rc.per_source_per_sec, 5000)?,
         unauthenticated_replies_per_sec: rate(
             "unauthenticated_replies_per_sec",

@@ -80,6 +80,13 @@ pub struct ReplyTo {
     pub reg: RegPacket,
 }
 
+impl ReplyTo {
+    /// The request's UDP payload.
+    fn payload(&self) -> &[u8] {
+        &self.mbuf.data()[self.reg.payload.0..self.reg.payload.1]
+    }
+}
+
 pub struct ControlCtx {
     pub cfg: Config,
     pub plane: Arc<Plane>,
@@ -158,6 +165,8 @@ impl ControlCtx {
         let mut last_stats = Instant::now();
         let arp_every = Duration::from_millis(self.cfg.arp_retry_ms);
         let stats_every = Duration::from_millis(self.cfg.stats_interval_ms);
+        // The batch's requests, located, between draining and deciding (prefetched first).
+        let mut taken: Vec<ReplyTo> = Vec::with_capacity(MAX_HELD);
         if let Some(n) = &self.notify {
             // The table is published and the workers run: the MSM forwards from now on.
             n.ready(&format!(
@@ -182,8 +191,23 @@ impl ControlCtx {
             let (plane, service) = (&self.plane, &mut self.service);
             let drained = round_robin.drain(&mut self.rings, budget, |m| {
                 cc.registrations_received += 1;
-                Self::take_request(m, plane, service, &mut cc);
+                if let Some(t) = Self::locate_request(m, plane, &mut cc) {
+                    taken.push(t);
+                }
             });
+            // Prefetch every subscriber record and table bucket of the batch, then decide
+            // the requests in arrival order.
+            service.prefetch(taken.iter().map(ReplyTo::payload));
+            for t in taken.drain(..) {
+                let decision = service.decide_udp(
+                    t.payload(),
+                    t.reg.path,
+                    t.reg.src,
+                    t.reg.sport,
+                    Now::system(),
+                );
+                service.hold(t, decision);
+            }
             cc.iteration_requests_max = cc.iteration_requests_max.max(drained.taken as u64);
             cc.iterations_at_bound += u64::from(drained.hit_bound);
             if drained.taken > 0 {
@@ -217,6 +241,7 @@ impl ControlCtx {
                 self.service.journal_failure().map(str::to_owned),
             );
             self.poll_reload();
+            self.service.migrate_replay_state();
             self.service.reclaim();
             if last_stats.elapsed() >= stats_every {
                 last_stats = Instant::now();
@@ -247,28 +272,23 @@ impl ControlCtx {
         self.stats(&cc)
     }
 
-    /// One frame from a worker: locate the request, let the service decide it, and hold
-    /// the mbuf for its Reply.
-    fn take_request(
-        m: Mbuf,
-        plane: &Plane,
-        service: &mut RegistrationService<ReplyTo>,
-        cc: &mut ControlCounters,
-    ) {
+    /// One frame from a worker: locate the request in it (the service decides it once
+    /// the batch is prefetched); `None`: counted and dropped.
+    fn locate_request(m: Mbuf, plane: &Plane, cc: &mut ControlCounters) -> Option<ReplyTo> {
         // The worker stamped the index of the ingress port into the mbuf.
         let Some(ingress) = plane.ports.get(m.port() as usize) else {
             cc.registrations_wrong_side += 1;
-            return;
+            return None;
         };
         let reg = match reg_io::extract(m.data(), plane.msm_gprs, plane.msm_wlan, ingress.role) {
             Ok(r) => r,
             Err(reg_io::ExtractError::WrongSide) => {
                 cc.registrations_wrong_side += 1;
-                return;
+                return None;
             }
             Err(_) => {
                 cc.registrations_malformed += 1;
-                return;
+                return None;
             }
         };
         let path = match reg.path {
@@ -277,9 +297,7 @@ impl ControlCtx {
             reg_io::Path::Direct => 2,
         };
         cc.registrations_by_path[path] += 1;
-        let payload = &m.data()[reg.payload.0..reg.payload.1];
-        let decision = service.decide_udp(payload, reg.path, reg.src, reg.sport, Now::system());
-        service.hold(ReplyTo { mbuf: m, reg }, decision);
+        Some(ReplyTo { mbuf: m, reg })
     }
 
     /// The batches whose group commit finished (waiting for all if `wait`): applied and

@@ -57,7 +57,8 @@
 use crate::config::{Prefix, RegistrationConfig};
 use crate::control::reg_io::Path;
 use crate::control::subscribers::{Subscriber, Subscribers};
-use admission::{Bucket, SourceBuckets};
+pub use admission::MAX_PER_SUBSCRIBER_PER_SEC;
+use admission::{take_packed, Bucket, SourceBuckets};
 use care_of::{CareOfRefusal, CareOfRefusals};
 use msm_mip::{Code, ParsedRequest};
 use msm_table::{Binding, TableError, TableWriter};
@@ -234,17 +235,32 @@ pub struct NatCounters {
     pub refused_source: u64,
 }
 
-struct SubState {
+/// Replay state of an MSISDN the subscriber store does not hold (a journal record of a
+/// deprovisioned subscriber, or one removed by a reload): kept so that it is back if the
+/// subscriber is provisioned again. The provisioned subscribers' state is in their
+/// records.
+#[derive(Debug, Clone, Copy, Default)]
+struct Orphan {
     last_ident: u64,
-    /// Per-subscriber admission limit.
-    bucket: Bucket,
+    bucket: u64,
 }
+
+/// Slots of the previous store a [`Registrar::migrate_step`] visits per call.
+pub const MIGRATE_SLOTS: usize = 1024;
 
 pub struct Registrar {
     cfg: RegistrationConfig,
     pools: Vec<Prefix>,
+    /// The subscribers, with their replay state and admission bucket in their records.
     subs: Subscribers,
-    state: HashMap<u64, SubState>,
+    /// The store before the last reload while its replay state is being carried over:
+    /// a record of `subs` whose state is not its own takes it from here on first use;
+    /// [`migrate_step`](Registrar::migrate_step) sweeps the rest, then drops it.
+    prev: Option<Subscribers>,
+    /// Next slot of `prev` to sweep.
+    migrate_at: usize,
+    /// Replay state of MSISDNs not in `subs` (rare: see [`Orphan`]).
+    orphans: HashMap<u64, Orphan>,
     /// Pre-authentication limit for all requests.
     global: Bucket,
     /// Pre-authentication limit per source address.
@@ -289,12 +305,15 @@ impl Now {
 }
 
 impl Registrar {
+    /// `cfg.per_subscriber_per_sec` is clamped to [`MAX_PER_SUBSCRIBER_PER_SEC`] (the
+    /// configuration refuses more).
     pub fn new(
-        cfg: RegistrationConfig,
+        mut cfg: RegistrationConfig,
         pools: Vec<Prefix>,
         subs: Subscribers,
         home_agents: Vec<u32>,
     ) -> Registrar {
+        cfg.per_subscriber_per_sec = cfg.per_subscriber_per_sec.min(MAX_PER_SUBSCRIBER_PER_SEC);
         Registrar {
             global: Bucket::new(cfg.admission_per_sec),
             per_source: SourceBuckets::new(cfg.per_source_per_sec),
@@ -305,7 +324,9 @@ impl Registrar {
             cfg,
             pools,
             subs,
-            state: HashMap::new(),
+            prev: None,
+            migrate_at: 0,
+            orphans: HashMap::new(),
             own_addresses: home_agents,
             undo: Vec::new(),
             counters: RegCounters::default(),
@@ -338,9 +359,11 @@ impl Registrar {
     /// replay state goes back (a verbatim retransmission is decided afresh, not refused
     /// as a replay) and they are not counted as accepted or cancelled.
     pub fn rollback_batch(&mut self) {
-        for (msisdn, before, cancel) in self.undo.drain(..).rev() {
-            if let Some(st) = self.state.get_mut(&msisdn) {
-                st.last_ident = before;
+        let mut undo = std::mem::take(&mut self.undo);
+        for &(msisdn, before, cancel) in undo.iter().rev() {
+            match self.subs.records().find(msisdn) {
+                Some(i) => self.subs.records_mut().get_mut(i).last_ident = before,
+                None => self.orphans.entry(msisdn).or_default().last_ident = before,
             }
             if cancel {
                 self.counters.cancelled -= 1;
@@ -351,27 +374,154 @@ impl Registrar {
                 *n -= 1;
             }
         }
+        undo.clear();
+        self.undo = undo;
     }
 
+    /// Replaces the subscriber store (operator reload), between batches. Replay state
+    /// is kept per MSISDN: the new records take it from the old store on first use, and
+    /// [`migrate_step`](Self::migrate_step) carries over the rest a bounded number of
+    /// slots at a time (the swap itself does not touch the 10M records). A reload while
+    /// the previous one is still being carried over finishes that one first.
     pub fn replace_subscribers(&mut self, subs: Subscribers) {
-        self.subs = subs;
+        debug_assert!(self.undo.is_empty(), "reload inside a batch");
+        while self.migrate_step(usize::MAX) > 0 {}
+        let old = std::mem::replace(&mut self.subs, subs);
+        // Orphans the new store provisions get their state back (orphans are few).
+        let records = self.subs.records_mut();
+        self.orphans
+            .retain(|&msisdn, o| match records.find(msisdn) {
+                Some(i) => {
+                    records.get_mut(i).set_state(o.last_ident, o.bucket);
+                    false
+                }
+                None => true,
+            });
+        self.prev = Some(old);
+        self.migrate_at = 0;
+    }
+
+    /// Carries the replay state of up to `max` slots of the store before the last reload
+    /// over to the current one (the control loop calls it every iteration with
+    /// [`MIGRATE_SLOTS`]); drops the old store once it is swept. Returns the slots
+    /// visited (0: nothing to carry over).
+    pub fn migrate_step(&mut self, max: usize) -> usize {
+        let Some(prev) = self.prev.as_ref() else {
+            return 0;
+        };
+        let old = prev.records();
+        let end = self.migrate_at.saturating_add(max).min(old.slots());
+        let records = self.subs.records_mut();
+        for slot in self.migrate_at..end {
+            if !old.occupied(slot) {
+                continue;
+            }
+            let r = old.get(slot);
+            if !r.state_own() {
+                continue;
+            }
+            match records.find(r.msisdn()) {
+                Some(i) => {
+                    let n = records.get_mut(i);
+                    if !n.state_own() {
+                        n.set_state(r.last_ident, r.bucket);
+                    }
+                }
+                None => {
+                    let o = Orphan {
+                        last_ident: r.last_ident,
+                        bucket: r.bucket,
+                    };
+                    self.orphans.insert(r.msisdn(), o);
+                }
+            }
+        }
+        let visited = end - self.migrate_at;
+        self.migrate_at = end;
+        if end >= old.slots() {
+            self.prev = None;
+            self.migrate_at = 0;
+        }
+        visited
+    }
+
+    /// Makes the replay state of the record in `slot` its own: taken from the store
+    /// before the last reload if that still holds it, else the default (none, full
+    /// bucket).
+    #[inline]
+    fn settle(&mut self, slot: usize) {
+        if self.subs.records().get(slot).state_own() {
+            return;
+        }
+        let msisdn = self.subs.records().get(slot).msisdn();
+        let o = self.prev_state(msisdn).unwrap_or_default();
+        self.subs
+            .records_mut()
+            .get_mut(slot)
+            .set_state(o.last_ident, o.bucket);
     }
 
     /// Restores the last accepted Identification of a subscriber (journal replay).
     pub fn restore_ident(&mut self, msisdn: u64, ident: u64) {
-        let per = self.cfg.per_subscriber_per_sec;
-        let st = self.state.entry(msisdn).or_insert_with(|| SubState {
-            last_ident: 0,
-            bucket: Bucket::new(per),
-        });
-        st.last_ident = st.last_ident.max(ident);
+        match self.subs.records().find(msisdn) {
+            Some(i) => {
+                self.settle(i);
+                let r = self.subs.records_mut().get_mut(i);
+                r.last_ident = r.last_ident.max(ident);
+            }
+            None => {
+                let o = self.orphans.entry(msisdn).or_default();
+                o.last_ident = o.last_ident.max(ident);
+            }
+        }
     }
 
     pub fn last_ident(&self, msisdn: u64) -> Option<u64> {
-        self.state
-            .get(&msisdn)
-            .map(|s| s.last_ident)
-            .filter(|i| *i != 0)
+        let ident = match self.subs.records().find(msisdn) {
+            Some(i) if self.subs.records().get(i).state_own() => {
+                self.subs.records().get(i).last_ident
+            }
+            Some(_) => self.prev_state(msisdn).map_or(0, |o| o.last_ident),
+            None => match self.orphans.get(&msisdn) {
+                Some(o) => o.last_ident,
+                None => self.prev_state(msisdn).map_or(0, |o| o.last_ident),
+            },
+        };
+        (ident != 0).then_some(ident)
+    }
+
+    /// The state the store before the last reload holds for `msisdn`, while it is
+    /// being carried over.
+    fn prev_state(&self, msisdn: u64) -> Option<Orphan> {
+        let p = self.prev.as_ref()?.records();
+        let r = p.get(p.find(msisdn)?);
+        r.state_own().then_some(Orphan {
+            last_ident: r.last_ident,
+            bucket: r.bucket,
+        })
+    }
+
+    /// Prefetches what deciding these requests (UDP payloads) will read: the tag line
+    /// and then the record of each one's subscriber, and the binding table's bucket of
+    /// its home address. The control lcore calls it for a batch before deciding it; a
+    /// payload that does not look like a request is skipped (it is only a hint).
+    pub fn prefetch<'a>(
+        &self,
+        payloads: impl Iterator<Item = &'a [u8]> + Clone,
+        table: &TableWriter,
+    ) {
+        let records = self.subs.records();
+        for p in payloads.clone() {
+            if let Some((msisdn, home)) = peek(p) {
+                records.prefetch_tags(msisdn);
+                table.prefetch(home);
+            }
+        }
+        for p in payloads {
+            if let Some((msisdn, _)) = peek(p) {
+                records.prefetch_record(msisdn);
+            }
+        }
     }
 
     /// [`handle_udp`](Self::handle_udp) without the UDP source port (0: unknown, so a
@@ -409,14 +559,16 @@ impl Registrar {
             Ok(r) => r,
             Err(e) => return self.reply_unparsed(payload, e, peer, now),
         };
-        let Some(sub) = req.msisdn().and_then(|m| self.subs.by_msisdn(m)).copied() else {
+        let found = req.msisdn().and_then(|m| self.subs.records().find(m));
+        let Some(slot) = found else {
             let code = Code::AdministrativelyProhibited;
             return self.unauthenticated(payload.len(), peer, now, |me| {
                 me.reply(&req, None, code, 0, req.identification)
             });
         };
-        match self.check_and_apply(&req, &sub, path, (src, sport), now, table) {
-            Ok(applied) => self.accept(&req, &sub, applied, table),
+        let sub = self.subs.records().get(slot).subscriber();
+        match self.check_and_apply(&req, (&sub, slot), path, (src, sport), now, table) {
+            Ok(applied) => self.accept(&req, &sub, slot, applied, table),
             Err(Refusal::Dropped) => Outcome::silent(),
             Err(Refusal::Unauthenticated(code, ident)) => {
                 self.unauthenticated(payload.len(), peer, now, |me| {
@@ -446,14 +598,14 @@ impl Registrar {
     fn check_and_apply(
         &mut self,
         req: &ParsedRequest,
-        sub: &Subscriber,
+        (sub, slot): (&Subscriber, usize),
         path: Path,
         (src, sport): (u32, u16),
         now: Now,
         table: &mut impl BindingStore,
     ) -> Result<Applied, Refusal> {
         authenticate(req, sub)?;
-        let last = self.admit_subscriber(sub.msisdn, now)?;
+        let last = self.admit_subscriber(slot, now)?;
         self.check_replay(req, last, now)?;
         req.check_flags()
             .map_err(|e| Refusal::Code(e.code(), req.identification))?;
@@ -463,17 +615,15 @@ impl Registrar {
 
     /// The per-subscriber admission limit; returns the subscriber's last accepted
     /// Identification.
-    fn admit_subscriber(&mut self, msisdn: u64, now: Now) -> Result<Option<u64>, Refusal> {
+    fn admit_subscriber(&mut self, slot: usize, now: Now) -> Result<Option<u64>, Refusal> {
         let per = self.cfg.per_subscriber_per_sec;
-        let st = self.state.entry(msisdn).or_insert_with(|| SubState {
-            last_ident: 0,
-            bucket: Bucket::new(per),
-        });
-        if !st.bucket.take(now.ms) {
+        self.settle(slot);
+        let r = self.subs.records_mut().get_mut(slot);
+        if !take_packed(&mut r.bucket, per, now.ms) {
             self.counters.dropped_per_subscriber += 1;
             return Err(Refusal::Dropped);
         }
-        Ok((st.last_ident != 0).then_some(st.last_ident))
+        Ok((r.last_ident != 0).then_some(r.last_ident))
     }
 
     /// Identification: inside the timestamp window and increasing; a refusal carries our
@@ -644,14 +794,15 @@ impl Registrar {
         &mut self,
         req: &ParsedRequest,
         sub: &Subscriber,
+        slot: usize,
         applied: Applied,
         table: &impl BindingStore,
     ) -> Outcome {
-        if let Some(st) = self.state.get_mut(&sub.msisdn) {
-            self.undo
-                .push((sub.msisdn, st.last_ident, req.lifetime == 0));
-            st.last_ident = req.identification;
-        }
+        // admit_subscriber settled the record's state.
+        let r = self.subs.records_mut().get_mut(slot);
+        self.undo
+            .push((sub.msisdn, r.last_ident, req.lifetime == 0));
+        r.last_ident = req.identification;
         if req.lifetime == 0 {
             self.counters.cancelled += 1;
         } else {
@@ -676,12 +827,14 @@ impl Registrar {
         out.change = Some(Change {
             home,
             msisdn: sub.msisdn,
-            binding: binding.or(table.get(home).map(|b| BindingState {
-                coa: b.coa,
-                port: b.port,
-                msisdn: b.msisdn,
-                expires_at: b.expires_at,
-            })),
+            binding: binding.or_else(|| {
+                table.get(home).map(|b| BindingState {
+                    coa: b.coa,
+                    port: b.port,
+                    msisdn: b.msisdn,
+                    expires_at: b.expires_at,
+                })
+            }),
             last_ident: req.identification,
         });
         out
@@ -730,6 +883,25 @@ fn authenticate(req: &ParsedRequest, sub: &Subscriber) -> Result<(), Refusal> {
         ));
     }
     Ok(())
+}
+
+/// The MSISDN (NAI digits) and home address of a Registration Request whose first
+/// extension is the NAI, as the MCM sends it; `None` otherwise. For prefetching only:
+/// [`Registrar::handle`] parses properly.
+#[inline]
+fn peek(p: &[u8]) -> Option<(u64, u32)> {
+    const FIXED: usize = msm_mip::REQUEST_FIXED_LEN;
+    if p.len() < FIXED + 3 || p[FIXED] != msm_mip::EXT_MN_NAI {
+        return None;
+    }
+    let len = usize::from(p[FIXED + 1]).min(15);
+    let nai = p.get(FIXED + 2..FIXED + 2 + len)?;
+    let mut msisdn = 0u64;
+    for &c in nai.iter().take_while(|c| c.is_ascii_digit()) {
+        msisdn = msisdn * 10 + u64::from(c - b'0');
+    }
+    let home = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+    Some((msisdn, home))
 }
 
 /// The address a request's Reply goes to, which keys the per-source limits. On path 2 it

@@ -238,6 +238,24 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         }
     }
 
+    /// Prefetches what deciding these requests (UDP payloads) will touch, before the
+    /// batch is decided one by one: each subscriber's record and each home's table
+    /// bucket ([`Registrar::prefetch`]). Only a hint: nothing changes.
+    pub fn prefetch<'a>(&self, payloads: impl Iterator<Item = &'a [u8]> + Clone) {
+        if let Some(r) = self.registrar.as_ref() {
+            r.prefetch(payloads, &self.writer);
+        }
+    }
+
+    /// Carries replay state over from the subscriber store before a reload, a bounded
+    /// number of records per call ([`Registrar::migrate_step`]); the control loop calls
+    /// it every iteration. Returns the slots visited (0: nothing to do).
+    pub fn migrate_replay_state(&mut self) -> usize {
+        self.registrar.as_mut().map_or(0, |r| {
+            r.migrate_step(crate::control::registrar::MIGRATE_SLOTS)
+        })
+    }
+
     /// Holds the decision's Reply with `token` until the batch's commit; a decision
     /// without a Reply drops the token.
     pub fn hold(&mut self, token: T, decision: Decision) {

@@ -153,7 +153,7 @@
 //!   call): expiry is detected within one full sweep, not at the exact second.
 
 pub mod rcu;
-mod region;
+pub mod region;
 mod table;
 
 pub use rcu::{Limbo, Rcu, RcuGuard, RcuReader};

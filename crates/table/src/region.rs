@@ -17,10 +17,30 @@ use std::ptr::NonNull;
 ///
 /// # Safety
 /// Implementors must be valid when every byte is zero.
-pub(crate) unsafe trait Zeroable {}
+pub unsafe trait Zeroable {}
+unsafe impl Zeroable for u8 {}
 unsafe impl Zeroable for u32 {}
 unsafe impl Zeroable for u64 {}
 unsafe impl Zeroable for std::sync::atomic::AtomicU64 {}
+
+/// Prefetches the cache line at `p` into L1 (no-op on architectures without a prefetch
+/// instruction here). Never faults, whatever `p` is.
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch never faults.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above.
+    unsafe {
+        std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = p;
+}
 
 const HUGE_PAGE: usize = 2 << 20;
 const MIN_ALIGN: usize = 64;
@@ -35,7 +55,7 @@ enum Backing {
     Mmap { len: usize },
 }
 
-pub(crate) struct Region<T: Zeroable> {
+pub struct Region<T: Zeroable> {
     ptr: NonNull<T>,
     len: usize,
     backing: Backing,
@@ -48,7 +68,7 @@ unsafe impl<T: Zeroable + Sync> Sync for Region<T> {}
 
 impl<T: Zeroable> Region<T> {
     /// `len` zeroed elements; `None` if the memory cannot be had.
-    pub(crate) fn new_zeroed(len: usize, huge_pages: bool) -> Option<Self> {
+    pub fn new_zeroed(len: usize, huge_pages: bool) -> Option<Self> {
         let bytes = len.checked_mul(size_of::<T>())?;
         if bytes == 0 {
             return Some(Self {
@@ -86,19 +106,19 @@ impl<T: Zeroable> Region<T> {
         self.len
     }
 
-    pub(crate) fn as_slice(&self) -> &[T] {
+    pub fn as_slice(&self) -> &[T] {
         // SAFETY: ptr is valid for len zero-initialised (hence valid) T's.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
     #[inline(always)]
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
         // SAFETY: as above, and &mut self gives exclusive access.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
     /// Bytes of address space reserved for this region.
-    pub(crate) fn reserved_bytes(&self) -> usize {
+    pub fn reserved_bytes(&self) -> usize {
         match self.backing {
             Backing::None => 0,
             Backing::Heap(l) => l.size(),
@@ -108,7 +128,7 @@ impl<T: Zeroable> Region<T> {
     }
 
     /// Whether the region is an `mmap` advised for huge pages.
-    pub(crate) fn is_mmap(&self) -> bool {
+    pub fn is_mmap(&self) -> bool {
         #[cfg(unix)]
         if let Backing::Mmap { .. } = self.backing {
             return true;

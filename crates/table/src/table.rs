@@ -431,20 +431,7 @@ impl TableView<'_> {
     /// look it up.
     #[inline]
     pub fn prefetch(&self, home: u32) {
-        let p = self.gen.bucket(self.gen.home_bucket(home)) as *const Bucket;
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: prefetch never faults; the address is in our region anyway.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(p.cast());
-        }
-        #[cfg(target_arch = "aarch64")]
-        // SAFETY: as above.
-        unsafe {
-            std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags));
-        }
-        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-        let _ = p;
+        crate::region::prefetch(self.gen.bucket(self.gen.home_bucket(home)) as *const Bucket);
     }
 
     /// Id of the generation this view reads (increments on every
@@ -922,6 +909,14 @@ impl TableWriter {
             // On allocation failure the table stays correct, only slower.
             let _ = self.resize_to(self.gen().n_buckets(), Resize::Rebuild);
         }
+    }
+
+    /// Prefetches `home`'s home bucket (the control lcore prefetches a batch before
+    /// deciding it).
+    #[inline]
+    pub fn prefetch(&self, home: u32) {
+        let g = self.gen();
+        crate::region::prefetch(g.bucket(g.home_bucket(home)) as *const Bucket);
     }
 
     /// The full binding of `home`.

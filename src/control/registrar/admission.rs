@@ -37,6 +37,37 @@ impl Bucket {
     }
 }
 
+/// Largest per-subscriber limit: the subscriber's bucket is packed into one word of its
+/// record (42 bits of time, 22 of tokens in thousandths: `per_sec * 1000 < 2^22`).
+pub const MAX_PER_SUBSCRIBER_PER_SEC: u32 = 4000;
+const TIME_BITS: u32 = 42;
+const TIME_MASK: u64 = (1 << TIME_BITS) - 1;
+
+/// [`Bucket::take`] on a bucket packed into one `u64` (a subscriber record's): the last
+/// take's time in ms (mod 2^42, about 139 years) in the low 42 bits, the *missing*
+/// thousandths of a token in the high 22, so that 0 is a full bucket that has never been
+/// used (as [`Bucket::new`]). Same arithmetic as [`Bucket::take`] for
+/// `per_sec <= MAX_PER_SUBSCRIBER_PER_SEC` (larger rates are clamped to it), including
+/// a clock that steps back (no refill, the time taken as the new last).
+#[inline]
+pub(super) fn take_packed(word: &mut u64, per_sec: u32, now_ms: u64) -> bool {
+    let per_sec = u64::from(per_sec.min(MAX_PER_SUBSCRIBER_PER_SEC));
+    let cap = per_sec * 1000;
+    let last = *word & TIME_MASK;
+    let missing = (*word >> TIME_BITS).min(cap);
+    let now = now_ms & TIME_MASK;
+    let d = now.wrapping_sub(last) & TIME_MASK;
+    // More than half the range "ahead" is a step back: no refill (`saturating_sub`).
+    let dt = if d >= 1 << (TIME_BITS - 1) { 0 } else { d };
+    let mut tokens = (cap - missing).saturating_add(dt * per_sec).min(cap);
+    let ok = tokens >= 1000;
+    if ok {
+        tokens -= 1000;
+    }
+    *word = now | ((cap - tokens) << TIME_BITS);
+    ok
+}
+
 /// Slots of a [`SourceBuckets`] table (a power of two). Fewer in the fuzz build
 /// (`--cfg fuzzing`, set by cargo-fuzz only), whose registrar target builds a `Registrar`
 /// per input and names a handful of sources: 16384 slots cost most of its time.
@@ -114,6 +145,40 @@ impl SourceBuckets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The packed bucket of a subscriber record decides as [`Bucket`] does, over rates,
+    /// bursts, idle gaps and a clock stepping back.
+    #[test]
+    fn packed_bucket_matches_bucket() {
+        for per_sec in [0u32, 1, 2, 5, 10, 333, MAX_PER_SUBSCRIBER_PER_SEC] {
+            let mut b = Bucket::new(per_sec);
+            let mut w = 0u64;
+            let mut now = 1_800_000_000_000u64;
+            let mut x = u64::from(per_sec) + 1;
+            let mut admitted = 0;
+            for _ in 0..20_000 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                now = match x >> 60 {
+                    0 => now - (x >> 40) % 5000, // the clock steps back
+                    1 => now + 3000,
+                    2..=7 => now + (x >> 40) % 300,
+                    _ => now,
+                };
+                let (a, p) = (b.take(now), take_packed(&mut w, per_sec, now));
+                assert_eq!(a, p, "per_sec {per_sec} at {now}");
+                admitted += usize::from(a);
+            }
+            assert_eq!(admitted > 0, per_sec > 0);
+        }
+        // Larger rates are clamped.
+        let mut w = 0u64;
+        let n = (0..10_000)
+            .filter(|_| take_packed(&mut w, u32::MAX, 5))
+            .count();
+        assert_eq!(n, MAX_PER_SUBSCRIBER_PER_SEC as usize);
+    }
 
     #[test]
     fn each_source_has_its_own_bucket() {

@@ -476,3 +476,183 @@ fn replay_state_is_restored() {
     );
     let _ = Lookup::Miss;
 }
+
+/// A request of subscriber 491700000010 (home `HOME`) or 491700000011 (192.0.2.11, SPI
+/// 300).
+fn req_of(sub11: bool, id: u64) -> Vec<u8> {
+    let k = key();
+    RequestBuilder {
+        lifetime: 300,
+        home: if sub11 {
+            Ipv4Addr::new(192, 0, 2, 11)
+        } else {
+            HOME
+        },
+        home_agent: Ipv4Addr::from(GPRS),
+        care_of: COA,
+        identification: id,
+        nai: if sub11 {
+            "491700000011"
+        } else {
+            "491700000010"
+        },
+        spi: if sub11 { 300 } else { 256 },
+        key: &k,
+    }
+    .to_vec()
+    .unwrap()
+}
+
+impl Rig {
+    /// Decides a request of subscriber 10 or 11 at the rig's current time (no advance).
+    fn at_once(&mut self, sub11: bool, id: u64) -> Option<Code> {
+        let now = self.now;
+        let p = req_of(sub11, id);
+        self.reg
+            .handle(&p, Path::Wwan, 0, now, &mut self.table)
+            .code
+    }
+}
+
+/// A store of the given lines (subscriber 10 and 11 as in the rig, plus others).
+fn store(lines: &[&str]) -> Subscribers {
+    let pools = vec![Prefix::parse("192.0.2.0/25").unwrap()];
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(&l.replace("KEY", KEY));
+        text.push('\n');
+    }
+    Subscribers::parse(&text, &pools).unwrap()
+}
+const SUB10: &str = "491700000010 192.0.2.10 256 KEY";
+const SUB11: &str = "491700000011 192.0.2.11 300 KEY";
+
+/// The replay state and the admission budget live in the subscriber records: a reload
+/// (a new store) takes them over, on first use and by the sweep, and only then drops
+/// the old store.
+#[test]
+fn replay_state_and_budget_survive_a_reload() {
+    let mut c = cfg();
+    c.per_subscriber_per_sec = 2;
+    let mut r = rig_with(c, 10);
+    assert_eq!(r.at_once(false, ident(0, 50)), Some(Code::Accepted));
+    r.reg.restore_ident(491700000011, ident(0, 70));
+    // Many more subscribers in the new store: other slots, other neighbours.
+    let mut lines = vec![SUB11.to_string(), SUB10.to_string()];
+    for i in 20..100 {
+        lines.push(format!("4917000000{i} 192.0.2.{i} 256 KEY"));
+    }
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    r.reg.replace_subscribers(store(&lines));
+    // Before any sweep: read through to the old store.
+    assert_eq!(r.reg.last_ident(491700000010), Some(ident(0, 50)));
+    assert_eq!(r.reg.last_ident(491700000011), Some(ident(0, 70)));
+    // First use takes the state over: the replay is refused, and the budget (2/s, one
+    // spent in this millisecond) has one left.
+    assert_eq!(
+        r.at_once(false, ident(0, 40)),
+        Some(Code::IdentificationMismatch)
+    );
+    assert_eq!(
+        r.at_once(false, ident(0, 51)),
+        None,
+        "the carried-over budget is spent"
+    );
+    assert_eq!(r.reg.counters.dropped_per_subscriber, 1);
+    // The sweep carries over the rest, in bounded steps, then drops the old store.
+    let mut steps = 0;
+    while r.reg.migrate_step(3) > 0 {
+        steps += 1;
+    }
+    assert!(steps > 1, "bounded steps ({steps})");
+    assert!(r.reg.prev.is_none());
+    assert_eq!(r.reg.migrate_step(3), 0);
+    assert_eq!(r.reg.last_ident(491700000011), Some(ident(0, 70)));
+    r.now.ms += 1000;
+    assert_eq!(
+        r.at_once(true, ident(0, 69)),
+        Some(Code::IdentificationMismatch)
+    );
+    assert_eq!(r.at_once(true, ident(0, 71)), Some(Code::Accepted));
+    assert_eq!(r.reg.last_ident(491700000020), None);
+}
+
+/// A subscriber a reload removes keeps its replay state (outside the records) and has
+/// it again when a later reload provisions it; so does the state of an MSISDN the
+/// journal names that was never provisioned. A reload during the sweep of the previous
+/// one finishes that sweep first.
+#[test]
+fn replay_state_of_a_removed_subscriber_comes_back() {
+    let mut r = rig();
+    r.reg.restore_ident(491700000011, ident(0, 70));
+    r.reg.restore_ident(491700000099, ident(0, 90));
+    assert_eq!(r.reg.last_ident(491700000099), Some(ident(0, 90)));
+    r.reg.replace_subscribers(store(&[SUB10]));
+    assert_eq!(
+        r.reg.last_ident(491700000011),
+        Some(ident(0, 70)),
+        "mid-sweep"
+    );
+    // No sweep step: the next reload finishes it.
+    r.reg
+        .replace_subscribers(store(&[SUB10, "491700000099 192.0.2.99 256 KEY"]));
+    while r.reg.migrate_step(1) > 0 {}
+    assert_eq!(r.reg.last_ident(491700000011), Some(ident(0, 70)));
+    assert_eq!(r.reg.last_ident(491700000099), Some(ident(0, 90)));
+    r.reg.replace_subscribers(store(&[SUB11, SUB10]));
+    while r.reg.migrate_step(1) > 0 {}
+    assert!(r.reg.orphans.contains_key(&491700000099));
+    assert!(!r.reg.orphans.contains_key(&491700000011));
+    assert_eq!(
+        r.at_once(true, ident(0, 70)),
+        Some(Code::IdentificationMismatch),
+        "a replay after all that"
+    );
+    assert_eq!(r.at_once(true, ident(0, 71)), Some(Code::Accepted));
+}
+
+/// A failed commit undoes the batch's replay state in the records, the later of two
+/// changes of one subscriber first.
+#[test]
+fn rollback_restores_the_records_replay_state() {
+    let mut r = rig();
+    r.reg.restore_ident(491700000010, ident(0, 10));
+    for low in [20, 30] {
+        assert_eq!(
+            r.send(&req(300, COA, ident(0, low)), Path::Wwan, 0).code,
+            Some(Code::Accepted)
+        );
+    }
+    assert_eq!(r.reg.last_ident(491700000010), Some(ident(0, 30)));
+    r.reg.rollback_batch();
+    assert_eq!(r.reg.last_ident(491700000010), Some(ident(0, 10)));
+    assert_eq!(r.reg.counters.accepted, 0);
+    // Decided afresh, then committed: it stays.
+    assert_eq!(
+        r.send(&req(300, COA, ident(0, 20)), Path::Wwan, 0).code,
+        Some(Code::Accepted)
+    );
+    r.reg.commit_batch();
+    r.reg.rollback_batch();
+    assert_eq!(r.reg.last_ident(491700000010), Some(ident(0, 20)));
+}
+
+/// The prefetch's peek finds the MSISDN and home of a request as the MCM builds it, and
+/// nothing in what is not one (it is only a hint: `handle` parses properly).
+#[test]
+fn prefetch_peeks_msisdn_and_home() {
+    let p = req_of(true, ident(0, 1));
+    assert_eq!(
+        peek(&p),
+        Some((491700000011, u32::from(Ipv4Addr::new(192, 0, 2, 11))))
+    );
+    assert_eq!(peek(&p[..20]), None);
+    let mut q = p.clone();
+    q[24] = 32; // the MN-HA extension first
+    assert_eq!(peek(&q), None);
+    assert_eq!(peek(&p[..30]), None, "the NAI cut short");
+    // Prefetching a batch of any bytes changes nothing.
+    let r = rig();
+    let batch: Vec<&[u8]> = vec![&p, &q, &[], &p[..30]];
+    r.reg.prefetch(batch.iter().copied(), &r.table);
+}

@@ -1,6 +1,7 @@
-//! Parsing in parallel parts and blocks, then building the two indexes.
+//! Parsing in parallel parts and blocks, then building the records and the home index.
 
 use super::fields::{parse_fields, split_line};
+use super::records::{InsertError, Records};
 use super::{hash, LineError, ParseError, Subscriber, Subscribers, PARALLEL_MIN};
 use crate::config::Prefix;
 use hashbrown::HashTable;
@@ -130,20 +131,11 @@ impl<'p> Builder<'p> {
 
     pub(super) fn finish(mut self) -> Result<Subscribers, ParseError> {
         let parallel = self.subs.len() >= 1 << 16 && self.threads() > 1;
-        let Builder {
-            mut subs, line_of, ..
-        } = self;
-        subs.shrink_to_fit();
+        let Builder { subs, line_of, .. } = self;
         let seed =
             std::collections::hash_map::RandomState::new().hash_one(0x6d73_6d5f_7375_6273u64);
         let subs_ref = &subs;
-        let build_msisdn = move || {
-            build_index(
-                subs_ref,
-                |s| hash(seed, s.msisdn),
-                |a, b| a.msisdn == b.msisdn,
-            )
-        };
+        let build_records = move || build_records(subs_ref, seed);
         let hseed = seed.rotate_left(32);
         let build_home = move || {
             build_index(
@@ -152,18 +144,21 @@ impl<'p> Builder<'p> {
                 |a, b| a.home == b.home,
             )
         };
-        let (by_msisdn, by_home) = if parallel {
+        let (records, by_home) = if parallel {
             std::thread::scope(|s| {
                 let h = s.spawn(build_home);
-                let m = build_msisdn();
+                let m = build_records();
                 let h = h.join().unwrap_or(Err((usize::MAX, 0)));
                 (m, h)
             })
         } else {
-            (build_msisdn(), build_home())
+            (build_records(), build_home())
         };
         // Report the duplicate that comes first in the file.
-        let dup_m = by_msisdn.as_ref().err().copied();
+        let dup_m = match &records {
+            Err(RecordsError::Duplicate(i, j)) => Some((*i, *j)),
+            _ => None,
+        };
         let dup_h = by_home.as_ref().err().copied();
         let line = |i: usize| line_of.get(i).copied().unwrap_or(0);
         match (dup_m, dup_h) {
@@ -184,16 +179,65 @@ impl<'p> Builder<'p> {
             (_, Some(_)) => return Err(ParseError::Internal("index builder thread panicked")),
             _ => {}
         }
-        let (Ok(by_msisdn), Ok(by_home)) = (by_msisdn, by_home) else {
+        let (records, slot_of) = match records {
+            Ok(r) => r,
+            Err(RecordsError::TooMany) => return Err(ParseError::TooManySubscribers),
+            Err(RecordsError::NoMemory) => {
+                return Err(ParseError::Internal(
+                    "cannot allocate memory for the subscriber table",
+                ))
+            }
+            Err(_) => return Err(ParseError::Internal("internal error building the records")),
+        };
+        let Ok(mut by_home) = by_home else {
             return Err(ParseError::Internal("internal error building indexes"));
         };
+        // The home index was built over file positions: make them slots of the records.
+        for v in by_home.iter_mut() {
+            *v = slot_of[*v as usize];
+        }
         Ok(Subscribers {
-            subs,
-            by_msisdn,
+            records,
             by_home,
             seed,
         })
     }
+}
+
+/// Why [`build_records`] failed.
+enum RecordsError {
+    /// Subscriber `.0` has the MSISDN of subscriber `.1` (file positions).
+    Duplicate(usize, usize),
+    /// More slots than a `u32` numbers.
+    TooMany,
+    NoMemory,
+    /// A subscriber the table cannot hold (cannot happen after parsing).
+    Bad,
+}
+
+/// The records table of `subs`, and the slot of each subscriber (by file position).
+fn build_records(subs: &[Subscriber], seed: u64) -> Result<(Records, Vec<u32>), RecordsError> {
+    let mut r = Records::with_capacity(subs.len(), seed).ok_or(RecordsError::NoMemory)?;
+    if r.slots() > u32::MAX as usize {
+        return Err(RecordsError::TooMany);
+    }
+    let mut slot_of: Vec<u32> = Vec::with_capacity(subs.len());
+    for (i, s) in subs.iter().enumerate() {
+        match r.insert(s) {
+            Ok(slot) => slot_of.push(slot as u32),
+            Err(InsertError::Duplicate(slot)) => {
+                // The error path: find the first subscriber at that slot.
+                let j = slot_of
+                    .iter()
+                    .position(|&x| x as usize == slot)
+                    .unwrap_or(0);
+                return Err(RecordsError::Duplicate(i, j));
+            }
+            Err(InsertError::Full) => return Err(RecordsError::TooMany),
+            Err(InsertError::BadMsisdn) => return Err(RecordsError::Bad),
+        }
+    }
+    Ok((r, slot_of))
 }
 
 /// Builds an index of positions into `subs`; `Err((dup, first))` on the first duplicate.
