@@ -1,5 +1,8 @@
 //! NAT traversal (RFC 3519) on the data path: downlink to a NAT binding as a MIP Tunnel
-//! Data message, checked with etherparse; the MTU with the 32 extra bytes.
+//! Data message, checked with etherparse; the MTU with the 32 extra bytes; uplink tunnel
+//! data classified, checked against the bound address *and* port, stripped and routed;
+//! malformed tunnel data counted; echo replies and ICMP errors sent back through the UDP
+//! tunnel.
 
 use super::*;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
