@@ -48,6 +48,8 @@ pub(crate) fn binding_json(b: &Binding) -> Value {
     json!({
         "home": ip_str(b.home),
         "care_of": b.coa.map(ip_str),
+        // A NAT binding (RFC 3519): the UDP port of the care-of (NAT) address.
+        "udp_port": if b.port != 0 { json!(b.port) } else { Value::Null },
         "msisdn": b.msisdn.to_string(),
         "expires_at": if b.expires_at == u32::MAX { Value::Null } else { json!(b.expires_at) },
     })

@@ -12,7 +12,7 @@
 //! is processed. Its drops are counted here.
 
 use crate::dataplane::counters::{Counters, DropReason};
-use crate::dataplane::pipeline::{Bindings, Plane, ETH};
+use crate::dataplane::pipeline::{Bindings, Plane, ETH, MIP_PORT};
 use msm_wire::{ethernet, ipv4};
 
 /// The fields of one validated IPv4 header that the stages need.
@@ -92,6 +92,9 @@ pub enum Kind {
     Local,
     /// IP-in-IP to `IPmsm-wlan` (to the decapsulation stage).
     Tunnel,
+    /// A MIP Tunnel Data message (RFC 3519: UDP to `IPmsm-wlan`:434, type 4, next
+    /// header 4) from a mobile behind a NAT (to the decapsulation stage).
+    NatTunnel,
     /// IPv4 for someone else (to the forwarding stage).
     Transit,
 }
@@ -107,9 +110,12 @@ pub struct Classified {
     pub src_mac: [u8; 6],
     /// The IPv4 header after the Ethernet header (IPv4 kinds only).
     pub ip: Ipv4Summary,
-    /// [`Kind::Tunnel`] that is not a fragment: the inner header, if it is valid (checksum
-    /// included) and fills the outer payload exactly; `None` otherwise.
+    /// [`Kind::Tunnel`] or [`Kind::NatTunnel`] that is not a fragment: the inner header,
+    /// if it is valid (checksum included) and fills the outer payload (after the UDP and
+    /// MIP Tunnel Data headers for `NatTunnel`) exactly; `None` otherwise.
     pub inner: Option<Ipv4Summary>,
+    /// [`Kind::NatTunnel`]: the outer UDP source port (checked against the binding).
+    pub sport: u16,
 }
 
 impl Classified {
@@ -120,6 +126,7 @@ impl Classified {
         src_mac: [0; 6],
         ip: Ipv4Summary::NONE,
         inner: None,
+        sport: 0,
     };
 
     /// Prefetches the binding bucket this packet's first lookup will read: the
@@ -129,7 +136,7 @@ impl Classified {
     pub fn prefetch<T: Bindings>(&self, tab: &T) {
         match self.kind {
             Kind::Transit => tab.prefetch(self.ip.dst),
-            Kind::Tunnel => {
+            Kind::Tunnel | Kind::NatTunnel => {
                 if let Some(inner) = &self.inner {
                     tab.prefetch(inner.src);
                 }
@@ -138,6 +145,9 @@ impl Classified {
         }
     }
 }
+
+/// UDP header length.
+const UDP_LEN: usize = 8;
 
 /// 0/8, loopback, multicast, reserved and broadcast: never a source or destination we route.
 #[inline]
@@ -208,6 +218,8 @@ pub fn classify_into(
             if !ip.is_fragment() {
                 inner_header(&mut out.inner, p.payload());
             }
+        } else if ip.proto == ipv4::PROTO_UDP && ip.dst == plane.msm_wlan && !ip.is_fragment() {
+            nat_tunnel(out, c, p.payload());
         } else {
             out.kind = Kind::Local;
         }
@@ -217,6 +229,36 @@ pub fn classify_into(
         return c.count_drop(DropReason::MartianDestination);
     }
     out.kind = Kind::Transit;
+}
+
+/// UDP to `IPmsm-wlan` (not a fragment), whose datagram is `l4`: a MIP Tunnel Data
+/// message (UDP destination 434, first payload byte 4) becomes [`Kind::NatTunnel`] with
+/// its source port and inner header; anything else (a registration: type 1) stays
+/// [`Kind::Local`]. A tunnel data message with a bad UDP length, a short header or a
+/// next header other than IPv4 is dropped and counted here.
+#[inline]
+fn nat_tunnel(out: &mut Classified, c: &Counters, l4: &[u8]) {
+    out.kind = Kind::Local;
+    if l4.len() < UDP_LEN + 1
+        || u16::from_be_bytes([l4[2], l4[3]]) != MIP_PORT
+        || l4[UDP_LEN] != msm_mip::TYPE_TUNNEL_DATA
+    {
+        return;
+    }
+    out.kind = Kind::Dropped;
+    let udp_len = u16::from_be_bytes([l4[4], l4[5]]) as usize;
+    if udp_len != l4.len() || l4.len() < UDP_LEN + msm_mip::TUNNEL_DATA_HEADER_LEN {
+        return c.count_drop(DropReason::NatBadHeader);
+    }
+    if l4[UDP_LEN + 1] != msm_mip::nat::ENCAP_IPIP {
+        return c.count_drop(DropReason::NatNextHeader);
+    }
+    out.kind = Kind::NatTunnel;
+    out.sport = u16::from_be_bytes([l4[0], l4[1]]);
+    inner_header(
+        &mut out.inner,
+        &l4[UDP_LEN + msm_mip::TUNNEL_DATA_HEADER_LEN..],
+    );
 }
 
 /// The inner header of an IP-in-IP packet whose outer payload is `payload`, into `out`:

@@ -56,6 +56,9 @@ counter_enum! {
         // decap.rs: the reverse tunnel.
         /// Reverse-tunnelled uplink accepted and decapsulated.
         UplinkTunnel = "uplink_tunnel",
+        /// MIP Tunnel Data message (RFC 3519) from a mobile behind a NAT accepted and
+        /// decapsulated.
+        UplinkNat = "uplink_nat",
         // local.rs: ARP, echo, registrations (also decap.rs for tunnelled registrations).
         ArpReplied = "arp_replied",
         ArpToControl = "arp_to_control",
@@ -119,17 +122,30 @@ counter_enum! {
         /// ARP that is neither a request for our address nor a reply to us.
         ArpIgnored = "arp_ignored",
         BadArp = "bad_arp",
+        // classify.rs: MIP Tunnel Data messages (RFC 3519).
+        /// MIP Tunnel Data message whose UDP length disagrees with the IP length, or too
+        /// short for the 4-byte header.
+        NatBadHeader = "nat_bad_header",
+        /// MIP Tunnel Data message whose next header is not IPv4 (4): GRE and minimal
+        /// encapsulation are not supported.
+        NatNextHeader = "nat_unknown_next_header",
         // decap.rs: the reverse tunnel.
         /// IP-in-IP to `IPmsm-wlan` that is itself a fragment (no reassembly on the data
         /// path).
         TunnelFragment = "tunnel_fragment",
-        /// IP-in-IP to us from the WWAN side.
+        /// IP-in-IP (or a MIP Tunnel Data message) to us from the WWAN side.
         TunnelWrongSide = "tunnel_wrong_side",
-        /// IP-in-IP to us whose inner packet is malformed.
+        /// IP-in-IP (or a MIP Tunnel Data message) to us whose inner packet is malformed.
         BadInnerPacket = "bad_inner_packet",
         /// Reverse-tunnelled packet whose outer source is not the care-of address bound
         /// to its inner source.
         SpoofedTunnel = "spoofed_tunnel",
+        /// MIP Tunnel Data message whose inner source has no NAT binding (no binding, or
+        /// one with a plain care-of address).
+        NatNoBinding = "nat_uplink_no_binding",
+        /// MIP Tunnel Data message whose outer source address or UDP source port is not
+        /// the NAT address:port bound to its inner source.
+        NatSpoofed = "nat_uplink_spoofed",
         /// Reverse-tunnelled packet whose outer header is marked CE (congestion
         /// experienced) around a Not-ECT inner packet (RFC 6040: the mark cannot be
         /// passed on).

@@ -1,7 +1,12 @@
 //! The reverse tunnel: IP-in-IP to `IPmsm-wlan` is checked against the binding table (anti-spoofing), stripped, and routed or delivered.
 //!
-//! Counters: event `uplink_tunnel`, `control_handed` (reverse-tunnelled registrations);
-//! drops `tunnel_fragment`, `tunnel_wrong_side`, `bad_inner_packet`, `spoofed_tunnel`,
+//! Also the UDP tunnel of RFC 3519 (MIP Tunnel Data from a mobile behind a NAT):
+//! [`decap_nat`] checks the outer source address and UDP source port against the NAT
+//! binding, then the packet goes the same way.
+//!
+//! Counters: events `uplink_tunnel`, `uplink_nat`, `control_handed` (reverse-tunnelled
+//! registrations); drops `tunnel_fragment`, `tunnel_wrong_side`, `bad_inner_packet`,
+//! `spoofed_tunnel`, `nat_uplink_no_binding`, `nat_uplink_spoofed`,
 //! `ecn_ce_not_ect`, and `martian_destination` for an inner destination (the outer one
 //! is classify's).
 //!
@@ -9,7 +14,7 @@
 //! inner header ([`propagate_ecn`]); a CE-marked outer around a Not-ECT inner packet is
 //! dropped.
 
-use crate::dataplane::classify::{martian, Ipv4Summary};
+use crate::dataplane::classify::{martian, Classified, Ipv4Summary};
 use crate::dataplane::counters::{DropReason, Event};
 use crate::dataplane::forward;
 use crate::dataplane::instrument::Step;
@@ -65,24 +70,100 @@ pub(crate) fn decap<B: PacketBuf, T: Bindings>(
         Lookup::CareOf(coa) if coa == outer.src => {}
         _ => return discard(local, DropReason::SpoofedTunnel),
     }
+    strip_and_route(
+        plane,
+        local,
+        tab,
+        pkt,
+        ret,
+        outer,
+        inner,
+        outer.header_len(),
+        0,
+    )
+}
+
+/// A MIP Tunnel Data message (RFC 3519) from a mobile behind a NAT, classified as `cls`
+/// (outer header, UDP source port, inner header): accepted only if its outer source
+/// address *and* UDP source port are the NAT endpoint bound to the inner source; then
+/// stripped (outer IP + UDP + 4-byte header) and routed like reverse-tunnelled IP-in-IP.
+/// Registrations are not carried in tunnel data (they go to UDP 434 directly): an inner
+/// one to us is dropped (`local_unsupported`).
+pub(crate) fn decap_nat<B: PacketBuf, T: Bindings>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    tab: &T,
+    pkt: &mut B,
+    ret: ReturnPath,
+    cls: &Classified,
+) -> Action {
+    let outer = &cls.ip;
+    if !plane.ports[ret.port as usize].role.faces_internet() {
+        return discard(local, DropReason::TunnelWrongSide);
+    }
+    let Some(inner) = &cls.inner else {
+        return discard(local, DropReason::BadInnerPacket);
+    };
+    local.counters.step(Step::Classify);
+    let bound = tab.lookup(inner.src);
+    local.counters.step(Step::Lookup);
+    match bound {
+        Lookup::Nat { addr, port } if addr == outer.src && port == cls.sport => {}
+        Lookup::Nat { .. } => return discard(local, DropReason::NatSpoofed),
+        Lookup::CareOf(_) | Lookup::Wwan | Lookup::Miss => {
+            return discard(local, DropReason::NatNoBinding)
+        }
+    }
+    let strip = outer.header_len() + NAT_HEADERS;
+    strip_and_route(plane, local, tab, pkt, ret, outer, inner, strip, cls.sport)
+}
+
+/// UDP header + MIP Tunnel Data header, between the outer IPv4 header and the inner one.
+const NAT_HEADERS: usize = 8 + msm_mip::TUNNEL_DATA_HEADER_LEN;
+
+/// The common end of both tunnels, once the sender is authenticated: checks the inner
+/// destination, propagates ECN, strips the `strip` bytes of tunnel headers after the
+/// Ethernet header and routes or delivers the inner packet, remembering the way back
+/// (`nat_port` non-zero: the UDP tunnel).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn strip_and_route<B: PacketBuf, T: Bindings>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    tab: &T,
+    pkt: &mut B,
+    ret: ReturnPath,
+    outer: &Ipv4Summary,
+    inner: &Ipv4Summary,
+    strip: usize,
+    nat_port: u16,
+) -> Action {
     if martian(inner.dst) {
         return discard(local, DropReason::MartianDestination);
     }
-    if !propagate_ecn(pkt.data_mut(), outer.header_len()) {
+    if !propagate_ecn(pkt.data_mut(), strip) {
         return discard(local, DropReason::EcnCeNotEct);
     }
-    if !pkt.adj(outer.header_len()) {
+    if !pkt.adj(strip) {
         return discard(local, DropReason::Truncated);
     }
-    local.counters.event(Event::UplinkTunnel);
+    local.counters.event(if nat_port != 0 {
+        Event::UplinkNat
+    } else {
+        Event::UplinkTunnel
+    });
     let ret = ReturnPath {
         tunnel: Some(outer.src),
+        nat_port,
         ..ret
     };
     if plane.is_own(inner.dst) {
         // e.g. a ping to the MSM through the tunnel
         if inner.proto == ipv4::PROTO_IPIP {
             return discard(local, DropReason::LocalUnsupported); // no nested tunnels
+        }
+        if nat_port != 0 && inner.proto == ipv4::PROTO_UDP {
+            return discard(local, DropReason::LocalUnsupported); // no registration inside
         }
         return local::deliver(plane, local, pkt, ret, inner);
     }
@@ -93,7 +174,8 @@ pub(crate) fn decap<B: PacketBuf, T: Bindings>(
 /// both headers validated by classify; `outer_len` is the outer header's length): an outer
 /// CE is copied into an ECN-capable inner header (its checksum updated incrementally);
 /// every other combination leaves the inner header as it is. Returns `false` when the
-/// packet must be dropped: CE outside, Not-ECT inside.
+/// packet must be dropped: CE outside, Not-ECT inside. (`outer_len` counts every byte
+/// between the Ethernet header and the inner header: also UDP + 4 for RFC 3519.)
 #[inline]
 pub(crate) fn propagate_ecn(frame: &mut [u8], outer_len: usize) -> bool {
     let Some(&outer_tos) = frame.get(ETH + TOS) else {

@@ -222,7 +222,8 @@ pub(crate) fn write_eth(frame: &mut [u8], dst: [u8; 6], src: [u8; 6]) {
 }
 
 /// Answers a locally handled packet back along its return path: out of the ingress
-/// port to the Ethernet source, re-encapsulated if it came through the tunnel.
+/// port to the Ethernet source, re-encapsulated if it came through the tunnel (as a MIP
+/// Tunnel Data message to the NAT address:port if it came through the UDP tunnel).
 pub(crate) fn send_back<B: PacketBuf>(
     plane: &Plane,
     local: &mut WorkerLocal,
@@ -231,10 +232,17 @@ pub(crate) fn send_back<B: PacketBuf>(
 ) -> Action {
     let port = &plane.ports[ret.port as usize];
     if let Some(coa) = ret.tunnel {
-        if pkt.len() - ETH + OUTER > port.mtu as usize {
+        let overhead = if ret.nat_port != 0 { NAT_OUTER } else { OUTER };
+        let inner_len = pkt.len() - ETH;
+        if inner_len + overhead > port.mtu as usize {
             return discard(local, DropReason::FragNeeded);
         }
-        if !encapsulate(plane, local, pkt, coa) {
+        let ok = if ret.nat_port != 0 {
+            encapsulate_udp(plane, local, pkt, coa, ret.nat_port, inner_len)
+        } else {
+            encapsulate(plane, local, pkt, coa)
+        };
+        if !ok {
             return discard(local, DropReason::NoHeadroom);
         }
     }

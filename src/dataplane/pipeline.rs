@@ -5,8 +5,9 @@
 //! [`Kind`], to one stage, each in its own file with its own counters:
 //!
 //! * `local.rs`: ARP, ICMP echo and registrations (UDP 434) addressed to us;
-//! * `decap.rs`: the reverse tunnel (anti-spoofing, decapsulation), then on to local
-//!   delivery or forwarding;
+//! * `decap.rs`: the reverse tunnel, IP-in-IP or UDP (RFC 3519 MIP Tunnel Data from a
+//!   mobile behind a NAT) (anti-spoofing, decapsulation), then on to local delivery or
+//!   forwarding;
 //! * `forward.rs`: routing, TTL, MSS clamping, encapsulation, the Ethernet rewrite;
 //! * `icmp.rs` / `frag.rs`: ICMP errors (rate-limited) and fragmentation.
 //!
@@ -28,6 +29,11 @@
 //!   (mobile-to-mobile goes down the other mobile's path). Reverse-tunnelled
 //!   registrations (inner UDP 434 to us) go to the control lcore without that check:
 //!   the control plane authenticates them;
+//! * MIP Tunnel Data (UDP to `IPmsm-wlan`:434, type 4, next header 4, RFC 3519):
+//!   accepted only if the outer source address and UDP source port are the NAT
+//!   address:port bound to the inner source, then stripped (IP + UDP + 4 bytes) and
+//!   routed like IP-in-IP; answers (echo replies, ICMP errors) go back through the UDP
+//!   tunnel;
 //! * TCP SYNs forwarded in either direction get their MSS clamped to fit the tunnel;
 //!   too big for the egress MTU: DF -> ICMP fragmentation needed (rate-limited), else
 //!   fragmented; TTL expiry -> ICMP time exceeded (rate-limited);
@@ -160,8 +166,10 @@ pub enum Action {
 pub(crate) struct ReturnPath {
     pub port: u16,
     pub mac: [u8; 6],
-    /// Came through the reverse tunnel from this care-of address.
+    /// Came through the reverse tunnel from this care-of address (or NAT address).
     pub tunnel: Option<u32>,
+    /// Came through the UDP tunnel (RFC 3519) from this port of `tunnel`; 0: IP-in-IP.
+    pub nat_port: u16,
 }
 
 /// How a packet to be routed arrived.
@@ -205,10 +213,12 @@ pub fn process<B: PacketBuf, T: Bindings>(
         port: cls.ingress,
         mac: cls.src_mac,
         tunnel: None,
+        nat_port: 0,
     };
     match cls.kind {
         Kind::Local => local::deliver(plane, local, pkt, ret, &cls.ip),
         Kind::Tunnel => decap::decap(plane, local, tab, pkt, ret, &cls.ip, cls.inner.as_ref()),
+        Kind::NatTunnel => decap::decap_nat(plane, local, tab, pkt, ret, cls),
         Kind::Transit | Kind::Dropped | Kind::Arp => {
             let role = plane.ports[cls.ingress as usize].role;
             forward::route(plane, local, tab, pkt, ret, Origin::Wire(role), &cls.ip)

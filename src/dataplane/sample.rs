@@ -82,7 +82,7 @@ pub fn decode(v: u64) -> (Sample, u64) {
 pub fn sample_of(plane: &Plane, cls: &Classified, len: usize) -> Sample {
     let len = len.min(u16::MAX as usize) as u16;
     let (home, dir) = match cls.kind {
-        Kind::Tunnel => match cls.inner {
+        Kind::Tunnel | Kind::NatTunnel => match cls.inner {
             Some(i) if plane.in_pool(i.src) => (i.src, Direction::Uplink),
             _ => (0, Direction::Other),
         },
@@ -287,6 +287,8 @@ mod tests {
         );
         let up_tun = sample_of(&p, &cls(Kind::Tunnel, coa, 1, Some((home, far))), 90);
         assert_eq!((up_tun.home, up_tun.dir), (home, Direction::Uplink));
+        let up_nat = sample_of(&p, &cls(Kind::NatTunnel, coa, 1, Some((home, far))), 90);
+        assert_eq!((up_nat.home, up_nat.dir), (home, Direction::Uplink));
         for other in [
             cls(Kind::Tunnel, coa, 1, Some((far, home))), // inner source not a home address
             cls(Kind::Tunnel, coa, 1, None),

@@ -90,6 +90,7 @@ fn kind_str(k: Kind) -> &'static str {
         Kind::Arp => "arp",
         Kind::Local => "local",
         Kind::Tunnel => "tunnel",
+        Kind::NatTunnel => "nat_tunnel",
         Kind::Transit => "transit",
     }
 }
@@ -166,7 +167,7 @@ pub fn record(
 pub fn lookup_key(cls: &Classified) -> Option<u32> {
     match cls.kind {
         Kind::Transit => Some(cls.ip.dst),
-        Kind::Tunnel => cls.inner.map(|i| i.src),
+        Kind::Tunnel | Kind::NatTunnel => cls.inner.map(|i| i.src),
         _ => None,
     }
 }

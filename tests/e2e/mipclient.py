@@ -9,12 +9,22 @@ Reply: type 3, code, identification, NAI echo, authenticator (recomputed here).
 
   mipclient.py register --src A --dst B --home H --ha HA --coa C --lifetime L \
       --msisdn M --spi S --key HEX [--expect CODE] [--skew SECONDS] [--ident N] [--bad-auth]
+      [--sport P] [--udp-tunnel [--force]] [--expect-udp-tunnel CODE|-1]
+      (--udp-tunnel: the RFC 3519 UDP Tunnel Request extension before the MN-HA one;
+      the Reply's UDP Tunnel Reply extension is printed as "udp_tunnel")
       prints one JSON line; exit 0 iff the reply has code --expect (default 0) and,
       for a known subscriber, a valid authenticator
   mipclient.py storm --src A --dst B --ha HA --coa-base C --subscribers FILE --n N \
       --acked OUT [--rate R]
       registers the first N subscribers of FILE (care-of address C + i), appending
       "HOME COA" to OUT for every accepted Reply as soon as it arrives (crash test)
+  mipclient.py tunnel-send --src A --sport P --dst MSM --inner-src H --inner-dst C \
+      --dport D --payload TEXT [--next-header N]
+      one MIP Tunnel Data message (type 4) carrying UDP H -> C:D
+  mipclient.py tunnel-recv --src A --sport P --peer MSM --inner-dst H [--icmp-echo]
+      waits for a MIP Tunnel Data message from MSM:434 carrying a packet to H
+  mipclient.py udp-recv --bind A --port P --expect-from H --expect-payload TEXT
+      the correspondent: waits for that datagram
   mipclient.py flood --src A --dst B --n N
       sends N invalid requests (garbage, bad authenticators, unknown subscribers)
   mipclient.py blast --iface IF --dst-mac MAC --path P:SRC[,SRC...] ... --duration S \
@@ -60,11 +70,20 @@ def ntp_ident(skew=0):
     return (int(t) << 32) | int((t % 1) * (1 << 32))
 
 
-def build_request(home, ha, coa, lifetime, msisdn, spi, key, ident, bad_auth=False):
+def udp_tunnel_request(force=False, encap=4):
+    """The UDP Tunnel Request extension (RFC 3519 section 3.1): type 144, length 6,
+    sub-type 0, reserved, flags (F 0x80), encapsulation, reserved (2)."""
+    return bytes([144, 6, 0, 0, 0x80 if force else 0, encap, 0, 0])
+
+
+def build_request(home, ha, coa, lifetime, msisdn, spi, key, ident, bad_auth=False,
+                  udp_tunnel=None):
     fixed = bytes(MobileIP(type=1) / MobileIPRRQ(flags=0x22, lifetime=lifetime, homeaddr=home,
                                                   haaddr=ha, coaddr=coa, id=ident))
     nai = str(msisdn).encode()
     nai_ext = bytes([131, len(nai)]) + nai
+    if udp_tunnel is not None:  # before the MN-HA extension: the authenticator covers it
+        nai_ext += udp_tunnel
     auth_head = bytes([32, 4 + 32]) + struct.pack("!I", spi)
     covered = fixed + nai_ext + auth_head
     mac = hmac.new(key, covered, hashlib.sha256).digest()
@@ -87,6 +106,10 @@ def parse_reply(data, key, spi):
         body = data[i + 2:i + 2 + ln]
         if t == 131:
             nai = body.decode(errors="replace")
+        elif t == 44 and ln == 6:  # UDP Tunnel Reply (RFC 3519 section 3.2)
+            (fl, ka) = struct.unpack("!HH", body[2:6])
+            out["udp_tunnel"] = {"sub_type": body[0], "code": body[1],
+                                 "force": bool(fl & 0x8000), "keepalive": ka}
         elif t == 32 and ln == 36:
             (rspi,) = struct.unpack("!I", body[:4])
             if key is not None:
@@ -108,8 +131,10 @@ def udp_socket(src, port=0, timeout=2.0):
 def cmd_register(a):
     key = bytes.fromhex(a.key)
     ident = a.ident if a.ident is not None else ntp_ident(a.skew)
-    req = build_request(a.home, a.ha, a.coa, a.lifetime, a.msisdn, a.spi, key, ident, a.bad_auth)
-    s = udp_socket(a.src)
+    udp = udp_tunnel_request(a.force) if a.udp_tunnel else None
+    req = build_request(a.home, a.ha, a.coa, a.lifetime, a.msisdn, a.spi, key, ident, a.bad_auth,
+                        udp)
+    s = udp_socket(a.src, a.sport)
     for attempt in range(a.tries):
         s.sendto(req, (a.dst, 434))
         try:
@@ -129,7 +154,72 @@ def cmd_register(a):
     ok = r.get("code") == a.expect and (r["ident"] & 0xFFFFFFFF) == (ident & 0xFFFFFFFF)
     if a.expect in (0, 131, 133, 134, 136, 137, 139, 130):
         ok = ok and r["auth_ok"] is True and r["nai"] == str(a.msisdn)
+    if a.expect_udp_tunnel is not None:  # the Reply extension with this code, or none (-1)
+        got = r.get("udp_tunnel")
+        ok = ok and (got is None if a.expect_udp_tunnel < 0 else
+                     got is not None and got["code"] == a.expect_udp_tunnel)
     return 0 if ok else 1
+
+
+# --- NAT traversal (tests/e2e/nat_e2e.sh): MIP Tunnel Data from behind a NAT ---
+
+def cmd_tunnel_send(a):
+    """Sends one MIP Tunnel Data message (RFC 3519 section 3.3: type 4, next header,
+    reserved 2 bytes, then the inner IPv4 packet) from --src:--sport to --dst:434; the
+    inner packet is UDP --inner-src -> --inner-dst:--dport carrying --payload."""
+    inner = ipv4(a.inner_src, a.inner_dst, 17,
+                 udp(a.inner_sport, a.dport, a.payload.encode()), a.ident)
+    s = udp_socket(a.src, a.sport)
+    s.sendto(bytes([4, a.next_header, 0, 0]) + inner, (a.dst, 434))
+    print(json.dumps({"sent": len(inner) + 4, "from": s.getsockname()}))
+    return 0
+
+
+def cmd_tunnel_recv(a):
+    """Receives MIP Tunnel Data messages on --src:--sport for up to --timeout s; prints
+    what each carries; exit 0 iff one from --peer:434 is type 4, next header 4, with an
+    inner IPv4 packet to --inner-dst (ICMP echo request if --icmp-echo)."""
+    s = udp_socket(a.src, a.sport, timeout=0.2)
+    print(json.dumps({"listening": s.getsockname()}), flush=True)
+    end, ok, seen = time.time() + a.timeout, False, []
+    while time.time() < end and not ok:
+        try:
+            data, peer = s.recvfrom(4096)
+        except socket.timeout:
+            continue
+        d = {"from": peer, "len": len(data)}
+        if len(data) >= 24:
+            inner = data[4:]
+            d.update(type=data[0], next_header=data[1], inner_src=socket.inet_ntoa(inner[12:16]),
+                     inner_dst=socket.inet_ntoa(inner[16:20]), inner_proto=inner[9])
+            ihl = (inner[0] & 15) * 4
+            if inner[9] == 1 and len(inner) > ihl:
+                d["icmp_type"] = inner[ihl]
+            ok = (peer == (a.peer, 434) and data[0] == 4 and data[1] == 4
+                  and d["inner_dst"] == a.inner_dst
+                  and (not a.icmp_echo or d.get("icmp_type") == 8))
+        seen.append(d)
+    print(json.dumps({"received": seen, "ok": ok}))
+    return 0 if ok else 1
+
+
+def cmd_udp_recv(a):
+    """The correspondent: receives UDP on --bind:--port for up to --timeout s; exit 0
+    iff a datagram from --expect-from carries --expect-payload."""
+    s = udp_socket(a.bind, a.port, timeout=0.2)
+    print(json.dumps({"listening": s.getsockname()}), flush=True)
+    end, seen = time.time() + a.timeout, []
+    while time.time() < end:
+        try:
+            data, peer = s.recvfrom(4096)
+        except socket.timeout:
+            continue
+        seen.append({"from": peer, "payload": data.decode(errors="replace")})
+        if peer[0] == a.expect_from and data == a.expect_payload.encode():
+            print(json.dumps({"received": seen, "ok": True}))
+            return 0
+    print(json.dumps({"received": seen, "ok": False}))
+    return 1
 
 
 def read_subscribers(path, n):
@@ -408,6 +498,31 @@ def main():
     r.add_argument("--tries", type=int, default=3)
     r.add_argument("--bad-auth", action="store_true")
     r.add_argument("--no-reply", action="store_true", help="succeed only if no reply comes")
+    r.add_argument("--sport", type=int, default=0, help="UDP source port (0: any)")
+    r.add_argument("--udp-tunnel", action="store_true",
+                   help="add the UDP Tunnel Request extension (RFC 3519, type 144)")
+    r.add_argument("--force", action="store_true", help="with --udp-tunnel: set the F flag")
+    r.add_argument("--expect-udp-tunnel", type=int,
+                   help="require the UDP Tunnel Reply extension with this code (-1: absent)")
+    ts = sub.add_parser("tunnel-send")
+    for f in ("src", "dst", "inner-src", "inner-dst", "payload"):
+        ts.add_argument("--" + f, required=True)
+    ts.add_argument("--sport", type=int, required=True)
+    ts.add_argument("--dport", type=int, required=True)
+    ts.add_argument("--inner-sport", type=int, default=40000)
+    ts.add_argument("--next-header", type=int, default=4)
+    ts.add_argument("--ident", type=int, default=1)
+    tr = sub.add_parser("tunnel-recv")
+    for f in ("src", "peer", "inner-dst"):
+        tr.add_argument("--" + f, required=True)
+    tr.add_argument("--sport", type=int, required=True)
+    tr.add_argument("--timeout", type=float, default=5)
+    tr.add_argument("--icmp-echo", action="store_true")
+    ur = sub.add_parser("udp-recv")
+    for f in ("bind", "expect-from", "expect-payload"):
+        ur.add_argument("--" + f, required=True)
+    ur.add_argument("--port", type=int, required=True)
+    ur.add_argument("--timeout", type=float, default=5)
     st = sub.add_parser("storm")
     for f in ("src", "dst", "ha", "coa-base", "subscribers", "acked"):
         st.add_argument("--" + f, required=True)
@@ -445,7 +560,8 @@ def main():
     vi.add_argument("--give-up", type=float, default=8, help="s without a Reply: failure")
     a = p.parse_args()
     sys.exit({"register": cmd_register, "storm": cmd_storm, "flood": cmd_flood,
-              "blast": cmd_blast, "victim": cmd_victim}[a.cmd](a))
+              "blast": cmd_blast, "victim": cmd_victim, "tunnel-send": cmd_tunnel_send,
+              "tunnel-recv": cmd_tunnel_recv, "udp-recv": cmd_udp_recv}[a.cmd](a))
 
 
 if __name__ == "__main__":
