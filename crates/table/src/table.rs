@@ -408,15 +408,25 @@ impl TableView<'_> {
         let mut left = g.max_probe.load(Ordering::Relaxed);
         loop {
             let bucket = g.bucket(b);
+            // Relaxed: the word is the whole binding (no pointer to follow);
+            // publication is ordered by the burst's epoch load. Each word is
+            // loaded once and the decision taken on these copies.
+            let v: [u64; SLOTS_PER_BUCKET] =
+                std::array::from_fn(|i| bucket.0[i].load(Ordering::Relaxed));
+            // The whole line compared without a branch per slot: bit i of
+            // `hit` says slot i holds the key (the first such slot wins, as
+            // in a scan), `empty` that some slot is empty.
+            let mut hit = 0u32;
             let mut empty = false;
-            for w in &bucket.0 {
-                // Relaxed: the word is the whole binding (no pointer to
-                // follow); publication is ordered by the burst's epoch load.
-                let v = w.load(Ordering::Relaxed);
-                if v >> 32 == key {
-                    return decode(v, self.nat);
-                }
-                empty |= v >> 32 == 0;
+            for (i, w) in v.iter().enumerate() {
+                hit |= u32::from(w >> 32 == key) << i;
+                empty |= w >> 32 == 0;
+            }
+            if hit != 0 {
+                return decode(
+                    v[hit.trailing_zeros() as usize & (SLOTS_PER_BUCKET - 1)],
+                    self.nat,
+                );
             }
             if empty || left == 0 {
                 return Lookup::Miss;
