@@ -5,8 +5,9 @@
 //! `valgrind --tool=callgrind --toggle-collect='*pipebench*measure*'` for instructions per
 //! packet (Ir of `measure` / packets), or natively for the minimum TSC ticks per packet.
 //!
-//! `cargo run --release --example pipebench -- [downlink|uplink] [BINDINGS] [PACKETS]`
-//! (defaults: downlink, 1000, 1048576). Not a test: it prints, it asserts only that every
+//! `cargo run --release --example pipebench -- [downlink|uplink] [BINDINGS] [PACKETS] [ahead]`
+//! (defaults: downlink, 1000, 1048576; `ahead`: process each burst one burst later, after
+//! the next one is classified and prefetched, as the worker does under load). Not a test: it prints, it asserts only that every
 //! packet was forwarded.
 
 use msm::config::{Prefix, Role};
@@ -157,8 +158,46 @@ fn coa_of(home: u32) -> u32 {
     0xc612_0000 | (home & 0x1_ffff).max(1)
 }
 
-/// The measured part: both passes over every burst. Not inlined, so that callgrind can
-/// collect exactly this function (`--toggle-collect`).
+/// The classify + prefetch pass over one burst (a fresh copy of each frame first: what
+/// the harness' rx callback writes).
+#[inline(always)]
+fn rx_classify(
+    plane: &Plane,
+    c: &Counters,
+    view: &View<'_>,
+    chunk: &[Vec<u8>],
+    bufs: &mut [Buf; BURST],
+    classes: &mut [Classified; BURST],
+) {
+    for (b, f) in bufs.iter_mut().zip(chunk) {
+        b.reset(f);
+    }
+    for (b, cls) in bufs.iter().zip(classes.iter_mut()) {
+        classify_into(cls, plane, c, 1, b.data());
+        cls.prefetch(view);
+    }
+}
+
+/// The process pass over one classified burst; the packets forwarded.
+#[inline(always)]
+fn process(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    view: &View<'_>,
+    bufs: &mut [Buf; BURST],
+    classes: &[Classified; BURST],
+) -> u64 {
+    let mut sent = 0;
+    for (b, cls) in bufs.iter_mut().zip(classes.iter()) {
+        let a = pipeline::process(plane, local, view, b, cls);
+        sent += u64::from(a == Action::Tx(1));
+    }
+    sent
+}
+
+/// The measured part: both passes over every burst (with `ahead`, one burst apart, as
+/// the worker does under load). Not inlined, so that callgrind can collect exactly this
+/// function (`--toggle-collect`).
 #[inline(never)]
 fn measure(
     plane: &Plane,
@@ -166,24 +205,30 @@ fn measure(
     view: &View<'_>,
     frames: &[Vec<u8>],
     packets: usize,
-    bufs: &mut [Buf; BURST],
-    classes: &mut [Classified; BURST],
+    bufs: &mut [[Buf; BURST]; 2],
+    classes: &mut [[Classified; BURST]; 2],
+    ahead: bool,
 ) -> u64 {
     let c = local.counters;
     let mut sent = 0;
+    let mut held = false;
+    let mut flip = 0;
     for chunk in frames.chunks_exact(BURST).cycle().take(packets / BURST) {
-        // The "rx": a fresh copy of each frame (what the harness' rx callback writes).
-        for (b, f) in bufs.iter_mut().zip(chunk) {
-            b.reset(f);
+        if !ahead {
+            rx_classify(plane, c, view, chunk, &mut bufs[0], &mut classes[0]);
+            sent += process(plane, local, view, &mut bufs[0], &classes[0]);
+            continue;
         }
-        for (b, cls) in bufs.iter().zip(classes.iter_mut()) {
-            classify_into(cls, plane, c, 1, b.data());
-            cls.prefetch(view);
+        let next = 1 - flip;
+        rx_classify(plane, c, view, chunk, &mut bufs[next], &mut classes[next]);
+        if held {
+            sent += process(plane, local, view, &mut bufs[flip], &classes[flip]);
         }
-        for (b, cls) in bufs.iter_mut().zip(classes.iter()) {
-            let a = pipeline::process(plane, local, view, b, cls);
-            sent += u64::from(a == Action::Tx(1));
-        }
+        held = true;
+        flip = next;
+    }
+    if held {
+        sent += process(plane, local, view, &mut bufs[flip], &classes[flip]);
     }
     sent
 }
@@ -194,6 +239,7 @@ fn main() {
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
     let packets: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1 << 20);
     let packets = packets / BURST * BURST;
+    let ahead = args.get(3).is_some_and(|a| a == "ahead");
 
     let (rcu, mut readers) = Rcu::new(1);
     let mut writer = TableWriter::new(TableConfig::new(n), rcu).expect("table");
@@ -215,9 +261,15 @@ fn main() {
         writer.upsert(h, Some(coa_of(h)), 0, 0).expect("upsert");
     }
     writer.publish();
-    // At most 4096 distinct frames (they stay in L2; the harness writes each frame's
-    // headers in place too), cycled through for `packets` packets.
-    let frames: Vec<Vec<u8>> = (0..packets.min(4096))
+    // At 1K bindings at most 4096 distinct frames (they stay in L2; the harness writes
+    // each frame's headers in place too), cycled through for `packets` packets; above,
+    // one frame per packet, so that the lookups spread over the whole table.
+    let distinct = if homes.len() <= 4096 {
+        packets.min(4096)
+    } else {
+        packets
+    };
+    let frames: Vec<Vec<u8>> = (0..distinct)
         .map(|_| {
             let h = homes[(next() % homes.len() as u64) as usize];
             frame(uplink, h, coa_of(h))
@@ -233,12 +285,14 @@ fn main() {
         now: 0,
         now_s: 0,
     };
-    let mut bufs: [Buf; BURST] = std::array::from_fn(|_| Buf {
-        b: [0; 256],
-        start: HEADROOM,
-        end: HEADROOM,
-    });
-    let mut classes = [Classified::DROPPED; BURST];
+    let mut bufs: Box<[[Buf; BURST]; 2]> = Box::new(std::array::from_fn(|_| {
+        std::array::from_fn(|_| Buf {
+            b: [0; 256],
+            start: HEADROOM,
+            end: HEADROOM,
+        })
+    }));
+    let mut classes = [[Classified::DROPPED; BURST]; 2];
     let handle = writer.handle();
     let reader = &mut readers[0];
     let guard = reader.begin();
@@ -254,14 +308,16 @@ fn main() {
             packets,
             &mut bufs,
             &mut classes,
+            ahead,
         );
         let ticks = (tsc() - t0) as f64 / packets as f64;
         assert_eq!(sent, packets as u64, "every packet forwarded");
         best = best.min(ticks);
     }
     println!(
-        "pipebench {} bindings={} packets={} (x3 passes): min {:.1} TSC ticks/packet",
+        "pipebench {}{} bindings={} packets={} (x3 passes): min {:.1} TSC ticks/packet",
         if uplink { "uplink" } else { "downlink" },
+        if ahead { " (one burst ahead)" } else { "" },
         homes.len(),
         packets,
         best

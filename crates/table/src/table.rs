@@ -526,22 +526,26 @@ impl TableView<'_> {
         }
     }
 
-    /// Prefetches `home`'s home bucket into L1 (no-op on architectures
+    /// Prefetches `home`'s home bucket into L2 (no-op on architectures
     /// without a prefetch instruction here). Prefetch a whole burst, then
-    /// look it up.
+    /// look it up; the worker looks a burst up one burst later, by which
+    /// time lines prefetched into L1 (`T0`) had been evicted by the next
+    /// burst's packets: measured with `examples/pipebench.rs ... ahead` at
+    /// 10M bindings, T0 one burst ahead cost ~100 TSC ticks/packet more than
+    /// T1, which costs the same as T0 without the lookahead.
     #[inline]
     pub fn prefetch(&self, home: u32) {
         let p = self.gen.bucket(self.gen.home_bucket(home)) as *const Bucket;
         #[cfg(target_arch = "x86_64")]
         // SAFETY: prefetch never faults; the address is in our region anyway.
         unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+            _mm_prefetch::<_MM_HINT_T1>(p.cast());
         }
         #[cfg(target_arch = "aarch64")]
         // SAFETY: as above.
         unsafe {
-            std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags));
+            std::arch::asm!("prfm pldl2keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags));
         }
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let _ = p;
