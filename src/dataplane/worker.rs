@@ -44,6 +44,9 @@ use std::sync::{Arc, Mutex};
 pub const BURST: usize = 32;
 /// Per-port tx staging (a burst can fan out, fragments add packets).
 const TX_STAGE: usize = 64;
+/// Staging toward the control lcore: one poll processes up to two bursts (the held one
+/// and a draining one), all of which may be registrations.
+const CTL_STAGE: usize = 2 * BURST;
 /// tx retries before the rest of a staged burst is dropped (and counted).
 const TX_RETRIES: usize = 4;
 
@@ -153,7 +156,7 @@ fn tx_stage<'a, S>(stages: &'a mut [S], port: u16, c: &Counters) -> Option<&'a m
 /// lcore, and the pool fragments are allocated from.
 struct Egress {
     tx: Vec<TxStage>,
-    ctl: MbufBurst<BURST>,
+    ctl: MbufBurst<CTL_STAGE>,
     to_control: RingProducer,
     pool: Mempool,
 }
