@@ -10,7 +10,12 @@
 //! 2. hand every packet with its summary to [`pipeline::process`] and act on the verdict
 //!    (stage for tx on a port, hand to the control lcore, fragment, or free);
 //!
-//! then flushes the per-port tx bursts and the control burst. No allocation (bursts and
+//! one burst apart under load: a full burst (32 packets: more are waiting in the queue)
+//! is classified and prefetched at one poll of its queue and processed at the next,
+//! after the following burst has been received and prefetched, so that a whole burst's
+//! work hides the table's memory latency (at 10M bindings every lookup misses the
+//! caches). A burst that drains the queue is processed at once, after the held one: at
+//! low load no packet waits for a later poll. Then the worker flushes the per-port tx bursts and the control burst. No allocation (bursts and
 //! summaries are inline arrays set up before the loop), no locks, no syscalls, no atomic
 //! read-modify-write: counters are single-writer load+store.
 //!
@@ -39,6 +44,9 @@ use std::sync::{Arc, Mutex};
 pub const BURST: usize = 32;
 /// Per-port tx staging (a burst can fan out, fragments add packets).
 const TX_STAGE: usize = 64;
+/// Staging toward the control lcore: one poll processes up to two bursts (the held one
+/// and a draining one), all of which may be registrations.
+const CTL_STAGE: usize = 2 * BURST;
 /// tx retries before the rest of a staged burst is dropped (and counted).
 const TX_RETRIES: usize = 4;
 
@@ -148,7 +156,7 @@ fn tx_stage<'a, S>(stages: &'a mut [S], port: u16, c: &Counters) -> Option<&'a m
 /// lcore, and the pool fragments are allocated from.
 struct Egress {
     tx: Vec<TxStage>,
-    ctl: MbufBurst<BURST>,
+    ctl: MbufBurst<CTL_STAGE>,
     to_control: RingProducer,
     pool: Mempool,
 }
@@ -220,10 +228,10 @@ impl Egress {
     }
 }
 
-/// First pass over a received mbuf: counts its bytes and classifies it into `out`.
+/// First pass over a received mbuf (whose bytes the caller counts): classifies it into
+/// `out`.
 #[inline(always)]
 fn classify_mbuf(out: &mut Classified, plane: &Plane, c: &Counters, port: u16, m: &Mbuf) {
-    c.event_n(Event::RxBytes, m.len() as u64);
     if !m.is_contiguous() {
         c.count_drop(DropReason::MultiSegment);
         out.kind = Kind::Dropped;
@@ -278,6 +286,7 @@ fn slow_round(
             let guard = r.reader.begin();
             let view = r.table.view(&guard);
             for (i, (m, cls)) in r.burst.iter().zip(r.classes.iter_mut()).enumerate() {
+                c.event_n(Event::RxBytes, m.len() as u64);
                 classify_mbuf(cls, r.plane, c, *port, m);
                 cls.prefetch(&view);
                 let k = first + i as u64;
@@ -303,6 +312,104 @@ fn slow_round(
     }
     if idle {
         r.reader.quiescent();
+    }
+}
+
+/// A received burst and the classify pass's summary of each of its packets.
+struct Classes {
+    burst: MbufBurst<BURST>,
+    classes: [Classified; BURST],
+}
+
+/// One rx queue's lookahead: under load, the burst received at one poll is classified
+/// and its table buckets prefetched, and it is processed at the next poll of the queue,
+/// after the burst that follows it has been received and prefetched in turn. `slots[flip
+/// as usize]` holds the waiting burst (empty if none), the other one receives.
+struct Held {
+    slots: [Classes; 2],
+    flip: bool,
+}
+
+impl Held {
+    fn new() -> Held {
+        let slot = || Classes {
+            burst: MbufBurst::new(),
+            classes: [Classified::DROPPED; BURST],
+        };
+        Held {
+            slots: [slot(), slot()],
+            flip: false,
+        }
+    }
+}
+
+/// The classify pass over a received burst: a summary of each packet into `classes`,
+/// and a prefetch of the table bucket its lookup will read.
+#[inline(always)]
+fn classify_burst(
+    plane: &Plane,
+    c: &Counters,
+    port: u16,
+    burst: &MbufBurst<BURST>,
+    classes: &mut [Classified; BURST],
+    view: &TableView<'_>,
+) {
+    // The burst's bytes are added up here and counted once (one store, not one per packet).
+    let mut bytes = 0u64;
+    for (m, cls) in burst.iter().zip(classes.iter_mut()) {
+        bytes += m.len() as u64;
+        classify_mbuf(cls, plane, c, port, m);
+        cls.prefetch(view);
+    }
+    c.event_n(Event::RxBytes, bytes);
+}
+
+/// The process pass over a classified burst (which is empty afterwards): each packet
+/// from its summary, and the verdict acted on.
+#[inline(always)]
+fn process_burst(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    view: &TableView<'_>,
+    b: &mut Classes,
+    out: &mut Egress,
+) {
+    let c = local.counters;
+    for (mut m, cls) in b.burst.drain().zip(b.classes.iter()) {
+        let action = pipeline::process(plane, local, view, &mut m, cls);
+        c.step(Step::Rewrite);
+        out.enqueue(plane, local, m, action, cls.ingress);
+        c.step(Step::Enqueue);
+    }
+}
+
+/// Processes and sends every burst held for a lookahead (before a slow round, and when
+/// the worker stops).
+#[cold]
+#[inline(never)]
+fn process_held(
+    plane: &Plane,
+    table: &TableHandle,
+    reader: &mut RcuReader,
+    held: &mut [Held],
+    local: &mut WorkerLocal,
+    out: &mut Egress,
+) {
+    let c = local.counters;
+    for h in held.iter_mut() {
+        let cur = &mut h.slots[h.flip as usize];
+        if cur.burst.is_empty() {
+            continue;
+        }
+        local.now = msm_dpdk::rdtsc();
+        local.now_s = local.now / msm_dpdk::tsc_hz().max(1);
+        {
+            let guard = reader.begin();
+            let view = table.view(&guard);
+            process_burst(plane, local, &view, cur, out);
+        }
+        out.flush_tx(c);
+        out.flush_control(c);
     }
 }
 
@@ -350,15 +457,19 @@ pub fn run(ctx: WorkerCtx) -> i32 {
         to_control,
         pool,
     };
+    // The slow round's burst and the classify pass's summary of each of its packets.
     let mut burst: MbufBurst<BURST> = MbufBurst::new();
-    // The classify pass's summary of each packet of the burst, read by the process pass.
     let mut classes = [Classified::DROPPED; BURST];
+    // Per rx queue: the burst held for a lookahead and the one being received.
+    let mut held: Vec<Held> = rx.iter().map(|_| Held::new()).collect();
     let mut clock = Clock::new();
 
     while !stop.load(Ordering::Relaxed) {
         if tr.armed() || sampler.due(c.get_event(Event::RxPackets), round_max) {
             // `msm ctl trace N`, or the packet to sample may be in this round: the round
-            // out of line.
+            // out of line, after the bursts held for a lookahead (received, sampled and
+            // classified in an earlier round) are processed.
+            process_held(&plane, &table, &mut reader, &mut held, &mut local, &mut out);
             let round = Round {
                 plane: &plane,
                 table: &table,
@@ -372,9 +483,13 @@ pub fn run(ctx: WorkerCtx) -> i32 {
             continue;
         }
         let mut idle = true;
-        for (port, rxq) in rx.iter_mut() {
-            let n = burst.rx(rxq);
-            if n == 0 {
+        for ((port, rxq), held) in rx.iter_mut().zip(held.iter_mut()) {
+            let [a, b] = &mut held.slots;
+            // `cur`: the burst received (and prefetched) at this queue's previous poll;
+            // `next`: the burst received now.
+            let (cur, next) = if held.flip { (b, a) } else { (a, b) };
+            let n = next.burst.rx(rxq);
+            if n == 0 && cur.burst.is_empty() {
                 clock.lap(Stage::PollEmpty, 1);
                 continue;
             }
@@ -382,27 +497,33 @@ pub fn run(ctx: WorkerCtx) -> i32 {
             idle = false;
             local.now = msm_dpdk::rdtsc();
             local.now_s = local.now / hz;
-            c.event(Event::Bursts);
-            c.event_n(Event::RxPackets, n as u64);
+            if n > 0 {
+                c.event(Event::Bursts);
+                c.event_n(Event::RxPackets, n as u64);
+            }
             {
                 let guard = reader.begin();
                 let view = table.view(&guard);
                 clock.lap(Stage::Bookkeeping, 1);
-                // 1. Classify each packet once; prefetch the buckets it will look up.
-                for (m, cls) in burst.iter().zip(classes.iter_mut()) {
-                    classify_mbuf(cls, &plane, c, *port, m);
-                    cls.prefetch(&view);
-                }
+                // 1. Classify each packet of the new burst once; prefetch the buckets it
+                //    will look up. They are looked up one burst later, when this queue's
+                //    next poll has received the burst after it: a whole burst's work
+                //    hides the memory latency.
+                classify_burst(&plane, c, *port, &next.burst, &mut next.classes, &view);
                 clock.lap(Stage::Prefetch, n as u64);
-                // 2. Process each packet from its summary; act on the verdict.
+                // 2. Process the previous burst from its summaries; act on the verdicts.
                 let sampled = clock.begin_burst(c);
-                for (mut m, cls) in burst.drain().zip(classes.iter()) {
-                    let action = pipeline::process(&plane, &mut local, &view, &mut m, cls);
-                    c.step(Step::Rewrite);
-                    out.enqueue(&plane, &mut local, m, action, cls.ingress);
-                    c.step(Step::Enqueue);
+                let mut done = cur.burst.len() as u64;
+                process_burst(&plane, &mut local, &view, cur, &mut out);
+                if n < BURST {
+                    done += n as u64;
+                    // The queue is drained (not under full load): nothing follows soon
+                    // to overlap with, and holding the packets would only add latency.
+                    process_burst(&plane, &mut local, &view, next, &mut out);
+                } else {
+                    held.flip = !held.flip;
                 }
-                clock.end_burst(c, sampled, n as u64);
+                clock.end_burst(c, sampled, done);
                 // guard drops here: quiescent state reported for this burst.
             }
             clock.lap(Stage::Bookkeeping, 0);
@@ -419,6 +540,8 @@ pub fn run(ctx: WorkerCtx) -> i32 {
         clock.publish(c);
         clock.lap(Stage::Bookkeeping, 0);
     }
+    // Bursts still held for a lookahead are processed and sent, not dropped.
+    process_held(&plane, &table, &mut reader, &mut held, &mut local, &mut out);
     reader.offline();
     0
 }

@@ -380,6 +380,77 @@ impl TableHandle {
     }
 }
 
+/// Compares `home` with the keys of a bucket's 8 slots at once: bit i of
+/// the first result says slot i holds `home` (the caller re-reads that slot's
+/// word atomically and checks it), the second whether some slot is empty.
+/// No branch per slot. On x86-64 the line is read with four 16-byte SSE2
+/// loads in inline assembly (hardware loads like the writer's 8-byte stores,
+/// each 8-byte half single-copy atomic; outside the language's memory model,
+/// so no data race in its sense), the 8 high halves (the keys) gathered with
+/// two shuffles and compared with two `pcmpeqd`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn scan(bucket: &Bucket, home: u32) -> (u32, bool) {
+    use std::arch::x86_64::{
+        __m128i, _mm_castps_si128, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_movemask_ps,
+        _mm_set1_epi32, _mm_setzero_si128, _mm_shuffle_ps,
+    };
+    let p = bucket.0.as_ptr();
+    let (a, b, c, d): (__m128i, __m128i, __m128i, __m128i);
+    // SAFETY: `bucket` is a live, 64-byte aligned line of 64 bytes; the
+    // loads only read it.
+    unsafe {
+        std::arch::asm!(
+            "movdqa {a}, xmmword ptr [{p}]",
+            "movdqa {b}, xmmword ptr [{p} + 16]",
+            "movdqa {c}, xmmword ptr [{p} + 32]",
+            "movdqa {d}, xmmword ptr [{p} + 48]",
+            p = in(reg) p,
+            a = out(xmm_reg) a,
+            b = out(xmm_reg) b,
+            c = out(xmm_reg) c,
+            d = out(xmm_reg) d,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    // SAFETY: SSE2 is part of the x86-64 baseline.
+    unsafe {
+        // Each slot is `home << 32 | coa`, little-endian: its key is the odd
+        // 32-bit lane. 0xDD picks lanes 1, 3 of the first operand, then of the
+        // second: the keys of slots 0-3, and of slots 4-7.
+        let k03 = _mm_castps_si128(_mm_shuffle_ps::<0xDD>(
+            _mm_castsi128_ps(a),
+            _mm_castsi128_ps(b),
+        ));
+        let k47 = _mm_castps_si128(_mm_shuffle_ps::<0xDD>(
+            _mm_castsi128_ps(c),
+            _mm_castsi128_ps(d),
+        ));
+        let key = _mm_set1_epi32(home as i32);
+        let zero = _mm_setzero_si128();
+        let mask = |v| _mm_movemask_ps(_mm_castsi128_ps(v)) as u32;
+        let hit = mask(_mm_cmpeq_epi32(k03, key)) | mask(_mm_cmpeq_epi32(k47, key)) << 4;
+        let empty = mask(_mm_cmpeq_epi32(k03, zero)) | mask(_mm_cmpeq_epi32(k47, zero));
+        (hit, empty != 0)
+    }
+}
+
+/// [`scan`] without SIMD: each word loaded once (relaxed), the masks built
+/// without a branch per slot.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn scan(bucket: &Bucket, home: u32) -> (u32, bool) {
+    let key = u64::from(home);
+    let mut hit = 0u32;
+    let mut empty = false;
+    for (i, w) in bucket.0.iter().enumerate() {
+        let v = w.load(Ordering::Relaxed);
+        hit |= u32::from(v >> 32 == key) << i;
+        empty |= v >> 32 == 0;
+    }
+    (hit, empty)
+}
+
 /// A worker's view of one generation, valid for one burst.
 #[derive(Clone, Copy)]
 pub struct TableView<'a> {
@@ -408,10 +479,39 @@ impl TableView<'_> {
         let mut left = g.max_probe.load(Ordering::Relaxed);
         loop {
             let bucket = g.bucket(b);
-            let mut empty = false;
-            for w in &bucket.0 {
+            let (hit, empty) = scan(bucket, home);
+            if hit != 0 {
                 // Relaxed: the word is the whole binding (no pointer to
                 // follow); publication is ordered by the burst's epoch load.
+                let v = bucket.0[hit.trailing_zeros() as usize & (SLOTS_PER_BUCKET - 1)]
+                    .load(Ordering::Relaxed);
+                if v >> 32 == key {
+                    return decode(v, self.nat);
+                }
+                // The writer changed that slot since the scan read it: decide
+                // on words loaded one by one.
+                return self.lookup_scalar(home);
+            }
+            if empty || left == 0 {
+                return Lookup::Miss;
+            }
+            left -= 1;
+            b = b.wrapping_add(1);
+        }
+    }
+
+    /// [`lookup`](Self::lookup) reading the slot words one by one (the
+    /// fallback when a slot changed under the line scan).
+    #[cold]
+    #[inline(never)]
+    fn lookup_scalar(&self, home: u32) -> Lookup {
+        let g = self.gen;
+        let key = u64::from(home);
+        let mut b = g.home_bucket(home);
+        let mut left = g.max_probe.load(Ordering::Relaxed);
+        loop {
+            let mut empty = false;
+            for w in &g.bucket(b).0 {
                 let v = w.load(Ordering::Relaxed);
                 if v >> 32 == key {
                     return decode(v, self.nat);
@@ -426,12 +526,29 @@ impl TableView<'_> {
         }
     }
 
-    /// Prefetches `home`'s home bucket into L1 (no-op on architectures
+    /// Prefetches `home`'s home bucket into L2 (no-op on architectures
     /// without a prefetch instruction here). Prefetch a whole burst, then
-    /// look it up.
+    /// look it up; the worker looks a burst up one burst later, by which
+    /// time lines prefetched into L1 (`T0`) had been evicted by the next
+    /// burst's packets: measured with `examples/pipebench.rs ... ahead` at
+    /// 10M bindings, T0 one burst ahead cost ~100 TSC ticks/packet more than
+    /// T1, which costs the same as T0 without the lookahead.
     #[inline]
     pub fn prefetch(&self, home: u32) {
-        crate::region::prefetch(self.gen.bucket(self.gen.home_bucket(home)) as *const Bucket);
+        let p = self.gen.bucket(self.gen.home_bucket(home)) as *const Bucket;
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: prefetch never faults; the address is in our region anyway.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+            _mm_prefetch::<_MM_HINT_T1>(p.cast());
+        }
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        unsafe {
+            std::arch::asm!("prfm pldl2keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags));
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let _ = p;
     }
 
     /// Id of the generation this view reads (increments on every

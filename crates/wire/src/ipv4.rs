@@ -292,6 +292,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// fit in the buffer).
     #[inline]
     pub fn verify_checksum(&self) -> bool {
+        let b = self.buffer.as_ref();
+        // The common header without options: a fixed-size, straight-line sum.
+        if let Some(h) = b.first_chunk::<HEADER_LEN>() {
+            if h[field::VER_IHL] & 0x0f == 5 {
+                return checksum::sum20(h) == 0xffff;
+            }
+        }
         let h = self.header();
         !h.is_empty() && checksum::sum(h) == 0xffff
     }
@@ -426,10 +433,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         if ttl == 0 {
             return 0;
         }
-        let proto = u16::from(self.protocol());
-        let old = (u16::from(ttl) << 8) | proto;
-        let new = (u16::from(ttl - 1) << 8) | proto;
-        let c = checksum::update_u16(self.checksum(), old, new);
+        // The word (TTL, protocol) drops by 0x0100, so the checksum grows by
+        // 0x0100 in one's complement (RFC 1624 eqn. 3 with m' = m - 0x100):
+        // one add with end-around carry (at most 0x100ff, so one fold). A
+        // full recomputation never gives 0xffff (that needs an all-zero
+        // header), so that representation of zero is written as 0x0000.
+        let c = u32::from(self.checksum()) + 0x0100;
+        let c = (c & 0xffff) + (c >> 16);
+        let c = if c == 0xffff { 0 } else { c as u16 };
         self.set_ttl(ttl - 1);
         self.set_checksum(c);
         ttl - 1
@@ -864,6 +875,27 @@ mod tests {
         assert_eq!(p.checksum(), 0x1234);
         assert_eq!(p.ttl(), 3);
         assert_eq!(p.protocol(), 6);
+    }
+
+    /// The one-add patch equals a full recomputation for every old checksum
+    /// value (the identification sweeps it through all 2^16), carries and the
+    /// 0xffff/0x0000 case included.
+    #[test]
+    fn ttl_decrement_matches_recomputation_for_every_checksum() {
+        let mut b = pkt();
+        let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for ident in 0..=u16::MAX {
+            p.set_ttl(64);
+            p.header_mut()[4..6].copy_from_slice(&ident.to_be_bytes());
+            p.fill_checksum();
+            seen.insert(p.checksum());
+            assert_eq!(p.decrement_ttl_update_checksum(), 63);
+            let incremental = p.checksum();
+            p.fill_checksum();
+            assert_eq!(p.checksum(), incremental, "ident {ident:#06x}");
+        }
+        assert!(seen.len() > 65_000, "the sweep covers the checksum values");
     }
 
     #[test]
