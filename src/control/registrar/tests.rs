@@ -68,6 +68,16 @@ fn ident(skew: i64, low: u32) -> u64 {
 }
 
 fn req(lifetime: u16, coa: Ipv4Addr, id: u64) -> Vec<u8> {
+    req_udp(lifetime, coa, id, None)
+}
+
+/// [`req`] with an optional UDP Tunnel Request extension (RFC 3519).
+fn req_udp(
+    lifetime: u16,
+    coa: Ipv4Addr,
+    id: u64,
+    udp: Option<msm_mip::UdpTunnelRequestRepr>,
+) -> Vec<u8> {
     let k = key();
     RequestBuilder {
         lifetime,
@@ -79,7 +89,7 @@ fn req(lifetime: u16, coa: Ipv4Addr, id: u64) -> Vec<u8> {
         spi: 256,
         key: &k,
     }
-    .to_vec()
+    .to_vec_with(udp)
     .unwrap()
 }
 

@@ -9,22 +9,6 @@ const PRIVATE: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 7);
 const NAT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 50);
 const NAT_PORT: u16 = 40001;
 
-fn req_udp(lifetime: u16, coa: Ipv4Addr, id: u64, udp: Option<UdpTunnelRequestRepr>) -> Vec<u8> {
-    let k = key();
-    RequestBuilder {
-        lifetime,
-        home: HOME,
-        home_agent: Ipv4Addr::from(GPRS),
-        care_of: coa,
-        identification: id,
-        nai: "491700000010",
-        spi: 256,
-        key: &k,
-    }
-    .to_vec_with(udp)
-    .unwrap()
-}
-
 fn udp_ext() -> Option<UdpTunnelRequestRepr> {
     Some(UdpTunnelRequestRepr::default())
 }
