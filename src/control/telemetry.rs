@@ -4,7 +4,7 @@
 //! | command | reply |
 //! | --- | --- |
 //! | `/msm/stats` | the summed counters, the control lcore's (registrations by code and path, journal state), table occupancy, mempool, ports, active alarms, and the document's age |
-//! | `/msm/binding,<home>` | the binding of a home address: care-of address, MSISDN, expiry, remaining lifetime; or `{"error": "no binding for ..."}` |
+//! | `/msm/binding,<home>` | the binding of a home address: care-of address, UDP port (NAT), MSISDN, expiry, remaining lifetime; or `{"error": "no binding for ..."}` |
 //! | `/msm/alarms` | the active alarms (since when, detail) |
 //! | `/msm/info` | version, ports (name -> DPDK device and port id) and whether `dpdk-dumpcap` can capture |
 //!
@@ -193,7 +193,8 @@ fn unix_now() -> u64 {
 
 /// `/msm/binding`'s reply from the control loop's answer to `show HOME` (the binding as
 /// `msm ctl show` prints it, or `{"error"}`), at unix time `now`: home, `care_of`
-/// (`"none"`: reached over the WWAN), MSISDN, `expires_at_unix` and
+/// (`"none"`: reached over the WWAN), `udp_port` (a NAT binding's translated port, or
+/// `"none"`), MSISDN, `expires_at_unix` and
 /// `remaining_lifetime_s` (both `"never"` for a static binding).
 pub fn binding_reply(answer: &str, now: u64) -> TelValue {
     let v: Value = match serde_json::from_str(answer) {
@@ -213,6 +214,13 @@ pub fn binding_reply(answer: &str, now: u64) -> TelValue {
         (
             "care_of",
             TelValue::Str(v["care_of"].as_str().unwrap_or("none").into()),
+        ),
+        // A NAT binding (RFC 3519): the UDP port of the translated care-of address.
+        (
+            "udp_port",
+            v["udp_port"]
+                .as_u64()
+                .map_or(TelValue::Str("none".into()), TelValue::U64),
         ),
         ("msisdn", TelValue::Str(s("msisdn"))),
         ("expires_at_unix", expires),
@@ -382,6 +390,7 @@ mod tests {
             TelValue::dict([
                 ("home", Str("192.0.2.10".into())),
                 ("care_of", Str("203.0.113.10".into())),
+                ("udp_port", Str("none".into())),
                 ("msisdn", Str("491700000010".into())),
                 ("expires_at_unix", U64(1_000_300)),
                 ("remaining_lifetime_s", U64(300)),
@@ -393,6 +402,11 @@ mod tests {
         );
         assert_eq!(get(&r, "care_of"), &Str("none".into()));
         assert_eq!(get(&r, "remaining_lifetime_s"), &Str("never".into()));
+        let nat = binding_reply(
+            r#"{"home":"192.0.2.12","care_of":"203.0.113.7","udp_port":40123,"msisdn":"2","expires_at":null}"#,
+            5,
+        );
+        assert_eq!(get(&nat, "udp_port"), &U64(40_123));
         assert_eq!(
             get(
                 &binding_reply(r#"{"home":"x","expires_at":3}"#, 9),

@@ -6,11 +6,11 @@
 //! mean K, so that periodic traffic cannot alias with the sampling and every packet is
 //! sampled with probability 1/K whatever its mobile, direction or position in a burst.
 //!
-//! The worker's loop is not changed by sampling: it compares its packet count with the
-//! next sample once per poll round ([`Sampler::due`], beside the trace check); a round
-//! that may hold the sampled packet runs in the cold, out-of-line copy of the loop
-//! (`worker.rs`, `slow_round`), which takes the sample after classification. With
-//! sampling off (K = 0) the next sample is never due.
+//! The worker's loop pays one compare per burst: after a burst's classify pass it checks
+//! whether the next sample's number falls in the burst ([`Sampler::due`]); if so, a cold,
+//! out-of-line function (`worker.rs`, `take_sample`) takes it from the burst's
+//! classification. The lookahead is not disturbed. With sampling off (K = 0) the next
+//! sample is never due.
 //!
 //! A sample is one `u64` ([`encode`]: home address, frame length, direction, and the
 //! ring lap of its slot) stored with a relaxed store into the worker's [`SampleRing`],
@@ -192,8 +192,8 @@ impl<'r> Sampler<'r> {
         1 + r % (2 * self.every - 1)
     }
 
-    /// The worker's check, once per poll round: may the next `span` packets, after the
-    /// `seen` received so far, include the one to sample?
+    /// The worker's check, once per burst: do the next `span` packets, after the `seen`
+    /// received so far, include the one to sample?
     #[inline(always)]
     pub fn due(&self, seen: u64, span: u64) -> bool {
         seen.saturating_add(span) > self.next

@@ -19,9 +19,11 @@
 //! summaries are inline arrays set up before the loop), no locks, no syscalls, no atomic
 //! read-modify-write: counters are single-writer load+store.
 //!
-//! The packet trace (`trace.rs`) and the top-N sampling (`sample.rs`) are checked once per
-//! poll round; a round that traces or holds the packet to sample runs in `slow_round`, a
-//! cold, out-of-line copy of the loop, so that the common loop compiles as without them.
+//! The packet trace (`trace.rs`) is checked once per poll round; a round that traces runs
+//! in `slow_round`, a cold, out-of-line copy of the loop, so that the common loop compiles
+//! as without it. The top-N sampling (`sample.rs`) costs one compare per burst: the burst
+//! that holds the packet to sample hands it to `take_sample` (cold) after its classify
+//! pass, without leaving the lookahead loop.
 //!
 //! With the `stage-cycles` feature the loop is timed per stage ([`Clock`] laps, see
 //! `instrument.rs`); without it those calls are empty and compile to nothing.
@@ -251,12 +253,10 @@ struct Round<'r> {
     hz: u64,
 }
 
-/// One poll round of every rx queue while `msm ctl trace N` is armed, or when the
-/// packet to sample for the top-N view ([`Sampler`]) may be in it: the same steps as
-/// [`run`]'s loop (without the stage clock), each packet recorded if tracing, the
-/// sampled packet's home address, length and direction written to the worker's sample
-/// ring. Out of line and cold, so that the common loop is compiled as if tracing and
-/// sampling did not exist.
+/// One poll round of every rx queue while `msm ctl trace N` is armed: the same steps as
+/// [`run`]'s loop (without the stage clock and the lookahead), each packet recorded, and
+/// the top-N view's sample ([`Sampler`]) taken as there. Out of line and cold, so that
+/// the common loop is compiled as if tracing did not exist.
 #[cold]
 #[inline(never)]
 fn slow_round(
@@ -364,6 +364,20 @@ fn classify_burst(
     c.event_n(Event::RxBytes, bytes);
 }
 
+/// Takes the top-N view's sample from a classified burst whose packets are numbered from
+/// `first` (the sampler's next packet is among them). Out of line: one burst in many.
+#[cold]
+#[inline(never)]
+fn take_sample(sampler: &mut Sampler<'_>, plane: &Plane, first: u64, b: &Classes) {
+    for (i, (m, cls)) in b.burst.iter().zip(b.classes.iter()).enumerate() {
+        let k = first + i as u64;
+        if sampler.wants(k) {
+            sampler.take(k, sample::sample_of(plane, cls, m.len()));
+            return;
+        }
+    }
+}
+
 /// The process pass over a classified burst (which is empty afterwards): each packet
 /// from its summary, and the verdict acted on.
 #[inline(always)]
@@ -435,8 +449,6 @@ pub fn run(ctx: WorkerCtx) -> i32 {
     let c = &counters[index];
     let tr = &traces[index];
     let mut sampler = Sampler::new(&samples[index], sample_every, index as u64 + 1);
-    // Most packets one poll round can receive (for the sampler's check).
-    let round_max = (BURST * rx.len()) as u64;
     let hz = msm_dpdk::tsc_hz().max(1);
     let mut local = WorkerLocal {
         counters: c,
@@ -465,10 +477,10 @@ pub fn run(ctx: WorkerCtx) -> i32 {
     let mut clock = Clock::new();
 
     while !stop.load(Ordering::Relaxed) {
-        if tr.armed() || sampler.due(c.get_event(Event::RxPackets), round_max) {
-            // `msm ctl trace N`, or the packet to sample may be in this round: the round
-            // out of line, after the bursts held for a lookahead (received, sampled and
-            // classified in an earlier round) are processed.
+        if tr.armed() {
+            // `msm ctl trace N`: the round out of line, after the bursts held for a
+            // lookahead (received, sampled and classified in an earlier round) are
+            // processed.
             process_held(&plane, &table, &mut reader, &mut held, &mut local, &mut out);
             let round = Round {
                 plane: &plane,
@@ -497,6 +509,8 @@ pub fn run(ctx: WorkerCtx) -> i32 {
             idle = false;
             local.now = msm_dpdk::rdtsc();
             local.now_s = local.now / hz;
+            // The number of this burst's first packet, as the sampler counts them.
+            let first = c.get_event(Event::RxPackets);
             if n > 0 {
                 c.event(Event::Bursts);
                 c.event_n(Event::RxPackets, n as u64);
@@ -510,6 +524,10 @@ pub fn run(ctx: WorkerCtx) -> i32 {
                 //    next poll has received the burst after it: a whole burst's work
                 //    hides the memory latency.
                 classify_burst(&plane, c, *port, &next.burst, &mut next.classes, &view);
+                // The top-N view's sample, if it is in this burst: one compare per burst.
+                if sampler.due(first, n as u64) {
+                    take_sample(&mut sampler, &plane, first, next);
+                }
                 clock.lap(Stage::Prefetch, n as u64);
                 // 2. Process the previous burst from its summaries; act on the verdicts.
                 let sampled = clock.begin_burst(c);

@@ -98,7 +98,7 @@ check "telemetry: /msm/info says capture is ready and maps ports to devices" \
 check "telemetry: /msm/binding of an unknown home: not found" \
   jcheck /msm/binding,100.64.0.1 "v == {'error': 'no binding for 100.64.0.1'}"
 check "telemetry: /msm/binding of a preloaded one (care-of, MSISDN, static: never expires)" \
-  jcheck /msm/binding,192.0.2.10 "v['care_of'] == '203.0.113.10' and v['msisdn'] == '491700000010' and v['remaining_lifetime_s'] == 'never'"
+  jcheck /msm/binding,192.0.2.10 "v['care_of'] == '203.0.113.10' and v['udp_port'] == 'none' and v['msisdn'] == '491700000010' and v['remaining_lifetime_s'] == 'never'"
 check "telemetry: a parameter that is no IPv4 address gets an error" \
   jcheck /msm/binding,not-an-address "v == {'error': \"'not-an-address' is not an IPv4 address\"}"
 check "telemetry: no parameter gets the usage" jcheck /msm/binding "v['error'].startswith('usage: /msm/binding,')"
