@@ -250,6 +250,7 @@ impl RawIpip {
         )?;
         sock.bind_device(Some(ifname.as_bytes()))?;
         sock.bind(&SocketAddrV4::new(coa, 0).into())?;
+        set_rx_buffer(&sock, RX_BUFFER)?;
         Ok(RawIpip {
             sock,
             coa,
@@ -276,6 +277,33 @@ impl AsRawFd for RawIpip {
     }
 }
 
+/// The tunnel socket's receive buffer. The kernel's default (`net.core.rmem_default`,
+/// ~208 KiB) holds ~140 full-size packets: a TCP window arriving in one burst from the
+/// MSM overflowed it while the endpoint was descheduled, and the kernel dropped what
+/// followed (seen as lost pings beside a TCP transfer in the flood test).
+const RX_BUFFER: usize = 4 << 20;
+
+/// Sets `sock`'s receive buffer to `bytes`: SO_RCVBUFFORCE (past `net.core.rmem_max`,
+/// needs CAP_NET_ADMIN, which the endpoint has to create its TUN device), else
+/// SO_RCVBUF (capped by `rmem_max`).
+fn set_rx_buffer(sock: &Socket, bytes: usize) -> io::Result<()> {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt on an open socket with a pointer to a c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    sock.set_recv_buffer_size(bytes)
+}
+
 /// Bind a socket to `dev` (SO_BINDTODEVICE): requests by the WWAN leave
 /// by the WWAN whatever the policy routes say.
 pub fn bind_to_device(sock: &impl AsFd, dev: &str) -> io::Result<()> {
@@ -290,6 +318,22 @@ mod tests {
     const MSMG: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 129);
     const COA: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
     const HOME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+
+    #[test]
+    fn the_raw_socket_gets_a_large_receive_buffer() {
+        // Needs CAP_NET_RAW (the tests run as root in CI); without it there is nothing to test.
+        let Ok(raw) = RawIpip::open(Ipv4Addr::LOCALHOST, "lo") else {
+            assert_ne!(
+                unsafe { libc::geteuid() },
+                0,
+                "root could not open the socket"
+            );
+            return;
+        };
+        // The kernel reports twice what was set (its bookkeeping overhead).
+        let got = raw.sock.recv_buffer_size().unwrap();
+        assert!(got >= RX_BUFFER, "receive buffer {got} < {RX_BUFFER}");
+    }
 
     fn outer(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, inner: &[u8]) -> Vec<u8> {
         let mut v = udp_packet(src, 1, dst, 2, inner, 7);

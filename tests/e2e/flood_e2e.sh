@@ -97,8 +97,11 @@ BG+=($!)
 ip netns exec "$P-inet" tcpdump -i eth0 -w "$WORK/inet.pcap" -U -s 160 \
   'not dst host 203.0.113.10 and not dst host 198.51.100.1 and (udp src port 434 or ip proto 4)' >/dev/null 2>&1 &
 BG+=($!)
-links() { # the veths' kernel counters (drops before the MSM's rings), as JSON
+links() { # the veths' kernel counters (drops before the MSM's rings), as JSON, and the
+  # drops of the mobile's tunnel endpoint (`mcm tunnel`: its raw IP-in-IP socket's receive
+  # buffer overflowing, last column of /proc/net/raw): frames the MSM delivered.
   echo "{\"wwan\": $(nsx wwan ip -s -j link show dev eth0), \"inet\": $(nsx inet ip -s -j link show dev eth0),"
+  echo " \"endpoint_drops\": $(nsx wlan awk 'NR > 1 { d += $NF } END { print d + 0 }' /proc/net/raw),"
   echo " \"core_wwan0\": $(nsx core ip -s -j link show dev wwan0), \"core_inet0\": $(nsx core ip -s -j link show dev inet0)}"
 }
 sleep 1
@@ -197,7 +200,7 @@ for n in rx:
     print(f"achieved port {n}: {rx[n]} received = {round(rx[n] / secs)} frames/s, imissed {missed[n]}",
           file=sys.stderr)
 lb, la = (json.load(open(f"{work}/links-{n}.json")) for n in ("before", "after"))
-for k in la:
+for k in (k for k in la if k != "endpoint_drops"):
     st = lambda doc, dr, f: doc[k][0]["stats64"][dr][f]
     print(f"kernel veth {k}: " + ", ".join(
         f"{dr} {f} {st(la, dr, f) - st(lb, dr, f)}" for dr in ("rx", "tx") for f in ("packets", "dropped")),
@@ -269,17 +272,17 @@ ring_lost = {n: la[f"core_{'wwan0' if n == 'wwan' else 'inet0'}"][0]["stats64"][
              for n in rx}
 m = re.search(r"(\d+) packets transmitted, (\d+) received", open(f"{work}/ping.log").read())
 ptx, prx = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
-print(f"--- data: ping {prx}/{ptx} answered; frames lost ahead of the MSM's rx rings: {ring_lost}",
-      file=sys.stderr)
-# KNOWN DEFECT (2026-12-03, after the session's merges): 1 ping in 1000 goes unanswered
-# in most runs although no MSM drop counter moves and no frame is lost ahead of the MSM
-# (reverting the worker's one-burst lookahead did not change it); cause not found yet.
-# Tolerated up to 2 and printed, so that a real loss still fails this check.
-UNEXPLAINED_PING_LOSS = 2
-verdict(ptx == 1000 and ptx - prx <= ring_lost["internet"] + UNEXPLAINED_PING_LOSS,
+# A ping the MSM forwarded can still be lost by the mobile's own tunnel endpoint (its
+# raw socket's receive buffer, when a TCP window arrives while it is descheduled: the
+# cause of the 1-in-1000 losses seen on 2026-12-03, now with a 4 MiB buffer).
+ep_lost = la["endpoint_drops"] - lb["endpoint_drops"]
+print(f"--- data: ping {prx}/{ptx} answered; frames lost ahead of the MSM's rx rings: {ring_lost}; "
+      f"dropped by the mobile's tunnel endpoint: {ep_lost}", file=sys.stderr)
+verdict(ptx == 1000 and ptx - prx <= ring_lost["internet"] + ep_lost,
         "ping 100/s through the tunnel during the flood: no loss beyond what the host dropped "
-        f"ahead of the MSM, plus at most {UNEXPLAINED_PING_LOSS} (known defect, being investigated)",
-        f"{prx}/{ptx} answered, {ring_lost['internet']} frames lost ahead of the MSM")
+        "ahead of the MSM or the mobile's tunnel endpoint dropped",
+        f"{prx}/{ptx} answered, {ring_lost['internet']} frames lost ahead of the MSM, "
+        f"{ep_lost} dropped by the endpoint")
 expected = {"drop_icmp_error_to_us", "drop_control_ring_full", "drop_tunnel_wrong_side"}
 moved = {k: v for k, v in drops.items() if k.startswith("drop_") and k not in expected}
 port_err = {n: d("ports", i, k) for n, i in ports.items() for k in ("oerrors", "rx_nombuf")}
