@@ -472,6 +472,8 @@ impl Harness {
             ),
             (true, Traffic::Uplink) => ("msm", Expect::Decapsulated, Event::UplinkTunnel),
             (true, Traffic::Mix) => ("msm", Expect::Mixed, Event::TxPackets),
+            (true, Traffic::NatDownlink) => ("msm", Expect::NatEncapsulated, Event::DownlinkNat),
+            (true, Traffic::NatUplink) => ("msm", Expect::Decapsulated, Event::UplinkNat),
         };
         let interval = spec
             .pace_mpps

@@ -162,6 +162,12 @@ struct Args {
     /// Measurement window of each operator A/B run (ms; warm-up: a third of it).
     #[arg(long, default_value_t = 1500)]
     operator_ab_window_ms: u64,
+    /// Share of the bindings behind a NAT (RFC 3519: bound to a translated address and
+    /// UDP port), in [0, 0.9]. With a share, NAT-T downlink and uplink run at the first
+    /// frame size at the smallest and the largest table, next to IP-in-IP (whose runs
+    /// then use the other mobiles). 0: no NAT bindings, no NAT-T runs.
+    #[arg(long, default_value_t = 0.25)]
+    nat_share: f64,
     /// RNG seed (population, sequences).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -214,6 +220,13 @@ fn validate(a: &Args) -> Result<(), String> {
     }
     if !a.no_storm && !a.storm_rates.is_empty() && a.window_ms / a.sample_ms < 2 {
         return Err("the storm runs need a window of >= 2 sampling periods (or --no-storm)".into());
+    }
+    if !(0.0..=0.9).contains(&a.nat_share) {
+        return Err("--nat-share: 0 ..= 0.9".into());
+    }
+    if a.nat_share > 0.0 {
+        traffic::Template::new(Traffic::NatUplink, a.frame_sizes[0], [0; 6])
+            .map_err(|e| format!("--nat-share with the first frame size: {e}"))?;
     }
     if !(0.0..=0.5).contains(&a.churn_share) {
         return Err("--churn-share: 0 ..= 0.5".into());
@@ -550,6 +563,7 @@ fn bench(a: &Args) -> Result<(), String> {
         sample_ms: a.sample_ms,
         start_busy: busy,
         oversubscribed,
+        nat_share: a.nat_share,
         external: externals(a),
         ..Report::default()
     };
@@ -626,11 +640,20 @@ fn bench(a: &Args) -> Result<(), String> {
         + a.storm_rates.len()
         + a.latency_loads.len()
         + 4 * a.operator_ab
+        + 2
         + max_workers * (max_workers + 1) / 2;
     for &n in &a.sizes {
         let t = Instant::now();
         let homes = traffic::population(n, &mut rng)?;
-        let seq: Arc<[u32]> = traffic::sequence(&homes, SEQ_LEN, &mut rng).into();
+        // The mobiles behind a NAT (a fixed hash of the address picks them) get the
+        // NAT-T runs; the IP-in-IP runs send to the others.
+        let (nat_homes, plain_homes): (Vec<u32>, Vec<u32>) = homes
+            .iter()
+            .partition(|&&h| traffic::is_nat(h, a.nat_share));
+        let seq: Arc<[u32]> = traffic::sequence(&plain_homes, SEQ_LEN, &mut rng).into();
+        drop(plain_homes);
+        let nat_seq: Arc<[u32]> = traffic::sequence(&nat_homes, SEQ_LEN / 4, &mut rng).into();
+        drop(nat_homes);
         eprintln!(
             "msm-bench: {}: population and sequence in {:.2} s",
             size_label(n),
@@ -643,10 +666,16 @@ fn bench(a: &Args) -> Result<(), String> {
         let thp0 = anon_huge_kib();
         let t = Instant::now();
         for (i, &home) in homes.iter().enumerate() {
+            let port = if traffic::is_nat(home, a.nat_share) {
+                traffic::nat_port_of(home)
+            } else {
+                0
+            };
             writer
-                .upsert(
+                .upsert_endpoint(
                     home,
                     Some(traffic::coa_of(home)),
+                    port,
                     46_700_000_000 + i as u64,
                     u32::MAX,
                 )
@@ -696,6 +725,23 @@ fn bench(a: &Args) -> Result<(), String> {
                     max_downlink = Some(r.clone());
                 }
                 rep.msm.push(MsmRun {
+                    bindings: n,
+                    run: r,
+                });
+            }
+        }
+        if !nat_seq.is_empty() && (n == smallest || n == largest) {
+            for traffic in [Traffic::NatDownlink, Traffic::NatUplink] {
+                let name = format!("{}-{}-{}", traffic.name(), size_label(n), f0.label());
+                let r = measure(
+                    &mut h,
+                    &eal,
+                    spec(&name, traffic, f0, &nat_seq, timing),
+                    || msm_workers(&table, &mut readers, 1),
+                    None,
+                    retry,
+                )?;
+                rep.nat.push(MsmRun {
                     bindings: n,
                     run: r,
                 });

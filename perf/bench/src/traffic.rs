@@ -26,16 +26,24 @@ pub const WWAN_GW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 pub const INET_GW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 /// Care-of addresses come from 198.18.0.0/15 (RFC 2544 benchmarking range).
 const COA_NET: u32 = 0xc612_0000;
+/// The MSM's UDP port for registrations and MIP Tunnel Data (RFC 3519).
+pub const MIP_PORT: u16 = 434;
+/// What the UDP tunnel adds to IP-in-IP: the UDP header and the 4-byte MIP Tunnel Data
+/// header (type 4, next header 4 = IPv4, reserved).
+const NAT_EXTRA: usize = 8 + 4;
 
 /// Ethernet header length.
 const ETH: usize = 14;
 /// Headers the source writes: Ethernet + IPv4 + UDP (downlink), + outer IPv4 (uplink).
 const DOWNLINK_HDR: usize = ETH + 20 + 8;
 const UPLINK_HDR: usize = DOWNLINK_HDR + 20;
+const NAT_UPLINK_HDR: usize = UPLINK_HDR + NAT_EXTRA;
 /// Offset of the 8-byte TSC timestamp (first bytes of the UDP payload) in a
 /// plain frame and in a tunnelled one.
 pub const TS_PLAIN: usize = DOWNLINK_HDR;
 pub const TS_TUNNELLED: usize = UPLINK_HDR;
+/// ... and in a MIP Tunnel Data message (the UDP tunnel of RFC 3519).
+pub const TS_NAT: usize = NAT_UPLINK_HDR;
 /// Frame sizes are given as the mobile-side Ethernet frame including the FCS
 /// (64 = the classic minimum frame); the tunnelled side is 20 bytes longer.
 /// Limits: room for the timestamp, and the encapsulated packet within MTU 1500.
@@ -123,6 +131,20 @@ pub fn coa_of(home: u32) -> u32 {
     COA_NET | (home.wrapping_mul(0x9e37_79b1) >> 15)
 }
 
+/// The translated UDP port of `home` if it is bound behind a NAT (RFC 3519): a fixed
+/// hash into 1024..=65023, so the generator can compute it.
+#[inline(always)]
+pub fn nat_port_of(home: u32) -> u16 {
+    1024 + ((home.wrapping_mul(0x85eb_ca6b) >> 16) % 64_000) as u16
+}
+
+/// Whether `home` is one of the mobiles behind a NAT when a share `nat_share` (0..=1)
+/// of the population is: a fixed hash of the address, so the table fill and the
+/// generator agree without a list.
+pub fn is_nat(home: u32, nat_share: f64) -> bool {
+    f64::from(home.wrapping_mul(0xc2b2_ae35).rotate_left(7)) < nat_share * 4_294_967_296.0
+}
+
 /// `n` distinct random home addresses in the pool (network and broadcast
 /// addresses excluded), in random order.
 pub fn population(n: usize, rng: &mut impl Rng) -> Result<Vec<u32>, String> {
@@ -167,6 +189,13 @@ pub enum Traffic {
     Uplink,
     /// Both, interleaved, with mixed sizes ([`IMIX`], [`IMIX_DOWN_UP`]).
     Mix,
+    /// Downlink to a mobile behind a NAT: the same frames as [`Traffic::Downlink`],
+    /// sent as MIP Tunnel Data (UDP `IPmsm-wlan:434 -> coa:port`, RFC 3519).
+    NatDownlink,
+    /// Uplink from a mobile behind a NAT: MIP Tunnel Data from `coa_of(home):
+    /// nat_port_of(home)` to `IPmsm-wlan:434`, checked against address and port,
+    /// decapsulated and forwarded.
+    NatUplink,
 }
 
 impl Traffic {
@@ -175,6 +204,8 @@ impl Traffic {
             Traffic::Downlink => "downlink",
             Traffic::Uplink => "uplink",
             Traffic::Mix => "mix",
+            Traffic::NatDownlink => "nat-downlink",
+            Traffic::NatUplink => "nat-uplink",
         }
     }
 }
@@ -208,12 +239,12 @@ fn ipv4_header(h: &mut [u8], total: usize, proto: u8, src: u32, dst: u32) {
 /// A ready-made frame (its headers) plus what changes per packet.
 pub struct Template {
     traffic: Traffic,
-    bytes: [u8; UPLINK_HDR],
+    bytes: [u8; NAT_UPLINK_HDR],
     /// Frame length in the mbuf (no FCS).
     len: usize,
     /// Checksum partial sums of the IPv4 header(s) with the variable address 0:
     /// downlink: the header (dst varies); uplink: outer (src = CoA varies),
-    /// inner (src = home varies).
+    /// inner (src = home varies); NAT uplink: the same (the UDP checksum is 0).
     base_a: u32,
     base_b: u32,
 }
@@ -228,19 +259,28 @@ impl Template {
                 "frame size {frame_bytes}: must be {MIN_FRAME}..={MAX_FRAME}"
             ));
         }
+        let nat = matches!(traffic, Traffic::NatDownlink | Traffic::NatUplink);
+        if nat && usize::from(frame_bytes) > usize::from(MAX_FRAME) - NAT_EXTRA {
+            // The MSM does not fragment UDP-tunnelled packets (`nat_frag_unsupported`).
+            return Err(format!(
+                "frame size {frame_bytes}: the UDP tunnel needs it <= {}",
+                usize::from(MAX_FRAME) - NAT_EXTRA
+            ));
+        }
         let inner_len = usize::from(frame_bytes) - 4 - ETH;
-        let mut b = [0u8; UPLINK_HDR];
+        let mut b = [0u8; NAT_UPLINK_HDR];
         b[0..6].copy_from_slice(&port_mac);
         b[6..12].copy_from_slice(&INET_GW_MAC);
         b[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
         // The inner (or only) packet: UDP 40000 -> 5001, checksum 0 (none).
         let inner_at = match traffic {
-            Traffic::Downlink => ETH,
+            Traffic::Downlink | Traffic::NatDownlink => ETH,
             Traffic::Uplink => ETH + 20,
+            Traffic::NatUplink => ETH + 20 + NAT_EXTRA,
             Traffic::Mix => return Err("a template is downlink or uplink".into()),
         };
         let (src, dst) = match traffic {
-            Traffic::Downlink => (SERVER, 0),
+            Traffic::Downlink | Traffic::NatDownlink => (SERVER, 0),
             _ => (0, SERVER),
         };
         ipv4_header(&mut b[inner_at..inner_at + 20], inner_len, 17, src, dst);
@@ -250,13 +290,29 @@ impl Template {
         b[udp + 4..udp + 6].copy_from_slice(&((inner_len - 20) as u16).to_be_bytes());
         let inner_sum = sum16(&b[inner_at..inner_at + 20]);
         Ok(match traffic {
-            Traffic::Downlink => Template {
+            Traffic::Downlink | Traffic::NatDownlink => Template {
                 traffic,
                 bytes: b,
                 len: ETH + inner_len,
                 base_a: inner_sum,
                 base_b: 0,
             },
+            Traffic::NatUplink => {
+                let outer_len = inner_len + 20 + NAT_EXTRA;
+                ipv4_header(&mut b[ETH..ETH + 20], outer_len, 17, 0, INET_IP);
+                // UDP (source port per home, checksum 0), then the MIP Tunnel Data header.
+                let u = ETH + 20;
+                b[u + 2..u + 4].copy_from_slice(&MIP_PORT.to_be_bytes());
+                b[u + 4..u + 6].copy_from_slice(&((outer_len - 20) as u16).to_be_bytes());
+                b[u + 8..u + 12].copy_from_slice(&[4, 4, 0, 0]);
+                Template {
+                    traffic,
+                    base_a: sum16(&b[ETH..ETH + 20]),
+                    bytes: b,
+                    len: ETH + outer_len,
+                    base_b: inner_sum,
+                }
+            }
             _ => {
                 ipv4_header(&mut b[ETH..ETH + 20], inner_len + 20, 4, 0, INET_IP);
                 Template {
@@ -285,7 +341,7 @@ impl Template {
         match self.traffic {
             Traffic::Uplink => {
                 // Fixed-size copies: inlined moves, no memcpy call.
-                d[..UPLINK_HDR].copy_from_slice(&self.bytes);
+                d[..UPLINK_HDR].copy_from_slice(&self.bytes[..UPLINK_HDR]);
                 let coa = coa_of(home);
                 d[ETH + 12..ETH + 16].copy_from_slice(&coa.to_be_bytes());
                 d[ETH + 10..ETH + 12].copy_from_slice(&csum_with(self.base_a, coa).to_be_bytes());
@@ -295,6 +351,20 @@ impl Template {
                     .copy_from_slice(&csum_with(self.base_b, home).to_be_bytes());
                 if let Some(t) = ts {
                     d[TS_TUNNELLED..TS_TUNNELLED + 8].copy_from_slice(&t.to_le_bytes());
+                }
+            }
+            Traffic::NatUplink => {
+                d[..NAT_UPLINK_HDR].copy_from_slice(&self.bytes);
+                let coa = coa_of(home);
+                d[ETH + 12..ETH + 16].copy_from_slice(&coa.to_be_bytes());
+                d[ETH + 10..ETH + 12].copy_from_slice(&csum_with(self.base_a, coa).to_be_bytes());
+                d[ETH + 20..ETH + 22].copy_from_slice(&nat_port_of(home).to_be_bytes());
+                let inner = ETH + 20 + NAT_EXTRA;
+                d[inner + 12..inner + 16].copy_from_slice(&home.to_be_bytes());
+                d[inner + 10..inner + 12]
+                    .copy_from_slice(&csum_with(self.base_b, home).to_be_bytes());
+                if let Some(t) = ts {
+                    d[TS_NAT..TS_NAT + 8].copy_from_slice(&t.to_le_bytes());
                 }
             }
             _ => {
@@ -315,13 +385,14 @@ pub fn moved_coa(home: u32) -> u32 {
     coa_of(home) ^ 1
 }
 
-/// Offset of the timestamp in a frame the worker transmitted (tunnelled or plain).
+/// Offset of the timestamp in a frame the worker transmitted (tunnelled, UDP-tunnelled
+/// from the MSM's port 434, or plain).
 #[inline(always)]
 pub fn ts_offset_out(d: &[u8]) -> usize {
-    if d.get(ETH + 9) == Some(&4) {
-        TS_TUNNELLED
-    } else {
-        TS_PLAIN
+    match d.get(ETH + 9) {
+        Some(&4) => TS_TUNNELLED,
+        Some(&17) if d.get(ETH + 20..ETH + 22) == Some(&MIP_PORT.to_be_bytes()[..]) => TS_NAT,
+        _ => TS_PLAIN,
     }
 }
 
@@ -345,6 +416,9 @@ pub enum Expect {
     Decapsulated,
     /// The mix: encapsulated or decapsulated (told apart by the IP protocol).
     Mixed,
+    /// The MSM's downlink to a mobile behind a NAT: `[eth to INET_GW][outer IPmsm-wlan ->
+    /// coa_of(home), UDP][UDP 434 -> nat_port_of(home)][4, 4, 0, 0][inner, TTL 63]`.
+    NatEncapsulated,
     /// The harness' macswap worker: the downlink frame with its MACs swapped.
     MacSwapped,
 }
@@ -382,7 +456,28 @@ impl Expect {
                 && be32(d, ETH + 12) >> (32 - POOL_LEN) == POOL_ADDR >> (32 - POOL_LEN)
                 && be32(d, ETH + 16) == SERVER
         };
+        let nat_encapsulated = || {
+            let u = ETH + 20;
+            let inner_at = u + NAT_EXTRA;
+            d.len() >= inner_at + 28 && eth_ok(d) && header_ok(&d[ETH..]) && d[ETH + 9] == 17 && {
+                let inner = &d[inner_at..];
+                let home = be32(inner, 16);
+                let port = |at: usize| u16::from_be_bytes([d[at], d[at + 1]]);
+                be32(d, ETH + 12) == INET_IP
+                    && be32(d, ETH + 16) == coa_of(home)
+                    && total(&d[ETH..]) == d.len() - ETH
+                    && port(u) == MIP_PORT
+                    && port(u + 2) == nat_port_of(home)
+                    && usize::from(port(u + 4)) == d.len() - u
+                    && d[u + 8..u + 12] == [4, 4, 0, 0]
+                    && header_ok(inner)
+                    && total(inner) == d.len() - inner_at
+                    && inner[8] == 63
+                    && be32(inner, 12) == SERVER
+            }
+        };
         match self {
+            Expect::NatEncapsulated => nat_encapsulated(),
             Expect::Encapsulated => encapsulated(false),
             Expect::EncapsulatedMoving => encapsulated(true),
             Expect::Decapsulated => decapsulated(),
@@ -404,7 +499,7 @@ impl Expect {
 mod tests {
     use super::*;
     use msm::config::{Prefix, Role};
-    use msm::dataplane::counters::Counters;
+    use msm::dataplane::counters::{Counters, Event};
     use msm::dataplane::neigh::Neighbours;
     use msm::dataplane::pipeline::{
         self, Action, Bindings, NextHop, Plane, PortInfo, RateLimit, VecBuf, WorkerLocal,
@@ -420,6 +515,21 @@ mod tests {
         fn lookup(&self, home: u32) -> Lookup {
             if home >> 24 == 10 {
                 Lookup::CareOf(coa_of(home))
+            } else {
+                Lookup::Miss
+            }
+        }
+    }
+
+    /// Every home of the population is bound behind a NAT to `coa_of(home):nat_port_of(home)`.
+    struct NatBound;
+    impl Bindings for NatBound {
+        fn lookup(&self, home: u32) -> Lookup {
+            if home >> 24 == 10 {
+                Lookup::Nat {
+                    addr: coa_of(home),
+                    port: nat_port_of(home),
+                }
             } else {
                 Lookup::Miss
             }
@@ -501,6 +611,70 @@ mod tests {
         }
         assert!(Template::new(Traffic::Downlink, 63, PORT_MAC).is_err());
         assert!(Template::new(Traffic::Downlink, MAX_FRAME + 1, PORT_MAC).is_err());
+    }
+
+    #[test]
+    fn a_share_of_the_population_is_behind_a_nat() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let p = population(100_000, &mut rng).unwrap();
+        let n = p.iter().filter(|&&h| is_nat(h, 0.25)).count();
+        assert!((23_000..27_000).contains(&n), "{n} of 100000 behind a NAT");
+        assert!(!p.iter().any(|&h| is_nat(h, 0.0)));
+        assert!(p.iter().all(|&h| is_nat(h, 1.0)));
+        assert!(p.iter().all(|&h| nat_port_of(h) >= 1024));
+    }
+
+    /// The UDP-tunnel templates take the NAT paths through the real pipeline; the
+    /// checks accept what it produces; a wrong source port is dropped.
+    #[test]
+    fn pipeline_carries_the_nat_templates() {
+        let plane = plane();
+        let counters = Counters::default();
+        let mut local = WorkerLocal {
+            counters: &counters,
+            ip_id: 0,
+            icmp: RateLimit::new(100, 10, 1_000_000),
+            now: 0,
+            now_s: 0,
+        };
+        let home = 0x0a01_0203;
+        let mut run = |frame: &[u8]| {
+            let mut buf = VecBuf::new(frame);
+            let a = pipeline::process_frame(&plane, &mut local, &NatBound, 1, &mut buf);
+            (a, pipeline::PacketBuf::data(&buf).to_vec())
+        };
+        for bytes in [64u16, 512, 1400] {
+            let t = Template::new(Traffic::NatDownlink, bytes, PORT_MAC).unwrap();
+            let mut frame = vec![0u8; t.len()];
+            t.write(&mut frame, home, Some(42));
+            let (a, out) = run(&frame);
+            assert_eq!(a, Action::Tx(1));
+            assert!(Expect::NatEncapsulated.check(&out, PORT_MAC), "{bytes}");
+            assert!(!Expect::Encapsulated.check(&out, PORT_MAC));
+            assert_eq!(out.len(), frame.len() + 20 + NAT_EXTRA);
+            let at = ts_offset_out(&out);
+            assert_eq!((at, &out[at..at + 8]), (TS_NAT, &42u64.to_le_bytes()[..]));
+
+            let t = Template::new(Traffic::NatUplink, bytes, PORT_MAC).unwrap();
+            assert_eq!(t.len(), usize::from(bytes) - 4 + 20 + NAT_EXTRA);
+            let mut frame = vec![0u8; t.len()];
+            t.write(&mut frame, home, Some(43));
+            let outer = msm_wire::Ipv4Packet::new_checked(&frame[ETH..]).unwrap();
+            assert!(outer.verify_checksum());
+            assert_eq!((outer.src_u32(), outer.dst_u32()), (coa_of(home), INET_IP));
+            let (a, out) = run(&frame);
+            assert_eq!(a, Action::Tx(1));
+            assert!(Expect::Decapsulated.check(&out, PORT_MAC), "{bytes}");
+            let at = ts_offset_out(&out);
+            assert_eq!(out[at..at + 8], 43u64.to_le_bytes());
+            // Another source port than the bound one: spoofed, dropped.
+            frame[ETH + 21] ^= 1;
+            assert_eq!(run(&frame).0, Action::Drop);
+        }
+        assert_eq!(counters.get_event(Event::DownlinkNat), 3);
+        assert_eq!(counters.get_event(Event::UplinkNat), 3);
+        assert_eq!(counters.total_drops(), 3);
+        assert!(Template::new(Traffic::NatUplink, MAX_FRAME, PORT_MAC).is_err());
     }
 
     #[test]
