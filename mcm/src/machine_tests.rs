@@ -18,6 +18,10 @@ fn params() -> Params {
         rtx_max_ms: 8000,
         renew_fraction: 0.8,
         clock_offset_s: 0,
+        udp_tunnel: UdpTunnelMode::Auto,
+        private_prefixes: DEFAULT_PRIVATE_PREFIXES.to_vec(),
+        probe_interval_ms: 1000,
+        probe_misses: 3,
     }
 }
 
@@ -373,7 +377,7 @@ mod props {
                 };
                 for a in &acts {
                     match a {
-                        Action::Send { .. } => {}
+                        Action::Send { .. } | Action::Probe { .. } => {}
                         Action::TunnelUp(w) => {
                             prop_assert!(from_reply, "TunnelUp without an accepting reply");
                             prop_assert_ne!(tunnel.as_ref(), Some(w), "TunnelUp twice for the same WLAN");
@@ -395,4 +399,292 @@ mod props {
             }
         }
     }
+}
+
+// ---- NAT traversal (RFC 3519) ------------------------------------------------
+
+const NATTED: Ipv4Addr = Ipv4Addr::new(192, 168, 109, 74);
+const MSM_WLAN_KA: u16 = 20;
+
+fn nat_wlan() -> Wlan {
+    Wlan {
+        ifname: "wlan0".into(),
+        coa: NATTED,
+    }
+}
+
+/// The UDP Tunnel Request extensions of the requests among `acts`.
+fn udp_exts(acts: &[Action]) -> Vec<Option<msm_mip::UdpTunnelRequestRepr>> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Send { msg, .. } => Some(parse_request(msg).unwrap().udp_tunnel),
+            _ => None,
+        })
+        .collect()
+}
+
+fn udp_reply(code: u8, lifetime: u16, ident: u64, udp: Option<u8>) -> Vec<u8> {
+    ReplyBuilder {
+        code: Code::from_u8(code).unwrap(),
+        lifetime,
+        home: HOME,
+        home_agent: MSM,
+        identification: ident,
+        nai: "491700000010",
+        spi: 256,
+        key: KEY,
+    }
+    .to_vec_with(udp.map(|c| msm_mip::UdpTunnelReplyRepr {
+        reply_code: c,
+        force: false,
+        keepalive_interval: MSM_WLAN_KA,
+    }))
+    .unwrap()
+}
+
+fn probes(acts: &[Action]) -> Vec<u16> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Probe { seq } => Some(*seq),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Registered behind the NAT at `t` with the UDP tunnel; returns the ident.
+fn nat_registered(m: &mut Machine, t: u64) -> u64 {
+    m.set_wwan(true, now(t));
+    let acts = m.set_wlan(Some(nat_wlan()), Loss::Gone, now(t));
+    let s = sent(&acts);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].0, Path::Direct(NATTED));
+    let acts = m.on_reply(&udp_reply(0, 60, s[0].3, Some(0)), now(t + 30));
+    assert_eq!(acts, vec![Action::TunnelUp(nat_wlan())]);
+    assert_eq!(m.udp_tunnel(), Some(NATTED));
+    s[0].3
+}
+
+#[test]
+fn private_prefix_decision_and_its_override() {
+    assert!(in_prefix(
+        Ipv4Addr::new(10, 9, 8, 7),
+        Ipv4Addr::new(10, 0, 0, 0),
+        8
+    ));
+    assert!(!in_prefix(
+        Ipv4Addr::new(11, 0, 0, 1),
+        Ipv4Addr::new(10, 0, 0, 0),
+        8
+    ));
+    assert!(in_prefix(
+        Ipv4Addr::new(172, 31, 1, 1),
+        Ipv4Addr::new(172, 16, 0, 0),
+        12
+    ));
+    assert!(!in_prefix(
+        Ipv4Addr::new(172, 32, 0, 1),
+        Ipv4Addr::new(172, 16, 0, 0),
+        12
+    ));
+    assert!(in_prefix(
+        Ipv4Addr::new(1, 2, 3, 4),
+        Ipv4Addr::UNSPECIFIED,
+        0
+    ));
+    let m = Machine::new(params(), 1);
+    assert!(m.wants_udp(NATTED));
+    assert!(!m.wants_udp(Ipv4Addr::new(203, 0, 113, 10)));
+    // The testbeds' "private" networks are documentation ranges: configurable.
+    let mut p = params();
+    p.private_prefixes = vec![(Ipv4Addr::new(192, 0, 2, 192), 29)];
+    let m = Machine::new(p.clone(), 1);
+    assert!(m.wants_udp(Ipv4Addr::new(192, 0, 2, 197)));
+    assert!(!m.wants_udp(NATTED));
+    p.udp_tunnel = UdpTunnelMode::Always;
+    assert!(Machine::new(p.clone(), 1).wants_udp(Ipv4Addr::new(203, 0, 113, 10)));
+    p.udp_tunnel = UdpTunnelMode::Never;
+    assert!(!Machine::new(p, 1).wants_udp(Ipv4Addr::new(192, 0, 2, 197)));
+}
+
+#[test]
+fn a_private_care_of_address_registers_from_itself_with_the_udp_tunnel_request() {
+    let mut m = Machine::new(params(), 7);
+    m.set_wwan(true, now(0));
+    let acts = m.set_wlan(Some(nat_wlan()), Loss::Gone, now(0));
+    // Path 3 even though the WWAN is up: the NAT's mapping must be what the MSM sees.
+    let s = sent(&acts);
+    assert_eq!(s.len(), 1);
+    assert_eq!((s[0].0, s[0].1, s[0].2), (Path::Direct(NATTED), 60, NATTED));
+    let ext = udp_exts(&acts)[0].expect("UDP Tunnel Request extension");
+    assert!(!ext.force, "auto: the MSM decides by what it sees");
+    assert_eq!(ext.encapsulation, 4);
+    // Retransmissions keep the path and the extension.
+    let acts = m.tick(now(1000));
+    assert_eq!(sent(&acts)[0].0, Path::Direct(NATTED));
+    assert!(udp_exts(&acts)[0].is_some());
+    // Accepted with the UDP Tunnel Reply extension: the tunnel is UDP.
+    let acts = m.on_reply(&udp_reply(0, 60, s[0].3, Some(0)), now(1100));
+    assert_eq!(acts, vec![Action::TunnelUp(nat_wlan())]);
+    assert_eq!(m.udp_tunnel(), Some(NATTED));
+    assert_eq!(m.stats().udp_tunnel_accepted, 1);
+    assert_eq!(m.status().state, "tunnel");
+}
+
+#[test]
+fn a_public_care_of_address_stays_ip_in_ip_and_the_override_forces_udp() {
+    let mut m = Machine::new(params(), 7);
+    m.set_wwan(true, now(0));
+    let acts = m.set_wlan(Some(wlan(10)), Loss::Gone, now(0));
+    assert_eq!(sent(&acts)[0].0, Path::Wwan);
+    assert_eq!(udp_exts(&acts), vec![None]);
+    // udp_tunnel = always: path 3 with F, even for a public address.
+    let mut p = params();
+    p.udp_tunnel = UdpTunnelMode::Always;
+    let mut m = Machine::new(p, 7);
+    m.set_wwan(true, now(0));
+    let acts = m.set_wlan(Some(wlan(10)), Loss::Gone, now(0));
+    assert_eq!(sent(&acts)[0].0, Path::Direct(wlan(10).coa));
+    assert!(udp_exts(&acts)[0].unwrap().force);
+    // udp_tunnel = never: a private address goes the old way, no extension.
+    let mut p = params();
+    p.udp_tunnel = UdpTunnelMode::Never;
+    let mut m = Machine::new(p, 7);
+    m.set_wwan(true, now(0));
+    let acts = m.set_wlan(Some(nat_wlan()), Loss::Gone, now(0));
+    assert_eq!(sent(&acts)[0].0, Path::Wwan);
+    assert_eq!(udp_exts(&acts), vec![None]);
+}
+
+#[test]
+fn a_reply_without_the_udp_tunnel_reply_extension_means_ip_in_ip() {
+    let mut m = Machine::new(params(), 7);
+    m.set_wwan(true, now(0));
+    let s = sent(&m.set_wlan(Some(nat_wlan()), Loss::Gone, now(0)));
+    let acts = m.on_reply(&udp_reply(0, 60, s[0].3, None), now(50));
+    assert_eq!(acts, vec![Action::TunnelUp(nat_wlan())]);
+    assert_eq!(m.udp_tunnel(), None, "no NAT seen by the MSM: IP in IP");
+    assert_eq!(m.stats().udp_tunnel_declined, 1);
+    // And no keepalives for an IP-in-IP tunnel.
+    assert!(probes(&m.tick(now(30_000))).is_empty());
+    // A refusal code in the extension is not a UDP tunnel either.
+    let mut m = Machine::new(params(), 7);
+    m.set_wwan(true, now(0));
+    let s = sent(&m.set_wlan(Some(nat_wlan()), Loss::Gone, now(0)));
+    m.on_reply(&udp_reply(0, 60, s[0].3, Some(64)), now(50));
+    assert_eq!(m.udp_tunnel(), None);
+}
+
+#[test]
+fn keepalives_at_the_replys_interval_or_the_probe_interval_when_shorter() {
+    let mut p = params();
+    p.probe_interval_ms = 0; // only the Reply's keepalive interval (20 s)
+    let mut m = Machine::new(p, 7);
+    nat_registered(&mut m, 0);
+    assert_eq!(m.next_deadline(), Some(30 + 20_000));
+    assert!(
+        probes(&m.tick(now(20_000))).is_empty(),
+        "not before the interval"
+    );
+    let a = probes(&m.tick(now(20_030)));
+    assert_eq!(a.len(), 1);
+    m.on_probe_reply(a[0], now(20_080));
+    assert_eq!(m.stats().probes_answered, 1);
+    assert_eq!(m.next_deadline(), Some(40_030));
+    assert_eq!(probes(&m.tick(now(40_030))).len(), 1);
+    // With probe_interval_ms = 1000: every second.
+    let mut m = Machine::new(params(), 7);
+    nat_registered(&mut m, 0);
+    let mut seqs = Vec::new();
+    for t in (1030..=5030).step_by(1000) {
+        let a = probes(&m.tick(now(t)));
+        assert_eq!(a.len(), 1, "at {t}");
+        m.on_probe_reply(a[0], now(t + 10));
+        seqs.push(a[0]);
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        (m.stats().probes_missed, m.stats().nat_reregistrations),
+        (0, 0)
+    );
+    assert_eq!(m.status().probes.unwrap()["last_rtt_ms"], 10);
+}
+
+#[test]
+fn unanswered_keepalives_mean_a_new_nat_mapping_and_trigger_a_re_registration() {
+    let mut m = Machine::new(params(), 7);
+    let first = nat_registered(&mut m, 0);
+    // Three probes go unanswered (the mapping changed: the MSM's downlink
+    // dies at the NAT); a stale answer to an old probe does not count.
+    let mut sent_at = Vec::new();
+    for t in [1030, 2030, 3030] {
+        let acts = m.tick(now(t));
+        assert!(sent(&acts).is_empty(), "no re-registration yet at {t}");
+        sent_at.extend(probes(&acts));
+    }
+    m.on_probe_reply(sent_at[0], now(3100));
+    assert_eq!(m.stats().probes_answered, 0);
+    // The fourth tick counts the third miss: re-register at once, by path 3.
+    let acts = m.tick(now(4030));
+    let s = sent(&acts);
+    assert_eq!(s.len(), 1);
+    assert_eq!((s[0].0, s[0].1), (Path::Direct(NATTED), 60));
+    assert_ne!(s[0].3, first);
+    assert!(udp_exts(&acts)[0].is_some());
+    assert_eq!(m.stats().nat_reregistrations, 1);
+    assert_eq!(m.stats().probes_missed, 3);
+    assert_eq!(
+        m.status().state,
+        "renewing",
+        "the tunnel stays up meanwhile"
+    );
+    // While it is outstanding, further misses do not start another one.
+    m.tick(now(5030));
+    m.tick(now(6030));
+    m.tick(now(7030));
+    assert_eq!(m.stats().nat_reregistrations, 1);
+    // Accepted (the MSM bound the new mapping): same tunnel, no TunnelUp,
+    // probing starts over.
+    let ids: Vec<u64> = sent(&m.tick(now(8030))).iter().map(|x| x.3).collect();
+    let id = ids.last().copied().unwrap_or(s[0].3);
+    let acts = m.on_reply(&udp_reply(0, 60, id, Some(0)), now(8040));
+    assert!(acts.is_empty(), "{acts:?}");
+    assert_eq!(m.udp_tunnel(), Some(NATTED));
+    let a = probes(&m.tick(now(9040)));
+    assert_eq!(a.len(), 1);
+    m.on_probe_reply(a[0], now(9050));
+    assert_eq!(m.stats().probes_answered, 1);
+    for t in [10_040, 11_040, 12_040] {
+        let a = probes(&m.tick(now(t)));
+        m.on_probe_reply(a[0], now(t + 5));
+    }
+    assert_eq!(m.stats().nat_reregistrations, 1, "answered probes: no more");
+}
+
+#[test]
+fn leaving_a_natted_wlan_cancels_from_it_when_poor_and_by_the_wwan_when_gone() {
+    let mut m = Machine::new(params(), 7);
+    nat_registered(&mut m, 0);
+    m.wlan_poor("wlan0", true);
+    let acts = m.set_wlan(None, Loss::Poor, now(100));
+    let s = sent(&acts);
+    assert_eq!((s[0].0, s[0].1, s[0].2), (Path::Direct(NATTED), 0, NATTED));
+    assert!(
+        udp_exts(&acts)[0].is_some(),
+        "a NATed cancel needs the extension too"
+    );
+    assert_eq!(m.udp_tunnel(), Some(NATTED), "make-before-break");
+    let acts = m.on_reply(&udp_reply(0, 0, s[0].3, Some(0)), now(150));
+    assert_eq!(acts, vec![Action::TunnelDown]);
+    assert_eq!(m.udp_tunnel(), None);
+    // Gone: traffic back at once, the cancel by the WWAN.
+    let mut m = Machine::new(params(), 7);
+    nat_registered(&mut m, 0);
+    let acts = m.set_wlan(None, Loss::Gone, now(100));
+    assert_eq!(acts[0], Action::TunnelDown);
+    let s = sent(&acts);
+    assert_eq!((s[0].0, s[0].1), (Path::Wwan, 0));
+    assert!(
+        probes(&m.tick(now(5000))).is_empty(),
+        "no keepalives without a tunnel"
+    );
 }
