@@ -80,6 +80,42 @@ pub struct Config {
     /// mapping is taken to have changed), 1-100.
     #[serde(default = "d_probe_misses")]
     pub probe_misses: u32,
+    /// Leave a WLAN by itself when its probes (ICMP echo to IPmsm-wlan
+    /// through the tunnel, every `probe_interval_ms`) find it poor.
+    #[serde(default)]
+    pub quality: bool,
+    /// Probe outcomes judged together (3-1000).
+    #[serde(default = "d_q_window")]
+    pub quality_window: usize,
+    /// Leave when this share (%) of a full window is lost (1-100).
+    #[serde(default = "d_q_poor")]
+    pub quality_poor_loss_pct: u32,
+    /// At most this share (%) lost over a full window proves a WLAN good
+    /// again (hold-down reset); below `quality_poor_loss_pct`.
+    #[serde(default = "d_q_good")]
+    pub quality_good_loss_pct: u32,
+    /// First hold-down before a WLAN left as poor is tried again (ms, >= 1000).
+    #[serde(default = "d_q_hold")]
+    pub quality_hold_ms: u64,
+    /// Largest hold-down (ms, >= quality_hold_ms); it doubles each time.
+    #[serde(default = "d_q_hold_max")]
+    pub quality_hold_max_ms: u64,
+}
+
+fn d_q_window() -> usize {
+    10
+}
+fn d_q_poor() -> u32 {
+    50
+}
+fn d_q_good() -> u32 {
+    10
+}
+fn d_q_hold() -> u64 {
+    20_000
+}
+fn d_q_hold_max() -> u64 {
+    300_000
 }
 
 fn d_udp_tunnel() -> String {
@@ -146,6 +182,8 @@ pub struct Checked {
     pub udp_tunnel: crate::machine::UdpTunnelMode,
     /// `private_prefixes`, decoded.
     pub private_prefixes: Vec<(Ipv4Addr, u8)>,
+    /// The `quality*` keys, when `quality = true`.
+    pub quality: Option<crate::machine::Quality>,
 }
 
 /// Check an interface name as Linux takes it; errors name `field`.
@@ -289,11 +327,40 @@ impl Config {
         if !(1..=100).contains(&c.probe_misses) {
             return Err(format!("probe_misses: {} not in 1-100", c.probe_misses));
         }
+        if !(3..=1000).contains(&c.quality_window) {
+            return Err(format!(
+                "quality_window: {} not in 3-1000",
+                c.quality_window
+            ));
+        }
+        if !(1..=100).contains(&c.quality_poor_loss_pct) {
+            return Err(format!(
+                "quality_poor_loss_pct: {} not in 1-100",
+                c.quality_poor_loss_pct
+            ));
+        }
+        if c.quality_good_loss_pct >= c.quality_poor_loss_pct {
+            return Err(format!(
+                "quality_good_loss_pct: {} must be below quality_poor_loss_pct ({}): the hysteresis",
+                c.quality_good_loss_pct, c.quality_poor_loss_pct
+            ));
+        }
+        if c.quality_hold_ms < 1000 || c.quality_hold_max_ms < c.quality_hold_ms {
+            return Err("quality_hold_ms: must be >= 1000 and <= quality_hold_max_ms".into());
+        }
+        let quality = c.quality.then(|| crate::machine::Quality {
+            window: c.quality_window,
+            poor_loss_pct: c.quality_poor_loss_pct,
+            good_loss_pct: c.quality_good_loss_pct,
+            hold_ms: c.quality_hold_ms,
+            hold_max_ms: c.quality_hold_max_ms,
+        });
         Ok(Checked {
             cfg: self,
             key,
             udp_tunnel,
             private_prefixes,
+            quality,
         })
     }
 }
@@ -403,5 +470,20 @@ wlan = ["wlan0"]
         extra("private_prefixes = [\"10.1.2.3/8\"]", "private_prefixes");
         extra("probe_interval_ms = 50", "probe_interval_ms");
         extra("probe_misses = 0", "probe_misses");
+        extra("quality_window = 2", "quality_window");
+        extra("quality_good_loss_pct = 50", "quality_good_loss_pct");
+        extra("quality_hold_ms = 10", "quality_hold_ms");
+        let q = Config::parse(&format!("{GOOD}quality = true\nquality_window = 5\n")).unwrap();
+        assert_eq!(
+            q.quality,
+            Some(crate::machine::Quality {
+                window: 5,
+                poor_loss_pct: 50,
+                good_loss_pct: 10,
+                hold_ms: 20_000,
+                hold_max_ms: 300_000
+            })
+        );
+        assert_eq!(Config::parse(GOOD).unwrap().quality, None, "off by default");
     }
 }

@@ -58,6 +58,8 @@ struct Daemon {
     start: Instant,
     ip_id: u16,
     wwan_seen: bool,
+    /// The machine asked for the usable WLAN to be recomputed.
+    reeval: bool,
 }
 
 fn now(start: Instant) -> Now {
@@ -128,6 +130,7 @@ pub fn run(cfg: Checked) -> Result<(), String> {
         private_prefixes: cfg.private_prefixes.clone(),
         probe_interval_ms: c.probe_interval_ms,
         probe_misses: c.probe_misses,
+        quality: cfg.quality.clone(),
     };
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -149,6 +152,7 @@ pub fn run(cfg: Checked) -> Result<(), String> {
         start: Instant::now(),
         ip_id: seed as u16,
         wwan_seen: false,
+        reeval: false,
         cfg,
     };
     d.links_changed();
@@ -196,6 +200,9 @@ impl Daemon {
             }
             let acts = self.m.tick(now(self.start));
             self.exec(acts);
+            if std::mem::take(&mut self.reeval) {
+                self.links_changed();
+            }
         }
         info!("stopping");
         Ok(())
@@ -402,8 +409,16 @@ impl Daemon {
                 Action::Probe { seq } => {
                     self.ip_id = self.ip_id.wrapping_add(1);
                     let probe = tunnel::icmp_echo(c.home, c.msm_wlan, PROBE_ID, seq, self.ip_id);
-                    self.send_nat(&probe);
+                    if self.m.udp_tunnel().is_some() {
+                        self.send_nat(&probe);
+                    } else if let Some(coa) = self.m.tunnel().map(|w| w.coa) {
+                        let raw = self.raw_for(coa).map(|r| r.send(&probe, c.msm_wlan));
+                        if !matches!(raw, Some(Ok(()))) {
+                            self.relay.count_drop("probe_not_sent");
+                        }
+                    }
                 }
+                Action::Reevaluate => self.reeval = true,
                 Action::TunnelUp(w) => {
                     self.ensure_raw(&w);
                     // The UDP tunnel's 12 extra bytes come off the device's MTU.
@@ -576,6 +591,11 @@ impl Daemon {
                     continue;
                 }
             };
+            if let Some(seq) = tunnel::probe_reply_in(inner, c.msm_wlan, c.home, PROBE_ID) {
+                self.relay.probe_replies += 1;
+                self.m.on_probe_reply(seq, now(self.start));
+                continue;
+            }
             if let Some(reply) = tunnel::reply_in(inner, c.msm_wwan, c.home, self.udp_port) {
                 self.relay.tunnelled_replies += 1;
                 let reply = reply.to_vec();

@@ -38,7 +38,15 @@
 //!   way RFC 3519 leaves open: `probe_misses` keepalives in a row without an
 //!   answer (after a mapping change the MSM drops our uplink as spoofed and its
 //!   downlink dies at the NAT) trigger an immediate re-registration from the
-//!   same socket, which the MSM binds to the new mapping.
+//!   same socket, which the MSM binds to the new mapping;
+//! * WLAN quality without an operator ([`Quality`], optional): while any
+//!   tunnel is up, the same probes (through IP-in-IP too) fill a window of
+//!   outcomes; a full window with `poor_loss_pct` or more lost marks the WLAN
+//!   poor by itself ([`Action::Reevaluate`]: the daemon then leaves it like a
+//!   `wlan-poor`, make-before-break). Hysteresis: the WLAN is tried again only
+//!   after a hold-down that doubles each time it is found poor again (up to
+//!   `hold_max_ms`) and falls back to `hold_ms` once a full window shows
+//!   `good_loss_pct` or less; `wlan-ok` clears the judgement at once.
 //!
 //! Times are milliseconds of a monotonic clock; Identification timestamps
 //! are NTP seconds from the wall clock, both passed in [`Now`].
@@ -110,8 +118,12 @@ pub enum Action {
     TunnelUp(Wlan),
     /// Route it by the WWAN again.
     TunnelDown,
+    /// The judgement of a WLAN's quality changed ([`Machine::is_poor`]):
+    /// recompute the usable WLAN and call [`Machine::set_wlan`] (with
+    /// [`Loss::Poor`] when the current one still works).
+    Reevaluate,
     /// Send keepalive/probe number `seq` (an ICMP echo request from the home
-    /// address to IPmsm-wlan) through the UDP tunnel.
+    /// address to IPmsm-wlan) through the tunnel (UDP or IP-in-IP).
     Probe {
         /// The echo's sequence number.
         seq: u16,
@@ -163,6 +175,24 @@ pub struct Params {
     /// Unanswered probes in a row that mean "the NAT mapping changed":
     /// re-register at once.
     pub probe_misses: u32,
+    /// Leave a poor WLAN by itself (None: only by operator command).
+    pub quality: Option<Quality>,
+}
+
+/// When a WLAN is poor enough to leave by itself, and when to try it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Quality {
+    /// Probe outcomes judged together (the last ones).
+    pub window: usize,
+    /// Leave when this share (%) of a full window was lost.
+    pub poor_loss_pct: u32,
+    /// A full window with at most this share lost proves the WLAN good again:
+    /// the hold-down falls back to `hold_ms`.
+    pub good_loss_pct: u32,
+    /// First hold-down before a WLAN left as poor is tried again (ms).
+    pub hold_ms: u64,
+    /// Largest hold-down (ms): it doubles each time the WLAN is poor again.
+    pub hold_max_ms: u64,
 }
 
 /// Does `a` lie in `prefix/len`?
@@ -272,6 +302,8 @@ pub struct Stats {
     pub probes_missed: u64,
     /// Re-registrations because probes went unanswered (NAT mapping changed).
     pub nat_reregistrations: u64,
+    /// WLANs left because the probes found them poor (no operator).
+    pub quality_handovers: u64,
 }
 
 /// Snapshot for `mcm ctl status`.
@@ -295,8 +327,12 @@ pub struct Status<'a> {
     pub stats: &'a Stats,
     /// The last refusal (code and meaning).
     pub last_refusal: Option<String>,
-    /// UDP tunnel keepalive probes.
+    /// Tunnel probes (keepalives, quality).
     pub probes: Option<serde_json::Value>,
+    /// WLANs judged poor by the probes: (interface, ms until tried again).
+    pub quality_poor: Vec<(&'a str, u64)>,
+    /// Lost share (%) of the current probe window, and its length.
+    pub window_loss_pct: Option<(u32, usize)>,
 }
 
 /// The state machine.
@@ -315,6 +351,14 @@ pub struct Machine {
     /// A refused registration for this CoA is not retried until it changes.
     refused: Option<Wlan>,
     probes: Probes,
+    /// Outcomes of the current tunnel's last probes (true: answered).
+    window: std::collections::VecDeque<bool>,
+    /// WLANs judged poor by the probes: (interface, tried again at ms).
+    auto_poor: Vec<(String, u64)>,
+    /// The next hold-down per interface (doubles while it stays poor).
+    holds: BTreeMap<String, u64>,
+    /// Monotonic ms of the last call (for the status' hold-down countdown).
+    last_ms: u64,
 }
 
 impl Machine {
@@ -333,6 +377,10 @@ impl Machine {
             last_refusal: None,
             refused: None,
             probes: Probes::default(),
+            window: Default::default(),
+            auto_poor: Vec::new(),
+            holds: BTreeMap::new(),
+            last_ms: 0,
         }
     }
 
@@ -392,7 +440,7 @@ impl Machine {
 
     /// Is `ifname` judged poor?
     pub fn is_poor(&self, ifname: &str) -> bool {
-        self.poor.iter().any(|p| p == ifname)
+        self.poor.iter().any(|p| p == ifname) || self.auto_poor.iter().any(|(p, _)| p == ifname)
     }
 
     /// Status snapshot.
@@ -414,8 +462,18 @@ impl Machine {
             stats: &self.stats,
             last_refusal: self.last_refusal.clone(),
             probes: self
-                .udp_tunnel()
-                .and_then(|_| serde_json::to_value(&self.probes).ok()),
+                .probing()
+                .then(|| serde_json::to_value(&self.probes).ok())
+                .flatten(),
+            quality_poor: self
+                .auto_poor
+                .iter()
+                .map(|(i, t)| (i.as_str(), t.saturating_sub(self.last_ms)))
+                .collect(),
+            window_loss_pct: (!self.window.is_empty()).then(|| {
+                let lost = self.window.iter().filter(|ok| !**ok).count();
+                ((lost * 100 / self.window.len()) as u32, self.window.len())
+            }),
         }
     }
 
@@ -429,8 +487,9 @@ impl Machine {
                 b.renew_ms.min(b.expires_ms)
             }
         });
-        let k = self.udp_tunnel().map(|_| self.probes.next_ms);
-        [p, b, k].into_iter().flatten().min()
+        let k = self.probing().then_some(self.probes.next_ms);
+        let q = self.auto_poor.iter().map(|(_, t)| *t).min();
+        [p, b, k, q].into_iter().flatten().min()
     }
 
     /// The WWAN link became usable or unusable.
@@ -511,6 +570,10 @@ impl Machine {
         self.poor.retain(|p| p != ifname);
         if poor {
             self.poor.push(ifname.to_string());
+        } else {
+            // The operator overrides the probes' judgement.
+            self.auto_poor.retain(|(p, _)| p != ifname);
+            self.holds.remove(ifname);
         }
         self.refused = None;
     }
@@ -597,7 +660,10 @@ impl Machine {
                         });
                         // A fresh binding (or a re-registration after a
                         // mapping change): probing starts over.
-                        if udp.is_some() {
+                        if !same {
+                            self.window.clear();
+                        }
+                        if self.probing() {
                             self.probes.outstanding = None;
                             self.probes.misses_in_a_row = 0;
                             self.probes.next_ms = now.ms + self.probe_interval_ms();
@@ -665,6 +731,18 @@ impl Machine {
     }
 
     fn tick_into(&mut self, now: Now, out: &mut Vec<Action>) {
+        self.last_ms = now.ms;
+        let before = self.auto_poor.len();
+        self.auto_poor.retain(|(ifname, until)| {
+            let over = now.ms >= *until;
+            if over {
+                info!(ifname, "WLAN quality hold-down over: trying it again");
+            }
+            !over
+        });
+        if self.auto_poor.len() != before {
+            out.push(Action::Reevaluate);
+        }
         self.probe_tick(now, out);
         if let Some(b) = &self.bound {
             if now.ms >= b.expires_ms {
@@ -705,8 +783,55 @@ impl Machine {
             .and_then(|b| b.udp_keepalive_s)
             .map_or(u64::MAX, |s| u64::from(s) * 1000);
         match self.p.probe_interval_ms {
+            0 if ka == u64::MAX => 1000, // quality probing of IP-in-IP
             0 => ka,
             p => p.min(ka),
+        }
+    }
+
+    /// Are the bound tunnel's probes running? (UDP tunnel: keepalives;
+    /// any tunnel when quality is judged.)
+    fn probing(&self) -> bool {
+        self.bound
+            .as_ref()
+            .is_some_and(|b| b.udp_keepalive_s.is_some() || self.p.quality.is_some())
+    }
+
+    /// Record one probe outcome in the window (its last `window` ones).
+    fn record(&mut self, answered: bool) {
+        let Some(q) = &self.p.quality else { return };
+        self.window.push_back(answered);
+        while self.window.len() > q.window.max(1) {
+            self.window.pop_front();
+        }
+    }
+
+    /// Judge the bound WLAN by a full window of probe outcomes.
+    fn judge(&mut self, now: Now, out: &mut Vec<Action>) {
+        let (Some(q), Some(b)) = (&self.p.quality, &self.bound) else {
+            return;
+        };
+        if self.window.len() < q.window.max(1) {
+            return;
+        }
+        let lost = self.window.iter().filter(|ok| !**ok).count();
+        let pct = (lost * 100 / self.window.len()) as u32;
+        let ifname = b.wlan.ifname.clone();
+        if pct >= q.poor_loss_pct {
+            if self.is_poor(&ifname) {
+                return; // already being left
+            }
+            let hold = self.holds.get(&ifname).copied().unwrap_or(q.hold_ms);
+            self.holds
+                .insert(ifname.clone(), hold.saturating_mul(2).min(q.hold_max_ms));
+            warn!(ifname = %ifname, coa = %b.wlan.coa, loss_pct = pct, window = self.window.len(), hold_ms = hold,
+                  "WLAN judged poor by its probes: leaving it (make-before-break)");
+            self.auto_poor.push((ifname, now.ms + hold));
+            self.stats.quality_handovers += 1;
+            self.window.clear();
+            out.push(Action::Reevaluate);
+        } else if pct <= q.good_loss_pct && self.holds.remove(&ifname).is_some() {
+            info!(ifname = %ifname, loss_pct = pct, "WLAN proven good again: hold-down reset");
         }
     }
 
@@ -718,6 +843,9 @@ impl Machine {
                 self.probes.misses_in_a_row = 0;
                 self.probes.last_rtt_ms = Some(now.ms.saturating_sub(sent));
                 self.stats.probes_answered += 1;
+                self.record(true);
+                let mut ignored = Vec::new();
+                self.judge(now, &mut ignored); // (only resets the hold-down)
             }
             _ => {} // late or foreign: ignored
         }
@@ -727,18 +855,20 @@ impl Machine {
     /// previous one unanswered counts as a miss, and `probe_misses` in a row
     /// start a re-registration (the NAT mapping changed).
     fn probe_tick(&mut self, now: Now, out: &mut Vec<Action>) {
-        let Some(b) = self.bound.as_ref().filter(|b| b.udp_keepalive_s.is_some()) else {
-            return;
-        };
-        if now.ms < self.probes.next_ms {
+        if !self.probing() || now.ms < self.probes.next_ms {
             return;
         }
+        let Some(b) = self.bound.as_ref() else { return };
         let wlan = b.wlan.clone();
+        let udp = b.udp_keepalive_s.is_some();
         if self.probes.outstanding.take().is_some() {
             self.probes.misses_in_a_row += 1;
             self.stats.probes_missed += 1;
+            self.record(false);
+            self.judge(now, out);
             let misses = self.probes.misses_in_a_row;
-            if misses >= self.p.probe_misses.max(1)
+            if udp
+                && misses >= self.p.probe_misses.max(1)
                 && self.pending.is_none()
                 && self.wlan.as_ref() == Some(&wlan)
             {
@@ -892,6 +1022,7 @@ impl Machine {
 
     fn drop_tunnel(&mut self, out: &mut Vec<Action>, why: &str) {
         if let Some(b) = self.bound.take() {
+            self.window.clear();
             self.probes.outstanding = None;
             self.probes.misses_in_a_row = 0;
             self.stats.traffic_switches += 1;

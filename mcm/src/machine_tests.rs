@@ -22,6 +22,7 @@ fn params() -> Params {
         private_prefixes: DEFAULT_PRIVATE_PREFIXES.to_vec(),
         probe_interval_ms: 1000,
         probe_misses: 3,
+        quality: None,
     }
 }
 
@@ -377,7 +378,7 @@ mod props {
                 };
                 for a in &acts {
                     match a {
-                        Action::Send { .. } | Action::Probe { .. } => {}
+                        Action::Send { .. } | Action::Probe { .. } | Action::Reevaluate => {}
                         Action::TunnelUp(w) => {
                             prop_assert!(from_reply, "TunnelUp without an accepting reply");
                             prop_assert_ne!(tunnel.as_ref(), Some(w), "TunnelUp twice for the same WLAN");
@@ -687,4 +688,149 @@ fn leaving_a_natted_wlan_cancels_from_it_when_poor_and_by_the_wwan_when_gone() {
         probes(&m.tick(now(5000))).is_empty(),
         "no keepalives without a tunnel"
     );
+}
+
+// ---- WLAN quality without an operator -------------------------------------------
+
+fn quality_params() -> Params {
+    let mut p = params();
+    p.quality = Some(Quality {
+        window: 5,
+        poor_loss_pct: 50,
+        good_loss_pct: 10,
+        hold_ms: 10_000,
+        hold_max_ms: 40_000,
+    });
+    p
+}
+
+/// One probe per second from `*t`, answered or not as `pattern` says (a miss
+/// is counted when the next probe is due); every action the ticks returned.
+fn run_probes(m: &mut Machine, t: &mut u64, pattern: &[bool]) -> Vec<Action> {
+    let mut all = Vec::new();
+    for &answered in pattern {
+        let acts = m.tick(now(*t));
+        let seqs = probes(&acts);
+        assert_eq!(seqs.len(), 1, "one probe at {t}: {acts:?}");
+        if answered {
+            m.on_probe_reply(seqs[0], now(*t + 20));
+        }
+        all.extend(acts);
+        *t += 1000;
+    }
+    all
+}
+
+fn reevaluations(acts: &[Action]) -> usize {
+    acts.iter().filter(|a| **a == Action::Reevaluate).count()
+}
+
+/// The daemon's part after a Reevaluate: the WLAN is usable unless judged poor.
+fn reevaluate(m: &mut Machine, n: u8, t: u64) -> Vec<Action> {
+    let w = (!m.is_poor("wlan0")).then(|| wlan(n));
+    m.set_wlan(w, Loss::Poor, now(t))
+}
+
+#[test]
+fn ip_in_ip_is_probed_only_when_quality_is_judged() {
+    let mut m = Machine::new(params(), 7);
+    m.set_wwan(true, now(0));
+    registered(&mut m, 10, 0);
+    assert!(
+        probes(&m.tick(now(5000))).is_empty(),
+        "no quality: no probes"
+    );
+    let mut m = Machine::new(quality_params(), 7);
+    m.set_wwan(true, now(0));
+    registered(&mut m, 10, 0);
+    assert_eq!(probes(&m.tick(now(1050))), vec![1]);
+}
+
+#[test]
+fn a_lossy_wlan_is_left_by_itself_with_hysteresis() {
+    let mut m = Machine::new(quality_params(), 7);
+    m.set_wwan(true, now(0));
+    registered(&mut m, 10, 0);
+    let mut t = 1050;
+    // Good: a full window, nothing lost.
+    assert_eq!(reevaluations(&run_probes(&mut m, &mut t, &[true; 6])), 0);
+    // The hysteresis band: 2 of 5 lost (40 %) is neither poor (>= 50) nor good (<= 10).
+    let acts = run_probes(&mut m, &mut t, &[false, true, false, true, true, true]);
+    assert_eq!(reevaluations(&acts), 0);
+    assert!(!m.is_poor("wlan0"));
+    // Poor: 3 of the last 5 lost -> left by itself, no operator.
+    let acts = run_probes(&mut m, &mut t, &[false, false, false, true]);
+    assert_eq!(reevaluations(&acts), 1, "{acts:?}");
+    assert!(m.is_poor("wlan0"));
+    assert_eq!(m.stats().quality_handovers, 1);
+    let left_at = t - 1000; // the tick that counted the third miss
+                            // Leaving is make-before-break: the cancel first, the tunnel until it is accepted.
+    let acts = reevaluate(&mut m, 10, t);
+    let s = sent(&acts);
+    assert_eq!((s[0].0, s[0].1), (Path::Wwan, 0));
+    assert!(m.tunnel().is_some());
+    assert_eq!(
+        m.on_reply(&reply(0, 0, s[0].3, KEY), now(t + 50)),
+        vec![Action::TunnelDown]
+    );
+    // Tried again only after the hold-down (10 s).
+    assert_eq!(m.next_deadline(), Some(left_at + 10_000));
+    assert_eq!(reevaluations(&m.tick(now(left_at + 9_999))), 0);
+    assert!(m.is_poor("wlan0"));
+    assert_eq!(reevaluations(&m.tick(now(left_at + 10_000))), 1);
+    assert!(!m.is_poor("wlan0"));
+    // Back on it, still lossy: left again, and the hold-down doubled (20 s).
+    t = left_at + 10_000;
+    let s = sent(&reevaluate(&mut m, 10, t));
+    assert_eq!(
+        m.on_reply(&reply(0, 60, s[0].3, KEY), now(t + 50)),
+        vec![Action::TunnelUp(wlan(10))]
+    );
+    t += 1050;
+    let acts = run_probes(&mut m, &mut t, &[false; 6]);
+    assert_eq!(reevaluations(&acts), 1);
+    let left_at = t - 1000;
+    m.set_wlan(None, Loss::Gone, now(t));
+    assert_eq!(reevaluations(&m.tick(now(left_at + 19_999))), 0);
+    assert_eq!(reevaluations(&m.tick(now(left_at + 20_000))), 1);
+    // Good this time: a full clean window resets the hold-down to 10 s.
+    t = left_at + 20_000;
+    let s = sent(&reevaluate(&mut m, 10, t));
+    m.on_reply(&reply(0, 60, s[0].3, KEY), now(t + 50));
+    t += 1050;
+    run_probes(&mut m, &mut t, &[true; 6]);
+    let acts = run_probes(&mut m, &mut t, &[false; 6]);
+    assert_eq!(reevaluations(&acts), 1);
+    assert_eq!(m.stats().quality_handovers, 3);
+    // (The window still held 5 answered probes: the third miss, at the 4th
+    // of these 6 ticks, made it 60 % lost; the last tick was 2 s later.)
+    let left_at = t - 3000;
+    let last_tick = t - 1000;
+    assert_eq!(
+        m.status().quality_poor,
+        vec![("wlan0", left_at + 10_000 - last_tick)],
+        "the hold-down is back to 10 s"
+    );
+    // The operator overrides: wlan-ok clears the judgement at once.
+    m.wlan_poor("wlan0", false);
+    assert!(!m.is_poor("wlan0"));
+}
+
+#[test]
+fn quality_and_nat_keepalives_share_the_probes() {
+    let mut p = quality_params();
+    p.probe_misses = 100; // keep the NAT re-registration out of the way
+    let mut m = Machine::new(p, 7);
+    nat_registered(&mut m, 0);
+    let mut t = 1030;
+    let acts = run_probes(&mut m, &mut t, &[true, false, false, false, false, true]);
+    assert_eq!(
+        reevaluations(&acts),
+        1,
+        "a NATed WLAN is judged the same way"
+    );
+    assert!(m.is_poor("wlan0"));
+    // Left by path 3 (the WLAN still works).
+    let s = sent(&m.set_wlan(None, Loss::Poor, now(t)));
+    assert_eq!((s[0].0, s[0].1), (Path::Direct(NATTED), 0));
 }
