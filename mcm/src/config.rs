@@ -348,7 +348,7 @@ impl Config {
         if c.quality_hold_ms < 1000 || c.quality_hold_max_ms < c.quality_hold_ms {
             return Err("quality_hold_ms: must be >= 1000 and <= quality_hold_max_ms".into());
         }
-        let quality = c.quality.then(|| crate::machine::Quality {
+        let quality = c.quality.then_some(crate::machine::Quality {
             window: c.quality_window,
             poor_loss_pct: c.quality_poor_loss_pct,
             good_loss_pct: c.quality_good_loss_pct,
