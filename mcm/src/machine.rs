@@ -913,18 +913,21 @@ impl Machine {
 
     fn path_for(&self, kind: &Kind) -> Option<Path> {
         // RFC 3519: a care-of address behind a NAT registers from itself
-        // (path 3), so the MSM sees and binds the NAT's mapping; so does the
-        // cancel of a UDP tunnel still in use (a WLAN judged poor); one whose
-        // link is gone is cancelled by the WWAN.
+        // (path 3), so the MSM sees and binds the NAT's mapping. A cancel
+        // names no mapping (the MSM drops the binding whatever its care-of
+        // address): by the WWAN when it is up (a WLAN judged poor may lose
+        // it), else from the care-of address of a UDP tunnel still in use
+        // (path 2 cannot cross the NAT).
         match kind {
             Kind::Register { wlan, .. } if self.wants_udp(wlan.coa) => {
                 return Some(Path::Direct(wlan.coa))
             }
             Kind::Cancel { coa }
-                if self
-                    .bound
-                    .as_ref()
-                    .is_some_and(|b| b.wlan.coa == *coa && b.udp_keepalive_s.is_some()) =>
+                if !self.wwan_up
+                    && self
+                        .bound
+                        .as_ref()
+                        .is_some_and(|b| b.wlan.coa == *coa && b.udp_keepalive_s.is_some()) =>
             {
                 return Some(Path::Direct(*coa))
             }

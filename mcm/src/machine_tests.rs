@@ -662,9 +662,17 @@ fn unanswered_keepalives_mean_a_new_nat_mapping_and_trigger_a_re_registration() 
 }
 
 #[test]
-fn leaving_a_natted_wlan_cancels_from_it_when_poor_and_by_the_wwan_when_gone() {
+fn leaving_a_natted_wlan_cancels_by_the_wwan_or_from_it_when_the_wwan_is_down() {
     let mut m = Machine::new(params(), 7);
     nat_registered(&mut m, 0);
+    m.wlan_poor("wlan0", true);
+    let acts = m.set_wlan(None, Loss::Poor, now(100));
+    assert_eq!(sent(&acts)[0].0, Path::Wwan, "the WWAN is up: the sure way");
+    assert_eq!(m.udp_tunnel(), Some(NATTED), "make-before-break");
+    // WWAN down: only path 3 crosses the NAT.
+    let mut m = Machine::new(params(), 7);
+    nat_registered(&mut m, 0);
+    m.set_wwan(false, now(50));
     m.wlan_poor("wlan0", true);
     let acts = m.set_wlan(None, Loss::Poor, now(100));
     let s = sent(&acts);
@@ -830,7 +838,8 @@ fn quality_and_nat_keepalives_share_the_probes() {
         "a NATed WLAN is judged the same way"
     );
     assert!(m.is_poor("wlan0"));
-    // Left by path 3 (the WLAN still works).
+    // Left make-before-break, the cancel by the WWAN.
     let s = sent(&m.set_wlan(None, Loss::Poor, now(t)));
-    assert_eq!((s[0].0, s[0].1), (Path::Direct(NATTED), 0));
+    assert_eq!((s[0].0, s[0].1), (Path::Wwan, 0));
+    assert_eq!(m.udp_tunnel(), Some(NATTED));
 }
