@@ -9,6 +9,8 @@
 #   handover-testbed.sh mcm-restart [LOG]  stop the MCM and start it again (same config)
 #   handover-testbed.sh nat-remap     (HO_WLAN109_NAT=1) WLAN 109's NAT maps to a new public
 #                                     address and port range and forgets its mappings
+#   handover-testbed.sh wlan-loss 108|109 PCT   drop PCT % of what crosses that WLAN's access
+#                                     point (nft numgen; 0 removes the rule; no netem here)
 #
 # Topology (namespaces prefixed with $HO_TB, default "msmho"):
 #
@@ -34,6 +36,8 @@
 # it (nftables snat, table ip honat) to 203.0.113.66 ports 10000-19999; `nat-remap`
 # switches to 203.0.113.67 ports 20000-29999 and flushes the conntrack table (netlink,
 # no conntrack tool needed), so the terminal's next packet gets a new public mapping.
+# HO_MCM_QUALITY=1 turns on the MCM's own judgement of WLAN quality (probes every 0.5 s,
+# a window of 6, leave at 50 % lost, hold-down 60 s).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P=${HO_TB:-msmho}
@@ -145,6 +149,20 @@ raise SystemExit(f"conntrack flush: errno {-err}" if err else 0)
 PY
 }
 
+wlan_loss() { # 108|109 PCT
+  nsx "wlan$1" nft delete table ip hoshape 2>/dev/null || true
+  [ "$2" = 0 ] && return 0
+  nsx "wlan$1" nft -f - <<EOF
+table ip hoshape {
+  chain fwd {
+    type filter hook forward priority 0; policy accept;
+    iifname "ap0" numgen random mod 100 < $2 counter drop
+    oifname "ap0" numgen random mod 100 < $2 counter drop
+  }
+}
+EOF
+}
+
 nat_remap() {
   [ "$NAT109" = 1 ] || { echo "nat-remap: the testbed runs without HO_WLAN109_NAT=1" >&2; return 2; }
   nat_rule 203.0.113.67 20000-29999
@@ -163,6 +181,11 @@ apps_up() {
   wait_for 60 "$MSM" ctl --socket "$W/msm.sock" ping || { echo "MSM did not start:" >&2; tail -20 "$W/msm.log" >&2; return 1; }
   sed -e "s|/run/mcm-testbed.sock|$W/mcm.sock|" -e "s|^lifetime_s = .*|lifetime_s = ${HO_MCM_LIFETIME:-60}|" \
     "$ROOT/dpdk-config/mcm-testbed.toml" >"$W/mcm.toml"
+  if [ "${HO_MCM_QUALITY:-0}" = 1 ]; then
+    sed -i 's/^probe_interval_ms = .*/probe_interval_ms = 500/' "$W/mcm.toml"
+    printf '%s\n' "quality = true" "quality_window = 6" "quality_poor_loss_pct = 50" \
+      "quality_good_loss_pct = 10" "quality_hold_ms = 60000" >>"$W/mcm.toml"
+  fi
   mcm_start "$W/mcm.log"
 }
 
@@ -253,5 +276,6 @@ case "${1:-}" in
   wwan) wwan "${2:?up|down}" ;;
   mcm-restart) mcm_stop; mcm_start "${2:-$W/mcm.log}" ;;
   nat-remap) nat_remap ;;
+  wlan-loss) wlan_loss "${2:?108|109}" "${3:?percent}" ;;
   *) echo "usage: $0 up|down|status|wlan 108|109|none|wwan up|down|mcm-restart|nat-remap" >&2; exit 2 ;;
 esac
