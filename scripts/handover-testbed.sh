@@ -154,7 +154,7 @@ wlan_loss() { # 108|109 PCT
   [ "$2" = 0 ] && return 0
   nsx "wlan$1" nft -f - <<EOF
 table ip hoshape {
-  chain fwd {
+  chain shape {
     type filter hook forward priority 0; policy accept;
     iifname "ap0" numgen random mod 100 < $2 counter drop
     oifname "ap0" numgen random mod 100 < $2 counter drop
