@@ -747,8 +747,17 @@ impl Machine {
         if let Some(b) = &self.bound {
             if now.ms >= b.expires_ms {
                 self.stats.lapsed += 1;
-                warn!(coa = %b.wlan.coa, "binding lifetime ended without a renewal");
+                let wlan = b.wlan.clone();
+                warn!(coa = %wlan.coa, "binding lifetime ended without a renewal");
                 self.drop_tunnel(out, "lifetime ended");
+                // With quality judged, a renewal that could not get through
+                // the WLAN within the lifetime is the worst probe result.
+                if self.p.quality.is_some()
+                    && self.wlan.as_ref() == Some(&wlan)
+                    && !self.is_poor(&wlan.ifname)
+                {
+                    self.mark_poor(&wlan, now, out, "its renewal did not get through in time");
+                }
             } else if self.pending.is_none() && now.ms >= b.renew_ms {
                 let wlan = b.wlan.clone();
                 if self.wlan.as_ref() == Some(&wlan) {
@@ -821,18 +830,28 @@ impl Machine {
             if self.is_poor(&ifname) {
                 return; // already being left
             }
-            let hold = self.holds.get(&ifname).copied().unwrap_or(q.hold_ms);
-            self.holds
-                .insert(ifname.clone(), hold.saturating_mul(2).min(q.hold_max_ms));
-            warn!(ifname = %ifname, coa = %b.wlan.coa, loss_pct = pct, window = self.window.len(), hold_ms = hold,
-                  "WLAN judged poor by its probes: leaving it (make-before-break)");
-            self.auto_poor.push((ifname, now.ms + hold));
-            self.stats.quality_handovers += 1;
-            self.window.clear();
-            out.push(Action::Reevaluate);
+            let wlan = b.wlan.clone();
+            info!(ifname = %ifname, loss_pct = pct, window = self.window.len(), "probe window");
+            self.mark_poor(&wlan, now, out, "its probes were lost");
         } else if pct <= q.good_loss_pct && self.holds.remove(&ifname).is_some() {
             info!(ifname = %ifname, loss_pct = pct, "WLAN proven good again: hold-down reset");
         }
+    }
+
+    /// Judge `wlan` poor by itself: leave it, try it again after the
+    /// hold-down, and double the next one.
+    fn mark_poor(&mut self, wlan: &Wlan, now: Now, out: &mut Vec<Action>, why: &str) {
+        let Some(q) = &self.p.quality else { return };
+        let ifname = wlan.ifname.clone();
+        let hold = self.holds.get(&ifname).copied().unwrap_or(q.hold_ms);
+        self.holds
+            .insert(ifname.clone(), hold.saturating_mul(2).min(q.hold_max_ms));
+        warn!(ifname = %ifname, coa = %wlan.coa, why, hold_ms = hold,
+              "WLAN judged poor by its quality: leaving it (make-before-break)");
+        self.auto_poor.push((ifname, now.ms + hold));
+        self.stats.quality_handovers += 1;
+        self.window.clear();
+        out.push(Action::Reevaluate);
     }
 
     /// An ICMP echo reply to probe `seq` came back through the UDP tunnel.

@@ -843,3 +843,39 @@ fn quality_and_nat_keepalives_share_the_probes() {
     assert_eq!((s[0].0, s[0].1), (Path::Wwan, 0));
     assert_eq!(m.udp_tunnel(), Some(NATTED));
 }
+
+#[test]
+fn with_quality_judged_a_renewal_that_never_gets_through_makes_the_wlan_poor() {
+    for quality in [false, true] {
+        let mut p = if quality { quality_params() } else { params() };
+        p.lifetime_s = 4;
+        let mut m = Machine::new(p, 7);
+        m.set_wwan(true, now(0));
+        let s = sent(&m.set_wlan(Some(wlan(10)), Loss::Gone, now(0)));
+        m.on_reply(&reply(0, 4, s[0].3, KEY), now(10));
+        // Renewal at 80 % (3.2 s), never answered; answered probes meanwhile.
+        let mut acts = Vec::new();
+        for t in (1010..=4010).step_by(500) {
+            let a = m.tick(now(t));
+            for seq in probes(&a) {
+                m.on_probe_reply(seq, now(t + 5));
+            }
+            acts.extend(a);
+        }
+        assert_eq!(sent(&acts).len(), 1, "the renewal");
+        assert_eq!(m.stats().lapsed, 1);
+        assert!(acts.contains(&Action::TunnelDown));
+        assert_eq!(
+            reevaluations(&acts),
+            usize::from(quality),
+            "quality {quality}"
+        );
+        assert_eq!(m.is_poor("wlan0"), quality);
+        if quality {
+            // The daemon's reevaluation: leave it (the renewal is superseded by a cancel).
+            let s = sent(&reevaluate(&mut m, 10, 4100));
+            assert_eq!((s[0].0, s[0].1), (Path::Wwan, 0));
+            assert_eq!(m.stats().quality_handovers, 1);
+        }
+    }
+}
