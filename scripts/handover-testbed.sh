@@ -36,8 +36,8 @@
 # it (nftables snat, table ip honat) to 203.0.113.66 ports 10000-19999; `nat-remap`
 # switches to 203.0.113.67 ports 20000-29999 and flushes the conntrack table (netlink,
 # no conntrack tool needed), so the terminal's next packet gets a new public mapping.
-# HO_MCM_QUALITY=1 turns on the MCM's own judgement of WLAN quality (probes every 0.25 s,
-# a window of 6, leave at 50 % lost, hold-down 60 s).
+# HO_MCM_QUALITY=1 turns on the MCM's own judgement of WLAN quality (probes every 0.5 s,
+# a window of 8, leave at 60 % lost, hold-down 60 s).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P=${HO_TB:-msmho}
@@ -182,8 +182,8 @@ apps_up() {
   sed -e "s|/run/mcm-testbed.sock|$W/mcm.sock|" -e "s|^lifetime_s = .*|lifetime_s = ${HO_MCM_LIFETIME:-60}|" \
     "$ROOT/dpdk-config/mcm-testbed.toml" >"$W/mcm.toml"
   if [ "${HO_MCM_QUALITY:-0}" = 1 ]; then
-    sed -i 's/^probe_interval_ms = .*/probe_interval_ms = 250/' "$W/mcm.toml"
-    printf '%s\n' "quality = true" "quality_window = 6" "quality_poor_loss_pct = 50" \
+    sed -i 's/^probe_interval_ms = .*/probe_interval_ms = 500/' "$W/mcm.toml"
+    printf '%s\n' "quality = true" "quality_window = 8" "quality_poor_loss_pct = 60" \
       "quality_good_loss_pct = 10" "quality_hold_ms = 60000" >>"$W/mcm.toml"
   fi
   mcm_start "$W/mcm.log"

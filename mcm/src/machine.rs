@@ -660,13 +660,15 @@ impl Machine {
                         });
                         // A fresh binding (or a re-registration after a
                         // mapping change): probing starts over.
+                        // A renewal (through a NAT: of the mapping too) resets
+                        // the misses in a row; a new binding starts probing over.
+                        self.probes.misses_in_a_row = 0;
                         if !same {
                             self.window.clear();
-                        }
-                        if self.probing() {
-                            self.probes.outstanding = None;
-                            self.probes.misses_in_a_row = 0;
-                            self.probes.next_ms = now.ms + self.probe_interval_ms();
+                            if self.probing() {
+                                self.probes.outstanding = None;
+                                self.probes.next_ms = now.ms + self.probe_interval_ms();
+                            }
                         }
                         if !same {
                             self.stats.traffic_switches += 1;
@@ -751,8 +753,13 @@ impl Machine {
                 warn!(coa = %wlan.coa, "binding lifetime ended without a renewal");
                 self.drop_tunnel(out, "lifetime ended");
                 // With quality judged, a renewal that could not get through
-                // the WLAN within the lifetime is the worst probe result.
-                if self.p.quality.is_some()
+                // the WLAN within the lifetime is the worst probe result (one
+                // sent by the WWAN says nothing about the WLAN).
+                let via_wlan = self.pending.as_ref().is_some_and(|p| {
+                    matches!(p.last_path, Some(Path::Direct(_) | Path::WlanTunnel(_)))
+                });
+                if via_wlan
+                    && self.p.quality.is_some()
                     && self.wlan.as_ref() == Some(&wlan)
                     && !self.is_poor(&wlan.ifname)
                 {

@@ -846,13 +846,17 @@ fn quality_and_nat_keepalives_share_the_probes() {
 
 #[test]
 fn with_quality_judged_a_renewal_that_never_gets_through_makes_the_wlan_poor() {
-    for quality in [false, true] {
+    // (quality judged, renewal through the WLAN): only then is the lapse a verdict.
+    for (quality, through_wlan) in [(false, true), (true, false), (true, true)] {
         let mut p = if quality { quality_params() } else { params() };
         p.lifetime_s = 4;
+        p.probe_misses = 100;
         let mut m = Machine::new(p, 7);
         m.set_wwan(true, now(0));
-        let s = sent(&m.set_wlan(Some(wlan(10)), Loss::Gone, now(0)));
-        m.on_reply(&reply(0, 4, s[0].3, KEY), now(10));
+        let w = if through_wlan { nat_wlan() } else { wlan(10) };
+        let s = sent(&m.set_wlan(Some(w), Loss::Gone, now(0)));
+        m.on_reply(&udp_reply(0, 4, s[0].3, Some(0)), now(10));
+        let quality = quality && through_wlan;
         // Renewal at 80 % (3.2 s), never answered; answered probes meanwhile.
         let mut acts = Vec::new();
         for t in (1010..=4010).step_by(500) {
@@ -873,7 +877,7 @@ fn with_quality_judged_a_renewal_that_never_gets_through_makes_the_wlan_poor() {
         assert_eq!(m.is_poor("wlan0"), quality);
         if quality {
             // The daemon's reevaluation: leave it (the renewal is superseded by a cancel).
-            let s = sent(&reevaluate(&mut m, 10, 4100));
+            let s = sent(&m.set_wlan(None, Loss::Poor, now(4100)));
             assert_eq!((s[0].0, s[0].1), (Path::Wwan, 0));
             assert_eq!(m.stats().quality_handovers, 1);
         }
