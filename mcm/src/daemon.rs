@@ -229,7 +229,7 @@ impl Daemon {
             if !self.mon.has_route(idx, c.msm_wlan) {
                 continue;
             }
-            if self.m.is_poor(name) {
+            if self.m.is_poor_at(name, coa) {
                 continue;
             }
             best = Some(Wlan {

@@ -353,8 +353,9 @@ pub struct Machine {
     probes: Probes,
     /// Outcomes of the current tunnel's last probes (true: answered).
     window: std::collections::VecDeque<bool>,
-    /// WLANs judged poor by the probes: (interface, tried again at ms).
-    auto_poor: Vec<(String, u64)>,
+    /// WLANs judged poor by the probes: (interface, care-of address, tried
+    /// again at ms). A new address on the interface is another WLAN.
+    auto_poor: Vec<(String, Ipv4Addr, u64)>,
     /// The next hold-down per interface (doubles while it stays poor).
     holds: BTreeMap<String, u64>,
     /// Monotonic ms of the last call (for the status' hold-down countdown).
@@ -440,7 +441,17 @@ impl Machine {
 
     /// Is `ifname` judged poor?
     pub fn is_poor(&self, ifname: &str) -> bool {
-        self.poor.iter().any(|p| p == ifname) || self.auto_poor.iter().any(|(p, _)| p == ifname)
+        self.poor.iter().any(|p| p == ifname) || self.auto_poor.iter().any(|(p, _, _)| p == ifname)
+    }
+
+    /// Is the WLAN on `ifname` with care-of address `coa` judged poor (by
+    /// the operator, for the interface; by the probes, for this WLAN)?
+    pub fn is_poor_at(&self, ifname: &str, coa: Ipv4Addr) -> bool {
+        self.poor.iter().any(|p| p == ifname)
+            || self
+                .auto_poor
+                .iter()
+                .any(|(p, a, _)| p == ifname && *a == coa)
     }
 
     /// Status snapshot.
@@ -468,7 +479,7 @@ impl Machine {
             quality_poor: self
                 .auto_poor
                 .iter()
-                .map(|(i, t)| (i.as_str(), t.saturating_sub(self.last_ms)))
+                .map(|(i, _, t)| (i.as_str(), t.saturating_sub(self.last_ms)))
                 .collect(),
             window_loss_pct: (!self.window.is_empty()).then(|| {
                 let lost = self.window.iter().filter(|ok| !**ok).count();
@@ -488,7 +499,7 @@ impl Machine {
             }
         });
         let k = self.probing().then_some(self.probes.next_ms);
-        let q = self.auto_poor.iter().map(|(_, t)| *t).min();
+        let q = self.auto_poor.iter().map(|(_, _, t)| *t).min();
         [p, b, k, q].into_iter().flatten().min()
     }
 
@@ -572,7 +583,7 @@ impl Machine {
             self.poor.push(ifname.to_string());
         } else {
             // The operator overrides the probes' judgement.
-            self.auto_poor.retain(|(p, _)| p != ifname);
+            self.auto_poor.retain(|(p, _, _)| p != ifname);
             self.holds.remove(ifname);
         }
         self.refused = None;
@@ -735,7 +746,7 @@ impl Machine {
     fn tick_into(&mut self, now: Now, out: &mut Vec<Action>) {
         self.last_ms = now.ms;
         let before = self.auto_poor.len();
-        self.auto_poor.retain(|(ifname, until)| {
+        self.auto_poor.retain(|(ifname, _, until)| {
             let over = now.ms >= *until;
             if over {
                 info!(ifname, "WLAN quality hold-down over: trying it again");
@@ -855,7 +866,7 @@ impl Machine {
             .insert(ifname.clone(), hold.saturating_mul(2).min(q.hold_max_ms));
         warn!(ifname = %ifname, coa = %wlan.coa, why, hold_ms = hold,
               "WLAN judged poor by its quality: leaving it (make-before-break)");
-        self.auto_poor.push((ifname, now.ms + hold));
+        self.auto_poor.push((ifname, wlan.coa, now.ms + hold));
         self.stats.quality_handovers += 1;
         self.window.clear();
         out.push(Action::Reevaluate);

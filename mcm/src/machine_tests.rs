@@ -819,6 +819,9 @@ fn a_lossy_wlan_is_left_by_itself_with_hysteresis() {
         vec![("wlan0", left_at + 10_000 - last_tick)],
         "the hold-down is back to 10 s"
     );
+    // The judgement is of this WLAN: another network on the same interface is not poor.
+    assert!(m.is_poor_at("wlan0", wlan(10).coa));
+    assert!(!m.is_poor_at("wlan0", wlan(74).coa));
     // The operator overrides: wlan-ok clears the judgement at once.
     m.wlan_poor("wlan0", false);
     assert!(!m.is_poor("wlan0"));
