@@ -9,6 +9,13 @@
 # (scripts/handover_report.py). Exit status 0 only if the connection survived with every
 # byte intact.
 #
+# WLAN 109 sits behind a NAT (HO_WLAN109_NAT=1, the default here): the MCM registers it
+# with the UDP tunnel of RFC 3519. The last move is nobody's command: WLAN 109 is made
+# lossy (an nft rule drops DEMO_LOSS_PCT % of what crosses its access point, default 80)
+# and the MCM, whose probes measure the tunnel (HO_MCM_QUALITY=1, the default here), leaves
+# it by itself, make-before-break. HO_WLAN109_NAT=0 HO_MCM_QUALITY=0 give the older act:
+# a public WLAN 109 and the operator's `mcm ctl wlan-poor`.
+#
 # Knobs (environment): DEMO_PHASE_S (seconds per phase, default 12),
 # DEMO_DROP_FIRST_REPLY=1 (an nft rule on the terminal drops the first Registration Reply
 # of the WLAN 108 registration: the MCM must retransmit), DEMO_SUMMARY=FILE (copy the
@@ -25,6 +32,8 @@ TB=$ROOT/scripts/handover-testbed.sh
 MSM=${MSM_BIN:-$ROOT/target/release/msm}
 MCM=${MCM_BIN:-$ROOT/target/release/mcm}
 PHASE_S=${DEMO_PHASE_S:-12}
+export HO_WLAN109_NAT=${HO_WLAN109_NAT:-1} HO_MCM_QUALITY=${HO_MCM_QUALITY:-1}
+LOSS_PCT=${DEMO_LOSS_PCT:-80}
 PY=/usr/bin/python3
 BG=()
 
@@ -44,7 +53,7 @@ mcmctl() { "$MCM" ctl --socket "$W/mcm.sock" "$@"; }
 msm_counters() {
   "$MSM" ctl --socket "$W/msm.sock" stats | $PY -c "
 import json,sys; t=json.load(sys.stdin)['total']
-print(json.dumps({k: t.get(k, 0) for k in ('downlink_tunnel','downlink_wwan','uplink_tunnel','uplink_wwan')}))"
+print(json.dumps({k: t.get(k, 0) for k in ('downlink_tunnel','downlink_wwan','uplink_tunnel','uplink_wwan','downlink_nat','uplink_nat')}))"
 }
 mcm_state() { mcmctl status | $PY -c "import json,sys; print(json.load(sys.stdin)['machine']['state'])"; }
 wait_state() { # state seconds
@@ -64,7 +73,7 @@ phase() { # name path key seconds start-time
     sleep 1
     b=$(tail -n1 "$W/progress" 2>/dev/null | cut -d' ' -f2); b=${b:-0}
     kb=$(( (b - prev) * 8 / 1000 )); prev=$b
-    c=$(msm_counters | $PY -c "import json,sys; d=json.load(sys.stdin); print(f\"tunnel {d['downlink_tunnel']:>7}  wwan {d['downlink_wwan']:>6}\")")
+    c=$(msm_counters | $PY -c "import json,sys; d=json.load(sys.stdin); print(f\"tunnel {d['downlink_tunnel']:>7}  udp {d['downlink_nat']:>7}  wwan {d['downlink_wwan']:>6}\")")
     printf '  %-8s %3ss  received %12s bytes  %7s kbit/s   MSM downlink: %s\n' "$name" "$i" "$b" "$kb" "$c"
   done
   now=$($PY -c 'import time; print(f"{time.time():.3f}")')
@@ -78,11 +87,11 @@ echo "== setting up the testbed (MSM on DPDK af_packet, MCM, GPRS emulator, 2 WL
 
 # Captures on the terminal's two interfaces (evidence of the path each segment took).
 nsx mobile tcpdump -i wwan0 -s 96 -U -w "$W/wwan.pcap" 'tcp port 5001' >/dev/null 2>&1 & BG+=($!)
-nsx mobile tcpdump -i wlan0 -s 128 -U -w "$W/wlan.pcap" 'ip proto 4' >/dev/null 2>&1 & BG+=($!)
+nsx mobile tcpdump -i wlan0 -s 128 -U -w "$W/wlan.pcap" 'ip proto 4 or udp port 434' >/dev/null 2>&1 & BG+=($!)
 # The MCM's registration events, live.
 # (tail's pid is what is killed; the filter ends with its input.)
 tail -n0 -F "$W/mcm.log" 2>/dev/null > >(grep --line-buffered -E \
-  "request sent|retransmitting|accepted|refused|traffic (into|back)|WLAN (address|lost|judged)|WWAN|resync" |
+  "request sent|retransmitting|accepted|refused|traffic (into|back)|WLAN (address|lost|judged|quality|proven)|WWAN|resync|UDP tunnel|keepalives" |
   sed -u -E 's/^[0-9T:.-]+Z +//; s/^/    [mcm] /') & BG+=($!)
 sleep 1
 
@@ -106,15 +115,30 @@ t=$(stamp); echo; echo "== move: the terminal enters WLAN 108 (GPRS stays up: ma
 "$TB" wlan 108
 phase WLAN108 "tunnel to 203.0.113.10" 203.0.113.10 "$PHASE_S" "$t"
 
-t=$(stamp); echo; echo "== move: the terminal leaves WLAN 108 and enters WLAN 109 (one radio: break-before-make)"
-"$TB" wlan 109
-phase WLAN109 "tunnel to 203.0.113.74" 203.0.113.74 "$PHASE_S" "$t"
+if [ "$HO_WLAN109_NAT" = 1 ]; then
+  t=$(stamp); echo; echo "== move: the terminal leaves WLAN 108 and enters WLAN 109, behind a NAT (one radio: break-before-make)"
+  "$TB" wlan 109
+  phase WLAN109 "UDP tunnel to 192.168.109.74" 192.168.109.74 "$PHASE_S" "$t"
+else
+  t=$(stamp); echo; echo "== move: the terminal leaves WLAN 108 and enters WLAN 109 (one radio: break-before-make)"
+  "$TB" wlan 109
+  phase WLAN109 "tunnel to 203.0.113.74" 203.0.113.74 "$PHASE_S" "$t"
+fi
 
-t=$(stamp); echo; echo "== move: WLAN 109 judged too poor (mcm ctl wlan-poor): cancel first, leave after the MSM accepts"
-mcmctl wlan-poor wlan0 >/dev/null
-wait_state wwan 20 || echo "   (the cancel was not accepted within 20 s)"
-"$TB" wlan none
-mcmctl wlan-ok wlan0 >/dev/null
+if [ "$HO_MCM_QUALITY" = 1 ]; then
+  t=$(stamp); echo; echo "== move: WLAN 109 turns bad ($LOSS_PCT % loss at its access point); no command: the MCM's probes must notice"
+  "$TB" wlan-loss 109 "$LOSS_PCT"
+  wait_state wwan 30 || echo "   (the MCM did not leave WLAN 109 within 30 s)"
+  echo "   left WLAN 109 $($PY -c "import time; print(round(time.time() - $t, 1))") s after the loss began"
+  "$TB" wlan none
+  "$TB" wlan-loss 109 0
+else
+  t=$(stamp); echo; echo "== move: WLAN 109 judged too poor (mcm ctl wlan-poor): cancel first, leave after the MSM accepts"
+  mcmctl wlan-poor wlan0 >/dev/null
+  wait_state wwan 20 || echo "   (the cancel was not accepted within 20 s)"
+  "$TB" wlan none
+  mcmctl wlan-ok wlan0 >/dev/null
+fi
 phase GPRS2 wwan wwan "$PHASE_S" "$t"
 
 echo; echo "== stopping the sender; the rest drains through GPRS"

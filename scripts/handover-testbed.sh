@@ -7,6 +7,10 @@
 #   handover-testbed.sh wlan 108|109|none   move the terminal's WLAN interface
 #   handover-testbed.sh wwan up|down  GPRS coverage on/off (carrier of the terminal's wwan0)
 #   handover-testbed.sh mcm-restart [LOG]  stop the MCM and start it again (same config)
+#   handover-testbed.sh nat-remap     (HO_WLAN109_NAT=1) WLAN 109's NAT maps to a new public
+#                                     address and port range and forgets its mappings
+#   handover-testbed.sh wlan-loss 108|109 PCT   drop PCT % of what crosses that WLAN's access
+#                                     point (nft numgen; 0 removes the rule; no netem here)
 #
 # Topology (namespaces prefixed with $HO_TB, default "msmho"):
 #
@@ -25,6 +29,15 @@
 # $HO_TB_WORK (default /tmp/$HO_TB). `up` returns when both answer on their sockets.
 # HO_MCM_LIFETIME sets the MCM's requested lifetime (default 60 s); GPRS_DOWN_KBIT,
 # GPRS_UP_KBIT and GPRS_DELAY_MS shape the GPRS link.
+#
+# HO_WLAN109_NAT=1 puts WLAN 109 behind a NAT (RFC 3519 testbed): its access network is
+# private (ap0 192.168.109.1/24, the terminal gets 192.168.109.74, which the MCM's
+# default private_prefixes take as "behind a NAT"), and the wlan109 namespace translates
+# it (nftables snat, table ip honat) to 203.0.113.66 ports 10000-19999; `nat-remap`
+# switches to 203.0.113.67 ports 20000-29999 and flushes the conntrack table (netlink,
+# no conntrack tool needed), so the terminal's next packet gets a new public mapping.
+# HO_MCM_QUALITY=1 turns on the MCM's own judgement of WLAN quality (probes every 0.5 s,
+# a window of 8, leave at 60 % lost, hold-down 60 s).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P=${HO_TB:-msmho}
@@ -35,6 +48,7 @@ NSS="core ggsn radio mobile inet srv wlan108 wlan109"
 GPRS_DOWN_KBIT=${GPRS_DOWN_KBIT:-384}
 GPRS_UP_KBIT=${GPRS_UP_KBIT:-96}
 GPRS_DELAY_MS=${GPRS_DELAY_MS:-150}
+NAT109=${HO_WLAN109_NAT:-0}
 
 nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
 
@@ -103,6 +117,56 @@ net_up() {
   nsx wlan109 ip addr add 10.109.0.2/30 dev up0
   nsx wlan109 ip route add default via 10.109.0.1
   nsx wlan108 ip link set ap0 down   # no WLAN yet (the terminal's wlan0 has no carrier): `wlan 108` attaches it
+  if [ "$NAT109" = 1 ]; then
+    # The NAT's public addresses (local, so stale mappings end here, answered by ICMP).
+    nsx wlan109 ip addr add 203.0.113.66/32 dev up0
+    nsx wlan109 ip addr add 203.0.113.67/32 dev up0
+    nat_rule 203.0.113.66 10000-19999
+  fi
+}
+
+nat_rule() { # ADDR PORTS: WLAN 109's source NAT of its private access network
+  nsx wlan109 nft delete table ip honat 2>/dev/null || true
+  nsx wlan109 nft -f - <<EOF
+table ip honat {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "up0" ip saddr 192.168.109.0/24 meta l4proto { tcp, udp } counter snat to $1:$2
+    oifname "up0" ip saddr 192.168.109.0/24 counter snat to $1
+  }
+}
+EOF
+}
+
+ct_flush() { # the conntrack table of a namespace (IPCTNL_MSG_CT_DELETE without a tuple)
+  nsx "$1" /usr/bin/python3 - <<'PY'
+import socket, struct
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
+body = struct.pack("=BBH", socket.AF_INET, 0, 0)           # nfgenmsg: family, version 0, res_id
+s.send(struct.pack("=LHHLL", 16 + len(body), (1 << 8) | 2, 1 | 4, 1, 0) + body)
+err = struct.unpack("=i", s.recv(4096)[16:20])[0]          # NLMSG_ERROR: 0 is the ack
+raise SystemExit(f"conntrack flush: errno {-err}" if err else 0)
+PY
+}
+
+wlan_loss() { # 108|109 PCT
+  nsx "wlan$1" nft delete table ip hoshape 2>/dev/null || true
+  [ "$2" = 0 ] && return 0
+  nsx "wlan$1" nft -f - <<EOF
+table ip hoshape {
+  chain shape {
+    type filter hook forward priority 0; policy accept;
+    iifname "ap0" numgen random mod 100 < $2 counter drop
+    oifname "ap0" numgen random mod 100 < $2 counter drop
+  }
+}
+EOF
+}
+
+nat_remap() {
+  [ "$NAT109" = 1 ] || { echo "nat-remap: the testbed runs without HO_WLAN109_NAT=1" >&2; return 2; }
+  nat_rule 203.0.113.67 20000-29999
+  ct_flush wlan109
 }
 
 apps_up() {
@@ -117,6 +181,11 @@ apps_up() {
   wait_for 60 "$MSM" ctl --socket "$W/msm.sock" ping || { echo "MSM did not start:" >&2; tail -20 "$W/msm.log" >&2; return 1; }
   sed -e "s|/run/mcm-testbed.sock|$W/mcm.sock|" -e "s|^lifetime_s = .*|lifetime_s = ${HO_MCM_LIFETIME:-60}|" \
     "$ROOT/dpdk-config/mcm-testbed.toml" >"$W/mcm.toml"
+  if [ "${HO_MCM_QUALITY:-0}" = 1 ]; then
+    sed -i 's/^probe_interval_ms = .*/probe_interval_ms = 500/' "$W/mcm.toml"
+    printf '%s\n' "quality = true" "quality_window = 8" "quality_poor_loss_pct = 60" \
+      "quality_good_loss_pct = 10" "quality_hold_ms = 60000" >>"$W/mcm.toml"
+  fi
   mcm_start "$W/mcm.log"
 }
 
@@ -146,17 +215,19 @@ wlan() {
     nsx wlan$cur ip link set ap0 netns "$P-wlan$1"
     nsx wlan$1 sysctl -qw net.ipv4.conf.ap0.rp_filter=0
   fi
-  local gw coa
+  local gw coa len=26
   case $1 in
     108) gw=203.0.113.1 coa=203.0.113.10 ;;
     109) gw=203.0.113.65 coa=203.0.113.74 ;;
     *) echo "wlan: 108, 109 or none" >&2; return 2 ;;
   esac
-  nsx wlan$1 ip addr replace $gw/26 dev ap0
+  if [ "$1" = 109 ] && [ "$NAT109" = 1 ]; then gw=192.168.109.1 coa=192.168.109.74 len=24; fi
+  nsx wlan$1 ip addr flush dev ap0
+  nsx wlan$1 ip addr add $gw/$len dev ap0
   nsx wlan$1 ip link set ap0 up
   nsx mobile ip link set wlan0 up
   wait_for 5 sh -c "ip netns exec $P-mobile ip link show wlan0 | grep -q LOWER_UP"
-  nsx mobile ip addr add $coa/26 dev wlan0
+  nsx mobile ip addr add $coa/$len dev wlan0
   nsx mobile ip route replace default via $gw dev wlan0 metric 600
 }
 
@@ -204,5 +275,7 @@ case "${1:-}" in
   wlan) wlan "${2:?108|109|none}" ;;
   wwan) wwan "${2:?up|down}" ;;
   mcm-restart) mcm_stop; mcm_start "${2:-$W/mcm.log}" ;;
-  *) echo "usage: $0 up|down|status|wlan 108|109|none|wwan up|down" >&2; exit 2 ;;
+  nat-remap) nat_remap ;;
+  wlan-loss) wlan_loss "${2:?108|109}" "${3:?percent}" ;;
+  *) echo "usage: $0 up|down|status|wlan 108|109|none|wwan up|down|mcm-restart|nat-remap" >&2; exit 2 ;;
 esac

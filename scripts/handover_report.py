@@ -23,7 +23,8 @@ SERVER = bytes([203, 0, 113, 130])
 
 def data_packets(path):
     """(time, path key) of every downlink TCP data segment from the server:
-    plain on the WWAN ("wwan"), IP-in-IP on the WLAN (key = care-of address)."""
+    plain on the WWAN ("wwan"), IP-in-IP or RFC 3519 MIP Tunnel Data (UDP from
+    port 434, type 4) on the WLAN (key = care-of address)."""
     out = []
     try:
         f = open(path, "rb")
@@ -54,6 +55,12 @@ def data_packets(path):
                 ip = ip[(ip[0] & 15) * 4:]
                 if len(ip) < 20:
                     continue
+            elif ip[9] == 17:  # UDP: MIP Tunnel Data from 434 (RFC 3519)?
+                u = ip[(ip[0] & 15) * 4:]
+                if len(u) < 8 + 4 + 20 or u[0:2] != b"\x01\xb2" or u[8] != 4:
+                    continue
+                key = ".".join(str(b) for b in ip[16:20])
+                ip = u[12:]
             if ip[9] != 6 or ip[12:16] != SERVER:
                 continue
             ihl = (ip[0] & 15) * 4
@@ -116,7 +123,8 @@ def main():
                 seen[k] = seen.get(k, 0) + 1
         got = bytes_at(progress, e) - bytes_at(progress, s)
         m0, m1 = ph.get("msm_start", {}), ph.get("msm_end", {})
-        d = {k: m1.get(k, 0) - m0.get(k, 0) for k in ("downlink_tunnel", "downlink_wwan", "uplink_tunnel", "uplink_wwan")}
+        d = {k: m1.get(k, 0) - m0.get(k, 0) for k in ("downlink_tunnel", "downlink_wwan", "uplink_tunnel", "uplink_wwan",
+                                                       "downlink_nat", "uplink_nat")}
         rows.append({
             "phase": ph["name"], "expected_path": ph["path"], "seconds": round(e - s, 1),
             "bytes": got, "kbit_per_s": round(got * 8 / max(e - s, 1e-3) / 1000, 1),
@@ -154,13 +162,15 @@ def main():
               and recv.get("bytes") == send.get("bytes") and recv.get("sha256") == send.get("sha256")
               and recv.get("bytes", 0) > 0)
     path_ok = all(
-        (r["expected_path"] == "wwan" and r["msm"]["downlink_tunnel"] == 0 and r["msm"]["downlink_wwan"] > 0)
-        or (r["expected_path"] != "wwan" and r["msm"]["downlink_tunnel"] > 0)
+        (r["expected_path"] == "wwan" and r["msm"]["downlink_tunnel"] + r["msm"]["downlink_nat"] == 0
+         and r["msm"]["downlink_wwan"] > 0)
+        or (r["expected_path"] != "wwan" and r["msm"]["downlink_tunnel"] + r["msm"]["downlink_nat"] > 0)
         for r in rows)
     summary = {
         "phases": rows, "handovers": handovers,
         "registrations": {k: st.get(k) for k in ("requests_sent", "retransmissions", "registrations_accepted",
-                                                 "cancels_accepted", "resyncs", "replies")},
+                                                 "cancels_accepted", "resyncs", "replies", "udp_tunnel_accepted",
+                                                 "quality_handovers", "nat_reregistrations")},
         "transfer": {"sent": send, "received": recv},
         "survived_intact": intact, "paths_as_expected": path_ok,
     }
@@ -172,8 +182,9 @@ def main():
     print(f"{'phase':<10} {'s':>5} {'received':>12} {'kbit/s':>9}  path (MSM downlink tunnel/wwan packets)")
     for r in rows:
         m = r["msm"]
+        tun = f"{m['downlink_tunnel']}" if not m["downlink_nat"] else f"UDP {m['downlink_nat']}"
         print(f"{r['phase']:<10} {r['seconds']:>5} {r['bytes']:>12,} {r['kbit_per_s']:>9}  "
-              f"{r['expected_path']:<22} ({m['downlink_tunnel']}/{m['downlink_wwan']})")
+              f"{r['expected_path']:<22} ({tun}/{m['downlink_wwan']})")
     print()
     print(f"{'handover':<20} {'first data on new path':>22} {'interruption':>13} {'longest gap':>12}  note")
     for h in handovers:
@@ -188,6 +199,9 @@ def main():
     print(f"registrations: {r['requests_sent']} requests sent, {r['retransmissions']} retransmitted, "
           f"{r['registrations_accepted']} accepted, {r['cancels_accepted']} cancels accepted, "
           f"{r['resyncs']} clock resyncs; replies by code {r['replies']}")
+    print(f"NAT traversal: {r['udp_tunnel_accepted']} registrations with the UDP tunnel, "
+          f"{r['nat_reregistrations']} re-registrations after a mapping change; "
+          f"WLANs left by measured quality: {r['quality_handovers']}")
     print(f"transfer: sent {send.get('bytes')} bytes sha256 {str(send.get('sha256'))[:16]}..., "
           f"received {recv.get('bytes')} bytes sha256 {str(recv.get('sha256'))[:16]}...")
     for who, j in (("sender", send), ("receiver", recv)):

@@ -58,9 +58,89 @@ pub struct Config {
     /// Operator socket (`mcm ctl`).
     #[serde(default = "d_socket")]
     pub socket: PathBuf,
-    /// Source UDP port of requests (0: any free port).
+    /// Source UDP port of requests (0: any free port); also the port of the
+    /// UDP tunnel's socket on each care-of address.
     #[serde(default)]
     pub port: u16,
+    /// NAT traversal (RFC 3519): "auto" asks for the UDP tunnel when the
+    /// care-of address lies in `private_prefixes`, "always" always (with the
+    /// F flag), "never" never.
+    #[serde(default = "d_udp_tunnel")]
+    pub udp_tunnel: String,
+    /// Prefixes whose care-of addresses are taken to be behind a NAT
+    /// ("auto"). Default: RFC 1918, 100.64.0.0/10, 169.254.0.0/16.
+    #[serde(default = "d_private")]
+    pub private_prefixes: Vec<String>,
+    /// Probe the UDP tunnel (ICMP echo to IPmsm-wlan) this often, ms, when
+    /// shorter than the MSM's keepalive interval (0: only at that interval;
+    /// else 100-600000).
+    #[serde(default = "d_probe")]
+    pub probe_interval_ms: u64,
+    /// Unanswered probes in a row after which the MCM re-registers (the NAT
+    /// mapping is taken to have changed), 1-100.
+    #[serde(default = "d_probe_misses")]
+    pub probe_misses: u32,
+    /// Leave a WLAN by itself when its probes (ICMP echo to IPmsm-wlan
+    /// through the tunnel, every `probe_interval_ms`) find it poor.
+    #[serde(default)]
+    pub quality: bool,
+    /// Probe outcomes judged together (3-1000).
+    #[serde(default = "d_q_window")]
+    pub quality_window: usize,
+    /// Leave when this share (%) of a full window is lost (1-100).
+    #[serde(default = "d_q_poor")]
+    pub quality_poor_loss_pct: u32,
+    /// At most this share (%) lost over a full window proves a WLAN good
+    /// again (hold-down reset); below `quality_poor_loss_pct`.
+    #[serde(default = "d_q_good")]
+    pub quality_good_loss_pct: u32,
+    /// First hold-down before a WLAN left as poor is tried again (ms, >= 1000).
+    #[serde(default = "d_q_hold")]
+    pub quality_hold_ms: u64,
+    /// Largest hold-down (ms, >= quality_hold_ms); it doubles each time.
+    #[serde(default = "d_q_hold_max")]
+    pub quality_hold_max_ms: u64,
+}
+
+fn d_q_window() -> usize {
+    10
+}
+fn d_q_poor() -> u32 {
+    50
+}
+fn d_q_good() -> u32 {
+    10
+}
+fn d_q_hold() -> u64 {
+    20_000
+}
+fn d_q_hold_max() -> u64 {
+    300_000
+}
+
+fn d_udp_tunnel() -> String {
+    "auto".into()
+}
+fn d_private() -> Vec<String> {
+    crate::machine::DEFAULT_PRIVATE_PREFIXES
+        .iter()
+        .map(|(a, l)| format!("{a}/{l}"))
+        .collect()
+}
+fn d_probe() -> u64 {
+    1000
+}
+fn d_probe_misses() -> u32 {
+    3
+}
+
+/// Parse `a.b.c.d/len` (host bits must be zero).
+pub fn prefix(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (a, l) = s.split_once('/')?;
+    let a: Ipv4Addr = a.parse().ok()?;
+    let l: u8 = l.parse().ok().filter(|l| *l <= 32)?;
+    let host = u32::MAX.checked_shr(u32::from(l)).unwrap_or(0);
+    (u32::from(a) & host == 0).then_some((a, l))
 }
 
 fn d_lifetime() -> u16 {
@@ -98,6 +178,12 @@ pub struct Checked {
     pub cfg: Config,
     /// The key's bytes.
     pub key: Vec<u8>,
+    /// `udp_tunnel`, decoded.
+    pub udp_tunnel: crate::machine::UdpTunnelMode,
+    /// `private_prefixes`, decoded.
+    pub private_prefixes: Vec<(Ipv4Addr, u8)>,
+    /// The `quality*` keys, when `quality = true`.
+    pub quality: Option<crate::machine::Quality>,
 }
 
 /// Check an interface name as Linux takes it; errors name `field`.
@@ -213,7 +299,69 @@ impl Config {
                 c.rule_priority
             ));
         }
-        Ok(Checked { cfg: self, key })
+        let udp_tunnel = match c.udp_tunnel.as_str() {
+            "auto" => crate::machine::UdpTunnelMode::Auto,
+            "always" => crate::machine::UdpTunnelMode::Always,
+            "never" => crate::machine::UdpTunnelMode::Never,
+            o => {
+                return Err(format!(
+                    "udp_tunnel: {o:?} must be \"auto\", \"always\" or \"never\""
+                ))
+            }
+        };
+        let private_prefixes = c
+            .private_prefixes
+            .iter()
+            .map(|p| {
+                prefix(p).ok_or_else(|| {
+                    format!("private_prefixes: {p:?} is not an IPv4 prefix a.b.c.d/len with zero host bits")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if c.probe_interval_ms != 0 && !(100..=600_000).contains(&c.probe_interval_ms) {
+            return Err(format!(
+                "probe_interval_ms: {} must be 0 or 100-600000",
+                c.probe_interval_ms
+            ));
+        }
+        if !(1..=100).contains(&c.probe_misses) {
+            return Err(format!("probe_misses: {} not in 1-100", c.probe_misses));
+        }
+        if !(3..=1000).contains(&c.quality_window) {
+            return Err(format!(
+                "quality_window: {} not in 3-1000",
+                c.quality_window
+            ));
+        }
+        if !(1..=100).contains(&c.quality_poor_loss_pct) {
+            return Err(format!(
+                "quality_poor_loss_pct: {} not in 1-100",
+                c.quality_poor_loss_pct
+            ));
+        }
+        if c.quality_good_loss_pct >= c.quality_poor_loss_pct {
+            return Err(format!(
+                "quality_good_loss_pct: {} must be below quality_poor_loss_pct ({}): the hysteresis",
+                c.quality_good_loss_pct, c.quality_poor_loss_pct
+            ));
+        }
+        if c.quality_hold_ms < 1000 || c.quality_hold_max_ms < c.quality_hold_ms {
+            return Err("quality_hold_ms: must be >= 1000 and <= quality_hold_max_ms".into());
+        }
+        let quality = c.quality.then_some(crate::machine::Quality {
+            window: c.quality_window,
+            poor_loss_pct: c.quality_poor_loss_pct,
+            good_loss_pct: c.quality_good_loss_pct,
+            hold_ms: c.quality_hold_ms,
+            hold_max_ms: c.quality_hold_max_ms,
+        });
+        Ok(Checked {
+            cfg: self,
+            key,
+            udp_tunnel,
+            private_prefixes,
+            quality,
+        })
     }
 }
 
@@ -239,6 +387,33 @@ wlan = ["wlan0"]
         assert_eq!(c.cfg.lifetime_s, 60);
         assert_eq!(c.cfg.tunnel_dev, "mip0");
         assert_eq!(c.cfg.route_table, 100);
+        assert_eq!(c.udp_tunnel, crate::machine::UdpTunnelMode::Auto);
+        assert_eq!(
+            c.private_prefixes,
+            crate::machine::DEFAULT_PRIVATE_PREFIXES.to_vec()
+        );
+        assert_eq!((c.cfg.probe_interval_ms, c.cfg.probe_misses), (1000, 3));
+    }
+
+    #[test]
+    fn nat_traversal_keys() {
+        let t =
+            GOOD.to_string() + "udp_tunnel = \"always\"\nprivate_prefixes = [\"192.0.2.192/29\"]\n";
+        let c = Config::parse(&t).unwrap();
+        assert_eq!(c.udp_tunnel, crate::machine::UdpTunnelMode::Always);
+        assert_eq!(
+            c.private_prefixes,
+            vec![(Ipv4Addr::new(192, 0, 2, 192), 29)]
+        );
+        assert_eq!(prefix("10.0.0.0/8"), Some((Ipv4Addr::new(10, 0, 0, 0), 8)));
+        assert_eq!(prefix("10.0.0.1/8"), None, "host bits set");
+        assert_eq!(prefix("10.0.0.0/33"), None);
+        assert_eq!(prefix("10.0.0.0"), None);
+        assert_eq!(prefix("0.0.0.0/0"), Some((Ipv4Addr::UNSPECIFIED, 0)));
+        assert_eq!(
+            prefix("192.0.2.7/32"),
+            Some((Ipv4Addr::new(192, 0, 2, 7), 32))
+        );
     }
 
     #[test]
@@ -287,5 +462,28 @@ wlan = ["wlan0"]
         );
         bad("wwan = \"wwan0\"", "wwan = \"wwan0\"\nbogus = 1", "bogus");
         bad("home = \"192.0.2.10\"", "home = \"192.0.2.300\"", "home");
+        let extra = |line: &str, field: &str| {
+            let e = Config::parse(&format!("{GOOD}{line}\n")).unwrap_err();
+            assert!(e.contains(field), "{line}: {e}");
+        };
+        extra("udp_tunnel = \"sometimes\"", "udp_tunnel");
+        extra("private_prefixes = [\"10.1.2.3/8\"]", "private_prefixes");
+        extra("probe_interval_ms = 50", "probe_interval_ms");
+        extra("probe_misses = 0", "probe_misses");
+        extra("quality_window = 2", "quality_window");
+        extra("quality_good_loss_pct = 50", "quality_good_loss_pct");
+        extra("quality_hold_ms = 10", "quality_hold_ms");
+        let q = Config::parse(&format!("{GOOD}quality = true\nquality_window = 5\n")).unwrap();
+        assert_eq!(
+            q.quality,
+            Some(crate::machine::Quality {
+                window: 5,
+                poor_loss_pct: 50,
+                good_loss_pct: 10,
+                hold_ms: 20_000,
+                hold_max_ms: 300_000
+            })
+        );
+        assert_eq!(Config::parse(GOOD).unwrap().quality, None, "off by default");
     }
 }

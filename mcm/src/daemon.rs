@@ -1,6 +1,7 @@
 //! The daemon: one thread, one mio loop over the rtnetlink monitor, the
-//! registration socket, the tunnel device, the raw IP-in-IP sockets and the
-//! operator socket; the [`Machine`] decides, this module does the I/O.
+//! registration socket, the tunnel device, the per-care-of-address endpoints
+//! (a raw IP-in-IP socket and the RFC 3519 UDP socket) and the operator
+//! socket; the [`Machine`] decides, this module does the I/O.
 
 use crate::config::Checked;
 use crate::machine::{Action, Loss, Machine, Now, Params, Path, Wlan};
@@ -22,8 +23,18 @@ const NETLINK: Token = Token(0);
 const UDP: Token = Token(1);
 const TUN: Token = Token(2);
 const CTL: Token = Token(3);
-/// Raw sockets: Token(RAW_BASE + slot).
+/// Endpoint sockets: Token(RAW_BASE + 2 * slot) the raw IP-in-IP socket,
+/// Token(RAW_BASE + 2 * slot + 1) the UDP socket (registrations by path 3 and
+/// the UDP tunnel, RFC 3519: one socket, one port, as the RFC requires).
 const RAW_BASE: usize = 16;
+/// The ICMP identifier of the UDP tunnel's keepalive probes.
+const PROBE_ID: u16 = 0x4d43;
+
+/// The tunnel's end on one care-of address.
+struct Ep {
+    raw: RawIpip,
+    udp: UdpSocket,
+}
 
 #[derive(Clone, Copy)]
 struct Addrs {
@@ -41,12 +52,14 @@ struct Daemon {
     tun: Tun,
     udp: UdpSocket,
     udp_port: u16,
-    raws: Vec<Option<RawIpip>>,
+    raws: Vec<Option<Ep>>,
     relay: Relay,
     poll: Poll,
     start: Instant,
     ip_id: u16,
     wwan_seen: bool,
+    /// The machine asked for the usable WLAN to be recomputed.
+    reeval: bool,
 }
 
 fn now(start: Instant) -> Now {
@@ -113,13 +126,18 @@ pub fn run(cfg: Checked) -> Result<(), String> {
         rtx_max_ms: c.retransmit_max_ms,
         renew_fraction: c.renew_fraction,
         clock_offset_s: c.clock_offset_s,
+        udp_tunnel: cfg.udp_tunnel,
+        private_prefixes: cfg.private_prefixes.clone(),
+        probe_interval_ms: c.probe_interval_ms,
+        probe_misses: c.probe_misses,
+        quality: cfg.quality.clone(),
     };
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(1, |d| d.subsec_nanos());
     info!(
         home = %c.home, msisdn = %c.msisdn, msm_wwan = %c.msm_wwan, msm_wlan = %c.msm_wlan, wwan = %c.wwan,
-        wlan = ?c.wlan, tunnel = %c.tunnel_dev, port = udp_port, "MCM started"
+        wlan = ?c.wlan, tunnel = %c.tunnel_dev, port = udp_port, udp_tunnel = ?cfg.udp_tunnel, "MCM started"
     );
     let mut d = Daemon {
         m: Machine::new(params, seed),
@@ -134,6 +152,7 @@ pub fn run(cfg: Checked) -> Result<(), String> {
         start: Instant::now(),
         ip_id: seed as u16,
         wwan_seen: false,
+        reeval: false,
         cfg,
     };
     d.links_changed();
@@ -172,12 +191,18 @@ impl Daemon {
                     UDP => self.read_udp(&mut buf),
                     TUN => self.read_tun(&mut buf),
                     CTL => self.accept_ctl(ctl),
-                    Token(t) if t >= RAW_BASE => self.read_raw(t - RAW_BASE, &mut buf),
+                    Token(t) if t >= RAW_BASE && (t - RAW_BASE).is_multiple_of(2) => {
+                        self.read_raw((t - RAW_BASE) / 2, &mut buf)
+                    }
+                    Token(t) if t >= RAW_BASE => self.read_ep_udp((t - RAW_BASE) / 2, &mut buf),
                     _ => {}
                 }
             }
             let acts = self.m.tick(now(self.start));
             self.exec(acts);
+            if std::mem::take(&mut self.reeval) {
+                self.links_changed();
+            }
         }
         info!("stopping");
         Ok(())
@@ -204,7 +229,7 @@ impl Daemon {
             if !self.mon.has_route(idx, c.msm_wlan) {
                 continue;
             }
-            if self.m.is_poor(name) {
+            if self.m.is_poor_at(name, coa) {
                 continue;
             }
             best = Some(Wlan {
@@ -247,23 +272,33 @@ impl Daemon {
             .flatten()
             .collect();
         for slot in self.raws.iter_mut() {
-            let stale = slot.as_ref().is_some_and(|r| {
+            let stale = slot.as_ref().is_some_and(|ep| {
+                let r = &ep.raw;
                 !keep.contains(&r.coa) || (r.coa == w.coa && r.ifname != w.ifname)
             });
             if stale {
-                if let Some(r) = slot.take() {
-                    let _ = self
-                        .poll
-                        .registry()
-                        .deregister(&mut SourceFd(&r.as_raw_fd()));
+                if let Some(mut ep) = slot.take() {
+                    let reg = self.poll.registry();
+                    let _ = reg.deregister(&mut SourceFd(&ep.raw.as_raw_fd()));
+                    let _ = reg.deregister(&mut ep.udp);
                 }
             }
         }
-        if self.raws.iter().flatten().any(|r| r.coa == w.coa) {
+        if self.raws.iter().flatten().any(|ep| ep.raw.coa == w.coa) {
             return;
         }
-        match RawIpip::open(w.coa, &w.ifname) {
-            Ok(r) => {
+        let port = self.cfg.cfg.port;
+        let opened = RawIpip::open(w.coa, &w.ifname).and_then(|raw| {
+            let u = std::net::UdpSocket::bind(SocketAddrV4::new(w.coa, port))?;
+            tunnel::bind_to_device(&u, &w.ifname)?;
+            u.set_nonblocking(true)?;
+            Ok(Ep {
+                raw,
+                udp: UdpSocket::from_std(u),
+            })
+        });
+        match opened {
+            Ok(mut ep) => {
                 let slot = self
                     .raws
                     .iter()
@@ -272,19 +307,31 @@ impl Daemon {
                         self.raws.push(None);
                         self.raws.len() - 1
                     });
-                if let Err(e) = self.poll.registry().register(
-                    &mut SourceFd(&r.as_raw_fd()),
-                    Token(RAW_BASE + slot),
-                    Interest::READABLE,
-                ) {
-                    error!(error = %e, "cannot poll the tunnel socket");
+                let reg = self.poll.registry();
+                let r = reg
+                    .register(
+                        &mut SourceFd(&ep.raw.as_raw_fd()),
+                        Token(RAW_BASE + 2 * slot),
+                        Interest::READABLE,
+                    )
+                    .and_then(|()| {
+                        reg.register(
+                            &mut ep.udp,
+                            Token(RAW_BASE + 2 * slot + 1),
+                            Interest::READABLE,
+                        )
+                    });
+                if let Err(e) = r {
+                    error!(error = %e, "cannot poll the tunnel sockets");
+                    let _ = reg.deregister(&mut SourceFd(&ep.raw.as_raw_fd()));
                     return;
                 }
-                info!(coa = %w.coa, ifname = %w.ifname, "tunnel endpoint open");
-                self.raws[slot] = Some(r);
+                let uport = ep.udp.local_addr().map_or(0, |a| a.port());
+                info!(coa = %w.coa, ifname = %w.ifname, udp_port = uport, "tunnel endpoint open (IP in IP and UDP)");
+                self.raws[slot] = Some(ep);
             }
             Err(e) => {
-                error!(coa = %w.coa, ifname = %w.ifname, error = %e, "cannot open the tunnel socket")
+                error!(coa = %w.coa, ifname = %w.ifname, error = %e, "cannot open the tunnel sockets")
             }
         }
     }
@@ -301,7 +348,11 @@ impl Daemon {
     }
 
     fn raw_for(&self, coa: Ipv4Addr) -> Option<&RawIpip> {
-        self.raws.iter().flatten().find(|r| r.coa == coa)
+        self.ep_for(coa).map(|ep| &ep.raw)
+    }
+
+    fn ep_for(&self, coa: Ipv4Addr) -> Option<&Ep> {
+        self.raws.iter().flatten().find(|ep| ep.raw.coa == coa)
     }
 
     fn exec(&mut self, acts: Vec<Action>) {
@@ -341,8 +392,48 @@ impl Daemon {
                         None => warn!(%coa, "no tunnel socket for this care-of address"),
                     }
                 }
+                Action::Send {
+                    path: Path::Direct(coa),
+                    msg,
+                } => match self.ep_for(coa) {
+                    Some(ep) => {
+                        if let Err(e) = ep.udp.send_to(
+                            &msg,
+                            SocketAddrV4::new(c.msm_wlan, msm_mip::MIP_PORT).into(),
+                        ) {
+                            warn!(error = %e, "request not sent from the care-of address (will retry)");
+                        }
+                    }
+                    None => warn!(%coa, "no UDP socket for this care-of address"),
+                },
+                Action::Probe { seq } => {
+                    self.ip_id = self.ip_id.wrapping_add(1);
+                    let probe = tunnel::icmp_echo(c.home, c.msm_wlan, PROBE_ID, seq, self.ip_id);
+                    if self.m.udp_tunnel().is_some() {
+                        self.send_nat(&probe);
+                    } else if let Some(coa) = self.m.tunnel().map(|w| w.coa) {
+                        let raw = self.raw_for(coa).map(|r| r.send(&probe, c.msm_wlan));
+                        if !matches!(raw, Some(Ok(()))) {
+                            self.relay.count_drop("probe_not_sent");
+                        }
+                    }
+                }
+                Action::Reevaluate => self.reeval = true,
                 Action::TunnelUp(w) => {
                     self.ensure_raw(&w);
+                    // The UDP tunnel's 12 extra bytes come off the device's MTU.
+                    let mtu = match self.m.udp_tunnel() {
+                        Some(_) => self.cfg.cfg.tunnel_mtu.saturating_sub(tunnel::NAT_EXTRA),
+                        None => self.cfg.cfg.tunnel_mtu,
+                    };
+                    match self.tun.set_mtu(mtu) {
+                        Ok(()) => info!(
+                            mtu,
+                            udp = self.m.udp_tunnel().is_some(),
+                            "tunnel device MTU"
+                        ),
+                        Err(e) => warn!(error = %e, mtu, "cannot set the tunnel device's MTU"),
+                    }
                     match self.routes.tunnel_default(c.route_table, self.tun.ifindex, c.home) {
                         Ok(()) => info!(
                             "route: default dev {} src {} table {} (traffic from the home address into the tunnel via {})",
@@ -384,7 +475,7 @@ impl Daemon {
     }
 
     fn read_tun(&mut self, buf: &mut [u8]) {
-        let c = &self.cfg.cfg;
+        let c = self.addrs();
         loop {
             let n = match self.tun.recv(buf) {
                 Ok(n) => n,
@@ -403,15 +494,85 @@ impl Daemon {
                 self.relay.count_drop("uplink_no_tunnel");
                 continue;
             };
-            let raw = self.raws.iter().flatten().find(|r| r.coa == coa);
-            self.relay.send_uplink(raw, pkt, c.msm_wlan);
+            if self.m.udp_tunnel().is_some() {
+                self.send_nat(pkt);
+                continue;
+            }
+            let raw = self.raws.iter().flatten().find(|ep| ep.raw.coa == coa);
+            self.relay
+                .send_uplink(raw.map(|ep| &ep.raw), pkt, c.msm_wlan);
+        }
+    }
+
+    /// Send `pkt` through the UDP tunnel as a MIP Tunnel Data message, from
+    /// the socket the registration left from, to `IPmsm-wlan:434`.
+    fn send_nat(&mut self, pkt: &[u8]) {
+        let msm = SocketAddrV4::new(self.cfg.cfg.msm_wlan, msm_mip::MIP_PORT);
+        let Some(ep) = self.m.udp_tunnel().and_then(|coa| self.ep_for(coa)) else {
+            self.relay.count_drop("uplink_no_socket");
+            return;
+        };
+        let mut msg = Vec::with_capacity(tunnel::NAT_HEADER.len() + pkt.len());
+        msg.extend_from_slice(&tunnel::NAT_HEADER);
+        msg.extend_from_slice(pkt);
+        let r = ep.udp.send_to(&msg, msm.into());
+        self.relay.count_nat_uplink(r, pkt.len());
+    }
+
+    /// The UDP socket of endpoint `slot`: Registration Replies (path 3) and
+    /// MIP Tunnel Data messages from `IPmsm-wlan:434`.
+    fn read_ep_udp(&mut self, slot: usize, buf: &mut [u8]) {
+        let c = self.addrs();
+        let msm = std::net::SocketAddr::from(SocketAddrV4::new(c.msm_wlan, msm_mip::MIP_PORT));
+        loop {
+            let Some(ep) = self.raws.get(slot).and_then(Option::as_ref) else {
+                return;
+            };
+            let (n, from) = match ep.udp.recv_from(buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    warn!(error = %e, "UDP tunnel socket");
+                    return;
+                }
+            };
+            if from != msm {
+                self.relay.count_drop("udp_not_from_msm");
+                continue;
+            }
+            let msg = &buf[..n];
+            if msg.first() != Some(&msm_mip::TYPE_TUNNEL_DATA) {
+                let reply = msg.to_vec();
+                let acts = self.m.on_reply(&reply, now(self.start));
+                self.exec(acts);
+                continue;
+            }
+            let inner = match tunnel::nat_decap(msg) {
+                Ok(i) => i,
+                Err(why) => {
+                    self.relay.count_drop(why);
+                    continue;
+                }
+            };
+            if let Some(seq) = tunnel::probe_reply_in(inner, c.msm_wlan, c.home, PROBE_ID) {
+                self.relay.probe_replies += 1;
+                self.m.on_probe_reply(seq, now(self.start));
+                continue;
+            }
+            self.relay.nat_downlink_packets += 1;
+            self.relay.deliver_downlink(&self.tun, inner);
         }
     }
 
     fn read_raw(&mut self, slot: usize, buf: &mut [u8]) {
         let c = self.addrs();
         loop {
-            let Some(r) = self.raws.get(slot).and_then(Option::as_ref) else {
+            let Some(r) = self
+                .raws
+                .get(slot)
+                .and_then(Option::as_ref)
+                .map(|ep| &ep.raw)
+            else {
                 return;
             };
             let coa = r.coa;
@@ -430,6 +591,11 @@ impl Daemon {
                     continue;
                 }
             };
+            if let Some(seq) = tunnel::probe_reply_in(inner, c.msm_wlan, c.home, PROBE_ID) {
+                self.relay.probe_replies += 1;
+                self.m.on_probe_reply(seq, now(self.start));
+                continue;
+            }
             if let Some(reply) = tunnel::reply_in(inner, c.msm_wwan, c.home, self.udp_port) {
                 self.relay.tunnelled_replies += 1;
                 let reply = reply.to_vec();

@@ -22,7 +22,31 @@
 //!   them is accepted (a late one included);
 //! * 133 resynchronises the clock offset from the MSM's time in the reply's
 //!   Identification and sends again at once;
-//! * an accepted registration is renewed before its lifetime ends.
+//! * an accepted registration is renewed before its lifetime ends;
+//! * NAT traversal (RFC 3519, PROTOCOL.md section 3): a care-of address the
+//!   [`UdpTunnelMode`] judges to be behind a NAT (by default: RFC 1918, shared
+//!   and link-local space) is registered directly from the care-of address
+//!   (path 3, [`Path::Direct`]) with the UDP Tunnel Request extension, so the
+//!   NAT's mapping is what the MSM binds; when the Reply carries a UDP Tunnel
+//!   Reply extension with code 0, the tunnel is MIP Tunnel Data on that same
+//!   UDP socket ([`Machine::udp_tunnel`]);
+//! * keepalives ([`Action::Probe`]: an ICMP echo request to IPmsm-wlan through
+//!   the UDP tunnel, which the MSM answers through it) at least every keepalive
+//!   interval of the Reply, and every `probe_interval_ms` when that is shorter;
+//! * the NAT's public address:port is invisible to the mobile (the Reply does
+//!   not report the translated source), so a changed mapping is detected the
+//!   way RFC 3519 leaves open: `probe_misses` keepalives in a row without an
+//!   answer (after a mapping change the MSM drops our uplink as spoofed and its
+//!   downlink dies at the NAT) trigger an immediate re-registration from the
+//!   same socket, which the MSM binds to the new mapping;
+//! * WLAN quality without an operator ([`Quality`], optional): while any
+//!   tunnel is up, the same probes (through IP-in-IP too) fill a window of
+//!   outcomes; a full window with `poor_loss_pct` or more lost marks the WLAN
+//!   poor by itself ([`Action::Reevaluate`]: the daemon then leaves it like a
+//!   `wlan-poor`, make-before-break). Hysteresis: the WLAN is tried again only
+//!   after a hold-down that doubles each time it is found poor again (up to
+//!   `hold_max_ms`) and falls back to `hold_ms` once a full window shows
+//!   `good_loss_pct` or less; `wlan-ok` clears the judgement at once.
 //!
 //! Times are milliseconds of a monotonic clock; Identification timestamps
 //! are NTP seconds from the wall clock, both passed in [`Now`].
@@ -50,6 +74,24 @@ pub enum Path {
     Wwan,
     /// Path 2: the same request reverse-tunnelled from this care-of address.
     WlanTunnel(Ipv4Addr),
+    /// Path 3: UDP from this care-of address to `IPmsm-wlan:434`, with the
+    /// UDP Tunnel Request extension (RFC 3519); the socket it leaves by is
+    /// the UDP tunnel's.
+    Direct(Ipv4Addr),
+}
+
+/// When to ask for the UDP tunnel of RFC 3519 (config `udp_tunnel`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UdpTunnelMode {
+    /// When the care-of address lies in one of the private prefixes (the MSM
+    /// grants it only if it sees a NAT: source differs from care-of address).
+    Auto,
+    /// Always, with the F (force) flag: the MSM tunnels in UDP even without
+    /// a NAT (e.g. a firewall that passes only UDP).
+    Always,
+    /// Never: IP-in-IP only (a NATed WLAN is then refused with 134).
+    Never,
 }
 
 /// A usable WLAN attachment: an interface with an address on an up link.
@@ -76,6 +118,16 @@ pub enum Action {
     TunnelUp(Wlan),
     /// Route it by the WWAN again.
     TunnelDown,
+    /// The judgement of a WLAN's quality changed ([`Machine::is_poor`]):
+    /// recompute the usable WLAN and call [`Machine::set_wlan`] (with
+    /// [`Loss::Poor`] when the current one still works).
+    Reevaluate,
+    /// Send keepalive/probe number `seq` (an ICMP echo request from the home
+    /// address to IPmsm-wlan) through the tunnel (UDP or IP-in-IP).
+    Probe {
+        /// The echo's sequence number.
+        seq: u16,
+    },
 }
 
 /// Why a WLAN stopped being usable.
@@ -112,7 +164,56 @@ pub struct Params {
     /// Initial offset (s) added to the wall clock in Identifications; 133
     /// replies correct it.
     pub clock_offset_s: i64,
+    /// When to ask for the UDP tunnel.
+    pub udp_tunnel: UdpTunnelMode,
+    /// Care-of addresses in these prefixes (address, length) are taken to be
+    /// behind a NAT in [`UdpTunnelMode::Auto`].
+    pub private_prefixes: Vec<(Ipv4Addr, u8)>,
+    /// Probe the UDP tunnel this often (ms) when shorter than the Reply's
+    /// keepalive interval; 0: only at the keepalive interval.
+    pub probe_interval_ms: u64,
+    /// Unanswered probes in a row that mean "the NAT mapping changed":
+    /// re-register at once.
+    pub probe_misses: u32,
+    /// Leave a poor WLAN by itself (None: only by operator command).
+    pub quality: Option<Quality>,
 }
+
+/// When a WLAN is poor enough to leave by itself, and when to try it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Quality {
+    /// Probe outcomes judged together (the last ones).
+    pub window: usize,
+    /// Leave when this share (%) of a full window was lost.
+    pub poor_loss_pct: u32,
+    /// A full window with at most this share lost proves the WLAN good again:
+    /// the hold-down falls back to `hold_ms`.
+    pub good_loss_pct: u32,
+    /// First hold-down before a WLAN left as poor is tried again (ms).
+    pub hold_ms: u64,
+    /// Largest hold-down (ms): it doubles each time the WLAN is poor again.
+    pub hold_max_ms: u64,
+}
+
+/// Does `a` lie in `prefix/len`?
+pub fn in_prefix(a: Ipv4Addr, prefix: Ipv4Addr, len: u8) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    };
+    u32::from(a) & mask == u32::from(prefix) & mask
+}
+
+/// The prefixes a care-of address behind a NAT usually has: RFC 1918, the
+/// shared address space (RFC 6598) and link-local (RFC 3927).
+pub const DEFAULT_PRIVATE_PREFIXES: [(Ipv4Addr, u8); 5] = [
+    (Ipv4Addr::new(10, 0, 0, 0), 8),
+    (Ipv4Addr::new(172, 16, 0, 0), 12),
+    (Ipv4Addr::new(192, 168, 0, 0), 16),
+    (Ipv4Addr::new(100, 64, 0, 0), 10),
+    (Ipv4Addr::new(169, 254, 0, 0), 16),
+];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -134,6 +235,8 @@ struct Pending {
     /// 133s in a row (resend at once at most 3 times).
     resyncs_in_a_row: u32,
     last_path: Option<Path>,
+    /// The last transmission asked for the UDP tunnel.
+    udp: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -143,6 +246,22 @@ struct Bound {
     expires_ms: u64,
     renew_ms: u64,
     since_ms: u64,
+    /// UDP tunnel granted: the keepalive interval (s) of the Reply.
+    udp_keepalive_s: Option<u16>,
+}
+
+/// Keepalive/probe bookkeeping of the UDP tunnel.
+#[derive(Clone, Debug, Default, Serialize)]
+struct Probes {
+    /// When the next probe is due (ms); 0: not scheduled.
+    next_ms: u64,
+    /// The outstanding probe: (seq, sent at ms).
+    outstanding: Option<(u16, u64)>,
+    /// Unanswered in a row.
+    misses_in_a_row: u32,
+    seq: u16,
+    /// Round-trip time of the last answered probe (ms).
+    last_rtt_ms: Option<u64>,
 }
 
 /// Counters shown by `mcm ctl status`.
@@ -170,6 +289,21 @@ pub struct Stats {
     pub traffic_switches: u64,
     /// Bindings that lapsed before a renewal was accepted.
     pub lapsed: u64,
+    /// Registrations accepted with the UDP tunnel (RFC 3519).
+    pub udp_tunnel_accepted: u64,
+    /// UDP tunnel asked for, but the Reply carried no UDP Tunnel Reply
+    /// extension (no NAT seen by the MSM: IP-in-IP) or a refusal code.
+    pub udp_tunnel_declined: u64,
+    /// Keepalive probes sent through the UDP tunnel.
+    pub probes_sent: u64,
+    /// Of which answered.
+    pub probes_answered: u64,
+    /// Of which unanswered by the time the next was due.
+    pub probes_missed: u64,
+    /// Re-registrations because probes went unanswered (NAT mapping changed).
+    pub nat_reregistrations: u64,
+    /// WLANs left because the probes found them poor (no operator).
+    pub quality_handovers: u64,
 }
 
 /// Snapshot for `mcm ctl status`.
@@ -193,6 +327,12 @@ pub struct Status<'a> {
     pub stats: &'a Stats,
     /// The last refusal (code and meaning).
     pub last_refusal: Option<String>,
+    /// Tunnel probes (keepalives, quality).
+    pub probes: Option<serde_json::Value>,
+    /// WLANs judged poor by the probes: (interface, ms until tried again).
+    pub quality_poor: Vec<(&'a str, u64)>,
+    /// Lost share (%) of the current probe window, and its length.
+    pub window_loss_pct: Option<(u32, usize)>,
 }
 
 /// The state machine.
@@ -210,6 +350,16 @@ pub struct Machine {
     last_refusal: Option<String>,
     /// A refused registration for this CoA is not retried until it changes.
     refused: Option<Wlan>,
+    probes: Probes,
+    /// Outcomes of the current tunnel's last probes (true: answered).
+    window: std::collections::VecDeque<bool>,
+    /// WLANs judged poor by the probes: (interface, care-of address, tried
+    /// again at ms). A new address on the interface is another WLAN.
+    auto_poor: Vec<(String, Ipv4Addr, u64)>,
+    /// The next hold-down per interface (doubles while it stays poor).
+    holds: BTreeMap<String, u64>,
+    /// Monotonic ms of the last call (for the status' hold-down countdown).
+    last_ms: u64,
 }
 
 impl Machine {
@@ -227,6 +377,11 @@ impl Machine {
             stats: Stats::default(),
             last_refusal: None,
             refused: None,
+            probes: Probes::default(),
+            window: Default::default(),
+            auto_poor: Vec::new(),
+            holds: BTreeMap::new(),
+            last_ms: 0,
         }
     }
 
@@ -262,9 +417,41 @@ impl Machine {
         self.bound.as_ref().map(|b| &b.wlan)
     }
 
+    /// The care-of address whose UDP socket carries the tunnel, when the
+    /// tunnel is RFC 3519's MIP Tunnel Data rather than IP-in-IP.
+    pub fn udp_tunnel(&self) -> Option<Ipv4Addr> {
+        self.bound
+            .as_ref()
+            .filter(|b| b.udp_keepalive_s.is_some())
+            .map(|b| b.wlan.coa)
+    }
+
+    /// Does a registration of `coa` ask for the UDP tunnel?
+    pub fn wants_udp(&self, coa: Ipv4Addr) -> bool {
+        match self.p.udp_tunnel {
+            UdpTunnelMode::Always => true,
+            UdpTunnelMode::Never => false,
+            UdpTunnelMode::Auto => self
+                .p
+                .private_prefixes
+                .iter()
+                .any(|&(p, l)| in_prefix(coa, p, l)),
+        }
+    }
+
     /// Is `ifname` judged poor?
     pub fn is_poor(&self, ifname: &str) -> bool {
+        self.poor.iter().any(|p| p == ifname) || self.auto_poor.iter().any(|(p, _, _)| p == ifname)
+    }
+
+    /// Is the WLAN on `ifname` with care-of address `coa` judged poor (by
+    /// the operator, for the interface; by the probes, for this WLAN)?
+    pub fn is_poor_at(&self, ifname: &str, coa: Ipv4Addr) -> bool {
         self.poor.iter().any(|p| p == ifname)
+            || self
+                .auto_poor
+                .iter()
+                .any(|(p, a, _)| p == ifname && *a == coa)
     }
 
     /// Status snapshot.
@@ -285,6 +472,19 @@ impl Machine {
             clock_offset_s: self.clock_offset_s,
             stats: &self.stats,
             last_refusal: self.last_refusal.clone(),
+            probes: self
+                .probing()
+                .then(|| serde_json::to_value(&self.probes).ok())
+                .flatten(),
+            quality_poor: self
+                .auto_poor
+                .iter()
+                .map(|(i, _, t)| (i.as_str(), t.saturating_sub(self.last_ms)))
+                .collect(),
+            window_loss_pct: (!self.window.is_empty()).then(|| {
+                let lost = self.window.iter().filter(|ok| !**ok).count();
+                ((lost * 100 / self.window.len()) as u32, self.window.len())
+            }),
         }
     }
 
@@ -298,10 +498,9 @@ impl Machine {
                 b.renew_ms.min(b.expires_ms)
             }
         });
-        match (p, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let k = self.probing().then_some(self.probes.next_ms);
+        let q = self.auto_poor.iter().map(|(_, _, t)| *t).min();
+        [p, b, k, q].into_iter().flatten().min()
     }
 
     /// The WWAN link became usable or unusable.
@@ -382,6 +581,10 @@ impl Machine {
         self.poor.retain(|p| p != ifname);
         if poor {
             self.poor.push(ifname.to_string());
+        } else {
+            // The operator overrides the probes' judgement.
+            self.auto_poor.retain(|(p, _, _)| p != ifname);
+            self.holds.remove(ifname);
         }
         self.refused = None;
     }
@@ -432,6 +635,27 @@ impl Machine {
                         let same = self.bound.as_ref().is_some_and(|b| b.wlan == wlan);
                         info!(coa = %wlan.coa, ifname = %wlan.ifname, lifetime = r.lifetime, transmissions = p.transmissions,
                               ms = rtt, renewal, "registration accepted");
+                        let udp = match (p.udp, r.udp_tunnel) {
+                            (true, Some(u))
+                                if u.reply_code == msm_mip::nat::UDP_TUNNEL_ACCEPTED =>
+                            {
+                                self.stats.udp_tunnel_accepted += 1;
+                                info!(coa = %wlan.coa, keepalive_s = u.keepalive_interval, "UDP tunnel (RFC 3519) granted");
+                                Some(u.keepalive_interval.max(1))
+                            }
+                            (true, u) => {
+                                self.stats.udp_tunnel_declined += 1;
+                                info!(coa = %wlan.coa, reply_code = ?u.map(|u| u.reply_code),
+                                      "UDP tunnel not granted (no NAT seen by the MSM): IP in IP");
+                                None
+                            }
+                            (false, _) => None,
+                        };
+                        let same = same
+                            && self
+                                .bound
+                                .as_ref()
+                                .is_some_and(|b| b.udp_keepalive_s.is_some() == udp.is_some());
                         let since = self
                             .bound
                             .as_ref()
@@ -443,7 +667,20 @@ impl Machine {
                             expires_ms: now.ms + granted,
                             renew_ms: now.ms + renew.max(1000).min(granted),
                             since_ms: since,
+                            udp_keepalive_s: udp,
                         });
+                        // A fresh binding (or a re-registration after a
+                        // mapping change): probing starts over.
+                        // A renewal (through a NAT: of the mapping too) resets
+                        // the misses in a row; a new binding starts probing over.
+                        self.probes.misses_in_a_row = 0;
+                        if !same {
+                            self.window.clear();
+                            if self.probing() {
+                                self.probes.outstanding = None;
+                                self.probes.next_ms = now.ms + self.probe_interval_ms();
+                            }
+                        }
                         if !same {
                             self.stats.traffic_switches += 1;
                             info!(coa = %wlan.coa, "traffic into the tunnel");
@@ -507,11 +744,38 @@ impl Machine {
     }
 
     fn tick_into(&mut self, now: Now, out: &mut Vec<Action>) {
+        self.last_ms = now.ms;
+        let before = self.auto_poor.len();
+        self.auto_poor.retain(|(ifname, _, until)| {
+            let over = now.ms >= *until;
+            if over {
+                info!(ifname, "WLAN quality hold-down over: trying it again");
+            }
+            !over
+        });
+        if self.auto_poor.len() != before {
+            out.push(Action::Reevaluate);
+        }
+        self.probe_tick(now, out);
         if let Some(b) = &self.bound {
             if now.ms >= b.expires_ms {
                 self.stats.lapsed += 1;
-                warn!(coa = %b.wlan.coa, "binding lifetime ended without a renewal");
+                let wlan = b.wlan.clone();
+                warn!(coa = %wlan.coa, "binding lifetime ended without a renewal");
                 self.drop_tunnel(out, "lifetime ended");
+                // With quality judged, a renewal that could not get through
+                // the WLAN within the lifetime is the worst probe result (one
+                // sent by the WWAN says nothing about the WLAN).
+                let via_wlan = self.pending.as_ref().is_some_and(|p| {
+                    matches!(p.last_path, Some(Path::Direct(_) | Path::WlanTunnel(_)))
+                });
+                if via_wlan
+                    && self.p.quality.is_some()
+                    && self.wlan.as_ref() == Some(&wlan)
+                    && !self.is_poor(&wlan.ifname)
+                {
+                    self.mark_poor(&wlan, now, out, "its renewal did not get through in time");
+                }
             } else if self.pending.is_none() && now.ms >= b.renew_ms {
                 let wlan = b.wlan.clone();
                 if self.wlan.as_ref() == Some(&wlan) {
@@ -537,6 +801,135 @@ impl Machine {
         }
     }
 
+    /// The probe period of the bound UDP tunnel (ms): the Reply's keepalive
+    /// interval, or `probe_interval_ms` when shorter.
+    fn probe_interval_ms(&self) -> u64 {
+        let ka = self
+            .bound
+            .as_ref()
+            .and_then(|b| b.udp_keepalive_s)
+            .map_or(u64::MAX, |s| u64::from(s) * 1000);
+        match self.p.probe_interval_ms {
+            0 if ka == u64::MAX => 1000, // quality probing of IP-in-IP
+            0 => ka,
+            p => p.min(ka),
+        }
+    }
+
+    /// Are the bound tunnel's probes running? (UDP tunnel: keepalives;
+    /// any tunnel when quality is judged.)
+    fn probing(&self) -> bool {
+        self.bound
+            .as_ref()
+            .is_some_and(|b| b.udp_keepalive_s.is_some() || self.p.quality.is_some())
+    }
+
+    /// Record one probe outcome in the window (its last `window` ones).
+    fn record(&mut self, answered: bool) {
+        let Some(q) = &self.p.quality else { return };
+        self.window.push_back(answered);
+        while self.window.len() > q.window.max(1) {
+            self.window.pop_front();
+        }
+    }
+
+    /// Judge the bound WLAN by a full window of probe outcomes.
+    fn judge(&mut self, now: Now, out: &mut Vec<Action>) {
+        let (Some(q), Some(b)) = (&self.p.quality, &self.bound) else {
+            return;
+        };
+        if self.window.len() < q.window.max(1) {
+            return;
+        }
+        let lost = self.window.iter().filter(|ok| !**ok).count();
+        let pct = (lost * 100 / self.window.len()) as u32;
+        let ifname = b.wlan.ifname.clone();
+        if pct >= q.poor_loss_pct {
+            if self.is_poor(&ifname) {
+                return; // already being left
+            }
+            let wlan = b.wlan.clone();
+            info!(ifname = %ifname, loss_pct = pct, window = self.window.len(), "probe window");
+            self.mark_poor(&wlan, now, out, "its probes were lost");
+        } else if pct <= q.good_loss_pct && self.holds.remove(&ifname).is_some() {
+            info!(ifname = %ifname, loss_pct = pct, "WLAN proven good again: hold-down reset");
+        }
+    }
+
+    /// Judge `wlan` poor by itself: leave it, try it again after the
+    /// hold-down, and double the next one.
+    fn mark_poor(&mut self, wlan: &Wlan, now: Now, out: &mut Vec<Action>, why: &str) {
+        let Some(q) = &self.p.quality else { return };
+        let ifname = wlan.ifname.clone();
+        let hold = self.holds.get(&ifname).copied().unwrap_or(q.hold_ms);
+        self.holds
+            .insert(ifname.clone(), hold.saturating_mul(2).min(q.hold_max_ms));
+        warn!(ifname = %ifname, coa = %wlan.coa, why, hold_ms = hold,
+              "WLAN judged poor by its quality: leaving it (make-before-break)");
+        self.auto_poor.push((ifname, wlan.coa, now.ms + hold));
+        self.stats.quality_handovers += 1;
+        self.window.clear();
+        out.push(Action::Reevaluate);
+    }
+
+    /// An ICMP echo reply to probe `seq` came back through the UDP tunnel.
+    pub fn on_probe_reply(&mut self, seq: u16, now: Now) {
+        match self.probes.outstanding {
+            Some((s, sent)) if s == seq => {
+                self.probes.outstanding = None;
+                self.probes.misses_in_a_row = 0;
+                self.probes.last_rtt_ms = Some(now.ms.saturating_sub(sent));
+                self.stats.probes_answered += 1;
+                self.record(true);
+                let mut ignored = Vec::new();
+                self.judge(now, &mut ignored); // (only resets the hold-down)
+            }
+            _ => {} // late or foreign: ignored
+        }
+    }
+
+    /// Keepalives: one probe per period while a UDP tunnel is bound; the
+    /// previous one unanswered counts as a miss, and `probe_misses` in a row
+    /// start a re-registration (the NAT mapping changed).
+    fn probe_tick(&mut self, now: Now, out: &mut Vec<Action>) {
+        if !self.probing() || now.ms < self.probes.next_ms {
+            return;
+        }
+        let Some(b) = self.bound.as_ref() else { return };
+        let wlan = b.wlan.clone();
+        let udp = b.udp_keepalive_s.is_some();
+        if self.probes.outstanding.take().is_some() {
+            self.probes.misses_in_a_row += 1;
+            self.stats.probes_missed += 1;
+            self.record(false);
+            self.judge(now, out);
+            let misses = self.probes.misses_in_a_row;
+            if udp
+                && misses >= self.p.probe_misses.max(1)
+                && self.pending.is_none()
+                && self.wlan.as_ref() == Some(&wlan)
+            {
+                self.stats.nat_reregistrations += 1;
+                warn!(coa = %wlan.coa, misses, "UDP tunnel keepalives unanswered: the NAT mapping changed? re-registering");
+                self.probes.misses_in_a_row = 0;
+                self.start(
+                    Kind::Register {
+                        wlan,
+                        renewal: true,
+                    },
+                    now,
+                    out,
+                );
+            }
+        }
+        self.probes.seq = self.probes.seq.wrapping_add(1);
+        let seq = self.probes.seq;
+        self.probes.outstanding = Some((seq, now.ms));
+        self.probes.next_ms = now.ms + self.probe_interval_ms();
+        self.stats.probes_sent += 1;
+        out.push(Action::Probe { seq });
+    }
+
     fn start(&mut self, kind: Kind, now: Now, out: &mut Vec<Action>) {
         if let Some(old) = &self.pending {
             info!(old = ?old.kind, "outstanding request superseded");
@@ -550,11 +943,33 @@ impl Machine {
             interval_ms: self.p.rtx_initial_ms,
             resyncs_in_a_row: 0,
             last_path: None,
+            udp: false,
         });
         self.transmit(now, out);
     }
 
     fn path_for(&self, kind: &Kind) -> Option<Path> {
+        // RFC 3519: a care-of address behind a NAT registers from itself
+        // (path 3), so the MSM sees and binds the NAT's mapping. A cancel
+        // names no mapping (the MSM drops the binding whatever its care-of
+        // address): by the WWAN when it is up (a WLAN judged poor may lose
+        // it), else from the care-of address of a UDP tunnel still in use
+        // (path 2 cannot cross the NAT).
+        match kind {
+            Kind::Register { wlan, .. } if self.wants_udp(wlan.coa) => {
+                return Some(Path::Direct(wlan.coa))
+            }
+            Kind::Cancel { coa }
+                if !self.wwan_up
+                    && self
+                        .bound
+                        .as_ref()
+                        .is_some_and(|b| b.wlan.coa == *coa && b.udp_keepalive_s.is_some()) =>
+            {
+                return Some(Path::Direct(*coa))
+            }
+            _ => {}
+        }
         if self.wwan_up {
             return Some(Path::Wwan);
         }
@@ -595,8 +1010,12 @@ impl Machine {
         let care_of = match path {
             // Path 2: the MSM checks the care-of address against the outer source.
             Path::WlanTunnel(outer) => outer,
-            Path::Wwan => care_of,
+            Path::Wwan | Path::Direct(_) => care_of,
         };
+        let udp = matches!(path, Path::Direct(_)).then(|| msm_mip::UdpTunnelRequestRepr {
+            force: self.p.udp_tunnel == UdpTunnelMode::Always,
+            ..Default::default()
+        });
         let b = RequestBuilder {
             lifetime,
             home: self.p.home,
@@ -607,7 +1026,7 @@ impl Machine {
             spi: self.p.spi,
             key: &self.p.key,
         };
-        let msg = match b.to_vec() {
+        let msg = match b.to_vec_with(udp) {
             Ok(m) => m,
             Err(e) => {
                 // Config validation makes this unreachable; never panic.
@@ -637,11 +1056,15 @@ impl Machine {
         p.next_tx_ms = now.ms + p.interval_ms;
         p.interval_ms = (p.interval_ms * 2).min(self.p.rtx_max_ms);
         p.last_path = Some(path);
+        p.udp = udp.is_some();
         out.push(Action::Send { path, msg });
     }
 
     fn drop_tunnel(&mut self, out: &mut Vec<Action>, why: &str) {
         if let Some(b) = self.bound.take() {
+            self.window.clear();
+            self.probes.outstanding = None;
+            self.probes.misses_in_a_row = 0;
             self.stats.traffic_switches += 1;
             info!(coa = %b.wlan.coa, why, "traffic back to the WWAN");
             out.push(Action::TunnelDown);

@@ -13,8 +13,15 @@
 //! (no hand-written ioctls); the packet checks are pure functions, tested
 //! below. [`Relay`] counts what crosses, for the daemon and for the static
 //! endpoint of the testbeds (`mcm tunnel`, [`crate::endpoint`]).
+//!
+//! Behind a NAT (RFC 3519, PROTOCOL.md section 3) the same packets travel as
+//! MIP Tunnel Data messages instead: a UDP socket bound to the care-of address
+//! (the one the registration left from) sends `[4, 4, 0, 0] + packet` to
+//! `IPmsm-wlan:434` ([`NAT_HEADER`]) and receives them back ([`nat_decap`]);
+//! the keepalives are ICMP echo requests to IPmsm-wlan inside the tunnel
+//! ([`icmp_echo`], answered ones recognised by [`probe_reply_in`]).
 
-use msm_wire::{Ipv4Packet, UdpPacket};
+use msm_wire::{Icmpv4Packet, Ipv4Packet, UdpPacket};
 use serde::Serialize;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::collections::BTreeMap;
@@ -25,6 +32,84 @@ use tun::AbstractDevice;
 
 const PROTO_IPIP: u8 = 4;
 const PROTO_UDP: u8 = 17;
+const PROTO_ICMP: u8 = 1;
+
+/// The MIP Tunnel Data header (RFC 3519 section 3.3) before every packet of
+/// the UDP tunnel: type 4, next header 4 (IPv4), reserved 0.
+pub const NAT_HEADER: [u8; msm_mip::TUNNEL_DATA_HEADER_LEN] =
+    [msm_mip::TYPE_TUNNEL_DATA, msm_mip::nat::ENCAP_IPIP, 0, 0];
+
+/// Bytes the UDP tunnel adds to a packet beyond IP-in-IP's 20: UDP (8) and
+/// the MIP Tunnel Data header (4).
+pub const NAT_EXTRA: u32 = 8 + msm_mip::TUNNEL_DATA_HEADER_LEN as u32;
+
+/// Check a MIP Tunnel Data message (the UDP payload from `IPmsm-wlan:434`):
+/// type 4, next header 4, one whole IPv4 packet; returns the inner packet.
+pub fn nat_decap(payload: &[u8]) -> Result<&[u8], Refusal> {
+    let hl = msm_mip::TUNNEL_DATA_HEADER_LEN;
+    if payload.len() < hl || payload[0] != msm_mip::TYPE_TUNNEL_DATA {
+        return Err("nat_not_tunnel_data");
+    }
+    if payload[1] != msm_mip::nat::ENCAP_IPIP {
+        return Err("nat_next_header");
+    }
+    let inner = &payload[hl..];
+    let len = usize::from(
+        Ipv4Packet::new_checked(inner)
+            .map_err(|_| "inner_malformed")?
+            .total_len(),
+    );
+    Ok(&inner[..len.min(inner.len())])
+}
+
+/// An ICMP echo request `src -> dst` (identifier `id`, sequence `seq`, 8
+/// bytes of payload), checksums filled: the UDP tunnel's keepalive probe.
+pub fn icmp_echo(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16, ip_id: u16) -> Vec<u8> {
+    let len = 20 + 8 + 8;
+    let mut v = vec![0u8; len];
+    {
+        let mut ip = Ipv4Packet::new_unchecked(&mut v[..]);
+        ip.set_version(4);
+        ip.set_header_len(20);
+        ip.set_total_len(len as u16);
+        ip.set_ident(ip_id);
+        ip.set_ttl(64);
+        ip.set_protocol(PROTO_ICMP);
+        ip.set_src(src.octets());
+        ip.set_dst(dst.octets());
+        ip.fill_checksum();
+    }
+    {
+        let mut icmp = Icmpv4Packet::new_unchecked(&mut v[20..]);
+        icmp.set_msg_type(msm_wire::icmp::TYPE_ECHO_REQUEST);
+        icmp.set_code(0);
+        icmp.set_ident(id);
+        icmp.set_seq_no(seq);
+        icmp.payload_mut()[..8].copy_from_slice(b"mcm-keep");
+        icmp.set_checksum(0);
+    }
+    let sum = msm_wire::checksum::checksum(&v[20..]);
+    Icmpv4Packet::new_unchecked(&mut v[20..]).set_checksum(sum);
+    v
+}
+
+/// If `inner` is an ICMP echo reply `msm -> home` with identifier `id` (the
+/// answer to a keepalive probe), its sequence number.
+pub fn probe_reply_in(inner: &[u8], msm: Ipv4Addr, home: Ipv4Addr, id: u16) -> Option<u16> {
+    let ip = Ipv4Packet::new_checked(inner).ok()?;
+    if ip.protocol() != PROTO_ICMP
+        || ip.src_addr() != msm
+        || ip.dst_addr() != home
+        || ip.is_fragment()
+    {
+        return None;
+    }
+    let icmp = Icmpv4Packet::new_checked(ip.payload()).ok()?;
+    (icmp.msg_type() == msm_wire::icmp::TYPE_ECHO_REPLY
+        && icmp.ident() == id
+        && icmp.verify_checksum())
+    .then(|| icmp.seq_no())
+}
 
 /// Why a packet was not relayed (counted by reason).
 pub type Refusal = &'static str;
@@ -138,6 +223,12 @@ pub struct Relay {
     pub downlink_bytes: u64,
     /// Registration replies that came back through the tunnel (path 2).
     pub tunnelled_replies: u64,
+    /// Of the uplink packets, those sent as MIP Tunnel Data (RFC 3519).
+    pub nat_uplink_packets: u64,
+    /// Of the downlink packets, those received as MIP Tunnel Data.
+    pub nat_downlink_packets: u64,
+    /// Keepalive probe answers received through the UDP tunnel.
+    pub probe_replies: u64,
     /// Drops by reason.
     pub drops: BTreeMap<Refusal, u64>,
 }
@@ -158,6 +249,19 @@ impl Relay {
             }
             Some(Err(_)) => self.count_drop("uplink_send_error"),
             None => self.count_drop("uplink_no_socket"),
+        }
+    }
+
+    /// Count the outcome of sending one MIP Tunnel Data message of `inner`
+    /// bytes of packet.
+    pub fn count_nat_uplink(&mut self, sent: io::Result<usize>, inner: usize) {
+        match sent {
+            Ok(_) => {
+                self.uplink_packets += 1;
+                self.nat_uplink_packets += 1;
+                self.uplink_bytes += inner as u64;
+            }
+            Err(_) => self.count_drop("uplink_send_error"),
         }
     }
 
@@ -218,6 +322,14 @@ impl Tun {
     /// Hand one packet to the kernel as received on the tunnel device.
     pub fn send(&self, pkt: &[u8]) -> io::Result<()> {
         self.dev.send(pkt).map(|_| ())
+    }
+
+    /// Change the device's MTU (the UDP tunnel needs 12 bytes more than
+    /// IP-in-IP).
+    pub fn set_mtu(&mut self, mtu: u32) -> io::Result<()> {
+        let mtu = u16::try_from(mtu)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "MTU over 65535"))?;
+        self.dev.set_mtu(mtu).map_err(tun_error)
     }
 }
 
@@ -382,6 +494,69 @@ mod tests {
         assert_eq!(
             decap(&outer(MSM, COA, 4, &padded), MSM, COA),
             Ok(&inner[..])
+        );
+    }
+
+    #[test]
+    fn nat_decap_checks_the_tunnel_data_header() {
+        let inner = udp_packet(Ipv4Addr::new(203, 0, 113, 130), 5001, HOME, 40000, b"d", 1);
+        let mut msg = NAT_HEADER.to_vec();
+        msg.extend_from_slice(&inner);
+        assert_eq!(nat_decap(&msg), Ok(&inner[..]));
+        // Padding after the inner packet is cut.
+        let mut padded = msg.clone();
+        padded.extend_from_slice(&[0; 3]);
+        assert_eq!(nat_decap(&padded), Ok(&inner[..]));
+        let mut gre = msg.clone();
+        gre[1] = 47;
+        assert_eq!(nat_decap(&gre), Err("nat_next_header"));
+        let mut reg = msg.clone();
+        reg[0] = 3; // a Registration Reply is not tunnel data
+        assert_eq!(nat_decap(&reg), Err("nat_not_tunnel_data"));
+        assert_eq!(nat_decap(&msg[..3]), Err("nat_not_tunnel_data"));
+        assert_eq!(nat_decap(&NAT_HEADER), Err("inner_malformed"));
+        assert_eq!(nat_decap(&msg[..10]), Err("inner_malformed"));
+        // What the MSM's workers write (src/dataplane/forward.rs): 4, 4, 0, 0.
+        assert_eq!(NAT_HEADER, [4, 4, 0, 0]);
+        assert_eq!(NAT_EXTRA + 20, 32);
+    }
+
+    #[test]
+    fn keepalive_probes_and_their_answers() {
+        let p = icmp_echo(HOME, MSM, 0x4d43, 7, 1);
+        let ip = Ipv4Packet::new_checked(&p[..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!(
+            (ip.src_addr(), ip.dst_addr(), ip.protocol()),
+            (HOME, MSM, 1)
+        );
+        let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_checksum());
+        assert_eq!(
+            (icmp.msg_type(), icmp.ident(), icmp.seq_no()),
+            (8, 0x4d43, 7)
+        );
+        // The answer: addresses swapped, type 0, checksum recomputed.
+        let mut r = icmp_echo(MSM, HOME, 0x4d43, 7, 2);
+        r[20] = 0;
+        r[22] = 0;
+        r[23] = 0;
+        let sum = msm_wire::checksum::checksum(&r[20..]);
+        r[22..24].copy_from_slice(&sum.to_be_bytes());
+        assert_eq!(probe_reply_in(&r, MSM, HOME, 0x4d43), Some(7));
+        assert_eq!(probe_reply_in(&r, MSM, HOME, 0x4d44), None, "another id");
+        assert_eq!(
+            probe_reply_in(&r, COA, HOME, 0x4d43),
+            None,
+            "another source"
+        );
+        assert_eq!(probe_reply_in(&p, HOME, MSM, 0x4d43), None, "a request");
+        let mut bad = r.clone();
+        bad[30] ^= 1;
+        assert_eq!(
+            probe_reply_in(&bad, MSM, HOME, 0x4d43),
+            None,
+            "bad checksum"
         );
     }
 

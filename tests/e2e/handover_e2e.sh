@@ -2,10 +2,13 @@
 # End-to-end test of the MCM and the handover story (root): a shortened `make demo` (5 s phases) with checks.
 #
 # One TCP connection from the server to the terminal's home address through GPRS ->
-# WLAN 108 -> WLAN 109 -> GPRS, the MSM on DPDK af_packet, the MCM driving the moves.
+# WLAN 108 -> WLAN 109 (behind a NAT) -> GPRS, the MSM on DPDK af_packet, the MCM driving
+# the moves; the last one is the MCM's own: WLAN 109 turns lossy and its probes notice.
 # Asserts: the connection carried data in all four phases and every byte arrived
-# (sha256); downlink went through the tunnel in the WLAN phases and not in the GPRS
-# phases (the MSM's counters, and the terminal's captures); the first Registration Reply
+# (sha256); downlink went through the tunnel in the WLAN phases (the UDP tunnel of
+# RFC 3519 in WLAN 109) and not in the GPRS phases (the MSM's counters, and the
+# terminal's captures); WLAN 109 was registered with the UDP tunnel and left by measured
+# quality, without a command; the first Registration Reply
 # of the WLAN 108 registration, dropped by an nft rule on the terminal, was recovered by
 # retransmission; with the WWAN down, the registration goes through the WLAN (path 2) and
 # traffic flows, and a restarted MCM whose clock is 100 s off is answered 133 and
@@ -41,13 +44,16 @@ for p in ph:
     check(f"data_in_{p['phase']}", p["bytes"] > 0, f"{p['bytes']} bytes, {p['kbit_per_s']} kbit/s")
     m, seg = p["msm"], p["data_segments_by_path"]
     if p["expected_path"] == "wwan":
-        check(f"{p['phase']}_by_wwan_not_tunnel", m["downlink_tunnel"] == 0 and m["downlink_wwan"] > 0,
-              f"MSM downlink tunnel {m['downlink_tunnel']} wwan {m['downlink_wwan']}")
+        check(f"{p['phase']}_by_wwan_not_tunnel",
+              m["downlink_tunnel"] + m["downlink_nat"] == 0 and m["downlink_wwan"] > 0,
+              f"MSM downlink tunnel {m['downlink_tunnel']} udp {m['downlink_nat']} wwan {m['downlink_wwan']}")
         check(f"{p['phase']}_captured_on_wwan0", seg.get("wwan", 0) > 0, str(seg))
     else:
         coa = p["expected_path"].split()[-1]
-        check(f"{p['phase']}_through_tunnel", m["downlink_tunnel"] > 0 and m["uplink_tunnel"] > 0,
-              f"MSM downlink tunnel {m['downlink_tunnel']} wwan {m['downlink_wwan']}, uplink tunnel {m['uplink_tunnel']}")
+        nat = p["expected_path"].startswith("UDP")
+        dn, up = ("downlink_nat", "uplink_nat") if nat else ("downlink_tunnel", "uplink_tunnel")
+        check(f"{p['phase']}_through_{'udp_' if nat else ''}tunnel", m[dn] > 0 and m[up] > 0,
+              f"MSM downlink {dn} {m[dn]} wwan {m['downlink_wwan']}, uplink {up} {m[up]}")
         check(f"{p['phase']}_captured_ipip_to_{coa}", seg.get(coa, 0) > 0 and seg.get(coa, 0) > seg.get("wwan", 0), str(seg))
 # The nft rule dropped exactly one Registration Reply, and the MCM retransmitted.
 nft = json.load(open(sys.argv[2]))
@@ -58,6 +64,13 @@ st = json.load(open(sys.argv[3]))["machine"]["stats"]
 check("lost_reply_recovered_by_retransmission", st["retransmissions"] >= 1 and st["registrations_accepted"] >= 2,
       f"retransmissions {st['retransmissions']}, accepted {st['registrations_accepted']}, replies {st['replies']}")
 check("no_bad_replies", st["bad_replies"] == 0, f"{st['bad_replies']}")
+# WLAN 109 sits behind the testbed's NAT: registered with the UDP tunnel (RFC 3519), and
+# left because the MCM's probes measured its loss (no wlan-poor command in this scenario).
+check("wlan109_registered_with_the_udp_tunnel", st.get("udp_tunnel_accepted", 0) >= 1,
+      f"udp_tunnel_accepted {st.get('udp_tunnel_accepted')}")
+check("wlan109_left_by_measured_quality", st.get("quality_handovers", 0) >= 1,
+      f"quality_handovers {st.get('quality_handovers')}, probes sent {st.get('probes_sent')} "
+      f"answered {st.get('probes_answered')} missed {st.get('probes_missed')}")
 # Lifetime 4 s: the MCM renewed before it ended (at 80 %). WLAN 109's registration is
 # accepted within about 0.5 s of its 5 s phase, so its renewal (3.2 s later) always falls
 # inside it; WLAN 108's may fall across the move. (A binding may lapse while a cancel is
