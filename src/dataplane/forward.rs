@@ -187,7 +187,7 @@ fn emit<B: PacketBuf>(
         });
     }
     if let Some(coa) = encap_to {
-        if !encapsulate(plane, local, pkt, coa) {
+        if !encapsulate(local, pkt, coa) {
             return discard(local, DropReason::NoHeadroom);
         }
     }
@@ -196,22 +196,17 @@ fn emit<B: PacketBuf>(
 }
 
 /// Prepends the tunnel header: `[eth][inner]` becomes `[eth][outer][inner]`.
-#[inline]
-fn encapsulate<B: PacketBuf>(
-    plane: &Plane,
-    local: &mut WorkerLocal,
-    pkt: &mut B,
-    coa: u32,
-) -> bool {
+#[inline(always)]
+fn encapsulate<B: PacketBuf>(local: &mut WorkerLocal, pkt: &mut B, coa: u32) -> bool {
     if !pkt.prepend(OUTER) {
         return false;
     }
     let id = local.next_id();
     let d = pkt.data_mut();
     // The inner header now starts at ETH + OUTER; the outer goes where the old
-    // Ethernet header was.
-    ipv4::write_ipip_header_in_place(&mut d[ETH..], plane.msm_wlan, coa, plane.outer_ttl, id)
-        .is_ok()
+    // Ethernet header was. The worker's template holds the constant words and their
+    // partial sum (IPmsm-wlan, outer TTL, protocol 4).
+    local.outer.write_in_place(&mut d[ETH..], coa, id).is_ok()
 }
 
 /// Writes an IPv4 Ethernet header at the start of `frame`.
@@ -240,7 +235,7 @@ pub(crate) fn send_back<B: PacketBuf>(
         let ok = if ret.nat_port != 0 {
             encapsulate_udp(plane, local, pkt, coa, ret.nat_port, inner_len)
         } else {
-            encapsulate(plane, local, pkt, coa)
+            encapsulate(local, pkt, coa)
         };
         if !ok {
             return discard(local, DropReason::NoHeadroom);

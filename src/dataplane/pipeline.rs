@@ -127,6 +127,25 @@ pub struct WorkerLocal<'c> {
     pub now: u64,
     /// Current time in seconds (for neighbour ages), set once per burst.
     pub now_s: u64,
+    /// The tunnel's outer header precomputed from `Plane::msm_wlan` and
+    /// `Plane::outer_ttl` (see [`WorkerLocal::new`]): encapsulation only adds the
+    /// per-packet fields.
+    pub outer: ipv4::IpipTemplate,
+}
+
+impl<'c> WorkerLocal<'c> {
+    /// A worker's state for `plane`: identifications from `ip_id` on, the ICMP rate
+    /// limiter `icmp`, clocks at 0 (the worker sets them per burst).
+    pub fn new(plane: &Plane, counters: &'c Counters, ip_id: u16, icmp: RateLimit) -> Self {
+        WorkerLocal {
+            counters,
+            ip_id,
+            icmp,
+            now: 0,
+            now_s: 0,
+            outer: ipv4::IpipTemplate::new(plane.msm_wlan, plane.outer_ttl),
+        }
+    }
 }
 
 impl WorkerLocal<'_> {

@@ -438,13 +438,13 @@ pub fn run(ctx: WorkerCtx) -> i32 {
     // Most packets one poll round can receive (for the sampler's check).
     let round_max = (BURST * rx.len()) as u64;
     let hz = msm_dpdk::tsc_hz().max(1);
-    let mut local = WorkerLocal {
-        counters: c,
-        ip_id: (index as u16).wrapping_mul(0x2f1d),
-        icmp: RateLimit::new(icmp_rate_per_sec, icmp_burst, hz),
-        now: msm_dpdk::rdtsc(),
-        now_s: 0,
-    };
+    let mut local = WorkerLocal::new(
+        &plane,
+        c,
+        (index as u16).wrapping_mul(0x2f1d),
+        RateLimit::new(icmp_rate_per_sec, icmp_burst, hz),
+    );
+    local.now = msm_dpdk::rdtsc();
     let mut out = Egress {
         tx: tx
             .into_iter()
