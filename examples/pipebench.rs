@@ -192,6 +192,7 @@ fn process(
         let a = pipeline::process(plane, local, view, b, cls);
         sent += u64::from(a == Action::Tx(1));
     }
+    local.flush_counts();
     sent
 }
 

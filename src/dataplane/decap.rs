@@ -20,7 +20,7 @@ use crate::dataplane::forward;
 use crate::dataplane::instrument::Step;
 use crate::dataplane::local;
 use crate::dataplane::pipeline::{
-    discard, Action, Bindings, Lookup, Origin, PacketBuf, Plane, ReturnPath, WorkerLocal, ETH,
+    discard, Action, Bindings, Hot, Lookup, Origin, PacketBuf, Plane, ReturnPath, WorkerLocal, ETH,
 };
 use msm_wire::{checksum, ipv4};
 
@@ -147,11 +147,11 @@ fn strip_and_route<B: PacketBuf, T: Bindings>(
     if !pkt.adj(strip) {
         return discard(local, DropReason::Truncated);
     }
-    local.counters.event(if nat_port != 0 {
-        Event::UplinkNat
+    if nat_port != 0 {
+        local.counters.event(Event::UplinkNat);
     } else {
-        Event::UplinkTunnel
-    });
+        local.count(Hot::UplinkTunnel);
+    }
     let ret = ReturnPath {
         tunnel: Some(outer.src),
         nat_port,

@@ -11,8 +11,8 @@ use crate::dataplane::counters::{DropReason, Event};
 use crate::dataplane::icmp::{icmp_error, IcmpError};
 use crate::dataplane::instrument::Step;
 use crate::dataplane::pipeline::{
-    discard, Action, Bindings, FragPlan, Lookup, NextHop, Origin, PacketBuf, Plane, ReturnPath,
-    WorkerLocal, ETH, OUTER,
+    discard, Action, Bindings, FragPlan, Hot, Lookup, NextHop, Origin, PacketBuf, Plane,
+    ReturnPath, WorkerLocal, ETH, OUTER,
 };
 use msm_wire::{ethernet, ipv4, tcp};
 
@@ -45,7 +45,7 @@ pub(crate) fn route<B: PacketBuf, T: Bindings>(
     clamp_mss(plane, local, pkt, ip);
     if !downlink {
         if origin != Origin::Tunnel {
-            local.counters.event(Event::UplinkWwan);
+            local.count(Hot::UplinkWwan);
         }
         return emit(plane, local, pkt, ret, plane.to_internet, None, ip);
     }
@@ -57,12 +57,12 @@ pub(crate) fn route<B: PacketBuf, T: Bindings>(
     local.counters.step(Step::Lookup);
     match bound {
         Lookup::CareOf(coa) => {
-            local.counters.event(Event::DownlinkTunnel);
+            local.count(Hot::DownlinkTunnel);
             emit(plane, local, pkt, ret, plane.to_internet, Some(coa), ip)
         }
         Lookup::Nat { addr, port } => emit_nat(plane, local, pkt, ret, addr, port, ip),
         Lookup::Wwan | Lookup::Miss => {
-            local.counters.event(Event::DownlinkWwan);
+            local.count(Hot::DownlinkWwan);
             emit(plane, local, pkt, ret, plane.to_wwan, None, ip)
         }
     }

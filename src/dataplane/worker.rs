@@ -298,6 +298,7 @@ fn slow_round(
                 if tracing {
                     let before = trace::Before::take(c);
                     let action = pipeline::process(r.plane, local, &view, &mut m, cls);
+                    local.flush_counts();
                     let found = trace::lookup_key(cls).map(|k| view.lookup(k));
                     r.out.enqueue(r.plane, local, m, action, cls.ingress);
                     trace::record(tr, index, cls, found, &action, c, &before);
@@ -306,6 +307,7 @@ fn slow_round(
                     r.out.enqueue(r.plane, local, m, action, cls.ingress);
                 }
             }
+            local.flush_counts();
         }
         r.out.flush_tx(c);
         r.out.flush_control(c);
@@ -381,6 +383,7 @@ fn process_burst(
         out.enqueue(plane, local, m, action, cls.ingress);
         c.step(Step::Enqueue);
     }
+    local.flush_counts();
 }
 
 /// Processes and sends every burst held for a lookahead (before a slow round, and when
