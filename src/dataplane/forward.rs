@@ -157,7 +157,8 @@ fn clamp_mss<B: PacketBuf>(plane: &Plane, local: &WorkerLocal, pkt: &mut B, ip: 
 }
 
 /// Sends a forwarded packet (TTL already handled) to `nh`, encapsulated toward
-/// `encap_to` if given; handles the MTU.
+/// `encap_to` if given; handles the MTU ([`too_big`], out of line).
+#[inline(always)]
 fn emit<B: PacketBuf>(
     plane: &Plane,
     local: &mut WorkerLocal,
@@ -173,18 +174,7 @@ fn emit<B: PacketBuf>(
     let egress = &plane.ports[nh.port as usize];
     let overhead = if encap_to.is_some() { OUTER } else { 0 };
     if ip.total_len() + overhead > egress.mtu as usize {
-        let ip_mtu = egress.mtu - overhead as u16;
-        if ip.dont_frag() {
-            local.counters.count_drop(DropReason::FragNeeded);
-            return icmp_error(plane, local, pkt, ret, ip, IcmpError::frag_needed(ip_mtu));
-        }
-        local.counters.event(Event::Fragmented);
-        return Action::Fragment(FragPlan {
-            port: nh.port,
-            dst_mac: mac,
-            encap_to,
-            ip_mtu,
-        });
+        return too_big(plane, local, pkt, ret, nh, mac, encap_to, ip);
     }
     if let Some(coa) = encap_to {
         if !encapsulate(local, pkt, coa) {
@@ -193,6 +183,36 @@ fn emit<B: PacketBuf>(
     }
     write_eth(pkt.data_mut(), mac, egress.mac);
     Action::Tx(nh.port)
+}
+
+/// A packet too big for the egress MTU (once encapsulated toward `encap_to`): with DF,
+/// ICMP "fragmentation needed"; without, handed to fragmentation.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)] // emit's state, passed on unchanged
+fn too_big<B: PacketBuf>(
+    plane: &Plane,
+    local: &mut WorkerLocal,
+    pkt: &mut B,
+    ret: ReturnPath,
+    nh: NextHop,
+    mac: [u8; 6],
+    encap_to: Option<u32>,
+    ip: &Ipv4Summary,
+) -> Action {
+    let overhead = if encap_to.is_some() { OUTER } else { 0 };
+    let ip_mtu = plane.ports[nh.port as usize].mtu - overhead as u16;
+    if ip.dont_frag() {
+        local.counters.count_drop(DropReason::FragNeeded);
+        return icmp_error(plane, local, pkt, ret, ip, IcmpError::frag_needed(ip_mtu));
+    }
+    local.counters.event(Event::Fragmented);
+    Action::Fragment(FragPlan {
+        port: nh.port,
+        dst_mac: mac,
+        encap_to,
+        ip_mtu,
+    })
 }
 
 /// Prepends the tunnel header: `[eth][inner]` becomes `[eth][outer][inner]`.
