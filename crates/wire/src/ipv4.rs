@@ -290,15 +290,23 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// True if the header checksum is correct (false if the header does not
     /// fit in the buffer).
-    #[inline]
+    #[inline(always)]
     pub fn verify_checksum(&self) -> bool {
         let b = self.buffer.as_ref();
-        // The common header without options: a fixed-size, straight-line sum.
+        // The common header without options: a fixed-size, straight-line sum, inlined.
         if let Some(h) = b.first_chunk::<HEADER_LEN>() {
             if h[field::VER_IHL] & 0x0f == 5 {
                 return checksum::sum20(h) == 0xffff;
             }
         }
+        self.verify_checksum_general()
+    }
+
+    /// [`verify_checksum`](Self::verify_checksum) for headers with options (or
+    /// truncated ones): out of line.
+    #[cold]
+    #[inline(never)]
+    fn verify_checksum_general(&self) -> bool {
         let h = self.header();
         !h.is_empty() && checksum::sum(h) == 0xffff
     }
