@@ -142,7 +142,10 @@ fn strip_and_route<B: PacketBuf, T: Bindings>(
         return discard(local, DropReason::MartianDestination);
     }
     // Only a CE-marked outer header needs the inner one looked at (or rewritten).
-    let ce = pkt.data().get(ETH + TOS).is_some_and(|t| t & ECN_MASK == ECN_CE);
+    let ce = pkt
+        .data()
+        .get(ETH + TOS)
+        .is_some_and(|t| t & ECN_MASK == ECN_CE);
     if ce && !propagate_ecn(pkt.data_mut(), strip) {
         return discard(local, DropReason::EcnCeNotEct);
     }
