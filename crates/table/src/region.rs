@@ -114,36 +114,20 @@ impl<T: Zeroable> Region<T> {
         if bytes < HUGE_PAGE {
             return None;
         }
-        #[cfg(target_os = "linux")]
-        {
-            let map_len = bytes.checked_add(HUGE_PAGE - 1)? & !(HUGE_PAGE - 1);
-            // SAFETY: anonymous private mapping, no file; checked for MAP_FAILED. The
-            // kernel hands out zeroed huge pages, aligned to their size.
-            let raw = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    map_len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB,
-                    -1,
-                    0,
-                )
-            };
-            if raw == libc::MAP_FAILED {
-                return None;
-            }
-            return NonNull::new(raw.cast::<T>()).map(|ptr| Self {
-                ptr,
-                len,
-                backing: Backing::Mmap {
-                    len: map_len,
-                    hugetlb: true,
-                },
-                _owns: PhantomData,
-            });
-        }
-        #[cfg(not(target_os = "linux"))]
-        None
+        let map_len = bytes.checked_add(HUGE_PAGE - 1)? & !(HUGE_PAGE - 1);
+        let ptr = mmap_hugetlb(map_len)?;
+        Some(Self {
+            ptr: ptr.cast(),
+            len,
+            #[cfg(unix)]
+            backing: Backing::Mmap {
+                len: map_len,
+                hugetlb: true,
+            },
+            #[cfg(not(unix))]
+            backing: Backing::None,
+            _owns: PhantomData,
+        })
     }
 
     /// Whether the region is in reserved huge pages ([`new_zeroed_hugetlb`](Self::new_zeroed_hugetlb)).
@@ -204,6 +188,33 @@ impl<T: Zeroable> Drop for Region<T> {
             }
         }
     }
+}
+
+/// Maps `len` bytes (a multiple of 2 MiB) of reserved huge pages; the kernel hands out
+/// zeroed pages aligned to their size.
+#[cfg(target_os = "linux")]
+fn mmap_hugetlb(len: usize) -> Option<NonNull<u8>> {
+    // SAFETY: anonymous private mapping, no file; checked for MAP_FAILED.
+    let raw = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return None;
+    }
+    NonNull::new(raw.cast())
+}
+
+/// No reserved huge pages off Linux.
+#[cfg(not(target_os = "linux"))]
+fn mmap_hugetlb(_len: usize) -> Option<NonNull<u8>> {
+    None
 }
 
 /// Maps `bytes` (rounded up to 2 MiB) at a 2 MiB-aligned address.

@@ -270,7 +270,7 @@ proptest! {
         let h = Ipv4HeaderSlice::from_slice(&hdr).unwrap().to_header();
         prop_assert_eq!(h.header_checksum, h.calc_header_checksum());
         prop_assert_eq!(h.total_len, len + 20);
-        prop_assert_eq!(u8::from(h.dscp.value()) << 2 | u8::from(h.ecn.value()), tos);
+        prop_assert_eq!(h.dscp.value() << 2 | h.ecn.value(), tos);
         prop_assert_eq!(h.dont_fragment, flags & 0x4000 != 0);
         prop_assert!(!h.more_fragments && h.fragment_offset.value() == 0);
         prop_assert_eq!(h.time_to_live, ttl);
