@@ -19,7 +19,9 @@
 # Writes perf/results/<UTC date>-<host>.md and .json (commands, machine, git
 # revision inside). Extra arguments go to msm-bench (e.g. --sizes 1000
 # --window-ms 2000). BENCH_SKIP_KERNEL=1 / BENCH_SKIP_XDP=1 / BENCH_SKIP_CONTROL=1 skip steps 1 / 1b / 2;
-# BENCH_OPERATOR_AB=N sets the operator A/B's rounds (default 3, 0: none).
+# BENCH_OPERATOR_AB=N sets the operator A/B's rounds (default 3, 0: none);
+# BENCH_NO_HUGE=1 keeps the EALs on --no-huge, BENCH_HUGEPAGES=N reserves N 2 MiB
+# pages (default 768) for the data-plane step (given back at exit).
 # Needs root (DPDK EAL) and dpdk-testpmd. About 8 minutes on an idle 2-core
 # machine (it waits up to a minute for idle CPUs first).
 set -euo pipefail
@@ -87,7 +89,62 @@ if [ -z "${BENCH_SKIP_CONTROL:-}" ]; then
   fi
 fi
 
-# 3. Data plane.
+# 3. Data plane. Huge pages (issue 12): unless BENCH_NO_HUGE is set, reserve
+#    BENCH_HUGEPAGES (default 768) 2 MiB pages via /proc/sys/vm/nr_hugepages, mount a
+#    hugetlbfs on a temporary directory and run the MSM's EAL and testpmd on them
+#    (msm-bench --huge-dir: mbuf pools in huge pages); the pages and the mount are
+#    given back on every exit, failure and signal included. Where the machine cannot
+#    reserve them (not root, no hugetlbfs, too few free): --no-huge, as before.
+huge_dir=
+huge_old=
+huge_release() {
+  if [ -n "$huge_dir" ]; then
+    # A process that was just killed may still hold its mappings for a moment.
+    local i
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+      umount "$huge_dir" 2>/dev/null && break
+      sleep 0.5
+    done
+    mountpoint -q "$huge_dir" && umount -l "$huge_dir" 2>/dev/null
+    rmdir "$huge_dir" 2>/dev/null || true
+    huge_dir=
+  fi
+  if [ -n "$huge_old" ]; then
+    echo "$huge_old" >/proc/sys/vm/nr_hugepages 2>/dev/null || true
+    echo "bench: huge pages given back (nr_hugepages = $(cat /proc/sys/vm/nr_hugepages))" >&2
+    huge_old=
+  fi
+}
+# Sets huge_why (the reason) and returns 1 when the pages cannot be had; huge_dir and
+# huge_old say what huge_release must undo.
+huge_reserve() {
+  local want=${BENCH_HUGEPAGES:-768} have
+  [ -w /proc/sys/vm/nr_hugepages ] || { huge_why="cannot write /proc/sys/vm/nr_hugepages"; return 1; }
+  grep -q '^Hugepagesize: *2048 kB' /proc/meminfo || { huge_why="default huge page size is not 2 MiB"; return 1; }
+  grep -qw hugetlbfs /proc/filesystems || { huge_why="no hugetlbfs in this kernel"; return 1; }
+  huge_old=$(cat /proc/sys/vm/nr_hugepages)
+  echo $((huge_old + want)) >/proc/sys/vm/nr_hugepages 2>/dev/null || { huge_why="reserving $want pages failed"; return 1; }
+  have=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+  if [ "${have:-0}" -lt "$want" ]; then
+    huge_why="only ${have:-0} of $want huge pages could be reserved"
+    return 1
+  fi
+  huge_dir=$(mktemp -d /tmp/msm-bench-huge.XXXXXX)
+  mount -t hugetlbfs -o pagesize=2M nodev "$huge_dir" || { huge_why="mounting hugetlbfs failed"; return 1; }
+  huge_why="$want huge pages of 2 MiB reserved, hugetlbfs at $huge_dir"
+}
+trap huge_release EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if [ -z "${BENCH_NO_HUGE:-}" ]; then
+  if huge_reserve; then
+    echo "bench: $huge_why" >&2
+    args+=(--huge-dir "$huge_dir")
+  else
+    echo "bench: no huge pages ($huge_why): --no-huge" >&2
+    huge_release
+  fi
+fi
 if command -v perf >/dev/null 2>&1; then
   args+=(--profile "$tmp")
 fi

@@ -110,13 +110,9 @@ pub fn outcome(data: &[u8]) -> Option<(Action, usize)> {
     let (&ctl, frame) = data.split_first()?;
     let plane = plane(ctl);
     let counters = Counters::default();
-    let mut local = WorkerLocal {
-        counters: &counters,
-        ip_id: 0,
-        icmp: RateLimit::new(100, 10, 1_000_000),
-        now: 1,
-        now_s: 1,
-    };
+    let mut local = WorkerLocal::new(&plane, &counters, 0, RateLimit::new(100, 10, 1_000_000));
+    local.now = 1;
+    local.now_s = 1;
     let ingress = u16::from(ctl & 1);
     let mut pkt = VecBuf::new(frame);
     let action = process_frame(&plane, &mut local, &Tab, ingress, &mut pkt);

@@ -142,6 +142,7 @@ pub fn codes(data: &[u8]) -> Vec<Option<Code>> {
                 add: 1,
             }),
             huge_pages: false,
+            hugetlb: false,
             poison_retired: false,
         },
         rcu,

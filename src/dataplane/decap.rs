@@ -20,7 +20,7 @@ use crate::dataplane::forward;
 use crate::dataplane::instrument::Step;
 use crate::dataplane::local;
 use crate::dataplane::pipeline::{
-    discard, Action, Bindings, Lookup, Origin, PacketBuf, Plane, ReturnPath, WorkerLocal, ETH,
+    discard, Action, Bindings, Hot, Lookup, Origin, PacketBuf, Plane, ReturnPath, WorkerLocal, ETH,
 };
 use msm_wire::{checksum, ipv4};
 
@@ -141,17 +141,22 @@ fn strip_and_route<B: PacketBuf, T: Bindings>(
     if martian(inner.dst) {
         return discard(local, DropReason::MartianDestination);
     }
-    if !propagate_ecn(pkt.data_mut(), strip) {
+    // Only a CE-marked outer header needs the inner one looked at (or rewritten).
+    let ce = pkt
+        .data()
+        .get(ETH + TOS)
+        .is_some_and(|t| t & ECN_MASK == ECN_CE);
+    if ce && !propagate_ecn(pkt.data_mut(), strip) {
         return discard(local, DropReason::EcnCeNotEct);
     }
     if !pkt.adj(strip) {
         return discard(local, DropReason::Truncated);
     }
-    local.counters.event(if nat_port != 0 {
-        Event::UplinkNat
+    if nat_port != 0 {
+        local.counters.event(Event::UplinkNat);
     } else {
-        Event::UplinkTunnel
-    });
+        local.count(Hot::UplinkTunnel);
+    }
     let ret = ReturnPath {
         tunnel: Some(outer.src),
         nat_port,
@@ -176,7 +181,8 @@ fn strip_and_route<B: PacketBuf, T: Bindings>(
 /// every other combination leaves the inner header as it is. Returns `false` when the
 /// packet must be dropped: CE outside, Not-ECT inside. (`outer_len` counts every byte
 /// between the Ethernet header and the inner header: also UDP + 4 for RFC 3519.)
-#[inline]
+#[cold]
+#[inline(never)]
 pub(crate) fn propagate_ecn(frame: &mut [u8], outer_len: usize) -> bool {
     let Some(&outer_tos) = frame.get(ETH + TOS) else {
         return true;

@@ -11,8 +11,8 @@ use crate::dataplane::counters::{DropReason, Event};
 use crate::dataplane::icmp::{icmp_error, IcmpError};
 use crate::dataplane::instrument::Step;
 use crate::dataplane::pipeline::{
-    discard, Action, Bindings, FragPlan, Lookup, NextHop, Origin, PacketBuf, Plane, ReturnPath,
-    WorkerLocal, ETH, OUTER,
+    discard, Action, Bindings, FragPlan, Hot, Lookup, NextHop, Origin, PacketBuf, Plane,
+    ReturnPath, WorkerLocal, ETH, OUTER,
 };
 use msm_wire::{ethernet, ipv4, tcp};
 
@@ -45,7 +45,7 @@ pub(crate) fn route<B: PacketBuf, T: Bindings>(
     clamp_mss(plane, local, pkt, ip);
     if !downlink {
         if origin != Origin::Tunnel {
-            local.counters.event(Event::UplinkWwan);
+            local.count(Hot::UplinkWwan);
         }
         return emit(plane, local, pkt, ret, plane.to_internet, None, ip);
     }
@@ -57,12 +57,12 @@ pub(crate) fn route<B: PacketBuf, T: Bindings>(
     local.counters.step(Step::Lookup);
     match bound {
         Lookup::CareOf(coa) => {
-            local.counters.event(Event::DownlinkTunnel);
+            local.count(Hot::DownlinkTunnel);
             emit(plane, local, pkt, ret, plane.to_internet, Some(coa), ip)
         }
         Lookup::Nat { addr, port } => emit_nat(plane, local, pkt, ret, addr, port, ip),
         Lookup::Wwan | Lookup::Miss => {
-            local.counters.event(Event::DownlinkWwan);
+            local.count(Hot::DownlinkWwan);
             emit(plane, local, pkt, ret, plane.to_wwan, None, ip)
         }
     }
@@ -157,7 +157,8 @@ fn clamp_mss<B: PacketBuf>(plane: &Plane, local: &WorkerLocal, pkt: &mut B, ip: 
 }
 
 /// Sends a forwarded packet (TTL already handled) to `nh`, encapsulated toward
-/// `encap_to` if given; handles the MTU.
+/// `encap_to` if given; handles the MTU ([`too_big`], out of line).
+#[inline(always)]
 fn emit<B: PacketBuf>(
     plane: &Plane,
     local: &mut WorkerLocal,
@@ -173,21 +174,10 @@ fn emit<B: PacketBuf>(
     let egress = &plane.ports[nh.port as usize];
     let overhead = if encap_to.is_some() { OUTER } else { 0 };
     if ip.total_len() + overhead > egress.mtu as usize {
-        let ip_mtu = egress.mtu - overhead as u16;
-        if ip.dont_frag() {
-            local.counters.count_drop(DropReason::FragNeeded);
-            return icmp_error(plane, local, pkt, ret, ip, IcmpError::frag_needed(ip_mtu));
-        }
-        local.counters.event(Event::Fragmented);
-        return Action::Fragment(FragPlan {
-            port: nh.port,
-            dst_mac: mac,
-            encap_to,
-            ip_mtu,
-        });
+        return too_big(plane, local, pkt, ret, nh, mac, encap_to, ip);
     }
     if let Some(coa) = encap_to {
-        if !encapsulate(plane, local, pkt, coa) {
+        if !encapsulate(local, pkt, coa) {
             return discard(local, DropReason::NoHeadroom);
         }
     }
@@ -195,23 +185,48 @@ fn emit<B: PacketBuf>(
     Action::Tx(nh.port)
 }
 
-/// Prepends the tunnel header: `[eth][inner]` becomes `[eth][outer][inner]`.
-#[inline]
-fn encapsulate<B: PacketBuf>(
+/// A packet too big for the egress MTU (once encapsulated toward `encap_to`): with DF,
+/// ICMP "fragmentation needed"; without, handed to fragmentation.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)] // emit's state, passed on unchanged
+fn too_big<B: PacketBuf>(
     plane: &Plane,
     local: &mut WorkerLocal,
     pkt: &mut B,
-    coa: u32,
-) -> bool {
+    ret: ReturnPath,
+    nh: NextHop,
+    mac: [u8; 6],
+    encap_to: Option<u32>,
+    ip: &Ipv4Summary,
+) -> Action {
+    let overhead = if encap_to.is_some() { OUTER } else { 0 };
+    let ip_mtu = plane.ports[nh.port as usize].mtu - overhead as u16;
+    if ip.dont_frag() {
+        local.counters.count_drop(DropReason::FragNeeded);
+        return icmp_error(plane, local, pkt, ret, ip, IcmpError::frag_needed(ip_mtu));
+    }
+    local.counters.event(Event::Fragmented);
+    Action::Fragment(FragPlan {
+        port: nh.port,
+        dst_mac: mac,
+        encap_to,
+        ip_mtu,
+    })
+}
+
+/// Prepends the tunnel header: `[eth][inner]` becomes `[eth][outer][inner]`.
+#[inline(always)]
+fn encapsulate<B: PacketBuf>(local: &mut WorkerLocal, pkt: &mut B, coa: u32) -> bool {
     if !pkt.prepend(OUTER) {
         return false;
     }
     let id = local.next_id();
     let d = pkt.data_mut();
     // The inner header now starts at ETH + OUTER; the outer goes where the old
-    // Ethernet header was.
-    ipv4::write_ipip_header_in_place(&mut d[ETH..], plane.msm_wlan, coa, plane.outer_ttl, id)
-        .is_ok()
+    // Ethernet header was. The worker's template holds the constant words and their
+    // partial sum (IPmsm-wlan, outer TTL, protocol 4).
+    local.outer.write_in_place(&mut d[ETH..], coa, id).is_ok()
 }
 
 /// Writes an IPv4 Ethernet header at the start of `frame`.
@@ -240,7 +255,7 @@ pub(crate) fn send_back<B: PacketBuf>(
         let ok = if ret.nat_port != 0 {
             encapsulate_udp(plane, local, pkt, coa, ret.nat_port, inner_len)
         } else {
-            encapsulate(plane, local, pkt, coa)
+            encapsulate(local, pkt, coa)
         };
         if !ok {
             return discard(local, DropReason::NoHeadroom);

@@ -46,7 +46,7 @@
 
 use crate::config::{Prefix, Role};
 use crate::dataplane::classify::{self, Classified, Kind};
-use crate::dataplane::counters::{Counters, DropReason};
+use crate::dataplane::counters::{Counters, DropReason, Event};
 use crate::dataplane::neigh::Neighbours;
 use crate::dataplane::{decap, forward, local};
 use msm_wire::{ethernet, ipv4};
@@ -117,6 +117,29 @@ impl Plane {
     }
 }
 
+/// The events (almost) every forwarded packet counts. They are accumulated in the
+/// worker's own [`WorkerLocal`] (a plain add, no load + store of the shared counter per
+/// packet) and added to its [`Counters`] once per burst by
+/// [`WorkerLocal::flush_counts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Hot {
+    DownlinkTunnel,
+    DownlinkWwan,
+    UplinkWwan,
+    UplinkTunnel,
+}
+
+impl Hot {
+    /// The counter each one is added to.
+    const EVENTS: [Event; 4] = [
+        Event::DownlinkTunnel,
+        Event::DownlinkWwan,
+        Event::UplinkWwan,
+        Event::UplinkTunnel,
+    ];
+}
+
 /// State private to one worker.
 pub struct WorkerLocal<'c> {
     pub counters: &'c Counters,
@@ -127,9 +150,45 @@ pub struct WorkerLocal<'c> {
     pub now: u64,
     /// Current time in seconds (for neighbour ages), set once per burst.
     pub now_s: u64,
+    /// The tunnel's outer header precomputed from `Plane::msm_wlan` and
+    /// `Plane::outer_ttl` (see [`WorkerLocal::new`]): encapsulation only adds the
+    /// per-packet fields.
+    pub outer: ipv4::IpipTemplate,
+    /// This burst's [`Hot`] events, not yet in `counters`.
+    pending: [u64; 4],
 }
 
-impl WorkerLocal<'_> {
+impl<'c> WorkerLocal<'c> {
+    /// A worker's state for `plane`: identifications from `ip_id` on, the ICMP rate
+    /// limiter `icmp`, clocks at 0 (the worker sets them per burst).
+    pub fn new(plane: &Plane, counters: &'c Counters, ip_id: u16, icmp: RateLimit) -> Self {
+        WorkerLocal {
+            counters,
+            ip_id,
+            icmp,
+            now: 0,
+            now_s: 0,
+            outer: ipv4::IpipTemplate::new(plane.msm_wlan, plane.outer_ttl),
+            pending: [0; 4],
+        }
+    }
+
+    /// Counts one [`Hot`] event (in `counters` at the next [`flush_counts`](Self::flush_counts)).
+    #[inline(always)]
+    pub(crate) fn count(&mut self, h: Hot) {
+        self.pending[h as usize] += 1;
+    }
+
+    /// Adds the burst's [`Hot`] events to the worker's counters: once per burst (the
+    /// worker), or after each packet ([`process_frame`], tracing).
+    #[inline(never)]
+    pub fn flush_counts(&mut self) {
+        for (n, e) in self.pending.iter_mut().zip(Hot::EVENTS) {
+            self.counters.event_n(e, *n);
+            *n = 0;
+        }
+    }
+
     #[inline]
     pub(crate) fn next_id(&mut self) -> u16 {
         self.ip_id = self.ip_id.wrapping_add(1);
@@ -237,5 +296,7 @@ pub fn process_frame<B: PacketBuf, T: Bindings>(
     pkt: &mut B,
 ) -> Action {
     let cls = classify::classify(plane, local.counters, ingress, pkt.data());
-    process(plane, local, tab, pkt, &cls)
+    let action = process(plane, local, tab, pkt, &cls);
+    local.flush_counts();
+    action
 }

@@ -298,6 +298,7 @@ fn slow_round(
                 if tracing {
                     let before = trace::Before::take(c);
                     let action = pipeline::process(r.plane, local, &view, &mut m, cls);
+                    local.flush_counts();
                     let found = trace::lookup_key(cls).map(|k| view.lookup(k));
                     r.out.enqueue(r.plane, local, m, action, cls.ingress);
                     trace::record(tr, index, cls, found, &action, c, &before);
@@ -306,6 +307,7 @@ fn slow_round(
                     r.out.enqueue(r.plane, local, m, action, cls.ingress);
                 }
             }
+            local.flush_counts();
         }
         r.out.flush_tx(c);
         r.out.flush_control(c);
@@ -395,6 +397,7 @@ fn process_burst(
         out.enqueue(plane, local, m, action, cls.ingress);
         c.step(Step::Enqueue);
     }
+    local.flush_counts();
 }
 
 /// Processes and sends every burst held for a lookahead (before a slow round, and when
@@ -450,13 +453,13 @@ pub fn run(ctx: WorkerCtx) -> i32 {
     let tr = &traces[index];
     let mut sampler = Sampler::new(&samples[index], sample_every, index as u64 + 1);
     let hz = msm_dpdk::tsc_hz().max(1);
-    let mut local = WorkerLocal {
-        counters: c,
-        ip_id: (index as u16).wrapping_mul(0x2f1d),
-        icmp: RateLimit::new(icmp_rate_per_sec, icmp_burst, hz),
-        now: msm_dpdk::rdtsc(),
-        now_s: 0,
-    };
+    let mut local = WorkerLocal::new(
+        &plane,
+        c,
+        (index as u16).wrapping_mul(0x2f1d),
+        RateLimit::new(icmp_rate_per_sec, icmp_burst, hz),
+    );
+    local.now = msm_dpdk::rdtsc();
     let mut out = Egress {
         tx: tx
             .into_iter()

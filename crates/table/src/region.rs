@@ -50,9 +50,10 @@ enum Backing {
     None,
     /// `alloc_zeroed` with this layout.
     Heap(Layout),
-    /// Anonymous mapping of `len` bytes at the region's pointer.
+    /// Anonymous mapping of `len` bytes at the region's pointer; `hugetlb`: of
+    /// reserved huge pages (`MAP_HUGETLB`).
     #[cfg(unix)]
-    Mmap { len: usize },
+    Mmap { len: usize, hugetlb: bool },
 }
 
 pub struct Region<T: Zeroable> {
@@ -84,7 +85,10 @@ impl<T: Zeroable> Region<T> {
                 return Some(Self {
                     ptr: ptr.cast(),
                     len,
-                    backing: Backing::Mmap { len: map_len },
+                    backing: Backing::Mmap {
+                        len: map_len,
+                        hugetlb: false,
+                    },
                     _owns: PhantomData,
                 });
             }
@@ -99,6 +103,40 @@ impl<T: Zeroable> Region<T> {
             backing: Backing::Heap(layout),
             _owns: PhantomData,
         })
+    }
+
+    /// `len` zeroed elements in reserved 2 MiB huge pages (`MAP_HUGETLB`: the
+    /// hugetlbfs pool of `/proc/sys/vm/nr_hugepages`, not transparent huge pages);
+    /// `None` if there are not enough free ones, if the region is smaller than one
+    /// huge page (it would waste most of it), or not on Linux.
+    pub fn new_zeroed_hugetlb(len: usize) -> Option<Self> {
+        let bytes = len.checked_mul(size_of::<T>())?;
+        if bytes < HUGE_PAGE {
+            return None;
+        }
+        let map_len = bytes.checked_add(HUGE_PAGE - 1)? & !(HUGE_PAGE - 1);
+        let ptr = mmap_hugetlb(map_len)?;
+        Some(Self {
+            ptr: ptr.cast(),
+            len,
+            #[cfg(unix)]
+            backing: Backing::Mmap {
+                len: map_len,
+                hugetlb: true,
+            },
+            #[cfg(not(unix))]
+            backing: Backing::None,
+            _owns: PhantomData,
+        })
+    }
+
+    /// Whether the region is in reserved huge pages ([`new_zeroed_hugetlb`](Self::new_zeroed_hugetlb)).
+    pub fn is_hugetlb(&self) -> bool {
+        #[cfg(unix)]
+        if let Backing::Mmap { hugetlb, .. } = self.backing {
+            return hugetlb;
+        }
+        false
     }
 
     #[inline(always)]
@@ -123,7 +161,7 @@ impl<T: Zeroable> Region<T> {
             Backing::None => 0,
             Backing::Heap(l) => l.size(),
             #[cfg(unix)]
-            Backing::Mmap { len } => len,
+            Backing::Mmap { len, .. } => len,
         }
     }
 
@@ -144,12 +182,39 @@ impl<T: Zeroable> Drop for Region<T> {
             // SAFETY: allocated by alloc_zeroed with this layout.
             Backing::Heap(layout) => unsafe { dealloc(self.ptr.as_ptr().cast(), layout) },
             #[cfg(unix)]
-            Backing::Mmap { len } => {
+            Backing::Mmap { len, .. } => {
                 // SAFETY: we mapped exactly [ptr, ptr+len).
                 unsafe { libc::munmap(self.ptr.as_ptr().cast(), len) };
             }
         }
     }
+}
+
+/// Maps `len` bytes (a multiple of 2 MiB) of reserved huge pages; the kernel hands out
+/// zeroed pages aligned to their size.
+#[cfg(target_os = "linux")]
+fn mmap_hugetlb(len: usize) -> Option<NonNull<u8>> {
+    // SAFETY: anonymous private mapping, no file; checked for MAP_FAILED.
+    let raw = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return None;
+    }
+    NonNull::new(raw.cast())
+}
+
+/// No reserved huge pages off Linux.
+#[cfg(not(target_os = "linux"))]
+fn mmap_hugetlb(_len: usize) -> Option<NonNull<u8>> {
+    None
 }
 
 /// Maps `bytes` (rounded up to 2 MiB) at a 2 MiB-aligned address.
@@ -201,6 +266,26 @@ mod tests {
         assert!(r.as_slice().iter().all(|&x| x == 0));
         r.as_mut_slice()[999] = 7;
         assert_eq!(r.as_slice()[999], 7);
+    }
+
+    /// Reserved huge pages: none on a machine without any (`None`, the caller falls
+    /// back); where some are free, a zeroed, 2 MiB-aligned region marked as such.
+    #[test]
+    fn hugetlb_region_is_zeroed_or_absent() {
+        assert!(Region::<u64>::new_zeroed_hugetlb(0).is_none());
+        assert!(Region::<u64>::new_zeroed_hugetlb((HUGE_PAGE - 64) / 8).is_none());
+        let n = (3 << 20) / 8;
+        match Region::<u64>::new_zeroed_hugetlb(n) {
+            None => assert!(!Region::<u64>::new_zeroed(n, true).unwrap().is_hugetlb()),
+            Some(mut r) => {
+                assert!(r.is_hugetlb() && r.is_mmap());
+                assert_eq!(r.as_slice().as_ptr() as usize % HUGE_PAGE, 0);
+                assert_eq!(r.reserved_bytes(), 4 << 20);
+                assert!(r.as_slice().iter().all(|&x| x == 0));
+                r.as_mut_slice()[n - 1] = 5;
+                assert_eq!(r.as_slice()[n - 1], 5);
+            }
+        }
     }
 
     #[test]

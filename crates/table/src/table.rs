@@ -191,6 +191,10 @@ pub struct TableConfig {
     pub hash_seed: Option<HashSeed>,
     /// `mmap` + `MADV_HUGEPAGE` for regions >= 2 MiB.
     pub huge_pages: bool,
+    /// The bucket array (what lookups read) from reserved huge pages
+    /// (`MAP_HUGETLB`) while there are enough free ones, else as `huge_pages` says.
+    /// Off by default: reserved pages are usually DPDK's.
+    pub hugetlb: bool,
     /// Test support: retired generations are overwritten with
     /// [`POISON_WORD`] and leaked (never unmapped) instead of freed, so a
     /// reader that used one after its grace period reads poison.
@@ -206,6 +210,7 @@ impl TableConfig {
             max_bindings,
             hash_seed: None,
             huge_pages: true,
+            hugetlb: false,
             poison_retired: false,
         }
     }
@@ -252,11 +257,15 @@ impl Generation {
         n_buckets: usize,
         seed: HashSeed,
         id: u64,
-        huge_pages: bool,
+        (huge_pages, hugetlb): (bool, bool),
         poison_on_free: bool,
     ) -> Result<Box<Self>, TableError> {
         debug_assert!(n_buckets.is_power_of_two() && n_buckets >= 2);
-        let buckets = Region::new_zeroed(n_buckets, huge_pages).ok_or(TableError::OutOfMemory)?;
+        let buckets = hugetlb
+            .then(|| Region::new_zeroed_hugetlb(n_buckets))
+            .flatten()
+            .or_else(|| Region::new_zeroed(n_buckets, huge_pages))
+            .ok_or(TableError::OutOfMemory)?;
         Ok(Box::new(Generation {
             buckets,
             mask: n_buckets - 1,
@@ -619,6 +628,8 @@ pub struct TableStats {
     pub memory_bytes: usize,
     /// Whether the bucket array is an mmap advised for huge pages.
     pub huge_pages: bool,
+    /// Whether the bucket array is in reserved huge pages ([`TableConfig::hugetlb`]).
+    pub hugetlb: bool,
     /// Retired generations still waiting for a grace period.
     pub retired_pending: usize,
 }
@@ -650,6 +661,7 @@ pub struct TableWriter {
     tombstones: usize,
     max_bindings: usize,
     huge_pages: bool,
+    hugetlb: bool,
     poison: bool,
     seed: HashSeed,
     growths: u64,
@@ -699,7 +711,8 @@ impl TableWriter {
         let cap = config.initial_capacity.clamp(1, config.max_bindings);
         let n_buckets = buckets_for(cap).ok_or(TableError::OutOfMemory)?;
         let seed = config.hash_seed.unwrap_or_else(HashSeed::random);
-        let gen = Generation::new(n_buckets, seed, 0, config.huge_pages, config.poison_retired)?;
+        let pages = (config.huge_pages, config.hugetlb);
+        let gen = Generation::new(n_buckets, seed, 0, pages, config.poison_retired)?;
         let n_slots = gen.n_slots();
         let msisdn =
             Region::new_zeroed(n_slots, config.huge_pages).ok_or(TableError::OutOfMemory)?;
@@ -728,6 +741,7 @@ impl TableWriter {
             tombstones: 0,
             max_bindings: config.max_bindings,
             huge_pages: config.huge_pages,
+            hugetlb: config.hugetlb,
             poison: config.poison_retired,
             seed,
             growths: 0,
@@ -1117,7 +1131,7 @@ impl TableWriter {
             n_buckets,
             self.seed,
             old.id + 1,
-            self.huge_pages,
+            (self.huge_pages, self.hugetlb),
             self.poison,
         )?;
         let n_slots = new.n_slots();
@@ -1250,6 +1264,7 @@ impl TableWriter {
             rebuilds: self.rebuilds,
             memory_bytes: self.memory_bytes(),
             huge_pages: g.buckets.is_mmap(),
+            hugetlb: g.buckets.is_hugetlb(),
             retired_pending: self.limbo.len(),
         }
     }
@@ -1303,6 +1318,7 @@ mod tests {
             max_bindings: max,
             hash_seed: seed,
             huge_pages: false,
+            hugetlb: false,
             poison_retired: false,
         }
     }
@@ -1673,7 +1689,7 @@ mod tests {
     #[test]
     fn poisoned_retired_generation() {
         let (rcu, _r) = Rcu::new(0);
-        let g = Generation::new(2, COLLIDE, 0, false, true).unwrap();
+        let g = Generation::new(2, COLLIDE, 0, (false, false), true).unwrap();
         g.slot(0).store(word(1, 2), Ordering::Relaxed);
         let p: *const Generation = &*g;
         drop(Retired(Some(g))); // poisons and leaks

@@ -89,6 +89,7 @@ proptest! {
             max_bindings: max,
             hash_seed: Some(seed),
             huge_pages: false,
+            hugetlb: false,
             poison_retired: false,
         };
         let mut w = TableWriter::new(cfg, rcu).unwrap();

@@ -311,6 +311,7 @@ fn run(seed: HashSeed, total: u64) -> RunReport {
         max_bindings: MAX_BINDINGS,
         hash_seed: Some(seed),
         huge_pages: false,
+        hugetlb: false,
         poison_retired: true,
     };
     let w = TableWriter::new(cfg, rcu).unwrap();

@@ -290,15 +290,23 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// True if the header checksum is correct (false if the header does not
     /// fit in the buffer).
-    #[inline]
+    #[inline(always)]
     pub fn verify_checksum(&self) -> bool {
         let b = self.buffer.as_ref();
-        // The common header without options: a fixed-size, straight-line sum.
+        // The common header without options: a fixed-size, straight-line sum, inlined.
         if let Some(h) = b.first_chunk::<HEADER_LEN>() {
             if h[field::VER_IHL] & 0x0f == 5 {
                 return checksum::sum20(h) == 0xffff;
             }
         }
+        self.verify_checksum_general()
+    }
+
+    /// [`verify_checksum`](Self::verify_checksum) for headers with options (or
+    /// truncated ones): out of line.
+    #[cold]
+    #[inline(never)]
+    fn verify_checksum_general(&self) -> bool {
         let h = self.header();
         !h.is_empty() && checksum::sum(h) == 0xffff
     }
@@ -629,6 +637,71 @@ pub fn write_ipip_header_in_place(
     let repr = ipip_repr(inner, src, dst, ttl, ident)?;
     out.copy_from_slice(&repr.to_bytes());
     Ok(())
+}
+
+/// The constant part of an RFC 2003 outer header, precomputed once per tunnel source
+/// (per worker): version/IHL 5, the tunnel's TTL, protocol 4, the source address, and
+/// the one's-complement partial sum over those words. [`write_in_place`](Self::write_in_place)
+/// then only reads the inner header's first 8 bytes, adds the per-packet words (TOS,
+/// total length, identification, DF, destination) to the partial sum and stores five
+/// 32-bit words: the same bytes as [`write_ipip_header_in_place`] with the same `src`
+/// and `ttl` (same contract: TOS and DF copied from the inner header, MF and offset 0,
+/// correct checksum; same errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpipTemplate {
+    /// Bytes 8..12 without the checksum: TTL, protocol 4, 0, 0.
+    ttl_proto: u32,
+    src: u32,
+    /// Unfolded sum of 0x4500, TTL/protocol and the source's two halves.
+    partial: u32,
+}
+
+impl IpipTemplate {
+    /// The template for tunnels from `src` (host order) with outer TTL `ttl`.
+    #[inline]
+    pub const fn new(src: u32, ttl: u8) -> Self {
+        let tp = ((ttl as u32) << 8) | PROTO_IPIP as u32;
+        IpipTemplate {
+            ttl_proto: tp << 16,
+            src,
+            partial: 0x4500 + tp + (src >> 16) + (src & 0xffff),
+        }
+    }
+
+    /// Writes the outer header toward `dst` (host order) with identification `ident`
+    /// into `buf[..20]`, for the inner IPv4 packet at `buf[20..]`. Errors:
+    /// `Truncated` (`buf` shorter than 40 bytes), `BadVersion` (inner not IPv4),
+    /// `Oversize` (inner total length above 65515), as [`write_ipip_header_in_place`].
+    #[inline(always)]
+    pub fn write_in_place(&self, buf: &mut [u8], dst: u32, ident: u16) -> Result<(), Error> {
+        let Some((out, inner)) = buf.split_first_chunk_mut::<HEADER_LEN>() else {
+            return Err(Error::Truncated);
+        };
+        let Some(inner) = inner.first_chunk::<HEADER_LEN>() else {
+            return Err(Error::Truncated);
+        };
+        let w0 = u32::from_be_bytes([inner[0], inner[1], inner[2], inner[3]]);
+        if w0 >> 28 != 4 {
+            return Err(Error::BadVersion);
+        }
+        let total = (w0 & 0xffff) + HEADER_LEN as u32;
+        if total > MAX_PACKET_LEN as u32 {
+            return Err(Error::Oversize);
+        }
+        let tos = (w0 >> 16) & 0xff;
+        let df = u32::from(inner[6]) << 8 & u32::from(FLAG_DF);
+        let id = u32::from(ident);
+        let s = self.partial + tos + total + id + df + (dst >> 16) + (dst & 0xffff);
+        let s = (s & 0xffff) + (s >> 16);
+        let s = (s & 0xffff) + (s >> 16);
+        let c = !s & 0xffff;
+        out[0..4].copy_from_slice(&(0x4500_0000 | tos << 16 | total).to_be_bytes());
+        out[4..8].copy_from_slice(&(id << 16 | df).to_be_bytes());
+        out[8..12].copy_from_slice(&(self.ttl_proto | c).to_be_bytes());
+        out[12..16].copy_from_slice(&self.src.to_be_bytes());
+        out[16..20].copy_from_slice(&dst.to_be_bytes());
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -981,6 +1054,47 @@ mod tests {
         let p = Ipv4Packet::new_unchecked(&out[..]);
         assert_eq!(p.flags_frag(), 0);
         assert!(p.verify_checksum());
+    }
+
+    /// The template writes the bytes of `write_ipip_header_in_place` and fails the same way.
+    #[test]
+    fn ipip_template_matches_repr() {
+        let inner = pkt();
+        for (src, dst, ttl, id) in [
+            (0x0102_0304, 0x0506_0708, 17, 0x4242),
+            (u32::MAX, u32::MAX, 255, u16::MAX),
+            (0, 0, 0, 0),
+            (0xc633_6401, 0xc612_0001, 64, 1),
+        ] {
+            for (tos, flags) in [(0xb8, 0x4000), (0, 0), (0xff, 0xffff), (3, 0x2010)] {
+                let mut a = [0u8; 52];
+                a[20..].copy_from_slice(&inner);
+                a[21] = tos;
+                a[26..28].copy_from_slice(&u16::to_be_bytes(flags));
+                let mut b = a;
+                b[..20].fill(0x5a);
+                write_ipip_header_in_place(&mut a, src, dst, ttl, id).unwrap();
+                IpipTemplate::new(src, ttl)
+                    .write_in_place(&mut b, dst, id)
+                    .unwrap();
+                assert_eq!(a, b);
+                assert_eq!(checksum::sum(&b[..20]), 0xffff);
+            }
+        }
+        let t = IpipTemplate::new(1, 3);
+        let mut short = [0u8; 39];
+        short[20] = 0x45;
+        assert_eq!(t.write_in_place(&mut short, 2, 4), Err(Error::Truncated));
+        let mut buf = [0u8; 52];
+        buf[20..].copy_from_slice(&inner);
+        buf[20] = 0x65;
+        assert_eq!(t.write_in_place(&mut buf, 2, 4), Err(Error::BadVersion));
+        buf[20] = 0x45;
+        buf[22..24].copy_from_slice(&65516u16.to_be_bytes());
+        assert_eq!(t.write_in_place(&mut buf, 2, 4), Err(Error::Oversize));
+        buf[22..24].copy_from_slice(&65515u16.to_be_bytes());
+        t.write_in_place(&mut buf, 2, 4).unwrap();
+        assert_eq!(Ipv4Packet::new_unchecked(&buf[..20]).total_len(), 65535);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use etherparse::{
     icmpv4::TimeExceededCode, IcmpEchoHeader, Icmpv4Header, Icmpv4Slice, Icmpv4Type, IpFragOffset,
-    IpNumber, Ipv4Dscp, Ipv4Ecn, Ipv4Header, Ipv4Options, Ipv4Slice, PacketBuilder, TcpHeader,
-    TcpOptionElement, UdpHeader,
+    IpNumber, Ipv4Dscp, Ipv4Ecn, Ipv4Header, Ipv4HeaderSlice, Ipv4Options, Ipv4Slice,
+    PacketBuilder, TcpHeader, TcpOptionElement, UdpHeader,
 };
 use msm_wire::icmp::{self, Icmpv4Packet};
 use msm_wire::ipv4::{self, Ipv4Packet};
@@ -232,7 +232,52 @@ proptest! {
         let mut in_place = vec![0u8; 20];
         in_place.extend_from_slice(&inner);
         ipv4::write_ipip_header_in_place(&mut in_place, src, dst, ttl, ident).unwrap();
-        prop_assert_eq!(in_place, pkt);
+        prop_assert_eq!(&in_place, &pkt);
+        // So does the precomputed template (the data path's way).
+        let mut templ = vec![0xa5u8; 20];
+        templ.extend_from_slice(&inner);
+        ipv4::IpipTemplate::new(src, ttl).write_in_place(&mut templ, dst, ident).unwrap();
+        prop_assert_eq!(&templ, &pkt);
+    }
+
+    /// The template's incremental checksum equals a full recomputation over the
+    /// written header (and etherparse's), for any inner TOS/flags/length, source,
+    /// destination, TTL and identification, including the extremes of the sum.
+    #[test]
+    fn ipip_template_checksum_equals_full(tos in any::<u8>(), flags in any::<u16>(),
+                                          len in 20u16..=65515, src in any::<u32>(),
+                                          dst in any::<u32>(), ttl in any::<u8>(),
+                                          ident in any::<u16>(),
+                                          extreme in 0u8..4) {
+        let (src, dst, ident) = match extreme {
+            0 => (u32::MAX, u32::MAX, u16::MAX),
+            1 => (0, 0, 0),
+            _ => (src, dst, ident),
+        };
+        let mut buf = [0u8; 40];
+        buf[20] = 0x45;
+        buf[21] = tos;
+        buf[22..24].copy_from_slice(&len.to_be_bytes());
+        buf[26..28].copy_from_slice(&flags.to_be_bytes());
+        ipv4::IpipTemplate::new(src, ttl).write_in_place(&mut buf, dst, ident).unwrap();
+        let hdr: [u8; 20] = buf[..20].try_into().unwrap();
+        // The checksum field (bytes 10..12) against a full sum with the field zeroed.
+        let mut zeroed = hdr;
+        zeroed[10] = 0;
+        zeroed[11] = 0;
+        let full = msm_wire::checksum::checksum(&zeroed);
+        prop_assert_eq!(u16::from_be_bytes([hdr[10], hdr[11]]), full);
+        let h = Ipv4HeaderSlice::from_slice(&hdr).unwrap().to_header();
+        prop_assert_eq!(h.header_checksum, h.calc_header_checksum());
+        prop_assert_eq!(h.total_len, len + 20);
+        prop_assert_eq!(h.dscp.value() << 2 | h.ecn.value(), tos);
+        prop_assert_eq!(h.dont_fragment, flags & 0x4000 != 0);
+        prop_assert!(!h.more_fragments && h.fragment_offset.value() == 0);
+        prop_assert_eq!(h.time_to_live, ttl);
+        prop_assert_eq!(h.protocol, IpNumber::IPV4);
+        prop_assert_eq!(h.identification, ident);
+        prop_assert_eq!(h.source, src.to_be_bytes());
+        prop_assert_eq!(h.destination, dst.to_be_bytes());
     }
 }
 

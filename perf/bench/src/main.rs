@@ -136,6 +136,12 @@ struct Args {
     /// EAL memory (`-m`, MiB).
     #[arg(long, default_value_t = 512)]
     eal_mem: u32,
+    /// Run the MSM's EAL and the testpmd baselines on real huge pages from this
+    /// hugetlbfs mount (`--huge-dir DIR --huge-unlink` instead of `--no-huge`); the mbuf
+    /// pools then live in huge pages. `perf/bench.sh` reserves the pages and mounts the
+    /// directory. Without it: `--no-huge`.
+    #[arg(long)]
+    huge_dir: Option<PathBuf>,
     /// testpmd binary.
     #[arg(long, default_value = "dpdk-testpmd")]
     testpmd: String,
@@ -244,24 +250,39 @@ fn now_utc() -> String {
         .unwrap_or_else(|| "unknown date".into())
 }
 
+/// The EAL's memory option: `--no-huge`, or huge pages from `--huge-dir`.
+fn eal_memory_args(a: &Args) -> Vec<String> {
+    match &a.huge_dir {
+        None => vec!["--no-huge".into()],
+        Some(d) => vec![
+            "--huge-dir".into(),
+            d.display().to_string(),
+            "--huge-unlink".into(),
+        ],
+    }
+}
+
 /// testpmd macswap on two net_null ports, one forwarding core (the baseline).
 fn testpmd_null(a: &Args, label: &str) -> testpmd::TestpmdResult {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let mut eal = s(&["-l", "0,1"]);
+    eal.extend(eal_memory_args(a));
     let r = testpmd::run(
         &a.testpmd,
         label,
-        &s(&[
-            "-l",
-            "0,1",
-            "--no-huge",
-            "-m",
-            "512",
-            "--no-pci",
-            "--file-prefix",
-            "msm-bench-testpmd",
-            "--vdev=net_null0",
-            "--vdev=net_null1",
-        ]),
+        &[
+            eal,
+            s(&[
+                "-m",
+                "512",
+                "--no-pci",
+                "--file-prefix",
+                "msm-bench-testpmd",
+                "--vdev=net_null0",
+                "--vdev=net_null1",
+            ]),
+        ]
+        .concat(),
         &s(&[
             "--forward-mode=macswap",
             "--nb-cores=1",
@@ -583,9 +604,9 @@ fn bench(a: &Args) -> Result<(), String> {
     let vdev = format!("--vdev={INET_DEVICE}");
     let vdev_paced = format!("--vdev={PACED_VDEV}");
     rep.eal_args = core_opt;
+    rep.eal_args.extend(eal_memory_args(a));
     rep.eal_args.extend(
         [
-            "--no-huge",
             "-m",
             &a.eal_mem.to_string(),
             "--no-pci",
@@ -661,8 +682,10 @@ fn bench(a: &Args) -> Result<(), String> {
         );
         // One reader per worker per attempt on this table (readers start offline).
         let (rcu, mut readers) = Rcu::new(runs_per_table * ATTEMPTS as usize * max_workers);
-        let mut writer =
-            TableWriter::new(TableConfig::new(n), rcu).map_err(|e| format!("table: {e}"))?;
+        let mut tcfg = TableConfig::new(n);
+        // With --huge-dir, the bucket array in reserved huge pages too (else THP).
+        tcfg.hugetlb = a.huge_dir.is_some();
+        let mut writer = TableWriter::new(tcfg, rcu).map_err(|e| format!("table: {e}"))?;
         let thp0 = anon_huge_kib();
         let t = Instant::now();
         for (i, &home) in homes.iter().enumerate() {
@@ -692,6 +715,7 @@ fn bench(a: &Args) -> Result<(), String> {
             slots: st.slots,
             max_probe: st.max_probe,
             huge_pages: st.huge_pages,
+            hugetlb: st.hugetlb,
             thp_kib: anon_huge_kib().zip(thp0).map(|(a, b)| a.saturating_sub(b)),
         };
         eprintln!(

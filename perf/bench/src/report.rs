@@ -27,6 +27,8 @@ pub struct TableRow {
     pub slots: usize,
     pub max_probe: usize,
     pub huge_pages: bool,
+    /// The bucket array is in reserved huge pages (`--huge-dir`: `TableConfig::hugetlb`).
+    pub hugetlb: bool,
     /// Growth in `AnonHugePages` of this process while the table was filled (KiB).
     pub thp_kib: Option<u64>,
 }
@@ -645,7 +647,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| bindings | fill time | fill rate | memory | bytes/binding | <= 64 B | buckets | slots | max probe | THP-backed |"
+            "| bindings | fill time | fill rate | memory | bytes/binding | <= 64 B | buckets | slots | max probe | huge pages |"
         );
         let _ = writeln!(s, "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|");
         for t in &self.tables {
@@ -666,6 +668,10 @@ impl Report {
                 t.slots,
                 t.max_probe,
                 match (t.huge_pages, t.thp_kib) {
+                    _ if t.hugetlb =>
+                        "buckets in reserved 2 MiB pages; THP +".to_string()
+                            + &t.thp_kib
+                                .map_or("?".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0)),
                     (false, _) => "no (small: heap)".to_string(),
                     (true, Some(k)) => format!("{:.0} MiB", k as f64 / 1024.0),
                     (true, None) => "unknown".to_string(),
@@ -833,7 +839,7 @@ impl Report {
             "tables": self.tables.iter().map(|t| json!({
                 "bindings": t.bindings, "fill_seconds": t.fill_s, "memory_bytes": t.memory_bytes,
                 "bytes_per_binding": t.bytes_per_binding(), "buckets": t.buckets, "slots": t.slots,
-                "max_probe": t.max_probe, "huge_pages_requested": t.huge_pages, "thp_kib": t.thp_kib,
+                "max_probe": t.max_probe, "huge_pages_requested": t.huge_pages, "hugetlb": t.hugetlb, "thp_kib": t.thp_kib,
             })).collect::<Vec<_>>(),
             "msm": self.msm.iter().map(|mr| {
                 let r = &mr.run;

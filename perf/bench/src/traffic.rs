@@ -705,13 +705,7 @@ mod tests {
     fn pipeline_encapsulates_and_decapsulates_the_templates() {
         let plane = plane();
         let counters = Counters::default();
-        let mut local = WorkerLocal {
-            counters: &counters,
-            ip_id: 0,
-            icmp: RateLimit::new(100, 10, 1_000_000),
-            now: 0,
-            now_s: 0,
-        };
+        let mut local = WorkerLocal::new(&plane, &counters, 0, RateLimit::new(100, 10, 1_000_000));
         let home = 0x0a01_0203;
         for bytes in [64u16, 512, 1400] {
             for (traffic, expect) in [

@@ -141,3 +141,47 @@ fn encapsulation_copies_every_ecn_codepoint() {
         assert_eq!(&d[34..], &decremented(&f[14..])[..], "{tos:#x}");
     }
 }
+
+/// The per-packet events of a burst (`Hot`) reach the counters at `flush_counts`, once,
+/// with every packet of the burst in them; `process_frame` flushes after its packet.
+#[test]
+fn hot_events_are_counted_once_per_burst() {
+    let r = Rig::new();
+    let mut local = r.local();
+    let down = udp_frame(INET_MAC, SERVER, HOME, 50, 5000, b"down");
+    let wwan = udp_frame(INET_MAC, SERVER, HOME2, 50, 5000, b"wwan");
+    let up = ipip_frame(
+        INET_MAC,
+        COA,
+        MSM_WLAN,
+        &udp_frame(INET_MAC, HOME, SERVER, 50, 5000, b"up")[14..],
+    );
+    let burst = [&down, &down, &wwan, &up, &down];
+    for f in burst {
+        let mut b = VecBuf::new(f);
+        let cls = crate::dataplane::classify::classify(&r.plane, &r.counters, 1, b.data());
+        assert!(matches!(
+            process(&r.plane, &mut local, &r.tab, &mut b, &cls),
+            Action::Tx(_)
+        ));
+    }
+    for e in [
+        Event::DownlinkTunnel,
+        Event::DownlinkWwan,
+        Event::UplinkTunnel,
+    ] {
+        assert_eq!(r.events(e), 0, "{} before the flush", e.name());
+    }
+    local.flush_counts();
+    assert_eq!(r.events(Event::DownlinkTunnel), 3);
+    assert_eq!(r.events(Event::DownlinkWwan), 1);
+    assert_eq!(r.events(Event::UplinkTunnel), 1);
+    local.flush_counts();
+    assert_eq!(
+        r.events(Event::DownlinkTunnel),
+        3,
+        "a second flush adds nothing"
+    );
+    let (_, _) = r.run_with(&mut local, 1, &down);
+    assert_eq!(r.events(Event::DownlinkTunnel), 4, "process_frame flushes");
+}

@@ -122,13 +122,15 @@ impl Rig {
         self.run_with(&mut local, ingress, frame)
     }
     fn local(&self) -> WorkerLocal<'_> {
-        WorkerLocal {
-            counters: &self.counters,
-            ip_id: 0,
-            icmp: RateLimit::new(100, 10, 1_000_000),
-            now: 1,
-            now_s: 1,
-        }
+        let mut l = WorkerLocal::new(
+            &self.plane,
+            &self.counters,
+            0,
+            RateLimit::new(100, 10, 1_000_000),
+        );
+        l.now = 1;
+        l.now_s = 1;
+        l
     }
     fn run_with(&self, local: &mut WorkerLocal, ingress: u16, frame: &[u8]) -> (Action, VecBuf) {
         let mut b = VecBuf::new(frame);
