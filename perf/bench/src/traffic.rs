@@ -630,13 +630,7 @@ mod tests {
     fn pipeline_carries_the_nat_templates() {
         let plane = plane();
         let counters = Counters::default();
-        let mut local = WorkerLocal {
-            counters: &counters,
-            ip_id: 0,
-            icmp: RateLimit::new(100, 10, 1_000_000),
-            now: 0,
-            now_s: 0,
-        };
+        let mut local = WorkerLocal::new(&plane, &counters, 0, RateLimit::new(100, 10, 1_000_000));
         let home = 0x0a01_0203;
         let mut run = |frame: &[u8]| {
             let mut buf = VecBuf::new(frame);
