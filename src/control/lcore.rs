@@ -182,6 +182,8 @@ impl ControlCtx {
         let stats_every = Duration::from_millis(self.cfg.stats_interval_ms);
         // The batch's requests, located, between draining and deciding (prefetched first).
         let mut taken: Vec<ReplyTo> = Vec::with_capacity(MAX_HELD);
+        // With `[cluster]`: serving the shard and its drained log applied.
+        let mut caught_up = false;
         if let Some(n) = &self.notify {
             // The table is published and the workers run: the MSM forwards from now on.
             n.ready(&format!(
@@ -213,7 +215,12 @@ impl ControlCtx {
             // Prefetch every subscriber record and table bucket of the batch, then decide
             // the requests in arrival order.
             if let Some(c) = &self.cluster {
-                if !c.shared.serving(Instant::now()) {
+                // Serve only once everything drained at the takeover is in the table.
+                let serving = c.shared.serving(Instant::now());
+                caught_up = serving
+                    && (caught_up
+                        || (c.followed_waiting() == 0 && service.batches_in_flight() == 0));
+                if !caught_up {
                     // Not the shard's owner now: no answer (the mobile's retransmission
                     // reaches the owner once it serves).
                     cc.registrations_not_owner += taken.len() as u64;
