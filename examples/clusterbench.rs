@@ -12,7 +12,8 @@
 //!
 //! `clusterbench --endpoints URL[,URL..] --member NAME --state DIR [--shard s0]
 //! [--seconds 10] [--group 256] [--inflight 8] [--homes 100000] [--ttl-ms 2000]
-//! [--acked FILE] [--dump FILE]`; prints a JSON summary at the end.
+//! [--acked FILE] [--dump FILE] [--local-only]`; prints a JSON summary at the end.
+//! `--local-only`: the baseline, the local journal alone (no etcd).
 
 use msm::control::cluster::etcd::{EtcdConfig, Handle};
 use msm::control::cluster::replicated::ReplicatedLog;
@@ -35,6 +36,8 @@ struct Args {
     ttl_ms: u64,
     acked: Option<String>,
     dump: Option<String>,
+    /// The baseline: the local journal alone, no etcd.
+    local_only: bool,
 }
 
 fn args() -> Args {
@@ -50,11 +53,17 @@ fn args() -> Args {
         ttl_ms: 2000,
         acked: None,
         dump: None,
+        local_only: false,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
-    while i + 1 < v.len() {
-        let val = v[i + 1].clone();
+    while i < v.len() {
+        if v[i] == "--local-only" {
+            a.local_only = true;
+            i += 1;
+            continue;
+        }
+        let val = v.get(i + 1).cloned().unwrap_or_default();
         match v[i].as_str() {
             "--endpoints" => a.endpoints = val.split(',').map(str::to_owned).collect(),
             "--member" => a.member = val,
@@ -72,7 +81,7 @@ fn args() -> Args {
         i += 2;
     }
     assert!(
-        !a.endpoints.is_empty() && !a.member.is_empty() && !a.state.is_empty(),
+        (a.local_only || !a.endpoints.is_empty()) && !a.member.is_empty() && !a.state.is_empty(),
         "--endpoints, --member and --state are required"
     );
     a
@@ -87,15 +96,20 @@ fn pct(sorted: &[u64], p: f64) -> u64 {
 
 fn main() {
     let a = args();
+    // (With --local-only the etcd thread runs but is never used.)
     let handle = Handle::start(EtcdConfig {
-        endpoints: a.endpoints.clone(),
+        endpoints: if a.local_only { vec!["http://127.0.0.1:1".into()] } else { a.endpoints.clone() },
         member: a.member.clone(),
         shard: a.shard.clone(),
         lease_ttl: Duration::from_millis(a.ttl_ms),
     })
     .expect("etcd thread");
     let (journal, _) = Journal::open(&a.state).expect("journal");
-    let mut log = ReplicatedLog::new(journal, handle.replicator(), Duration::from_secs(5));
+    let mut log: Box<dyn DurableLog> = if a.local_only {
+        Box::new(journal)
+    } else {
+        Box::new(ReplicatedLog::new(journal, handle.replicator(), Duration::from_secs(5)))
+    };
     let mut acked = a
         .acked
         .as_ref()
@@ -112,7 +126,7 @@ fn main() {
     let mut line = String::new();
     loop {
         let now = Instant::now();
-        let serving = shared.serving(now);
+        let serving = a.local_only || shared.serving(now);
         // Drain after reading the role: what the takeover drained is queued before it.
         while let Some((seq, recs)) = handle.next_followed() {
             for r in recs {
