@@ -95,6 +95,10 @@ fn pct(sorted: &[u64], p: f64) -> u64 {
 }
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let a = args();
     // (With --local-only the etcd thread runs but is never used.)
     let handle = Handle::start(EtcdConfig {

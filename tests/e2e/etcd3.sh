@@ -5,6 +5,7 @@
 #                             sets ETCD_ENDPOINTS (comma list) and ETCD_PIDS.
 #   etcd3_down                stops them (SIGKILL after 2 s).
 # Tuned for a 1-2 s lease: --heartbeat-interval 50 --election-timeout 500.
+# ETCD_NETNS=NAME runs the members (and the health check) in that network namespace.
 ETCD_PIDS=()
 ETCD_ENDPOINTS=
 etcd3_up() {
@@ -17,7 +18,7 @@ etcd3_up() {
   done
   for i in 0 1 2; do
     mkdir -p "$dir/m$i" && chmod 700 "$dir/m$i"
-    etcd --name "m$i" --data-dir "$dir/m$i" \
+    ${ETCD_NETNS:+ip netns exec "$ETCD_NETNS"} etcd --name "m$i" --data-dir "$dir/m$i" \
       --listen-client-urls "${urls[$i]}" --advertise-client-urls "${urls[$i]}" \
       --listen-peer-urls "http://127.0.0.1:$((base + 10 * i + 1))" \
       --initial-advertise-peer-urls "http://127.0.0.1:$((base + 10 * i + 1))" \
@@ -28,7 +29,7 @@ etcd3_up() {
   done
   ETCD_ENDPOINTS=$(IFS=,; echo "${urls[*]}")
   for _ in $(seq 100); do
-    ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINTS" endpoint health >/dev/null 2>&1 && return 0
+    ETCDCTL_API=3 ${ETCD_NETNS:+ip netns exec "$ETCD_NETNS"} etcdctl --endpoints "$ETCD_ENDPOINTS" endpoint health >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "etcd3: not healthy after 10 s" >&2; tail -5 "$dir"/m*.log >&2; return 1

@@ -15,8 +15,9 @@ use super::value::{self, EntryKind};
 use crate::control::journal::Record;
 use crossbeam_queue::ArrayQueue;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions, Txn, TxnOp,
-    TxnOpResponse, WatchOptions,
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, LeaseKeepAliveResponse,
+    LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn, TxnOp, TxnOpResponse, TxnResponse,
+    WatchOptions,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
@@ -201,6 +202,7 @@ impl Handle {
             renewed: None,
             pending: VecDeque::new(),
             next_seq: 0,
+            ka: None,
         };
         let thread = std::thread::Builder::new()
             .name("msm-etcd".into())
@@ -273,9 +275,30 @@ struct Thread {
     pending: VecDeque<(u64, Vec<Record>)>,
     /// The seq of the next log write (active).
     next_seq: u64,
+    /// The lease's keepalive, while a session is up.
+    ka: Option<KeepAlive>,
+}
+
+/// The lease's keepalive: requests every `every`, their send times waiting for answers.
+struct KeepAlive {
+    keeper: LeaseKeeper,
+    stream: LeaseKeepAliveStream,
+    sent: VecDeque<Instant>,
+    last: Instant,
+    every: Duration,
 }
 
 type Err = Box<dyn std::error::Error>;
+
+/// The next keepalive answer (never, without a session).
+async fn ka_message(
+    ka: &mut Option<KeepAlive>,
+) -> Result<Option<LeaseKeepAliveResponse>, etcd_client::Error> {
+    match ka {
+        Some(k) => k.stream.message().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// What a write txn came back with.
 enum Written {
@@ -317,7 +340,12 @@ impl Thread {
     fn act_local(&mut self, acts: &[Action]) {
         for a in acts {
             match a {
-                Action::StopServing => warn!(shard = %self.cfg.shard, "deposed: not serving"),
+                Action::StopServing => warn!(
+                    shard = %self.cfg.shard,
+                    deadline_in = ?self.sm.deadline().map(|d| d.saturating_duration_since(Instant::now())),
+                    renewed_ago = ?self.renewed.map(|r| r.elapsed()),
+                    "deposed: not serving"
+                ),
                 Action::Resync => {
                     self.fail_pending("deposed");
                     self.shared.must_resync.store(true, Ordering::SeqCst);
@@ -420,7 +448,7 @@ impl Thread {
             };
             let txn = self.write_txn(fence, items);
             self.shared.txns.fetch_add(1, Ordering::Relaxed);
-            match client.txn(txn).await {
+            match self.txn_keeping_alive(client, txn).await? {
                 Ok(r) if r.succeeded() => return Ok(Written::Ok),
                 Ok(r) => {
                     // The guard failed: ours if the leader key is still ours (a retry of
@@ -449,6 +477,66 @@ impl Thread {
                     }
                 }
             }
+        }
+    }
+
+    /// Sends a keepalive if one is due.
+    async fn ka_send(&mut self) -> Result<(), Err> {
+        if let Some(ka) = self.ka.as_mut() {
+            let now = Instant::now();
+            if now.duration_since(ka.last) >= ka.every {
+                ka.last = now;
+                ka.sent.push_back(now);
+                ka.keeper.keep_alive().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One keepalive answer: the deadline moves (or the member is deposed).
+    fn ka_answer(&mut self, k: Option<LeaseKeepAliveResponse>) -> Result<Vec<Action>, Err> {
+        let Some(k) = k else {
+            return Err("keepalive stream closed".into());
+        };
+        let sent = self
+            .ka
+            .as_mut()
+            .and_then(|ka| ka.sent.pop_front())
+            .unwrap_or_else(Instant::now);
+        let ttl = Duration::from_secs(k.ttl().max(0) as u64);
+        if !ttl.is_zero() {
+            self.renewed = Some(sent);
+        } else if self.sm.role() == Role::Standby {
+            // Our lease is gone: a new one on the next session.
+            self.lease = None;
+            return Err("lease expired".into());
+        }
+        Ok(self.sm.handle(Event::KeepAlive { sent, ttl }, Instant::now()))
+    }
+
+    /// A txn, with the lease kept alive (and its answers handled) while it is out: a
+    /// slow write must not cost the lease.
+    async fn txn_keeping_alive(
+        &mut self,
+        client: &mut Client,
+        txn: Txn,
+    ) -> Result<Result<TxnResponse, etcd_client::Error>, Err> {
+        let mut kv = client.kv_client();
+        let fut = kv.txn(txn);
+        tokio::pin!(fut);
+        loop {
+            let k = tokio::select! {
+                r = &mut fut => return Ok(r),
+                k = ka_message(&mut self.ka) => k,
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {
+                    self.ka_send().await?;
+                    let acts = self.sm.handle(Event::Tick, Instant::now());
+                    self.act_local(&acts);
+                    continue;
+                }
+            };
+            let acts = self.ka_answer(k?)?;
+            self.act_local(&acts);
         }
     }
 
@@ -518,13 +606,16 @@ impl Thread {
                 }
                 let _ = now;
             }
-            self.shared.publish(&self.sm);
             acts = next;
         }
+        // Every event may have moved the deadline (a keepalive answer), not only those
+        // with actions.
+        self.shared.publish(&self.sm);
         Ok(())
     }
 
-    /// Writes what the lcore queued, one txn (several groups) at a time.
+    /// Writes what the lcore queued: one txn (several groups), then back to the loop
+    /// (keepalives and the watch must not wait behind a stream of writes).
     async fn flush(&mut self, client: &mut Client) -> Result<(), Err> {
         while let Some(c) = self.cmds.pop() {
             self.pending.push_back(c);
@@ -533,7 +624,7 @@ impl Thread {
             self.fail_pending("not the shard's owner");
             return Ok(());
         }
-        while !self.pending.is_empty() {
+        if !self.pending.is_empty() {
             let fence = self.sm.fence().unwrap_or(0);
             let mut items = Vec::new();
             let mut groups = Vec::new();
@@ -563,15 +654,12 @@ impl Thread {
                     for g in groups {
                         self.ack(g, Err("fenced: another member owns the shard".into()));
                     }
+                    warn!(shard = %self.cfg.shard, "write fenced: another member owns the shard");
                     let acts = self.sm.handle(Event::Fenced, Instant::now());
                     self.act_local(&acts);
                     self.fail_pending("deposed");
                     return Ok(());
                 }
-            }
-            // Take what arrived meanwhile into the next txn.
-            while let Some(c) = self.cmds.pop() {
-                self.pending.push_back(c);
             }
         }
         Ok(())
@@ -590,8 +678,15 @@ impl Thread {
             self.renewed = Some(sent);
         }
         let lease = self.lease.unwrap_or(0);
-        let (mut keeper, mut kas) = client.lease_keep_alive(lease).await?;
-        let mut ka_sent: VecDeque<Instant> = VecDeque::new();
+        let (keeper, stream) = client.lease_keep_alive(lease).await?;
+        let every = Duration::from_secs(self.cfg.ttl_secs() as u64) / 3;
+        self.ka = Some(KeepAlive {
+            keeper,
+            stream,
+            sent: VecDeque::new(),
+            last: Instant::now() - every,
+            every,
+        });
         // Catch up (or, for the owner, check where the log ends), then follow.
         let rev = if self.sm.role() == Role::Standby {
             self.read_log(&mut client).await?
@@ -613,8 +708,6 @@ impl Thread {
             self.act(&mut client, acts).await?;
         }
         info!(shard = %self.cfg.shard, role = self.sm.role().name(), rev, "etcd session up");
-        let ka_every = Duration::from_secs(self.cfg.ttl_secs() as u64) / 3;
-        let mut last_ka = Instant::now() - ka_every;
         let mut tick = tokio::time::interval(Duration::from_millis(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let leader = self.cfg.leader_key().into_bytes();
@@ -656,27 +749,13 @@ impl Thread {
                     }
                     self.act(&mut client, acts).await?;
                 }
-                k = kas.message() => {
-                    let Some(k) = k? else { return Err("keepalive stream closed".into()) };
-                    let sent = ka_sent.pop_front().unwrap_or_else(Instant::now);
-                    let ttl = Duration::from_secs(k.ttl().max(0) as u64);
-                    if !ttl.is_zero() {
-                        self.renewed = Some(sent);
-                    } else if self.sm.role() == Role::Standby {
-                        // Our lease is gone: a new one on the next session.
-                        self.lease = None;
-                        return Err("lease expired".into());
-                    }
-                    let acts = self.sm.handle(Event::KeepAlive { sent, ttl }, Instant::now());
+                k = ka_message(&mut self.ka) => {
+                    let acts = self.ka_answer(k?)?;
                     self.act(&mut client, acts).await?;
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
-                    if now.duration_since(last_ka) >= ka_every {
-                        last_ka = now;
-                        ka_sent.push_back(now);
-                        keeper.keep_alive().await?;
-                    }
+                    self.ka_send().await?;
                     let acts = self.sm.handle(Event::Tick, now);
                     self.act(&mut client, acts).await?;
                     self.flush(&mut client).await?;
