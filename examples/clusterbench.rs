@@ -87,6 +87,9 @@ fn args() -> Args {
     a
 }
 
+/// A group in flight: its number, when it began, its (home, care-of) changes.
+type Flight = (u64, Instant, Vec<(u32, u32)>);
+
 fn pct(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -102,7 +105,11 @@ fn main() {
     let a = args();
     // (With --local-only the etcd thread runs but is never used.)
     let handle = Handle::start(EtcdConfig {
-        endpoints: if a.local_only { vec!["http://127.0.0.1:1".into()] } else { a.endpoints.clone() },
+        endpoints: if a.local_only {
+            vec!["http://127.0.0.1:1".into()]
+        } else {
+            a.endpoints.clone()
+        },
         member: a.member.clone(),
         shard: a.shard.clone(),
         lease_ttl: Duration::from_millis(a.ttl_ms),
@@ -112,12 +119,19 @@ fn main() {
     let mut log: Box<dyn DurableLog> = if a.local_only {
         Box::new(journal)
     } else {
-        Box::new(ReplicatedLog::new(journal, handle.replicator(), Duration::from_secs(5)))
+        Box::new(ReplicatedLog::new(
+            journal,
+            handle.replicator(),
+            Duration::from_secs(5),
+        ))
     };
-    let mut acked = a
-        .acked
-        .as_ref()
-        .map(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).expect("acked file"));
+    let mut acked = a.acked.as_ref().map(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .expect("acked file")
+    });
     let shared = &handle.shared;
     let t0 = Instant::now();
     let mut view: HashMap<u32, u32> = HashMap::new();
@@ -125,7 +139,7 @@ fn main() {
     let mut serving_since: Option<Instant> = None;
     let mut takeover_ms = None;
     let mut k: u64 = 0;
-    let mut flight: VecDeque<(u64, Instant, Vec<(u32, u32)>)> = VecDeque::new();
+    let mut flight: VecDeque<Flight> = VecDeque::new();
     let (mut lat_us, mut failed, mut records) = (Vec::new(), 0u64, 0u64);
     let mut line = String::new();
     loop {
@@ -152,14 +166,20 @@ fn main() {
                 }
                 std::fs::write(p, s).expect("dump");
             }
-            eprintln!("{}: serving after {:?} ({} homes followed)", a.member, now.duration_since(t0), view.len());
+            eprintln!(
+                "{}: serving after {:?} ({} homes followed)",
+                a.member,
+                now.duration_since(t0),
+                view.len()
+            );
         }
         if shared.must_resync.load(Ordering::SeqCst) {
             eprintln!("{}: deposed", a.member);
             std::process::exit(75);
         }
         let done = serving_since.is_some_and(|s| now.duration_since(s).as_secs_f64() >= a.seconds)
-            || (serving_since.is_none() && now.duration_since(t0).as_secs_f64() >= a.seconds + 30.0);
+            || (serving_since.is_none()
+                && now.duration_since(t0).as_secs_f64() >= a.seconds + 30.0);
         if done {
             break;
         }

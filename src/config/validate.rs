@@ -105,7 +105,10 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 fn name(field: &str, s: &str) -> Result<String, ConfigError> {
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if s.is_empty() || s.len() > 64 || !s.chars().all(ok) {
-        return err(field, format!("'{s}': must be 1 to 64 of A-Z a-z 0-9 . _ -"));
+        return err(
+            field,
+            format!("'{s}': must be 1 to 64 of A-Z a-z 0-9 . _ -"),
+        );
     }
     Ok(s.to_string())
 }
@@ -116,7 +119,10 @@ fn cluster(
     reg: &RegistrationConfig,
 ) -> Result<super::ClusterConfig, ConfigError> {
     if c.endpoints.is_empty() {
-        return err("cluster.endpoints", "must list at least one etcd client URL");
+        return err(
+            "cluster.endpoints",
+            "must list at least one etcd client URL",
+        );
     }
     for (i, e) in c.endpoints.iter().enumerate() {
         let rest = e.strip_prefix("http://").unwrap_or("");

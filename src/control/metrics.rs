@@ -297,7 +297,12 @@ fn control(s: &mut Scrape, c: &Map<String, Value>) {
 /// `[cluster]` (`cluster` of the stats document, `docs/cluster.md`).
 fn cluster(s: &mut Scrape, c: &Map<String, Value>) {
     const ROLES: [&str; 4] = ["standby", "candidate", "active", "deposed"];
-    for sh in c.get("shards").and_then(Value::as_array).into_iter().flatten() {
+    for sh in c
+        .get("shards")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let Some(m) = sh.as_object() else { continue };
         let shard = m.get("shard").and_then(Value::as_str).unwrap_or("?");
         let role = m.get("role").and_then(Value::as_str).unwrap_or("");
@@ -305,7 +310,12 @@ fn cluster(s: &mut Scrape, c: &Map<String, Value>) {
             let mut l = label("shard", shard);
             l.push(("role".into(), r.into()));
             let on = if r == role { 1.0 } else { 0.0 };
-            s.gauge("msm_cluster_role", "1 for this member's role in the shard", l, on);
+            s.gauge(
+                "msm_cluster_role",
+                "1 for this member's role in the shard",
+                l,
+                on,
+            );
         }
         if let Some(b) = m.get("serving").and_then(Value::as_bool) {
             let v = if b { 1.0 } else { 0.0 };
@@ -341,7 +351,12 @@ fn cluster(s: &mut Scrape, c: &Map<String, Value>) {
     }
     if let Some(b) = c.get("connected").and_then(Value::as_bool) {
         let v = if b { 1.0 } else { 0.0 };
-        s.gauge("msm_cluster_connected", "1 while the etcd session is up", vec![], v);
+        s.gauge(
+            "msm_cluster_connected",
+            "1 while the etcd session is up",
+            vec![],
+            v,
+        );
     }
     for (k, v) in numbers(c) {
         s.counter(

@@ -441,7 +441,11 @@ impl Thread {
 
     /// One fenced write, retried on transport errors until it lands, is fenced, or the
     /// member is deposed.
-    async fn write(&mut self, client: &mut Client, items: &[(u64, Vec<u8>)]) -> Result<Written, Err> {
+    async fn write(
+        &mut self,
+        client: &mut Client,
+        items: &[(u64, Vec<u8>)],
+    ) -> Result<Written, Err> {
         loop {
             let Some(fence) = self.sm.fence() else {
                 return Ok(Written::Fenced);
@@ -511,7 +515,9 @@ impl Thread {
             self.lease = None;
             return Err("lease expired".into());
         }
-        Ok(self.sm.handle(Event::KeepAlive { sent, ttl }, Instant::now()))
+        Ok(self
+            .sm
+            .handle(Event::KeepAlive { sent, ttl }, Instant::now()))
     }
 
     /// A txn, with the lease kept alive (and its answers handled) while it is out: a
@@ -553,7 +559,11 @@ impl Thread {
                         };
                         let k = self.cfg.leader_key();
                         let txn = Txn::new()
-                            .when(vec![Compare::create_revision(k.clone(), CompareOp::Equal, 0)])
+                            .when(vec![Compare::create_revision(
+                                k.clone(),
+                                CompareOp::Equal,
+                                0,
+                            )])
                             .and_then(vec![TxnOp::put(
                                 k,
                                 self.cfg.member.clone(),
@@ -630,7 +640,13 @@ impl Thread {
             let mut groups = Vec::new();
             let mut bytes = 0;
             while let Some((g, recs)) = self.pending.front() {
-                let v = value::encode(EntryKind::Batch, self.next_seq + items.len() as u64, fence, recs, &[]);
+                let v = value::encode(
+                    EntryKind::Batch,
+                    self.next_seq + items.len() as u64,
+                    fence,
+                    recs,
+                    &[],
+                );
                 if !items.is_empty() && (bytes + v.len() > TXN_BYTES || items.len() >= TXN_OPS) {
                     break;
                 }
@@ -700,10 +716,19 @@ impl Thread {
         let (_watcher, mut ws) = client
             .watch(
                 self.cfg.prefix(),
-                Some(WatchOptions::new().with_prefix().with_start_revision(rev + 1)),
+                Some(
+                    WatchOptions::new()
+                        .with_prefix()
+                        .with_start_revision(rev + 1),
+                ),
             )
             .await?;
-        if client.get(self.cfg.leader_key(), None).await?.kvs().is_empty() {
+        if client
+            .get(self.cfg.leader_key(), None)
+            .await?
+            .kvs()
+            .is_empty()
+        {
             let acts = self.sm.handle(Event::LeaderAbsent, Instant::now());
             self.act(&mut client, acts).await?;
         }

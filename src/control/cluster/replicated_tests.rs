@@ -237,7 +237,9 @@ fn commit_settles_its_group_and_keeps_earlier_results_for_poll() {
     let g0 = group(&mut r, 0, 2);
     r.append(&rec(9));
     r.commit().expect("durable on both sides");
-    let (n, res) = r.poll_commit(false).expect("the earlier group's result stays");
+    let (n, res) = r
+        .poll_commit(false)
+        .expect("the earlier group's result stays");
     assert_eq!((n, res.is_ok()), (g0, true));
     assert!(r.poll_commit(false).is_none());
     assert_eq!(etcd.0.borrow().stored.len(), 3);

@@ -49,7 +49,11 @@ pub enum Event {
     LeaderPresent,
     /// Our campaign put the leader key with create revision `rev`; the lease request
     /// left at `sent` with `ttl`.
-    Won { rev: i64, sent: Instant, ttl: Duration },
+    Won {
+        rev: i64,
+        sent: Instant,
+        ttl: Duration,
+    },
     /// Our campaign found the key taken.
     Lost,
     /// A keepalive sent at `sent` was answered with `ttl` (zero: the lease is gone).
@@ -162,7 +166,9 @@ impl Shard {
                     self.depose(&mut out);
                 }
             }
-            (Role::Candidate, Event::Drained { seq }) => out.push(Action::WriteEpoch { seq: seq + 1 }),
+            (Role::Candidate, Event::Drained { seq }) => {
+                out.push(Action::WriteEpoch { seq: seq + 1 })
+            }
             (Role::Candidate, Event::EpochWritten) => {
                 if self.deadline.is_some_and(|d| now < d) {
                     self.role = Role::Active;
@@ -187,10 +193,10 @@ impl Shard {
                 }
             }
             (Role::Candidate | Role::Active, Event::Fenced) => self.depose(&mut out),
-            (Role::Candidate | Role::Active, Event::Tick) => {
-                if self.deadline.is_none_or(|d| now >= d) {
-                    self.depose(&mut out);
-                }
+            (Role::Candidate | Role::Active, Event::Tick)
+                if self.deadline.is_none_or(|d| now >= d) =>
+            {
+                self.depose(&mut out);
             }
             (Role::Deposed, Event::Resynced) => {
                 self.role = Role::Standby;
@@ -257,7 +263,10 @@ mod tests {
         assert_eq!(s.handle(Event::LeaderAbsent, ms(t0, 1600)), vec![]);
         assert_eq!(s.handle(Event::Resynced, ms(t0, 1700)), vec![]);
         assert_eq!(s.role(), Role::Standby);
-        assert_eq!(s.handle(Event::LeaderAbsent, ms(t0, 1800)), vec![Action::Campaign]);
+        assert_eq!(
+            s.handle(Event::LeaderAbsent, ms(t0, 1800)),
+            vec![Action::Campaign]
+        );
         assert_eq!((s.depositions, s.takeovers), (1, 1));
     }
 
@@ -326,10 +335,7 @@ mod tests {
             Event::Fenced,
             Event::EpochWritten,
             Event::Drained { seq: 3 },
-            Event::KeepAlive {
-                sent: t0,
-                ttl: TTL,
-            },
+            Event::KeepAlive { sent: t0, ttl: TTL },
         ] {
             assert_eq!(s.handle(ev, t0), vec![], "{ev:?}");
             assert_eq!(s.role(), Role::Standby);

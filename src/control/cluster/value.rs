@@ -88,7 +88,13 @@ pub fn encode_into(
 }
 
 /// [`encode_into`] into a new vector.
-pub fn encode(kind: EntryKind, seq: u64, fence: i64, records: &[Record], trailer: &[u8]) -> Vec<u8> {
+pub fn encode(
+    kind: EntryKind,
+    seq: u64,
+    fence: i64,
+    records: &[Record],
+    trailer: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::new();
     encode_into(&mut v, kind, seq, fence, records, trailer);
     v
@@ -149,10 +155,18 @@ mod tests {
 
     fn rec(i: u32) -> Record {
         Record {
-            kind: if i % 3 == 0 { Kind::Remove } else { Kind::Upsert },
+            kind: if i.is_multiple_of(3) {
+                Kind::Remove
+            } else {
+                Kind::Upsert
+            },
             home: 0x0a00_0001 + i,
-            coa: if i % 2 == 0 { Some(0xc000_0200 + i) } else { None },
-            port: if i % 4 == 0 { 4500 } else { 0 },
+            coa: if i.is_multiple_of(2) {
+                Some(0xc000_0200 + i)
+            } else {
+                None
+            },
+            port: if i.is_multiple_of(4) { 4500 } else { 0 },
             msisdn: 46_700_000_000 + u64::from(i),
             expires_at: 1_800_000_000 + i,
             last_ident: u64::from(i) << 32 | 7,
@@ -195,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_full_service_batch_fits_one_request() {
-        assert!(MAX_RECORDS >= crate::control::service::MAX_HELD);
+        const { assert!(MAX_RECORDS >= crate::control::service::MAX_HELD) };
         let recs: Vec<Record> = (0..MAX_RECORDS as u32).map(|i| rec(i % 1000)).collect();
         let v = encode(EntryKind::SnapshotChunk, 1, 1, &recs, &[0u8; 256]);
         assert!(v.len() <= MAX_VALUE);

@@ -170,7 +170,11 @@ fn a_followed_batch_reaches_the_table_after_its_local_commit_with_the_replay_sta
     assert_eq!(worker_sees(&svc, &mut reader, home(0)), Lookup::Miss);
     log.0.borrow_mut().slow = false;
     let (report, out) = poll(&mut svc, false);
-    assert_eq!((report.applied, out.len()), (1, 0), "applied, nothing to reply");
+    assert_eq!(
+        (report.applied, out.len()),
+        (1, 0),
+        "applied, nothing to reply"
+    );
     assert_eq!(
         worker_sees(&svc, &mut reader, home(0)),
         Lookup::CareOf(u32::from(COA))
