@@ -362,6 +362,7 @@ impl Thread {
         loop {
             match self.follow.push(item) {
                 Ok(()) => return,
+                Err(_) if self.stop.load(Ordering::Relaxed) => return,
                 Err(back) => {
                     item = back;
                     tokio::time::sleep(Duration::from_millis(1)).await;
