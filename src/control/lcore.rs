@@ -267,7 +267,15 @@ impl ControlCtx {
                 };
                 p.answer(self.admin_command(p.command.clone(), &mut cc));
             }
-            self.service.expire(Now::system());
+            // A standby does not expire on its own: the owner's expiries reach it
+            // through the log (and a standby's own write would not be replicated).
+            if self
+                .cluster
+                .as_ref()
+                .is_none_or(|c| c.shared.serving(Instant::now()))
+            {
+                self.service.expire(Now::system());
+            }
             self.service.maybe_compact();
             self.alarms.set(
                 alarms::JOURNAL_CANNOT_COMMIT,
