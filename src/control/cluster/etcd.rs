@@ -552,7 +552,6 @@ impl Thread {
         while !acts.is_empty() {
             let mut next = Vec::new();
             for a in acts {
-                let now = Instant::now();
                 match a {
                     Action::Campaign => {
                         let (Some(lease), Some(renewed)) = (self.lease, self.renewed) else {
@@ -615,7 +614,6 @@ impl Thread {
                     }
                     Action::StopServing | Action::Resync => self.act_local(&[a]),
                 }
-                let _ = now;
             }
             acts = next;
         }
