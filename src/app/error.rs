@@ -32,6 +32,8 @@ pub enum StartError {
     Subscribers(#[source] subscribers::LoadError),
     #[error("journal: {0}")]
     Journal(#[source] journal::Error),
+    #[error("cluster: cannot start the etcd thread: {0}")]
+    Cluster(#[source] std::io::Error),
     #[error("EAL: {0}")]
     Eal(#[source] msm_dpdk::Error),
     #[error("config: control.lcore: {lcore} is not the EAL main lcore ({main}); the control loop runs on the main lcore")]
@@ -118,14 +120,19 @@ pub enum RunError {
     /// stopped (exit 3, for a supervisor to restart the MSM).
     #[error("stopped: {0}")]
     WorkerStopped(String),
+    /// This member lost its shard (`docs/cluster.md`): its local state must be rebuilt
+    /// from etcd, so it exits (75, EX_TEMPFAIL) for a supervisor to restart it as a standby.
+    #[error("deposed: {0}")]
+    Deposed(String),
 }
 
 impl RunError {
-    /// 1 for a start-up failure, 3 when a worker stopped.
+    /// 1 for a start-up failure, 3 when a worker stopped, 75 when deposed.
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Start(_) => 1,
             RunError::WorkerStopped(_) => 3,
+            RunError::Deposed(_) => 75,
         }
     }
 }

@@ -12,6 +12,7 @@ pub use error::{LoadError, RunError, StartError};
 
 use crate::config::Config;
 use crate::control::admin;
+use crate::control::cluster::{self, MsmLog};
 use crate::control::journal::{Journal, Replay};
 use crate::control::lcore::ControlCtx;
 use crate::control::metrics::{self, Metrics};
@@ -176,6 +177,7 @@ pub fn run(cfg: Config, pre: Option<PreloadFile>) -> Result<(), RunError> {
     );
 
     let compact_bytes = cfg.registration.journal_compact_bytes;
+    let (journal, cluster) = replicate(&cfg, journal)?;
     let mut service = RegistrationService::new(registrar, writer, journal, compact_bytes);
     if let Some(a) = audit {
         service.set_audit(a);
@@ -210,8 +212,10 @@ pub fn run(cfg: Config, pre: Option<PreloadFile>) -> Result<(), RunError> {
         metrics,
         telemetry,
         notify: notify::Notifier::from_env(),
+        cluster,
+        deposed: None,
     };
-    let final_stats = ctl.run();
+    let (final_stats, deposed) = ctl.run();
     eal.wait_all();
     info!("stopped");
     println!(
@@ -221,7 +225,41 @@ pub fn run(cfg: Config, pre: Option<PreloadFile>) -> Result<(), RunError> {
     if workers.faults.failed() {
         return Err(RunError::WorkerStopped(workers.faults.describe()));
     }
+    if let Some(why) = deposed {
+        return Err(RunError::Deposed(why));
+    }
     Ok(())
+}
+
+/// With `[cluster]`: starts the etcd thread and wraps the journal so that a group is
+/// durable only once etcd has it too (`docs/cluster.md`). Without: the journal alone.
+fn replicate(
+    cfg: &Config,
+    journal: Option<Journal>,
+) -> Result<(Option<MsmLog>, Option<cluster::etcd::Handle>), StartError> {
+    let (c, j) = match (&cfg.cluster, journal) {
+        (Some(c), Some(j)) => (c, j),
+        (_, j) => return Ok((j.map(MsmLog::Local), None)),
+    };
+    let handle = cluster::etcd::Handle::start(cluster::etcd::EtcdConfig {
+        endpoints: c.endpoints.clone(),
+        member: c.member.clone(),
+        shard: c.shard.clone(),
+        lease_ttl: Duration::from_millis(c.lease_ttl_ms),
+    })
+    .map_err(StartError::Cluster)?;
+    info!(
+        member = %c.member,
+        shard = %c.shard,
+        "cluster: bindings replicated through etcd at {:?}; standby until this member wins the shard",
+        c.endpoints
+    );
+    let log = cluster::replicated::ReplicatedLog::new(
+        j,
+        handle.replicator(),
+        Duration::from_millis(c.lease_ttl_ms),
+    );
+    Ok((Some(MsmLog::Replicated(log)), Some(handle)))
 }
 
 /// The subscriber file, if configured: without it registrations get no reply.

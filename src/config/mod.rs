@@ -154,6 +154,21 @@ pub struct Config {
     pub wwan_port: usize,
     /// Index of the port that carries `IPmsm-wlan` (first port facing the Internet).
     pub internet_port: usize,
+    /// Hot standby on etcd (`[cluster]`, `docs/cluster.md`); `None`: a single box.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `[cluster]`: this MSM's place in a hot-standby pair (or more) on etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// etcd client URLs (`http://host:port`).
+    pub endpoints: Vec<String>,
+    /// This MSM's name (unique among the members).
+    pub member: String,
+    /// The shard this MSM may own (first slice: one, covering every home pool).
+    pub shard: String,
+    /// The owner's etcd lease TTL (whole seconds at etcd).
+    pub lease_ttl_ms: u64,
 }
 
 /// A configuration error: which field (or `line N` for a TOML syntax error), and why.

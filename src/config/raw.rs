@@ -21,6 +21,17 @@ pub(super) struct RawConfig {
     pub table: RawTable,
     #[serde(default)]
     pub mempool: RawMempool,
+    /// Hot standby on etcd (`docs/cluster.md`); absent: a single box.
+    pub cluster: Option<RawCluster>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub endpoints: Vec<String>,
+    pub member: String,
+    pub shard: Option<String>,
+    pub lease_ttl_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -346,3 +346,43 @@ fn per_subscriber_limit_is_bounded() {
     let r = Config::from_toml(&text).unwrap().registration;
     assert_eq!(r.per_subscriber_per_sec, 4000);
 }
+
+#[test]
+fn cluster_section_is_optional_and_checked() {
+    assert_eq!(Config::from_toml(GOOD).unwrap().cluster, None);
+    let with = |section: &str| {
+        let text = format!("{GOOD}[control]\nstate_dir = \"/tmp/x\"\n{section}");
+        Config::from_toml(&text)
+    };
+    let c = with("[cluster]\nendpoints = [\"http://127.0.0.1:2379\"]\nmember = \"msm-a\"\n")
+        .unwrap()
+        .cluster
+        .unwrap();
+    assert_eq!(c.shard, "s0");
+    assert_eq!(c.lease_ttl_ms, 2000);
+    assert_eq!(c.member, "msm-a");
+    let field = |section: &str| with(section).unwrap_err().field;
+    assert_eq!(
+        field("[cluster]\nendpoints = []\nmember = \"a\"\n"),
+        "cluster.endpoints"
+    );
+    assert_eq!(
+        field("[cluster]\nendpoints = [\"https://h:1\"]\nmember = \"a\"\n"),
+        "cluster.endpoints[0]"
+    );
+    assert_eq!(
+        field("[cluster]\nendpoints = [\"http://h:1\"]\nmember = \"a/b\"\n"),
+        "cluster.member"
+    );
+    assert_eq!(
+        field("[cluster]\nendpoints = [\"http://h:1\"]\nmember = \"a\"\nshard = \"\"\n"),
+        "cluster.shard"
+    );
+    assert_eq!(
+        field("[cluster]\nendpoints = [\"http://h:1\"]\nmember = \"a\"\nlease_ttl_ms = 500\n"),
+        "cluster.lease_ttl_ms"
+    );
+    // Without the local journal: refused.
+    let text = format!("{GOOD}[cluster]\nendpoints = [\"http://h:1\"]\nmember = \"a\"\n");
+    assert_eq!(Config::from_toml(&text).unwrap_err().field, "cluster");
+}

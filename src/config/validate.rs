@@ -66,6 +66,10 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let housekeeping_cpus = housekeeping_cpus(&raw.control)?;
     let audit = audit(&raw.control)?;
     let (top_sample_every, top_window_s) = top(&raw.control)?;
+    let cluster = match &raw.cluster {
+        Some(c) => Some(cluster(c, &registration)?),
+        None => None,
+    };
     Ok(Config {
         eal_args: raw.eal.args,
         registration,
@@ -93,6 +97,62 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         data_room: sizes.data_room,
         wwan_port,
         internet_port,
+        cluster,
+    })
+}
+
+/// A member or shard name: 1..=64 of `A-Za-z0-9._-` (it is part of etcd keys).
+fn name(field: &str, s: &str) -> Result<String, ConfigError> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if s.is_empty() || s.len() > 64 || !s.chars().all(ok) {
+        return err(
+            field,
+            format!("'{s}': must be 1 to 64 of A-Z a-z 0-9 . _ -"),
+        );
+    }
+    Ok(s.to_string())
+}
+
+/// `[cluster]`: endpoints, names, the lease; the local journal is required.
+fn cluster(
+    c: &super::raw::RawCluster,
+    reg: &RegistrationConfig,
+) -> Result<super::ClusterConfig, ConfigError> {
+    if c.endpoints.is_empty() {
+        return err(
+            "cluster.endpoints",
+            "must list at least one etcd client URL",
+        );
+    }
+    for (i, e) in c.endpoints.iter().enumerate() {
+        let rest = e.strip_prefix("http://").unwrap_or("");
+        if rest.is_empty() || rest.contains('/') || !rest.contains(':') {
+            return err(
+                format!("cluster.endpoints[{i}]"),
+                format!("'{e}' is not http://host:port (TLS is not supported yet)"),
+            );
+        }
+    }
+    let member = name("cluster.member", &c.member)?;
+    let shard = name("cluster.shard", c.shard.as_deref().unwrap_or("s0"))?;
+    let lease_ttl_ms = c.lease_ttl_ms.unwrap_or(2000);
+    if !(1000..=10_000).contains(&lease_ttl_ms) {
+        return err(
+            "cluster.lease_ttl_ms",
+            format!("{lease_ttl_ms}: must be 1000..=10000 (etcd leases are whole seconds)"),
+        );
+    }
+    if reg.state_dir.is_none() {
+        return err(
+            "cluster",
+            "needs control.state_dir: a group is durable only after the local journal's fdatasync and etcd's acknowledgement",
+        );
+    }
+    Ok(super::ClusterConfig {
+        endpoints: c.endpoints.clone(),
+        member,
+        shard,
+        lease_ttl_ms,
     })
 }
 

@@ -24,6 +24,8 @@ use crate::app::notify::Notifier;
 use crate::config::Config;
 use crate::control::admin::{self, Command, TraceCommand};
 use crate::control::alarms::{self, Alarms};
+use crate::control::cluster::etcd::Handle as EtcdHandle;
+use crate::control::cluster::MsmLog;
 use crate::control::metrics::Metrics;
 use crate::control::reg_io::{self, RegPacket};
 use crate::control::registrar::Now;
@@ -45,6 +47,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A standby's followed batches applied per loop iteration at most.
+const FOLLOW_PER_POLL: usize = 16;
 
 /// Counters of the control loop itself (single-threaded: plain integers); the
 /// registration service keeps its own ([`crate::control::service::ServiceCounters`]).
@@ -72,6 +77,11 @@ pub struct ControlCounters {
     pub arp_alloc_failed: u64,
     pub admin_requests: u64,
     pub admin_errors: u64,
+    /// Requests dropped because this member does not serve the shard now (a standby, a
+    /// candidate, or an owner past its local deadline): never answered.
+    pub registrations_not_owner: u64,
+    /// A standby's batches applied from the owner's log.
+    pub followed_batches: u64,
 }
 
 /// A request's mbuf, held by the service until its Reply is released into it.
@@ -91,7 +101,7 @@ pub struct ControlCtx {
     pub cfg: Config,
     pub plane: Arc<Plane>,
     /// Registrations, the binding table, the journal.
-    pub service: RegistrationService<ReplyTo>,
+    pub service: RegistrationService<ReplyTo, MsmLog>,
     pub rings: Vec<RingConsumer>,
     /// The control tx queue of every port, indexed by port.
     pub tx: Vec<TxQueue>,
@@ -126,6 +136,10 @@ pub struct ControlCtx {
     pub telemetry: Option<telemetry::Queries>,
     /// systemd's notify socket (READY=1, WATCHDOG=1, STOPPING=1), when run by systemd.
     pub notify: Option<Notifier>,
+    /// The etcd thread, with `[cluster]` (`docs/cluster.md`).
+    pub cluster: Option<EtcdHandle>,
+    /// Why this member stopped serving its shard for good (it must restart as a standby).
+    pub deposed: Option<String>,
 }
 
 /// Why an operator command failed (the client gets `{"error": "<message>"}`).
@@ -157,8 +171,9 @@ enum AdminError {
 }
 
 impl ControlCtx {
-    /// Runs until `stop` is set; returns the final stats document.
-    pub fn run(mut self) -> Value {
+    /// Runs until `stop` is set; returns the final stats document, and why this member
+    /// was deposed from its shard if it was.
+    pub fn run(mut self) -> (Value, Option<String>) {
         let mut cc = ControlCounters::default();
         let mut round_robin = RoundRobin::default();
         let mut last_arp = Instant::now() - Duration::from_secs(3600);
@@ -167,6 +182,8 @@ impl ControlCtx {
         let stats_every = Duration::from_millis(self.cfg.stats_interval_ms);
         // The batch's requests, located, between draining and deciding (prefetched first).
         let mut taken: Vec<ReplyTo> = Vec::with_capacity(MAX_HELD);
+        // With `[cluster]`: serving the shard and its drained log applied.
+        let mut caught_up = false;
         if let Some(n) = &self.notify {
             // The table is published and the workers run: the MSM forwards from now on.
             n.ready(&format!(
@@ -197,6 +214,19 @@ impl ControlCtx {
             });
             // Prefetch every subscriber record and table bucket of the batch, then decide
             // the requests in arrival order.
+            if let Some(c) = &self.cluster {
+                // Serve only once everything drained at the takeover is in the table.
+                let serving = c.shared.serving(Instant::now());
+                caught_up = serving
+                    && (caught_up
+                        || (c.followed_waiting() == 0 && service.batches_in_flight() == 0));
+                if !caught_up {
+                    // Not the shard's owner now: no answer (the mobile's retransmission
+                    // reaches the owner once it serves).
+                    cc.registrations_not_owner += taken.len() as u64;
+                    taken.clear();
+                }
+            }
             service.prefetch(taken.iter().map(ReplyTo::payload));
             for t in taken.drain(..) {
                 let decision = service.decide_udp(
@@ -217,6 +247,9 @@ impl ControlCtx {
                 cc.batch_max_us = cc.batch_max_us.max(us);
             }
             self.release_replies(&mut cc, false);
+            if self.follow_cluster(&mut cc) {
+                break;
+            }
             if last_arp.elapsed() >= arp_every {
                 last_arp = Instant::now();
                 self.resolve_neighbours(&mut cc);
@@ -234,7 +267,15 @@ impl ControlCtx {
                 };
                 p.answer(self.admin_command(p.command.clone(), &mut cc));
             }
-            self.service.expire(Now::system());
+            // A standby does not expire on its own: the owner's expiries reach it
+            // through the log (and a standby's own write would not be replicated).
+            if self
+                .cluster
+                .as_ref()
+                .is_none_or(|c| c.shared.serving(Instant::now()))
+            {
+                self.service.expire(Now::system());
+            }
             self.service.maybe_compact();
             self.alarms.set(
                 alarms::JOURNAL_CANNOT_COMMIT,
@@ -269,7 +310,33 @@ impl ControlCtx {
         if let Some(n) = &self.notify {
             n.stopping();
         }
-        self.stats(&cc)
+        let deposed = self.deposed.take();
+        (self.stats(&cc), deposed)
+    }
+
+    /// With `[cluster]`: applies what the owner replicated (a standby), in log order,
+    /// at most a few batches per iteration; true if this member was deposed (the loop
+    /// stops: it must restart as a standby, `docs/cluster.md`).
+    fn follow_cluster(&mut self, cc: &mut ControlCounters) -> bool {
+        let Some(c) = &self.cluster else {
+            return false;
+        };
+        for _ in 0..FOLLOW_PER_POLL {
+            let Some((seq, records)) = c.next_followed() else {
+                break;
+            };
+            self.service.follow(&records);
+            c.shared.lcore_seq.store(seq, Ordering::Relaxed);
+            cc.followed_batches += 1;
+        }
+        if c.shared.must_resync.load(Ordering::SeqCst) {
+            let why = "lost the shard (local deadline passed, lease lost or a write fenced): restart as a standby".to_string();
+            tracing::error!("cluster: {why}");
+            self.deposed = Some(why);
+            self.stop.store(true, Ordering::SeqCst);
+            return true;
+        }
+        false
     }
 
     /// One frame from a worker: locate the request in it (the service decides it once

@@ -27,6 +27,10 @@
 //! | `top.samples.<kind>` | `msm_top_samples_total{kind}` (counter: taken, lost, downlink, uplink, other) |
 //! | `top.window_s`, `top.sample_every` | `msm_top_window_seconds`, `msm_top_sample_every` (gauge) |
 //! | (the control lcore) | `msm_registration_reply_latency_seconds` (histogram) |
+//! | `cluster.shards[i].role` | `msm_cluster_role{shard,role}` (gauge, 1 for the current role) |
+//! | `cluster.shards[i].<n>` (serving, lease deadline, seqs, lag, revisions) | `msm_cluster_<n>{shard}` (gauge; `lease_deadline_ms` as `msm_cluster_lease_deadline_seconds`) |
+//! | `cluster.shards[i].takeovers` | `msm_cluster_takeovers_total{shard}` (counter) |
+//! | `cluster.<n>` (etcd errors, fenced writes, txns, groups, records) | `msm_cluster_<n>_total` (counter); `cluster.connected`: `msm_cluster_connected` (gauge) |
 
 use crate::control::alarms;
 use crate::control::stats::Snapshot;
@@ -290,6 +294,80 @@ fn control(s: &mut Scrape, c: &Map<String, Value>) {
     }
 }
 
+/// `[cluster]` (`cluster` of the stats document, `docs/cluster.md`).
+fn cluster(s: &mut Scrape, c: &Map<String, Value>) {
+    const ROLES: [&str; 4] = ["standby", "candidate", "active", "deposed"];
+    for sh in c
+        .get("shards")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(m) = sh.as_object() else { continue };
+        let shard = m.get("shard").and_then(Value::as_str).unwrap_or("?");
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+        for r in ROLES {
+            let mut l = label("shard", shard);
+            l.push(("role".into(), r.into()));
+            let on = if r == role { 1.0 } else { 0.0 };
+            s.gauge(
+                "msm_cluster_role",
+                "1 for this member's role in the shard",
+                l,
+                on,
+            );
+        }
+        if let Some(b) = m.get("serving").and_then(Value::as_bool) {
+            let v = if b { 1.0 } else { 0.0 };
+            s.gauge(
+                "msm_cluster_serving",
+                "1 while this member answers the shard's registrations",
+                label("shard", shard),
+                v,
+            );
+        }
+        for (k, v) in numbers(m) {
+            match k {
+                "takeovers" => s.counter(
+                    "msm_cluster_takeovers",
+                    "Takeovers of the shard by this member",
+                    label("shard", shard),
+                    as_u64(v),
+                ),
+                "lease_deadline_ms" => s.gauge(
+                    "msm_cluster_lease_deadline_seconds",
+                    "Time left before the local deadline (the owner stops serving then unless its lease is renewed)",
+                    label("shard", shard),
+                    v / 1000.0,
+                ),
+                _ => s.gauge(
+                    &format!("msm_cluster_{}", sanitize(k)),
+                    "Replication level of the shard (see msm ctl stats, cluster)",
+                    label("shard", shard),
+                    v,
+                ),
+            }
+        }
+    }
+    if let Some(b) = c.get("connected").and_then(Value::as_bool) {
+        let v = if b { 1.0 } else { 0.0 };
+        s.gauge(
+            "msm_cluster_connected",
+            "1 while the etcd session is up",
+            vec![],
+            v,
+        );
+    }
+    for (k, v) in numbers(c) {
+        s.counter(
+            &format!("msm_cluster_{}", sanitize(k)),
+            "Replication counter (see msm ctl stats, cluster)",
+            vec![],
+            as_u64(v),
+        );
+    }
+}
+
 /// The top-N view (`top` of the stats document: [`crate::control::top::STATS_N`] entries).
 fn top(s: &mut Scrape, t: &Map<String, Value>) {
     for e in t.get("top").and_then(Value::as_array).into_iter().flatten() {
@@ -398,6 +476,9 @@ pub fn render(doc: &Value, latency: &Histogram) -> String {
     if let Some(t) = doc.get("top").and_then(Value::as_object) {
         top(&mut s, t);
     }
+    if let Some(c) = doc.get("cluster").and_then(Value::as_object) {
+        cluster(&mut s, c);
+    }
     let active: Vec<&str> = doc
         .get("alarms")
         .and_then(Value::as_array)
@@ -472,6 +553,11 @@ mod tests {
             "mempool": {"in_use": 5, "available": 100},
             "top": {"sample_every": 1024, "window_s": 12.5, "samples": {"taken": 9, "lost": 1},
                     "top": [{"rank": 1, "home": "192.0.2.10", "bytes": 2048000, "bytes_per_s": 163840.0}]},
+            "cluster": {"member": "msm-a", "connected": true, "etcd_errors": 2, "fenced_writes": 0,
+                        "records_replicated": 900,
+                        "shards": [{"shard": "s0", "role": "active", "serving": true,
+                                    "lease_deadline_ms": 1250, "lag_batches": 3,
+                                    "last_applied_revision": 77, "takeovers": 1}]},
         })
     }
 
@@ -506,6 +592,16 @@ mod tests {
             "msm_top_window_seconds 12.5",
             "msm_top_sample_every 1024.0",
             "msm_registration_reply_latency_seconds_count 1",
+            "msm_cluster_role{shard=\"s0\",role=\"active\"} 1.0",
+            "msm_cluster_role{shard=\"s0\",role=\"standby\"} 0.0",
+            "msm_cluster_serving{shard=\"s0\"} 1.0",
+            "msm_cluster_lease_deadline_seconds{shard=\"s0\"} 1.25",
+            "msm_cluster_lag_batches{shard=\"s0\"} 3.0",
+            "msm_cluster_last_applied_revision{shard=\"s0\"} 77.0",
+            "msm_cluster_takeovers_total{shard=\"s0\"} 1",
+            "msm_cluster_connected 1.0",
+            "msm_cluster_etcd_errors_total 2",
+            "msm_cluster_records_replicated_total 900",
             "# TYPE msm_drops counter",
             "# EOF",
         ] {

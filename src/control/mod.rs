@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod alarms;
 pub mod audit;
+pub mod cluster;
 pub mod housekeeping;
 pub mod journal;
 pub mod lcore;

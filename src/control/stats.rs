@@ -101,6 +101,59 @@ impl ControlCtx {
             "mempool": {"in_use": self.pool.in_use(), "available": self.pool.available()},
             "neighbours": neigh,
             "top": self.top.view(crate::control::top::STATS_N, std::time::Instant::now()),
+            "cluster": self.cluster_json(),
+        })
+    }
+
+    /// `[cluster]`: the shard's role, the local deadline, replication progress and
+    /// errors (`null` for a single box).
+    fn cluster_json(&self) -> Value {
+        let Some(c) = &self.cluster else {
+            return Value::Null;
+        };
+        let sh = &c.shared;
+        let now = std::time::Instant::now();
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let head = ld(&sh.head_seq);
+        let role = sh.role();
+        // A standby lags by what its table has not applied; the owner by what etcd has
+        // not acknowledged yet.
+        let behind = if role == crate::control::cluster::role::Role::Standby {
+            ld(&sh.lcore_seq)
+        } else {
+            ld(&sh.applied_seq)
+        };
+        let repl = self
+            .service
+            .journal()
+            .and_then(|j| j.replicated())
+            .map(|r| r.counters)
+            .unwrap_or_default();
+        let cfg = self.cfg.cluster.as_ref();
+        json!({
+            "member": cfg.map(|c| c.member.clone()),
+            "shards": [{
+                "shard": cfg.map(|c| c.shard.clone()),
+                "role": role.name(),
+                "serving": sh.serving(now),
+                "fence_revision": sh.fence.load(Ordering::Relaxed),
+                "lease_deadline_ms": sh.deadline().map(|d| d.saturating_duration_since(now).as_millis() as u64),
+                "head_seq": head,
+                "applied_seq": ld(&sh.applied_seq),
+                "table_seq": ld(&sh.lcore_seq),
+                "lag_batches": head.saturating_sub(behind),
+                "followed_waiting": c.followed_waiting(),
+                "last_applied_revision": sh.applied_rev.load(Ordering::Relaxed),
+                "takeovers": ld(&sh.takeovers),
+            }],
+            "connected": sh.connected.load(Ordering::Relaxed),
+            "etcd_errors": ld(&sh.etcd_errors),
+            "fenced_writes": ld(&sh.fenced_writes),
+            "txns": ld(&sh.txns),
+            "groups_durable": repl.groups_durable,
+            "groups_remote_failed": repl.groups_remote_failed,
+            "groups_local_failed": repl.groups_local_failed,
+            "records_replicated": repl.records_replicated,
         })
     }
 
@@ -175,8 +228,9 @@ impl ControlCtx {
             "registration": registrar.map(|r| json!(r.counters)),
             "subscribers": registrar.map(|r| r.subscribers().len()),
             "subscribers_reload": self.reload_status,
-            "journal": svc.journal().map(|j| format!("{:?}", j.stats())),
+            "journal": svc.journal().map(|j| format!("{:?}", j.journal().stats())),
             "journal_stats": svc.journal().map(|j| {
+                let j = j.journal();
                 let mut v = serde_json::to_value(j.stats()).unwrap_or_default();
                 v["log_bytes"] = json!(j.log_bytes());
                 v
@@ -185,6 +239,8 @@ impl ControlCtx {
             "arp_alloc_failed": cc.arp_alloc_failed,
             "admin_requests": cc.admin_requests,
             "admin_errors": cc.admin_errors,
+            "registrations_not_owner": cc.registrations_not_owner,
+            "followed_batches": cc.followed_batches,
             "admin_peer_refused": admin_count(|a| &a.peer_refused),
             "admin_busy": admin_count(|a| &a.busy),
             "admin_io_errors": admin_count(|a| &a.io_errors),

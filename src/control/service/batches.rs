@@ -72,6 +72,28 @@ impl<T, L: DurableLog> RegistrationService<T, L> {
         self.batch += 1;
     }
 
+    /// A standby's batch, already replicated by the shard's owner (`docs/cluster.md`):
+    /// its records go to the local journal only and, once that commit is durable, into
+    /// the table (published) and the registrar's replay state, in order with any other
+    /// batch. Nothing is decided and no Reply is held.
+    pub fn follow(&mut self, records: &[Record]) {
+        self.seal_batch();
+        if let Some(r) = self.registrar.as_mut() {
+            for rec in records {
+                if rec.last_ident != 0 && rec.msisdn != 0 {
+                    r.restore_ident(rec.msisdn, rec.last_ident);
+                }
+            }
+        }
+        if let Some(j) = self.journal.as_mut() {
+            for rec in records {
+                j.append_local(rec);
+            }
+        }
+        self.staged.records.extend_from_slice(records);
+        self.seal_batch();
+    }
+
     /// Sealed batches whose commit has not finished.
     pub fn batches_in_flight(&self) -> usize {
         self.sealed.len()

@@ -8,6 +8,11 @@ use std::time::Instant;
 pub trait DurableLog {
     /// Buffers a record for the next commit (no I/O).
     fn append(&mut self, rec: &Record);
+    /// Buffers a record that is already replicated elsewhere (a standby following the
+    /// owner's log): only the local log takes it. The default is [`append`](Self::append).
+    fn append_local(&mut self, rec: &Record) {
+        self.append(rec)
+    }
     /// Records appended and not yet handed to a commit.
     fn pending(&self) -> usize;
     /// Starts making every appended record durable, without waiting: `Ok(Some(n))`, the

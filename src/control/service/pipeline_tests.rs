@@ -147,3 +147,45 @@ fn an_operator_bind_lands_after_the_batches_in_flight() {
     let (_, out) = poll(&mut svc, false);
     assert_eq!(out, vec![(0, Some(Code::Accepted))]);
 }
+
+/// A standby's batch (`docs/cluster.md`): into the table only after its local commit, in
+/// order with the other batches, and the owner's replay state comes along.
+#[test]
+fn a_followed_batch_reaches_the_table_after_its_local_commit_with_the_replay_state() {
+    let (mut svc, log, mut reader) = service(1 << 20);
+    let k = key();
+    let id = ident(5);
+    let b = Binding {
+        home: u32::from(home(0)),
+        coa: Some(u32::from(COA)),
+        port: 0,
+        msisdn: msisdn(0),
+        expires_at: NOW as u32 + 300,
+    };
+    log.0.borrow_mut().slow = true;
+    svc.follow(&[Record::upsert(&b, id)]);
+    assert_eq!(svc.batches_in_flight(), 1);
+    let (report, out) = poll(&mut svc, false);
+    assert_eq!((report.applied, out.len()), (0, 0));
+    assert_eq!(worker_sees(&svc, &mut reader, home(0)), Lookup::Miss);
+    log.0.borrow_mut().slow = false;
+    let (report, out) = poll(&mut svc, false);
+    assert_eq!(
+        (report.applied, out.len()),
+        (1, 0),
+        "applied, nothing to reply"
+    );
+    assert_eq!(
+        worker_sees(&svc, &mut reader, home(0)),
+        Lookup::CareOf(u32::from(COA))
+    );
+    assert_eq!(log.0.borrow().committed.len(), 1, "in the local journal");
+    // The owner's Identification came with it: the same request again is a replay.
+    svc.submit(0, &request(0, 300, id, &k), Path::Wwan, 0, now(NOW));
+    let (_, out) = poll(&mut svc, true);
+    assert_eq!(out, vec![(0, Some(Code::IdentificationMismatch))]);
+    // A newer one is accepted against the followed state.
+    svc.submit(1, &request(0, 300, ident(6), &k), Path::Wwan, 0, now(NOW));
+    let (_, out) = poll(&mut svc, true);
+    assert_eq!(out, vec![(1, Some(Code::Accepted))]);
+}
