@@ -24,6 +24,12 @@ pub const NEXT_HOP_UNRESOLVED: &str = "next_hop_unresolved";
 /// Fewer than 10 % of the packet buffers are free.
 pub const MEMPOOL_LOW: &str = "mempool_low";
 
+/// Clustered only (`[cluster]`): this member is [`REPLICATION_LAG_BATCHES`] or more
+/// batches behind its shard's log, or has no connection to etcd. A standby that lags
+/// cannot take over at once; an owner whose batches etcd does not acknowledge sends no
+/// code 0.
+pub const REPLICATION_LAG: &str = "replication_lag";
+
 /// Every alarm the MSM can raise (listed, active or not, by the metrics endpoint).
 pub const KNOWN: &[&str] = &[
     JOURNAL_CANNOT_COMMIT,
@@ -32,7 +38,12 @@ pub const KNOWN: &[&str] = &[
     TABLE_FULL,
     NEXT_HOP_UNRESOLVED,
     MEMPOOL_LOW,
+    REPLICATION_LAG,
 ];
+
+/// Batches behind the shard's log from which [`REPLICATION_LAG`] is raised (at the
+/// default batch bound, some 10^4-10^5 registrations).
+pub const REPLICATION_LAG_BATCHES: u64 = 64;
 
 /// Seconds after start before an unresolved next hop is an alarm (ARP gets its chance).
 pub const NEXT_HOP_GRACE_S: f64 = 5.0;
@@ -47,6 +58,8 @@ pub struct Levels {
     /// Next hops without a MAC address, as `IP on PORT`.
     pub unresolved: Vec<String>,
     pub uptime_s: f64,
+    /// Clustered only: batches behind the shard's log, and whether etcd is connected.
+    pub replication: Option<(u64, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +147,16 @@ impl Alarms {
             NEXT_HOP_UNRESOLVED,
             unresolved.then(|| l.unresolved.join(", ")),
         );
+        let replication = match l.replication {
+            Some((_, false)) if l.uptime_s >= NEXT_HOP_GRACE_S => {
+                Some("no connection to etcd".into())
+            }
+            Some((lag, _)) if lag >= REPLICATION_LAG_BATCHES => {
+                Some(format!("{lag} batches behind the shard's log"))
+            }
+            _ => None,
+        };
+        self.set(REPLICATION_LAG, replication);
     }
 
     /// Alarms raised since start (each raise of an inactive alarm counts once).
@@ -155,6 +178,39 @@ impl Alarms {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replication_lag_is_raised_when_clustered_and_behind_or_disconnected() {
+        let mut a = Alarms::default();
+        let mut l = Levels {
+            uptime_s: 60.0,
+            ..Levels::default()
+        };
+        a.evaluate(&l);
+        assert!(
+            a.json().as_array().unwrap().is_empty(),
+            "not clustered: no alarm"
+        );
+        l.replication = Some((REPLICATION_LAG_BATCHES - 1, true));
+        a.evaluate(&l);
+        assert!(a.json().as_array().unwrap().is_empty());
+        l.replication = Some((REPLICATION_LAG_BATCHES, true));
+        a.evaluate(&l);
+        assert_eq!(a.json()[0]["name"], REPLICATION_LAG);
+        assert_eq!(a.json()[0]["detail"], "64 batches behind the shard's log");
+        l.replication = Some((0, false));
+        a.evaluate(&l);
+        assert_eq!(a.json()[0]["detail"], "no connection to etcd");
+        assert_eq!(a.raised_total(), 1, "one alarm, its detail updated");
+        l.replication = Some((0, true));
+        a.evaluate(&l);
+        assert!(a.json().as_array().unwrap().is_empty(), "cleared");
+        // Just started: etcd gets its grace period, as ARP does.
+        l.uptime_s = 1.0;
+        l.replication = Some((0, false));
+        a.evaluate(&l);
+        assert!(a.json().as_array().unwrap().is_empty());
+    }
 
     #[test]
     fn raise_once_update_detail_clear_once() {
@@ -186,6 +242,7 @@ mod tests {
             mbufs_in_use: 100,
             unresolved: vec!["192.0.2.130 on wwan".into()],
             uptime_s: 1.0,
+            replication: None,
         };
         a.evaluate(&l);
         assert_eq!(a.json(), json!([]), "next hop still in its grace period");
@@ -208,6 +265,7 @@ mod tests {
             mbufs_in_use: 900,
             unresolved: vec![],
             uptime_s: 7.0,
+            replication: None,
         };
         a.evaluate(&l);
         assert_eq!(a.json(), json!([]), "all cleared");

@@ -536,7 +536,7 @@ impl ControlCtx {
         }
     }
 
-    /// The level alarms: table, mempool, next hops.
+    /// The level alarms: table, mempool, next hops, replication (clustered).
     fn check_levels(&mut self) {
         let w = self.service.writer();
         let unresolved = self
@@ -560,6 +560,9 @@ impl ControlCtx {
             mbufs_in_use: self.pool.in_use() as usize,
             unresolved,
             uptime_s: self.started.elapsed().as_secs_f64(),
+            replication: self
+                .cluster_lag()
+                .map(|lag| (lag, self.cluster_connected())),
         };
         self.alarms.evaluate(&levels);
     }

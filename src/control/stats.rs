@@ -107,6 +107,26 @@ impl ControlCtx {
 
     /// `[cluster]`: the shard's role, the local deadline, replication progress and
     /// errors (`null` for a single box).
+    /// Batches this member is behind its shard's log (clustered only): a standby by what
+    /// its table has not applied, the owner by what etcd has not acknowledged yet.
+    pub(crate) fn cluster_lag(&self) -> Option<u64> {
+        let sh = &self.cluster.as_ref()?.shared;
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let behind = if sh.role() == crate::control::cluster::role::Role::Standby {
+            ld(&sh.lcore_seq)
+        } else {
+            ld(&sh.applied_seq)
+        };
+        Some(ld(&sh.head_seq).saturating_sub(behind))
+    }
+
+    /// Whether the etcd thread has a connection (clustered only; `true` otherwise).
+    pub(crate) fn cluster_connected(&self) -> bool {
+        self.cluster
+            .as_ref()
+            .is_none_or(|c| c.shared.connected.load(Ordering::Relaxed))
+    }
+
     fn cluster_json(&self) -> Value {
         let Some(c) = &self.cluster else {
             return Value::Null;
@@ -116,13 +136,7 @@ impl ControlCtx {
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let head = ld(&sh.head_seq);
         let role = sh.role();
-        // A standby lags by what its table has not applied; the owner by what etcd has
-        // not acknowledged yet.
-        let behind = if role == crate::control::cluster::role::Role::Standby {
-            ld(&sh.lcore_seq)
-        } else {
-            ld(&sh.applied_seq)
-        };
+        let lag = self.cluster_lag().unwrap_or(0);
         let repl = self
             .service
             .journal()
@@ -141,7 +155,7 @@ impl ControlCtx {
                 "head_seq": head,
                 "applied_seq": ld(&sh.applied_seq),
                 "table_seq": ld(&sh.lcore_seq),
-                "lag_batches": head.saturating_sub(behind),
+                "lag_batches": lag,
                 "followed_waiting": c.followed_waiting(),
                 "last_applied_revision": sh.applied_rev.load(Ordering::Relaxed),
                 "takeovers": ld(&sh.takeovers),
