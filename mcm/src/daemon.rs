@@ -554,14 +554,23 @@ impl Daemon {
                     continue;
                 }
             };
-            if let Some(seq) = tunnel::probe_reply_in(inner, c.msm_wlan, c.home, PROBE_ID) {
-                self.relay.probe_replies += 1;
-                self.m.on_probe_reply(seq, now(self.start));
+            if self.take_probe_reply(inner, &c) {
                 continue;
             }
             self.relay.nat_downlink_packets += 1;
             self.relay.deliver_downlink(&self.tun, inner);
         }
+    }
+
+    /// Whether `inner` (decapsulated from either tunnel) answers one of our probes; if
+    /// so it is counted and handed to the machine, not delivered.
+    fn take_probe_reply(&mut self, inner: &[u8], c: &Addrs) -> bool {
+        let Some(seq) = tunnel::probe_reply_in(inner, c.msm_wlan, c.home, PROBE_ID) else {
+            return false;
+        };
+        self.relay.probe_replies += 1;
+        self.m.on_probe_reply(seq, now(self.start));
+        true
     }
 
     fn read_raw(&mut self, slot: usize, buf: &mut [u8]) {
@@ -591,9 +600,7 @@ impl Daemon {
                     continue;
                 }
             };
-            if let Some(seq) = tunnel::probe_reply_in(inner, c.msm_wlan, c.home, PROBE_ID) {
-                self.relay.probe_replies += 1;
-                self.m.on_probe_reply(seq, now(self.start));
+            if self.take_probe_reply(inner, &c) {
                 continue;
             }
             if let Some(reply) = tunnel::reply_in(inner, c.msm_wwan, c.home, self.udp_port) {
