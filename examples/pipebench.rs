@@ -115,6 +115,7 @@ fn plane() -> Plane {
         outer_ttl: 64,
         mss_max: Some(1440),
         neigh,
+        standby: Default::default(),
     }
 }
 

@@ -71,6 +71,7 @@ fn worker_stage_counters_tile_its_loop() {
         outer_ttl: 64,
         mss_max: Some(1440),
         neigh,
+        standby: Default::default(),
     });
     let (rcu, mut readers) = Rcu::new(1);
     let writer = TableWriter::new(TableConfig::new(1024), rcu).unwrap();

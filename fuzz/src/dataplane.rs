@@ -92,6 +92,7 @@ fn plane(ctl: u8) -> Plane {
         outer_ttl: 64,
         mss_max: (ctl & 8 == 0).then(|| mtu.saturating_sub(60)),
         neigh,
+        standby: Default::default(),
     }
 }
 

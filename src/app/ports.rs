@@ -122,6 +122,8 @@ pub(super) fn plane(cfg: &Config, infos: Vec<PortInfo>) -> Result<Plane, StartEr
                 .saturating_sub(40 + crate::dataplane::NAT_OUTER as u16)
         }),
         neigh,
+        // A cluster member starts as a standby: silent on ARP until it serves.
+        standby: std::sync::atomic::AtomicBool::new(cfg.cluster.is_some()),
     })
 }
 

@@ -74,6 +74,8 @@ pub struct ControlCounters {
     /// Iterations that stopped draining at `control.batch_max` (the rings held more).
     pub iterations_at_bound: u64,
     pub arp_requests_sent: u64,
+    /// Gratuitous ARP announcements sent (clustered: on becoming the shard's owner).
+    pub gratuitous_arp_sent: u64,
     pub arp_alloc_failed: u64,
     pub admin_requests: u64,
     pub admin_errors: u64,
@@ -217,9 +219,18 @@ impl ControlCtx {
             if let Some(c) = &self.cluster {
                 // Serve only once everything drained at the takeover is in the table.
                 let serving = c.shared.serving(Instant::now());
+                let was = caught_up;
                 caught_up = serving
                     && (caught_up
                         || (c.followed_waiting() == 0 && service.batches_in_flight() == 0));
+                if caught_up != was {
+                    // Silent on ARP unless serving; on becoming the owner, tell the
+                    // segments' hosts where our addresses are now.
+                    plane.standby.store(!caught_up, Ordering::Relaxed);
+                    if caught_up {
+                        cc.gratuitous_arp_sent += announce(plane, &self.pool, &mut self.tx);
+                    }
+                }
                 if !caught_up {
                     // Not the shard's owner now: no answer (the mobile's retransmission
                     // reaches the owner once it serves).
@@ -635,6 +646,24 @@ impl ControlCtx {
             s.publish(doc);
         }
     }
+}
+
+/// Sends one gratuitous ARP (an ARP announcement, RFC 5227: a broadcast request whose
+/// sender and target are our own address) on every port; returns how many were sent.
+fn announce(plane: &Plane, pool: &Mempool, tx: &mut [TxQueue]) -> u64 {
+    let mut sent = 0;
+    for (port, q) in plane.ports.iter().zip(tx.iter_mut()) {
+        let Some(mut m) = pool.alloc() else {
+            continue;
+        };
+        if !fill_arp_request(&mut m, port.mac, port.ip, port.ip) {
+            continue;
+        }
+        let mut b: MbufBurst<1> = MbufBurst::new();
+        let _ = b.push(m);
+        sent += b.tx_all_or_free(q).0 as u64;
+    }
+    sent
 }
 
 fn fill_arp_request(m: &mut Mbuf, mac: [u8; 6], ip: u32, target: u32) -> bool {

@@ -250,6 +250,7 @@ impl ControlCtx {
                 v
             }),
             "arp_requests_sent": cc.arp_requests_sent,
+            "gratuitous_arp_sent": cc.gratuitous_arp_sent,
             "arp_alloc_failed": cc.arp_alloc_failed,
             "admin_requests": cc.admin_requests,
             "admin_errors": cc.admin_errors,

@@ -122,6 +122,9 @@ counter_enum! {
         /// ARP that is neither a request for our address nor a reply to us.
         ArpIgnored = "arp_ignored",
         BadArp = "bad_arp",
+        /// ARP request for our address on a member that does not serve its shard now
+        /// (clustered: a standby, or an owner past its lease's local deadline).
+        ArpNotOwner = "arp_not_owner",
         // classify.rs: MIP Tunnel Data messages (RFC 3519).
         /// MIP Tunnel Data message whose UDP length disagrees with the IP length, or too
         /// short for the 4-byte header.

@@ -2,7 +2,7 @@
 //!
 //! Counters: events `arp_replied`, `arp_to_control`, `neighbour_mac_changes`,
 //! `neighbour_static_overrides`, `icmp_echo_replied`, `control_handed`; drops
-//! `arp_ignored`, `bad_arp`, `local_fragment`, `icmp_error_to_us`, `local_unsupported`
+//! `arp_ignored`, `arp_not_owner` (a standby, clustered), `bad_arp`, `local_fragment`, `icmp_error_to_us`, `local_unsupported`
 //! (and `truncated` for an echo request too short to answer).
 
 use crate::dataplane::classify::Ipv4Summary;
@@ -13,6 +13,7 @@ use crate::dataplane::pipeline::{
     discard, Action, PacketBuf, Plane, ReturnPath, WorkerLocal, ETH, MIP_PORT,
 };
 use msm_wire::{arp, icmp, ipv4, udp};
+use std::sync::atomic::Ordering;
 
 /// ARP received on port `ingress`: learns our next hops' addresses from requests and
 /// replies to us, answers requests for our address.
@@ -42,6 +43,9 @@ pub(crate) fn arp<B: PacketBuf>(
     }
     match oper {
         arp::OP_REQUEST => {
+            if plane.standby.load(Ordering::Relaxed) {
+                return discard(local, DropReason::ArpNotOwner);
+            }
             if arp::make_arp_reply_in_place(pkt.data_mut(), port.mac).is_err() {
                 return discard(local, DropReason::BadArp);
             }

@@ -50,6 +50,7 @@ use crate::dataplane::counters::{Counters, DropReason, Event};
 use crate::dataplane::neigh::Neighbours;
 use crate::dataplane::{decap, forward, local};
 use msm_wire::{ethernet, ipv4};
+use std::sync::atomic::AtomicBool;
 
 pub use crate::dataplane::buf::{PacketBuf, VecBuf};
 pub use crate::dataplane::frag::fragment;
@@ -104,6 +105,11 @@ pub struct Plane {
     /// Largest MSS a forwarded SYN may carry; `None` = clamping off.
     pub mss_max: Option<u16>,
     pub neigh: Neighbours,
+    /// Clustered only (`[cluster]`): this member does not serve its shard now (a standby,
+    /// or an owner past its local deadline). ARP requests for our addresses are not
+    /// answered (`arp_not_owner`), so that the shard's owner alone draws the traffic.
+    /// Written by the control lcore; read on the ARP path only.
+    pub standby: AtomicBool,
 }
 
 impl Plane {

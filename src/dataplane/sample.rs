@@ -237,6 +237,7 @@ mod tests {
             outer_ttl: 64,
             mss_max: None,
             neigh: Neighbours::new(&[]),
+            standby: Default::default(),
         }
     }
 

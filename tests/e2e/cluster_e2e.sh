@@ -13,7 +13,9 @@
 #    msm-a and msm-b with [cluster] on a 3-member etcd in the core namespace; a
 #    registration storm from the GGSN; SIGKILL of the active (msm-a) at a random instant
 #    during it. msm-b must take over, and every request that got code 0 (from either)
-#    must be bound to its care-of address in msm-b's table (`msm ctl show`).
+#    must be bound to its care-of address in msm-b's table (`msm ctl show`). ARP: the
+#    standby does not answer for the MSM's addresses; the new owner sends gratuitous ARP
+#    on both ports and answers.
 #    CLUSTER_SKIP_MSM=1 skips it.
 # etcd: tests/e2e/etcd3.sh (data in a temp dir, removed on exit, with every process).
 # Uses namespaces and DPDK: run it under `flock /tmp/msm-e2e.lock`.
@@ -161,6 +163,17 @@ PY
   start a && wait_field a "$role" active 10 && wait_field a "$nres" True 10 || return 1
   start b && wait_field b "$role" standby 10 && wait_field b "$nres" True 10 || return 1
   echo "msm-a active, msm-b standby"
+  # ARP: only the shard's owner answers for the MSM's addresses (both processes see every
+  # frame of the shared veths). The GGSN forgets the MSM's MAC and pings it: msm-a
+  # answers the ARP request, msm-b counts it as arp_not_owner and stays silent.
+  local arp="[d['total'].get('arp_replied', 0), d['total'].get('drop_arp_not_owner', 0)]"
+  local b0; b0=$(field b "$arp")
+  ip netns exec "$P-wwan" ip neigh flush dev eth0
+  ip netns exec "$P-wwan" ping -c 1 -W 2 192.0.2.129 >/dev/null || { echo "the GGSN got no answer from the MSM"; return 1; }
+  local b1; b1=$(field b "$arp")
+  echo "ARP while msm-b is standby: msm-b (replied, not owner) $b0 -> $b1; msm-a replied $(field a "d['total'].get('arp_replied', 0)")"
+  /usr/bin/python3 -c "b0, b1 = $b0, $b1; import sys; sys.exit(0 if b1[0] == b0[0] and b1[1] > b0[1] else 1)" \
+    || { echo "msm-b (standby) answered ARP or did not see the request"; return 1; }
   # The storm (crash_e2e.sh's client): 1000 homes at 1000/s, one request each, from the GGSN.
   cat >"$WORK/storm.py" <<'PY'
 import random, select, socket, struct, sys, time
@@ -233,6 +246,14 @@ for w in wrong[:10]: print("MISSING", w)
 sys.exit(1 if wrong or not acked else 0)
 PY
   local st=$?
+  # The new owner announced itself (gratuitous ARP on both ports) and answers ARP now.
+  local garp; garp=$(field b "d['control']['gratuitous_arp_sent']")
+  local r0; r0=$(field b "d['total'].get('arp_replied', 0)")
+  ip netns exec "$P-wwan" ip neigh flush dev eth0
+  ip netns exec "$P-wwan" ping -c 1 -W 2 192.0.2.129 >/dev/null
+  local r1; r1=$(field b "d['total'].get('arp_replied', 0)")
+  echo "msm-b after the takeover: $garp gratuitous ARP sent, ARP replies $r0 -> $r1"
+  { [ "$garp" -ge 2 ] && [ "$r1" -gt "$r0" ]; } || { echo "msm-b did not announce itself or does not answer ARP"; st=1; }
   # msm-b now answers: 100 more requests, all code 0.
   : >"$WORK/storm2.log"
   ip netns exec "$P-wwan" /usr/bin/python3 "$WORK/storm.py" "$ROOT/tests/e2e" "$WORK/subs.txt" 100 500 "$WORK/storm2.log" >>"$WORK/storm.out" 2>&1

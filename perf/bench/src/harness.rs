@@ -947,6 +947,7 @@ fn plane(macs: &[[u8; 6]; 2]) -> Result<Plane, String> {
         // tunnel.mss_clamp = true, as in the example configurations.
         mss_max: Some(MTU - 60),
         neigh,
+        standby: Default::default(),
     })
 }
 

@@ -562,6 +562,7 @@ mod tests {
             outer_ttl: 64,
             mss_max: Some(1440),
             neigh,
+            standby: Default::default(),
         }
     }
 

@@ -29,6 +29,29 @@ fn arp_requests_for_us_are_answered_and_next_hops_learned() {
 }
 
 #[test]
+fn a_standby_does_not_answer_arp_but_still_learns() {
+    let r = Rig::new();
+    r.plane
+        .standby
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let router_mac = [2, 0, 0, 0, 0, 0xee];
+    let f = arp_request(router_mac, ROUTER, MSM_WLAN);
+    assert_eq!(r.run(1, &f).0, Action::Drop);
+    assert_eq!(r.drops(DropReason::ArpNotOwner), 1);
+    assert_eq!(
+        r.plane.neigh.mac(1),
+        Some(router_mac),
+        "learned all the same"
+    );
+    // Serving again (the shard's owner): answered.
+    r.plane
+        .standby
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(r.run(1, &f).0, Action::Tx(1));
+    assert_eq!(r.drops(DropReason::ArpNotOwner), 1);
+}
+
+#[test]
 fn echo_to_our_addresses_is_answered() {
     let r = Rig::new();
     let f = echo_frame(WWAN_MAC, GGSN, MSM_GPRS);

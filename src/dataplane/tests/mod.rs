@@ -77,6 +77,7 @@ fn plane() -> Plane {
         outer_ttl: 64,
         mss_max: Some(1500 - 60),
         neigh,
+        standby: Default::default(),
     }
 }
 
