@@ -4,7 +4,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEBS := dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config ethtool iproute2 \
         iperf3 tcpdump tshark python3-scapy procps linux-perf iputils-ping nftables \
-        jq libbpf-dev linux-libc-dev prometheus etcd-server etcd-client protobuf-compiler
+        jq libbpf-dev linux-libc-dev prometheus etcd-server etcd-client protobuf-compiler \
+        valgrind
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: deps build test unit e2e demo bench clean lint man fuzz fuzz-smoke fuzz-seeds fuzz-cmin

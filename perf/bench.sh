@@ -12,13 +12,16 @@
 #    under a table-update storm; scaling over worker cores; memory under
 #    churn; profiles (if perf(1) is installed); the operator surface off and
 #    on in the same run (--operator-ab: interleaved rounds, top-N sampling and
-#    its consumer, downlink/uplink at 1K and 10M; issue 13). The MSM worker
+#    its consumer, downlink/uplink at 1K and 10M; issue 13; judged with 1c.,
+#    perf/operator-cost.sh: the worker's instructions per packet, off and on, under
+#    callgrind). The MSM worker
 #    runs with the top-N sampling at its default K throughout, as `msm run`
 #    does. It folds 1. and 2. into its results.
 #
 # Writes perf/results/<UTC date>-<host>.md and .json (commands, machine, git
 # revision inside). Extra arguments go to msm-bench (e.g. --sizes 1000
-# --window-ms 2000). BENCH_SKIP_KERNEL=1 / BENCH_SKIP_XDP=1 / BENCH_SKIP_CONTROL=1 skip steps 1 / 1b / 2;
+# --window-ms 2000). BENCH_SKIP_KERNEL=1 / BENCH_SKIP_XDP=1 / BENCH_SKIP_OPERATOR_COST=1 /
+# BENCH_SKIP_CONTROL=1 skip steps 1 / 1b / 1c / 2;
 # BENCH_OPERATOR_AB=N sets the operator A/B's rounds (default 3, 0: none);
 # BENCH_NO_HUGE=1 keeps the EALs on --no-huge, BENCH_HUGEPAGES=N reserves N 2 MiB
 # pages (default 768) for the data-plane step (given back at exit).
@@ -72,6 +75,25 @@ else
     args+=(--xdp-json "$xjson")
   else
     args+=(--xdp-missing "not run: perf/xdp/run.sh exited $rc without writing its JSON (log: $tmp/xdp-peer.log)")
+  fi
+fi
+
+# 1c. The operator surface's cost in worker instructions per packet (issue 13; callgrind,
+#     about 3 minutes): judged in the Targets table next to the wall-clock A/B of step 3.
+ojson=$tmp/operator-cost.json
+if [ -n "${BENCH_SKIP_OPERATOR_COST:-}" ]; then
+  args+=(--operator-cost-missing "not run: skipped (BENCH_SKIP_OPERATOR_COST set)")
+elif ! command -v valgrind >/dev/null 2>&1; then
+  args+=(--operator-cost-missing "not run: valgrind is not installed (make deps installs it)")
+else
+  rm -f "$ojson"
+  echo "bench: perf/operator-cost.sh --out $ojson" >&2
+  rc=0
+  perf/operator-cost.sh --out "$ojson" >"$tmp/operator-cost.log" 2>&1 || rc=$?
+  if [ -s "$ojson" ]; then
+    args+=(--operator-cost-json "$ojson")
+  else
+    args+=(--operator-cost-missing "not run: perf/operator-cost.sh exited $rc without writing its JSON (log: $tmp/operator-cost.log)")
   fi
 fi
 

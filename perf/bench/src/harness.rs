@@ -214,6 +214,10 @@ pub struct RunResult {
     pub samples_taken: u64,
     pub samples_lost: u64,
     pub top_first: Option<(String, u64)>,
+    /// Packets the workers received over the whole run (warm-up, window and stop), read
+    /// after they returned: the divisor for a count taken over the worker's whole life
+    /// (`perf/operator-cost.sh`'s instructions per packet).
+    pub rx_total: u64,
 }
 
 impl RunResult {
@@ -719,6 +723,7 @@ impl Harness {
                 }
             }
         }
+        let rx_total = sum(Event::RxPackets);
         let (wwan_tx, control) = self.drain(&mut ctls);
         if wwan_tx > 0 {
             notes.push(format!("{wwan_tx} frames sent out of the WWAN port"));
@@ -864,6 +869,7 @@ impl Harness {
             attempts: 1,
             sample_every: spec.sample_every,
             samples_taken: sample_counts.taken,
+            rx_total,
             samples_lost: sample_counts.lost,
             top_first,
         })

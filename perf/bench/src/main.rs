@@ -168,6 +168,19 @@ struct Args {
     /// Measurement window of each operator A/B run (ms; warm-up: a third of it).
     #[arg(long, default_value_t = 1500)]
     operator_ab_window_ms: u64,
+    /// perf/operator-cost.sh's JSON: the operator surface's cost in worker instructions
+    /// per packet (callgrind), judged in the Targets table.
+    #[arg(long)]
+    operator_cost_json: Option<PathBuf>,
+    /// Why perf/operator-cost.sh did not run (when there is no JSON).
+    #[arg(long)]
+    operator_cost_missing: Option<String>,
+    /// Internal, for `perf/operator-cost.sh` (run under callgrind): fill the first table
+    /// size, run the MSM worker once with `TRAFFIC:on` or `TRAFFIC:off` (downlink or
+    /// uplink; the top-N sampling on or off, as in `--operator-ab`), print
+    /// `rx_total=N samples=M` on stdout and exit without a report.
+    #[arg(long, hide = true)]
+    operator_cost_probe: Option<String>,
     /// Share of the bindings behind a NAT (RFC 3519: bound to a translated address and
     /// UDP port), in [0, 0.9]. With a share, NAT-T downlink and uplink run at the first
     /// frame size at the smallest and the largest table, next to IP-in-IP (whose runs
@@ -237,7 +250,27 @@ fn validate(a: &Args) -> Result<(), String> {
     if !(0.0..=0.5).contains(&a.churn_share) {
         return Err("--churn-share: 0 ..= 0.5".into());
     }
+    if let Some(p) = &a.operator_cost_probe {
+        probe_of(p)?;
+    }
     Ok(())
+}
+
+/// `--operator-cost-probe`'s value: the traffic and whether the sampling is on.
+fn probe_of(p: &str) -> Result<(Traffic, bool), String> {
+    let bad = || format!("--operator-cost-probe {p}: expected downlink|uplink:on|off");
+    let (t, o) = p.split_once(':').ok_or_else(bad)?;
+    let traffic = match t {
+        "downlink" => Traffic::Downlink,
+        "uplink" => Traffic::Uplink,
+        _ => return Err(bad()),
+    };
+    let on = match o {
+        "on" => true,
+        "off" => false,
+        _ => return Err(bad()),
+    };
+    Ok((traffic, on))
 }
 
 fn now_utc() -> String {
@@ -532,11 +565,20 @@ fn externals(a: &Args) -> External {
         .control_md
         .as_ref()
         .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())));
+    let operator_cost = match (&a.operator_cost_json, &a.operator_cost_missing) {
+        (Some(p), _) => std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).map_err(|e| e.to_string()))
+            .map_err(|e| format!("not run: {}: {e}", p.display())),
+        (None, Some(why)) => Err(why.clone()),
+        (None, None) => Err("not run (msm-bench started without --operator-cost-json)".into()),
+    };
     External {
         kernel,
         xdp,
         control,
         control_command: a.control_command.clone(),
+        operator_cost,
     }
 }
 
@@ -594,7 +636,8 @@ fn bench(a: &Args) -> Result<(), String> {
         sample_ms: a.sample_ms,
     };
 
-    if !a.no_testpmd {
+    let probe = a.operator_cost_probe.as_deref().map(probe_of).transpose()?;
+    if !a.no_testpmd && probe.is_none() {
         rep.testpmd_null.push(testpmd_null(
             a,
             "testpmd macswap, 2 x net_null, 1 core (before)",
@@ -639,15 +682,19 @@ fn bench(a: &Args) -> Result<(), String> {
     let any_homes = traffic::population(1024, &mut rng)?;
     let any_seq: Arc<[u32]> = traffic::sequence(&any_homes, 1 << 16, &mut rng).into();
     let macswap = || Ok(vec![WorkerKind::MacSwap]);
-    let r = measure(
-        &mut h,
-        &eal,
-        spec("macswap-before", Traffic::Downlink, f0, &any_seq, timing),
-        macswap,
-        None,
-        retry,
-    )?;
-    rep.harness.push(r);
+    if probe.is_some() {
+        // The probe measures the MSM worker only.
+    } else {
+        let r = measure(
+            &mut h,
+            &eal,
+            spec("macswap-before", Traffic::Downlink, f0, &any_seq, timing),
+            macswap,
+            None,
+            retry,
+        )?;
+        rep.harness.push(r);
+    }
 
     let largest = a.sizes.iter().copied().max().unwrap_or(0);
     let smallest = a.sizes.iter().copied().min().unwrap_or(0);
@@ -727,6 +774,28 @@ fn bench(a: &Args) -> Result<(), String> {
         );
         rep.tables.push(row);
         let table = writer.handle();
+        if let Some((traffic, on)) = probe {
+            let name = format!("probe-{}-{}", traffic.name(), if on { "on" } else { "off" });
+            let mut sp = spec(&name, traffic, f0, &seq, timing);
+            sp.sample_every = if on { DEFAULT_TOP_SAMPLE_EVERY } else { 0 };
+            let r = measure(
+                &mut h,
+                &eal,
+                sp,
+                || msm_workers(&table, &mut readers, 1),
+                None,
+                false,
+            )?;
+            if r.bad > 0 || r.total_drops() > 0 {
+                return Err(format!(
+                    "{name}: {} wrong frames, {} drops",
+                    r.bad,
+                    r.total_drops()
+                ));
+            }
+            println!("rx_total={} samples={}", r.rx_total, r.samples_taken);
+            return Ok(());
+        }
 
         let frames: Vec<Frames> = if all_frames_at.contains(&n) {
             a.frame_sizes.iter().map(|&b| Frames::Fixed(b)).collect()
