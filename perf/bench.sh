@@ -79,7 +79,7 @@ else
 fi
 
 # 1c. The operator surface's cost in worker instructions per packet (issue 13; callgrind,
-#     about 3 minutes): judged in the Targets table next to the wall-clock A/B of step 3.
+#     about a minute): judged in the Targets table next to the wall-clock A/B of step 3.
 ojson=$tmp/operator-cost.json
 if [ -n "${BENCH_SKIP_OPERATOR_COST:-}" ]; then
   args+=(--operator-cost-missing "not run: skipped (BENCH_SKIP_OPERATOR_COST set)")
@@ -172,3 +172,4 @@ if command -v perf >/dev/null 2>&1; then
 fi
 target/release/msm-bench --invocation "perf/bench.sh${*:+ $*}" "${args[@]}" "$@"
 echo "results: $stem.md $stem.json"
+echo "bench: the suite took $((SECONDS / 60)) min $((SECONDS % 60)) s" >&2

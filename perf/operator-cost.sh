@@ -20,11 +20,12 @@
 #
 # Usage: perf/operator-cost.sh [--out FILE.json] [--window-ms MS]
 # Needs root (DPDK EAL), valgrind (callgrind, callgrind_annotate) and a release build of
-# msm-bench (cargo build --release -p msm-bench). About 2 minutes.
+# msm-bench (cargo build --release -p msm-bench). About a minute (valgrind --fair-sched=yes, so
+# that the main lcore gets its turn to end the window and drain the samples).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=
-window=2000
+window=3000
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift 2 ;;
@@ -41,9 +42,9 @@ work=$(mktemp -d /tmp/msm-operator-cost.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 probe=("$bin" --sizes 1000 --frame-sizes 64 --no-mix --latency-loads 50 --no-storm
-       --churn-rounds 0 --nat-share 0 --wait-quiet 0 --warmup-ms 500
+       --churn-rounds 0 --nat-share 0 --wait-quiet 0 --warmup-ms 200 --eal-mem 128
        --window-ms "$window" --sample-ms 500)
-vg=(valgrind --tool=callgrind --collect-atstart=no "--toggle-collect=*dataplane::worker::run")
+vg=(valgrind --tool=callgrind --fair-sched=yes --collect-atstart=no "--toggle-collect=*dataplane::worker::run")
 
 rows=()
 for traffic in downlink uplink; do
