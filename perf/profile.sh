@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Profile the MSM worker under load and draw a flamegraph.
 #
-#   perf/profile.sh [--size N] [--stages] [--out DIR] [-- extra msm-bench args]
+#   perf/profile.sh [--size N] [--workload downlink|uplink] [--stages] [--out DIR] [-- extra msm-bench args]
 #
 # Runs msm-bench (release, default features: the production worker code) for one
-# workload, downlink at N bindings (default 1000000), with `--profile`: msm-bench
+# workload, downlink (or --workload uplink) at N bindings (default 1000000), with `--profile`: msm-bench
 # samples its own process with `perf record -e cpu-clock --call-graph dwarf` for 3 s
 # of the measurement window (its only busy thread is the worker on lcore 1; this VM
 # has no PMU, so timer sampling). Then:
@@ -29,6 +29,7 @@ INFERNO_ROOT=${INFERNO_ROOT:-$HOME/.local/share/msm-tools}
 WAIT_QUIET=${WAIT_QUIET:-20}
 
 size=1000000
+traffic=downlink
 stages=0
 out=perf/results
 extra=()
@@ -36,6 +37,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
     --stages) stages=1; shift ;;
+    --workload) traffic=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
     -h|--help) sed -n "2,24p" "$0" | sed "s/^# \{0,1\}//"; exit 0 ;;
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$size" in ''|*[!0-9]*|0) echo "profile.sh: --size needs a positive integer" >&2; exit 2 ;; esac
+case "$traffic" in downlink|uplink) ;; *) echo "profile.sh: --workload is downlink or uplink" >&2; exit 2 ;; esac
 
 command -v perf >/dev/null || { echo "profile.sh: perf not found (apt-get install linux-perf)" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "profile.sh: needs root (DPDK EAL, perf -p)" >&2; exit 1; }
@@ -57,7 +60,7 @@ fi
 if [ $((size % 1000000)) = 0 ]; then label="$((size / 1000000))M"
 elif [ $((size % 1000)) = 0 ]; then label="$((size / 1000))K"
 else label="$size"; fi
-workload="downlink-$label"
+workload="$traffic-$label"
 stem="$out/flamegraph-$workload-$(date -u +%F)"
 tmp="perf/results/tmp/profile-$workload"
 mkdir -p "$out" "$tmp"
@@ -71,7 +74,11 @@ $CARGO build --release -p msm-bench
 # Later msm-bench versions run more by default (frame sizes, mix, latency, storm,
 # scaling, churn): keep to the one workload, with whichever of these flags it has.
 # (--sizes 0 makes the probe stop at argument validation, before EAL.)
-probe() { target/release/msm-bench "$@" --sizes 0 --wait-quiet 0 2>&1 | grep -q '^error:' && return 1; return 0; }
+probe() {
+  local out
+  out=$(target/release/msm-bench "$@" --sizes 0 --wait-quiet 0 2>&1 || true)
+  ! grep -q '^error:' <<<"$out"
+}
 help=$(target/release/msm-bench --help)
 for f in --no-mix --no-storm; do grep -q -- "$f" <<<"$help" && bench_args+=("$f"); done
 grep -q -- --frame-sizes <<<"$help" && bench_args+=(--frame-sizes 64)
@@ -81,7 +88,7 @@ if grep -q -- --latency-loads <<<"$help" && probe --latency-loads=; then
   bench_args+=(--latency-loads=)
 fi
 echo "profile.sh: msm-bench, $workload, perf record (3 s of the window)"
-target/release/msm-bench "${bench_args[@]}" --profile "$tmp" \
+target/release/msm-bench "${bench_args[@]}" --profile "$tmp" --profile-traffic "$traffic" \
   --out-md "$tmp/bench.md" --invocation "perf/profile.sh" "${extra[@]}" 2>&1 | tee "$tmp/bench.log"
 data="$tmp/profile-$workload.perf.data"
 [ -s "$data" ] || { echo "profile.sh: no $data (perf record failed?)" >&2; exit 1; }

@@ -156,6 +156,9 @@ struct Args {
     /// the perf.data files into this directory.
     #[arg(long)]
     profile: Option<PathBuf>,
+    /// The workloads `--profile` profiles (downlink, uplink).
+    #[arg(long, value_delimiter = ',', default_value = "downlink")]
+    profile_traffic: Vec<String>,
     /// Operator-surface A/B (issue 13, "no measurable data-plane cost with all of it
     /// on, in the same run"): this many interleaved rounds of the worker with the
     /// operator surface off (no top-N sampling) and on (sampling 1 in
@@ -253,7 +256,22 @@ fn validate(a: &Args) -> Result<(), String> {
     if let Some(p) = &a.operator_cost_probe {
         probe_of(p)?;
     }
+    profile_traffic(a)?;
     Ok(())
+}
+
+/// `--profile-traffic`'s workloads.
+fn profile_traffic(a: &Args) -> Result<Vec<Traffic>, String> {
+    a.profile_traffic
+        .iter()
+        .map(|t| match t.as_str() {
+            "downlink" => Ok(Traffic::Downlink),
+            "uplink" => Ok(Traffic::Uplink),
+            _ => Err(format!(
+                "--profile-traffic {t}: expected downlink or uplink"
+            )),
+        })
+        .collect()
 }
 
 /// `--operator-cost-probe`'s value: the traffic and whether the sampling is on.
@@ -708,7 +726,7 @@ fn bench(a: &Args) -> Result<(), String> {
         + a.storm_rates.len()
         + a.latency_loads.len()
         + 4 * a.operator_ab
-        + 2
+        + 2 * a.profile_traffic.len()
         + max_workers * (max_workers + 1) / 2;
     for &n in &a.sizes {
         let t = Instant::now();
@@ -1035,22 +1053,24 @@ fn bench(a: &Args) -> Result<(), String> {
             rep.scaling = Some(scaling);
         }
         if let (Some(dir), true) = (&a.profile, n == largest || n == smallest) {
-            let name = format!("profile-downlink-{}", size_label(n));
-            let path = dir.join(format!("{name}.perf.data"));
-            let mut sp = spec(&name, Traffic::Downlink, f0, &seq, timing);
-            sp.profile = Some(&path);
-            let r = measure(
-                &mut h,
-                &eal,
-                sp,
-                || msm_workers(&table, &mut readers, 1),
-                None,
-                retry,
-            )?;
-            rep.profiles.push(MsmRun {
-                bindings: n,
-                run: r,
-            });
+            for traffic in profile_traffic(a)? {
+                let name = format!("profile-{}-{}", traffic.name(), size_label(n));
+                let path = dir.join(format!("{name}.perf.data"));
+                let mut sp = spec(&name, traffic, f0, &seq, timing);
+                sp.profile = Some(&path);
+                let r = measure(
+                    &mut h,
+                    &eal,
+                    sp,
+                    || msm_workers(&table, &mut readers, 1),
+                    None,
+                    retry,
+                )?;
+                rep.profiles.push(MsmRun {
+                    bindings: n,
+                    run: r,
+                });
+            }
         }
         if n == largest && a.churn_rounds > 0 {
             rep.churn = Some(churn::run(
