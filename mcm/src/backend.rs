@@ -478,7 +478,7 @@ impl Backend {
             }
         }
         // The UDP tunnel, the `tun` backend, or the kernel device failed.
-        if let Some(k) = &mut self.kernel {
+        if let Some(k) = self.kernel.as_mut().filter(|k| k.live.is_some()) {
             let _ = k.down(routes);
         }
         if let Err(e) = self.tun.set_mtu(plan.mtu) {
