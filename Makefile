@@ -42,6 +42,7 @@ e2e: build
 	tests/e2e/dpdktools_e2e.sh
 	tests/e2e/nat_e2e.sh
 	tests/e2e/mcm_nat_e2e.sh
+	tests/e2e/mcm_backend_e2e.sh
 	tests/e2e/cluster_e2e.sh
 	perf/pcapgen/check.sh
 	perf/xdp/check.sh

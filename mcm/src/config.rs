@@ -46,7 +46,19 @@ pub struct Config {
     /// Name of the tunnel device (a TUN device the MCM serves).
     #[serde(default = "d_tun")]
     pub tunnel_dev: String,
-    /// MTU of the tunnel device (576-1480 for 1500-byte links).
+    /// What carries IP-in-IP (`mcm/src/backend.rs`, docs/mcm-and-handover.md):
+    /// "auto" (default) the kernel's ipip device where the kernel can create
+    /// one, else the TUN device; "kernel" the ipip device, and the MCM does not
+    /// start without it; "tun" the TUN device and the MCM's own relay. The UDP
+    /// tunnel (RFC 3519) always uses the TUN device.
+    #[serde(default = "d_backend")]
+    pub tunnel_backend: String,
+    /// Name of the kernel's ipip device (the `kernel` backend).
+    #[serde(default = "d_kernel_dev")]
+    pub kernel_tunnel_dev: String,
+    /// MTU of the tunnel device (576-1480 for 1500-byte links); 12 bytes less
+    /// for the UDP tunnel, and never more than the WLAN's MTU less the outer
+    /// headers (20 bytes; 32 for the UDP tunnel).
     #[serde(default = "d_mtu")]
     pub tunnel_mtu: u32,
     /// Policy-routing table for traffic from the home address (1-252).
@@ -158,6 +170,12 @@ fn d_renew() -> f64 {
 fn d_tun() -> String {
     "mip0".into()
 }
+fn d_backend() -> String {
+    "auto".into()
+}
+fn d_kernel_dev() -> String {
+    "mcmip0".into()
+}
 fn d_mtu() -> u32 {
     1480
 }
@@ -184,6 +202,8 @@ pub struct Checked {
     pub private_prefixes: Vec<(Ipv4Addr, u8)>,
     /// The `quality*` keys, when `quality = true`.
     pub quality: Option<crate::machine::Quality>,
+    /// `tunnel_backend`, decoded.
+    pub tunnel_backend: crate::backend::Mode,
 }
 
 /// Check an interface name as Linux takes it; errors name `field`.
@@ -266,6 +286,17 @@ impl Config {
             }
         }
         ifname_ok("tunnel_dev", &c.tunnel_dev)?;
+        let tunnel_backend = crate::backend::Mode::parse(&c.tunnel_backend)?;
+        ifname_ok("kernel_tunnel_dev", &c.kernel_tunnel_dev)?;
+        if c.kernel_tunnel_dev == c.tunnel_dev
+            || c.kernel_tunnel_dev == c.wwan
+            || c.wlan.contains(&c.kernel_tunnel_dev)
+        {
+            return Err(format!(
+                "kernel_tunnel_dev: {:?} is already tunnel_dev, wwan or a wlan",
+                c.kernel_tunnel_dev
+            ));
+        }
         if c.lifetime_s == 0 || c.lifetime_s == u16::MAX {
             return Err("lifetime_s: must be 1-65534 (0 means cancel, 65535 infinity)".into());
         }
@@ -361,6 +392,7 @@ impl Config {
             udp_tunnel,
             private_prefixes,
             quality,
+            tunnel_backend,
         })
     }
 }
@@ -393,6 +425,39 @@ wlan = ["wlan0"]
             crate::machine::DEFAULT_PRIVATE_PREFIXES.to_vec()
         );
         assert_eq!((c.cfg.probe_interval_ms, c.cfg.probe_misses), (1000, 3));
+        assert_eq!(c.tunnel_backend, crate::backend::Mode::Auto);
+        assert_eq!(c.cfg.kernel_tunnel_dev, "mcmip0");
+    }
+
+    #[test]
+    fn tunnel_backend_key() {
+        use crate::backend::Mode;
+        for (v, m) in [
+            ("auto", Mode::Auto),
+            ("kernel", Mode::Kernel),
+            ("tun", Mode::Tun),
+        ] {
+            let c = Config::parse(&format!("{GOOD}tunnel_backend = \"{v}\"\n")).unwrap();
+            assert_eq!(c.tunnel_backend, m, "{v}");
+            assert_eq!(m.as_str(), v);
+        }
+        let e = Config::parse(&format!("{GOOD}tunnel_backend = \"ipip\"\n")).unwrap_err();
+        assert_eq!(
+            e,
+            "tunnel_backend: \"ipip\" must be \"auto\", \"kernel\" or \"tun\""
+        );
+        let e = Config::parse(&format!("{GOOD}tunnel_backend = \"Kernel\"\n")).unwrap_err();
+        assert!(e.starts_with("tunnel_backend: \"Kernel\""), "{e}");
+        let e = Config::parse(&format!("{GOOD}tunnel_backend = 1\n")).unwrap_err();
+        assert!(e.contains("tunnel_backend"), "{e}");
+        let c = Config::parse(&format!("{GOOD}kernel_tunnel_dev = \"ipip7\"\n")).unwrap();
+        assert_eq!(c.cfg.kernel_tunnel_dev, "ipip7");
+        for clash in ["mip0", "wwan0", "wlan0"] {
+            let e = Config::parse(&format!("{GOOD}kernel_tunnel_dev = \"{clash}\"\n")).unwrap_err();
+            assert!(e.starts_with("kernel_tunnel_dev:"), "{clash}: {e}");
+        }
+        let e = Config::parse(&format!("{GOOD}kernel_tunnel_dev = \"a/b\"\n")).unwrap_err();
+        assert!(e.starts_with("kernel_tunnel_dev:"), "{e}");
     }
 
     #[test]

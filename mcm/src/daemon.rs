@@ -3,6 +3,7 @@
 //! (a raw IP-in-IP socket and the RFC 3519 UDP socket) and the operator
 //! socket; the [`Machine`] decides, this module does the I/O.
 
+use crate::backend::{self, Backend, IpipPlan};
 use crate::config::Checked;
 use crate::machine::{Action, Loss, Machine, Now, Params, Path, Wlan};
 use crate::netlink::{Monitor, Routes};
@@ -49,7 +50,8 @@ struct Daemon {
     m: Machine,
     mon: Monitor,
     routes: Routes,
-    tun: Tun,
+    /// The TUN device and, on the `kernel` backend, the kernel's ipip device.
+    backend: Backend,
     udp: UdpSocket,
     udp_port: u16,
     raws: Vec<Option<Ep>>,
@@ -79,9 +81,17 @@ pub fn run(cfg: Checked) -> Result<(), String> {
             .map_err(|e| format!("signal handler: {e}"))?;
     }
     let mon = Monitor::open().map_err(|e| format!("rtnetlink monitor: {e}"))?;
+    let mut routes = Routes::open().map_err(|e| format!("rtnetlink: {e}"))?;
+    // The backend first: `kernel` without an ipip kernel stops here, before
+    // anything is set up.
+    let selection = backend::decide(cfg.tunnel_backend, || {
+        backend::probe_kernel(&mut routes, c.msm_wlan)
+    })?;
+    info!("{}", selection.log_line());
     let tun = Tun::open(&c.tunnel_dev, c.tunnel_mtu)
         .map_err(|e| format!("tunnel device {}: {e}", c.tunnel_dev))?;
-    let mut routes = Routes::open().map_err(|e| format!("rtnetlink: {e}"))?;
+    let backend = Backend::new(selection, tun, &c.kernel_tunnel_dev, &mut routes)
+        .map_err(|e| format!("stale kernel tunnel device {}: {e}", c.kernel_tunnel_dev))?;
     routes
         .clear_default(c.route_table)
         .map_err(|e| format!("route table {}: {e}", c.route_table))?;
@@ -107,8 +117,12 @@ pub fn run(cfg: Checked) -> Result<(), String> {
     let reg = poll.registry();
     reg.register(&mut SourceFd(&mon.as_raw_fd()), NETLINK, Interest::READABLE)
         .map_err(|e| e.to_string())?;
-    reg.register(&mut SourceFd(&tun.as_raw_fd()), TUN, Interest::READABLE)
-        .map_err(|e| e.to_string())?;
+    reg.register(
+        &mut SourceFd(&backend.tun.as_raw_fd()),
+        TUN,
+        Interest::READABLE,
+    )
+    .map_err(|e| e.to_string())?;
     let mut udp = udp;
     reg.register(&mut udp, UDP, Interest::READABLE)
         .map_err(|e| e.to_string())?;
@@ -137,13 +151,14 @@ pub fn run(cfg: Checked) -> Result<(), String> {
         .map_or(1, |d| d.subsec_nanos());
     info!(
         home = %c.home, msisdn = %c.msisdn, msm_wwan = %c.msm_wwan, msm_wlan = %c.msm_wlan, wwan = %c.wwan,
-        wlan = ?c.wlan, tunnel = %c.tunnel_dev, port = udp_port, udp_tunnel = ?cfg.udp_tunnel, "MCM started"
+        wlan = ?c.wlan, tunnel = %c.tunnel_dev, port = udp_port, udp_tunnel = ?cfg.udp_tunnel,
+        backend = ?backend.selection.kind, "MCM started"
     );
     let mut d = Daemon {
         m: Machine::new(params, seed),
         mon,
         routes,
-        tun,
+        backend,
         udp,
         udp_port,
         raws: Vec::new(),
@@ -336,6 +351,22 @@ impl Daemon {
         }
     }
 
+    /// The kernel device's plan for a binding on `w` (its MTU is the TUN
+    /// device's too, when that carries the binding).
+    fn ipip_plan(&self, w: &Wlan, udp: bool) -> IpipPlan {
+        let c = &self.cfg.cfg;
+        let link = self.mon.by_name(&w.ifname);
+        IpipPlan {
+            name: c.kernel_tunnel_dev.clone(),
+            local: w.coa,
+            remote: c.msm_wlan,
+            link: (w.ifname.clone(), link.map_or(0, |(i, _)| i)),
+            mtu: backend::tunnel_mtu(c.tunnel_mtu, link.and_then(|(_, l)| l.mtu), udp),
+            home: c.home,
+            table: c.route_table,
+        }
+    }
+
     /// The addresses the I/O paths need (copied: the paths borrow `self`).
     fn addrs(&self) -> Addrs {
         let c = &self.cfg.cfg;
@@ -421,34 +452,50 @@ impl Daemon {
                 Action::Reevaluate => self.reeval = true,
                 Action::TunnelUp(w) => {
                     self.ensure_raw(&w);
-                    // The UDP tunnel's 12 extra bytes come off the device's MTU.
-                    let mtu = match self.m.udp_tunnel() {
-                        Some(_) => self.cfg.cfg.tunnel_mtu.saturating_sub(tunnel::NAT_EXTRA),
-                        None => self.cfg.cfg.tunnel_mtu,
-                    };
-                    match self.tun.set_mtu(mtu) {
-                        Ok(()) => info!(
-                            mtu,
-                            udp = self.m.udp_tunnel().is_some(),
-                            "tunnel device MTU"
-                        ),
-                        Err(e) => warn!(error = %e, mtu, "cannot set the tunnel device's MTU"),
+                    let udp = self.m.udp_tunnel().is_some();
+                    let plan = self.ipip_plan(&w, udp);
+                    let (dev, failed) = self.backend.up(&mut self.routes, &plan, udp);
+                    if let Some(e) = failed {
+                        error!(
+                            error = %e, dev = %plan.name,
+                            "kernel ipip device not set up: this tunnel takes the TUN device"
+                        );
                     }
-                    match self.routes.tunnel_default(c.route_table, self.tun.ifindex, c.home) {
+                    match dev.carrier {
+                        backend::Carrier::Kernel => info!(
+                            mtu = dev.mtu,
+                            "kernel ipip device {} (as `{}`; `{}`)",
+                            dev.name,
+                            plan.ip_commands()[0],
+                            plan.ip_commands()[1]
+                        ),
+                        backend::Carrier::Tun if udp && self.backend.kernel.is_some() => info!(
+                            mtu = dev.mtu,
+                            udp,
+                            "tunnel device MTU (the UDP tunnel takes the userspace path: the kernel's fou cannot write MIP Tunnel Data)"
+                        ),
+                        backend::Carrier::Tun => info!(mtu = dev.mtu, udp, "tunnel device MTU"),
+                    }
+                    match self.routes.tunnel_default(c.route_table, dev.ifindex, c.home) {
                         Ok(()) => info!(
                             "route: default dev {} src {} table {} (traffic from the home address into the tunnel via {})",
-                            self.tun.name, c.home, c.route_table, w.coa
+                            dev.name, c.home, c.route_table, w.coa
                         ),
                         Err(e) => error!(error = %e, "cannot route traffic into the tunnel"),
                     }
                 }
-                Action::TunnelDown => match self.routes.clear_default(c.route_table) {
-                    Ok(()) => info!(
-                        "route: table {} emptied (traffic from the home address by the WWAN)",
-                        c.route_table
-                    ),
-                    Err(e) => error!(error = %e, "cannot take traffic out of the tunnel"),
-                },
+                Action::TunnelDown => {
+                    match self.routes.clear_default(c.route_table) {
+                        Ok(()) => info!(
+                            "route: table {} emptied (traffic from the home address by the WWAN)",
+                            c.route_table
+                        ),
+                        Err(e) => error!(error = %e, "cannot take traffic out of the tunnel"),
+                    }
+                    if let Err(e) = self.backend.down(&mut self.routes) {
+                        warn!(error = %e, "cannot delete the kernel ipip device");
+                    }
+                }
             }
         }
     }
@@ -477,7 +524,7 @@ impl Daemon {
     fn read_tun(&mut self, buf: &mut [u8]) {
         let c = self.addrs();
         loop {
-            let n = match self.tun.recv(buf) {
+            let n = match self.backend.tun.recv(buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -558,7 +605,7 @@ impl Daemon {
                 continue;
             }
             self.relay.nat_downlink_packets += 1;
-            self.relay.deliver_downlink(&self.tun, inner);
+            self.relay.deliver_downlink(&self.backend.tun, inner);
         }
     }
 
@@ -610,7 +657,12 @@ impl Daemon {
                 self.exec(acts);
                 continue;
             }
-            self.relay.deliver_downlink(&self.tun, inner);
+            if self.backend.kernel_decapsulates(coa) {
+                // The kernel's ipip device delivered it; this is the raw socket's copy.
+                self.relay.downlink_by_kernel += 1;
+                continue;
+            }
+            self.relay.deliver_downlink(&self.backend.tun, inner);
         }
     }
 
@@ -656,6 +708,7 @@ impl Daemon {
                     "uptime_ms": now(self.start).ms,
                     "machine": self.m.status(),
                     "relay": self.relay,
+                    "tunnel_backend": self.backend.status(),
                     "links": links,
                     "routes": self.mon.routes(),
                 })
@@ -690,6 +743,9 @@ impl Daemon {
         }
         if let Err(e) = self.routes.del_rule(c.home, c.route_table, c.rule_priority) {
             warn!(error = %e, "cleanup: rule");
+        }
+        if let Err(e) = self.backend.down(&mut self.routes) {
+            warn!(error = %e, "cleanup: kernel ipip device");
         }
         info!(state = self.m.state(), "MCM stopped (routes and rule removed; the MSM keeps the binding until its lifetime ends)");
     }

@@ -4,6 +4,7 @@
 //! addresses with the MSM, and moves the terminal's traffic into and out of
 //! the IP-in-IP tunnel.
 
+pub mod backend;
 pub mod config;
 pub mod daemon;
 pub mod endpoint;

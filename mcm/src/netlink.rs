@@ -29,6 +29,8 @@ pub struct Link {
     pub carrier: bool,
     /// IPv4 addresses (address, prefix length), in the order they came.
     pub addrs: Vec<(Ipv4Addr, u8)>,
+    /// MTU, when the kernel said (the tunnel's MTU is kept within a WLAN's).
+    pub mtu: Option<u32>,
 }
 
 impl Link {
@@ -258,8 +260,10 @@ impl Monitor {
             RouteNetlinkMessage::NewLink(l) => {
                 let e = self.links.entry(l.header.index).or_default();
                 for a in &l.attributes {
-                    if let LinkAttribute::IfName(n) = a {
-                        e.name.clone_from(n);
+                    match a {
+                        LinkAttribute::IfName(n) => e.name.clone_from(n),
+                        LinkAttribute::Mtu(m) => e.mtu = Some(*m),
+                        _ => {}
                     }
                 }
                 e.up = l.header.flags.contains(LinkFlags::Up);
@@ -388,6 +392,12 @@ impl Routes {
                 }
             }
         }
+    }
+
+    /// A link request (the kernel tunnel device, [`crate::backend`]),
+    /// acknowledged; the kernel's error as an `io::Error`.
+    pub fn link_request(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
+        self.request(msg, flags)
     }
 
     fn rule(home: Ipv4Addr, table: u32, priority: u32) -> RuleMessage {

@@ -1,8 +1,9 @@
 //! The terminal's end of the IP-in-IP tunnel (RFC 2003).
 //!
-//! The kernel's own `ipip` device would do this where the kernel has
-//! `CONFIG_NET_IPIP`; the machines this project runs on do not, so the MCM
-//! serves a TUN device: the kernel routes the terminal's traffic into it (by
+//! This is the `tun` backend ([`crate::backend`]; the `kernel` backend uses
+//! the kernel's own `ipip` device where the kernel has `CONFIG_NET_IPIP`,
+//! which the machines this project runs on do not). The MCM serves a TUN
+//! device: the kernel routes the terminal's traffic into it (by
 //! policy route, see [`crate::netlink::Routes`]), the MCM sends each packet
 //! through a raw `IPPROTO_IPIP` socket bound to the care-of address (the
 //! kernel writes the outer header), and writes what arrives tunnelled from
@@ -229,6 +230,9 @@ pub struct Relay {
     pub nat_downlink_packets: u64,
     /// Keepalive probe answers received through the UDP tunnel.
     pub probe_replies: u64,
+    /// Tunnelled packets the kernel's ipip device decapsulated and delivered
+    /// (the raw socket's copies, not delivered again; `kernel` backend).
+    pub downlink_by_kernel: u64,
     /// Drops by reason.
     pub drops: BTreeMap<Refusal, u64>,
 }

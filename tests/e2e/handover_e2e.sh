@@ -60,7 +60,13 @@ nft = json.load(open(sys.argv[2]))
 drops = [e for e in nft["nftables"] if "rule" in e for x in e["rule"]["expr"] if "counter" in x for e in [x]]
 dropped = sum(x["counter"]["packets"] for x in drops)
 check("first_reply_dropped_by_nft", dropped == 1, f"{dropped} dropped")
-st = json.load(open(sys.argv[3]))["machine"]["stats"]
+mcm = json.load(open(sys.argv[3]))
+# The default tunnel_backend = "auto": on a kernel without ipip it must pick the TUN device.
+tb = mcm.get("tunnel_backend") or {}
+check("mcm_tunnel_backend_auto_tun_without_kernel_ipip",
+      tb.get("mode") == "auto" and (tb.get("kind") == "tun") == ("kernel ipip unavailable" in tb.get("reason", "")),
+      str(tb))
+st = mcm["machine"]["stats"]
 check("lost_reply_recovered_by_retransmission", st["retransmissions"] >= 1 and st["registrations_accepted"] >= 2,
       f"retransmissions {st['retransmissions']}, accepted {st['registrations_accepted']}, replies {st['replies']}")
 check("no_bad_replies", st["bad_replies"] == 0, f"{st['bad_replies']}")
