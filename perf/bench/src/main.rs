@@ -529,6 +529,26 @@ fn msm_workers(
         .collect()
 }
 
+/// [`measure`] of one MSM worker over `table` (the common case).
+fn msm_one(
+    h: &mut Harness,
+    eal: &Eal,
+    table: &TableHandle,
+    readers: &mut Vec<RcuReader>,
+    spec: RunSpec<'_>,
+    storm: Option<&mut dyn FnMut() -> u64>,
+    retry: bool,
+) -> Result<RunResult, String> {
+    measure(
+        h,
+        eal,
+        spec,
+        || msm_workers(table, readers, 1),
+        storm,
+        retry,
+    )
+}
+
 /// Worker lcores: one per CPU but CPU 0 (the main lcore's), or the
 /// oversubscribed test layout (all on CPU 1). Returns them with the EAL's
 /// core option.
@@ -796,14 +816,7 @@ fn bench(a: &Args) -> Result<(), String> {
             let name = format!("probe-{}-{}", traffic.name(), if on { "on" } else { "off" });
             let mut sp = spec(&name, traffic, f0, &seq, timing);
             sp.sample_every = if on { DEFAULT_TOP_SAMPLE_EVERY } else { 0 };
-            let r = measure(
-                &mut h,
-                &eal,
-                sp,
-                || msm_workers(&table, &mut readers, 1),
-                None,
-                false,
-            )?;
+            let r = msm_one(&mut h, &eal, &table, &mut readers, sp, None, false)?;
             if r.bad > 0 || r.total_drops() > 0 {
                 return Err(format!(
                     "{name}: {} wrong frames, {} drops",
@@ -824,11 +837,12 @@ fn bench(a: &Args) -> Result<(), String> {
         for &fr in &frames {
             for traffic in [Traffic::Downlink, Traffic::Uplink] {
                 let name = format!("{}-{}-{}", traffic.name(), size_label(n), fr.label());
-                let r = measure(
+                let r = msm_one(
                     &mut h,
                     &eal,
+                    &table,
+                    &mut readers,
                     spec(&name, traffic, fr, &seq, timing),
-                    || msm_workers(&table, &mut readers, 1),
                     None,
                     retry,
                 )?;
@@ -844,11 +858,12 @@ fn bench(a: &Args) -> Result<(), String> {
         if !nat_seq.is_empty() && (n == smallest || n == largest) {
             for traffic in [Traffic::NatDownlink, Traffic::NatUplink] {
                 let name = format!("{}-{}-{}", traffic.name(), size_label(n), f0.label());
-                let r = measure(
+                let r = msm_one(
                     &mut h,
                     &eal,
+                    &table,
+                    &mut readers,
                     spec(&name, traffic, f0, &nat_seq, timing),
-                    || msm_workers(&table, &mut readers, 1),
                     None,
                     retry,
                 )?;
@@ -889,14 +904,7 @@ fn bench(a: &Args) -> Result<(), String> {
                         );
                         let mut sp = spec(&name, traffic, f0, &seq, t);
                         sp.sample_every = if on { DEFAULT_TOP_SAMPLE_EVERY } else { 0 };
-                        let r = measure(
-                            &mut h,
-                            &eal,
-                            sp,
-                            || msm_workers(&table, &mut readers, 1),
-                            None,
-                            retry,
-                        )?;
+                        let r = msm_one(&mut h, &eal, &table, &mut readers, sp, None, retry)?;
                         if on {
                             ab.on.push(r)
                         } else {
@@ -909,11 +917,12 @@ fn bench(a: &Args) -> Result<(), String> {
         }
         if !a.no_mix {
             let name = format!("mix-{}", size_label(n));
-            let r = measure(
+            let r = msm_one(
                 &mut h,
                 &eal,
+                &table,
+                &mut readers,
                 spec(&name, Traffic::Mix, Frames::Imix, &seq, timing),
-                || msm_workers(&table, &mut readers, 1),
                 None,
                 retry,
             )?;
@@ -931,14 +940,7 @@ fn bench(a: &Args) -> Result<(), String> {
                     let name = format!("latency-{}-{}-{load:.0}%", size_label(n), f0.label());
                     let mut sp = spec(&name, Traffic::Downlink, f0, &seq, timing);
                     sp.pace_mpps = Some(max.mpps * load / 100.0);
-                    let r = measure(
-                        &mut h,
-                        &eal,
-                        sp,
-                        || msm_workers(&table, &mut readers, 1),
-                        None,
-                        retry,
-                    )?;
+                    let r = msm_one(&mut h, &eal, &table, &mut readers, sp, None, retry)?;
                     rep.latency.push((
                         load,
                         MsmRun {
@@ -1006,11 +1008,12 @@ fn bench(a: &Args) -> Result<(), String> {
                     done += batch as u64;
                     batch as u64
                 };
-                let r = measure(
+                let r = msm_one(
                     &mut h,
                     &eal,
+                    &table,
+                    &mut readers,
                     sp,
-                    || msm_workers(&table, &mut readers, 1),
                     Some(&mut storm_fn),
                     retry,
                 )?;
@@ -1058,14 +1061,7 @@ fn bench(a: &Args) -> Result<(), String> {
                 let path = dir.join(format!("{name}.perf.data"));
                 let mut sp = spec(&name, traffic, f0, &seq, timing);
                 sp.profile = Some(&path);
-                let r = measure(
-                    &mut h,
-                    &eal,
-                    sp,
-                    || msm_workers(&table, &mut readers, 1),
-                    None,
-                    retry,
-                )?;
+                let r = msm_one(&mut h, &eal, &table, &mut readers, sp, None, retry)?;
                 rep.profiles.push(MsmRun {
                     bindings: n,
                     run: r,
