@@ -163,7 +163,14 @@ PY
   local b0; b0=$(field b "$arp")
   ip netns exec "$P-wwan" ip neigh flush dev eth0
   ip netns exec "$P-wwan" ping -c 1 -W 2 192.0.2.129 >/dev/null || { echo "the GGSN got no answer from the MSM"; return 1; }
-  local b1; b1=$(field b "$arp")
+  # msm-b's worker shares the CPU with msm-a's (and etcd's): the request may still wait in
+  # its rx ring when the ping returns. Wait (up to 2 s) until it has been seen.
+  local b1
+  for _ in $(seq 20); do
+    b1=$(field b "$arp")
+    /usr/bin/python3 -c "import sys; sys.exit(0 if $b1[1] > $b0[1] else 1)" && break
+    sleep 0.1
+  done
   echo "ARP while msm-b is standby: msm-b (replied, not owner) $b0 -> $b1; msm-a replied $(field a "d['total'].get('arp_replied', 0)")"
   /usr/bin/python3 -c "b0, b1 = $b0, $b1; import sys; sys.exit(0 if b1[0] == b0[0] and b1[1] > b0[1] else 1)" \
     || { echo "msm-b (standby) answered ARP or did not see the request"; return 1; }
