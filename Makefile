@@ -8,7 +8,7 @@ DEBS := dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config ethtool iproute2
         valgrind
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps build test unit e2e demo bench clean lint man fuzz fuzz-smoke fuzz-seeds fuzz-cmin
+.PHONY: deps build test unit e2e demo demo-cluster bench clean lint man fuzz fuzz-smoke fuzz-seeds fuzz-cmin
 
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -52,6 +52,12 @@ e2e: build
 demo: deps
 	$(CARGO) build --profile demo -p msm -p mcm
 	MSM_BIN=$(CURDIR)/target/demo/msm MCM_BIN=$(CURDIR)/target/demo/mcm scripts/demo.sh
+
+# The cluster act (docs/cluster.md): the handover demo with the active MSM of a hot-standby
+# pair on a 3-member etcd SIGKILLed mid-stream. Needs etcd-server.
+demo-cluster: deps
+	$(CARGO) build --profile demo -p msm -p mcm
+	MSM_BIN=$(CURDIR)/target/demo/msm MCM_BIN=$(CURDIR)/target/demo/mcm scripts/demo-cluster.sh
 
 bench: build
 	perf/bench.sh

@@ -36,6 +36,10 @@
 # it (nftables snat, table ip honat) to 203.0.113.66 ports 10000-19999; `nat-remap`
 # switches to 203.0.113.67 ports 20000-29999 and flushes the conntrack table (netlink,
 # no conntrack tool needed), so the terminal's next packet gets a new public mapping.
+# HO_CLUSTER=1 runs two MSMs in hot standby (docs/cluster.md): a 3-member etcd in the core
+# namespace (tests/e2e/etcd3.sh, client ports HO_ETCD_PORT.., default 32679), the MSM above
+# as member msm-a (it wins the shard) and msm-b (socket $W/msm-b.sock) on the same veths;
+# HO_LEASE_TTL_MS (default 1000). `down` kills them with everything in the namespaces.
 # HO_MCM_QUALITY=1 turns on the MCM's own judgement of WLAN quality (probes every 0.5 s,
 # a window of 8, leave at 60 % lost, hold-down 60 s).
 set -euo pipefail
@@ -169,16 +173,41 @@ nat_remap() {
   ct_flush wlan109
 }
 
-apps_up() {
-  # The MSM: the testbed config with this testbed's socket, state and no preload.
-  sed -e "s|/run/msm-testbed.sock|$W/msm.sock|" -e "s|\"msmtb\"|\"$P\"|" \
+msm_config() { # name (msm, msm-b) file-prefix state-dir
+  sed -e "s|/run/msm-testbed.sock|$W/$1.sock|" -e "s|\"msmtb\"|\"$2\"|" \
       -e "s|^preload = .*|# no preload: the MCM registers|" \
       -e "s|subscribers = \"testbed-subscribers.txt\"|subscribers = \"$ROOT/dpdk-config/testbed-subscribers.txt\"|" \
-      -e "s|state_dir = \"/var/lib/msm-testbed\"|state_dir = \"$W/state\"|" \
-      "$ROOT/dpdk-config/testbed.toml" >"$W/msm.toml"
-  ip netns exec "$P-core" "$MSM" run --config "$W/msm.toml" >"$W/msm.log" 2>&1 &
-  echo $! >"$W/msm.pid"
-  wait_for 60 "$MSM" ctl --socket "$W/msm.sock" ping || { echo "MSM did not start:" >&2; tail -20 "$W/msm.log" >&2; return 1; }
+      -e "s|state_dir = \"/var/lib/msm-testbed\"|state_dir = \"$3\"|" \
+      "$ROOT/dpdk-config/testbed.toml" >"$W/$1.toml"
+}
+
+msm_start() { # name
+  ip netns exec "$P-core" "$MSM" run --config "$W/$1.toml" >"$W/$1.log" 2>&1 &
+  echo $! >"$W/$1.pid"
+  wait_for 60 "$MSM" ctl --socket "$W/$1.sock" ping || { echo "MSM $1 did not start:" >&2; tail -20 "$W/$1.log" >&2; return 1; }
+}
+
+apps_up() {
+  # The MSM: the testbed config with this testbed's socket, state and no preload.
+  msm_config msm "$P" "$W/state"
+  if [ "${HO_CLUSTER:-0}" = 1 ]; then
+    # Hot standby (docs/cluster.md): a 3-member etcd in the core namespace, msm (member
+    # msm-a) and msm-b on the same veths, msm-a started first so that it owns the shard.
+    # shellcheck source=../tests/e2e/etcd3.sh
+    source "$ROOT/tests/e2e/etcd3.sh"
+    ETCD_NETNS=$P-core etcd3_up "$W/etcd" "${HO_ETCD_PORT:-32679}" || return 1
+    local eps; eps=$(echo "$ETCD_ENDPOINTS" | sed 's/[^,]*/"&"/g')
+    msm_config msm-b "${P}b" "$W/state-b"
+    sed -i '/^metrics_listen/d' "$W/msm-b.toml"  # the port is msm-a's
+    printf '\n[cluster]\nendpoints = [%s]\nmember = "msm-a"\nlease_ttl_ms = %s\n' "$eps" "${HO_LEASE_TTL_MS:-1000}" >>"$W/msm.toml"
+    printf '\n[cluster]\nendpoints = [%s]\nmember = "msm-b"\nlease_ttl_ms = %s\n' "$eps" "${HO_LEASE_TTL_MS:-1000}" >>"$W/msm-b.toml"
+    msm_start msm || return 1
+    wait_for 15 sh -c "'$MSM' ctl --socket '$W/msm.sock' stats | grep -q '\"role\": *\"active\"'" ||
+      { echo "msm-a did not win the shard" >&2; return 1; }
+    msm_start msm-b || return 1
+  else
+    msm_start msm || return 1
+  fi
   sed -e "s|/run/mcm-testbed.sock|$W/mcm.sock|" -e "s|^lifetime_s = .*|lifetime_s = ${HO_MCM_LIFETIME:-60}|" \
     "$ROOT/dpdk-config/mcm-testbed.toml" >"$W/mcm.toml"
   if [ "${HO_MCM_QUALITY:-0}" = 1 ]; then
@@ -240,7 +269,7 @@ wwan() { # GPRS coverage: the radio side's carrier
 }
 
 down() {
-  for pidf in "$W/mcm.pid" "$W/msm.pid"; do
+  for pidf in "$W/mcm.pid" "$W/msm.pid" "$W/msm-b.pid"; do
     [ -f "$pidf" ] && kill -TERM "$(cat "$pidf")" 2>/dev/null || true
   done
   sleep 0.5
@@ -250,7 +279,7 @@ down() {
       ip netns del "$P-$ns" 2>/dev/null || true
     fi
   done
-  rm -f "$W/mcm.pid" "$W/msm.pid" /dev/shm/*"$P"* 2>/dev/null || true
+  rm -f "$W/mcm.pid" "$W/msm.pid" "$W/msm-b.pid" /dev/shm/*"$P"* 2>/dev/null || true
 }
 
 status() {

@@ -3,6 +3,7 @@
 
     tcpstream.py recv ADDR PORT --progress FILE   # the terminal: listen, receive, hash
     tcpstream.py send ADDR PORT --stop-file FILE  # the server: connect, send until FILE exists
+        [--rate BYTES_PER_S]                      # paced (default: as fast as it goes)
 
 The sender writes a deterministic pseudo-random stream (SHA-256 in counter
 mode) until the stop file appears, then closes its side; both print one JSON
@@ -74,6 +75,10 @@ def send(a):
             s.sendall(block)
             h.update(block)
             n += len(block)
+            if a.rate > 0:
+                ahead = t0 + n / a.rate - time.time()
+                if ahead > 0:
+                    time.sleep(ahead)
         s.shutdown(socket.SHUT_WR)
         s.settimeout(a.drain_timeout)
         while s.recv(4096):
@@ -95,6 +100,7 @@ def main():
     ap.add_argument("--stop-file")
     ap.add_argument("--idle-timeout", type=float, default=60)
     ap.add_argument("--drain-timeout", type=float, default=60)
+    ap.add_argument("--rate", type=float, default=0, help="send: bytes/s (0: unpaced)")
     a = ap.parse_args()
     return recv(a) if a.mode == "recv" else send(a)
 

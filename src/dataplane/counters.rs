@@ -125,6 +125,12 @@ counter_enum! {
         /// ARP request for our address on a member that does not serve its shard now
         /// (clustered: a standby, or an owner past its lease's local deadline).
         ArpNotOwner = "arp_not_owner",
+        // pipeline.rs / decap.rs: a member that does not serve its shard.
+        /// Data-path traffic (downlink, uplink, reverse-tunnelled IP-in-IP, MIP Tunnel
+        /// Data) on a member that does not serve its shard now (clustered: a standby, or
+        /// an owner past its lease's local deadline): only the owner forwards. Registrations
+        /// still go to the control lcore (which does not answer them on such a member).
+        NotOwner = "not_owner",
         // classify.rs: MIP Tunnel Data messages (RFC 3519).
         /// MIP Tunnel Data message whose UDP length disagrees with the IP length, or too
         /// short for the 4-byte header.

@@ -7,7 +7,7 @@
 //! Counters: events `uplink_tunnel`, `uplink_nat`, `control_handed` (reverse-tunnelled
 //! registrations); drops `tunnel_fragment`, `tunnel_wrong_side`, `bad_inner_packet`,
 //! `spoofed_tunnel`, `nat_uplink_no_binding`, `nat_uplink_spoofed`,
-//! `ecn_ce_not_ect`, and `martian_destination` for an inner destination (the outer one
+//! `ecn_ce_not_ect`, `not_owner` (clustered: a member that does not serve its shard), and `martian_destination` for an inner destination (the outer one
 //! is classify's).
 //!
 //! ECN follows RFC 6040 (normal mode): an outer CE mark is copied into an ECN-capable
@@ -62,6 +62,9 @@ pub(crate) fn decap<B: PacketBuf, T: Bindings>(
             local.counters.event(Event::ControlHanded);
             return Action::Control;
         }
+    }
+    if local.standby {
+        return discard(local, DropReason::NotOwner); // only the shard's owner forwards
     }
     local.counters.step(Step::Classify);
     let bound = tab.lookup(inner.src);

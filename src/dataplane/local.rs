@@ -13,7 +13,6 @@ use crate::dataplane::pipeline::{
     discard, Action, PacketBuf, Plane, ReturnPath, WorkerLocal, ETH, MIP_PORT,
 };
 use msm_wire::{arp, icmp, ipv4, udp};
-use std::sync::atomic::Ordering;
 
 /// ARP received on port `ingress`: learns our next hops' addresses from requests and
 /// replies to us, answers requests for our address.
@@ -43,7 +42,7 @@ pub(crate) fn arp<B: PacketBuf>(
     }
     match oper {
         arp::OP_REQUEST => {
-            if plane.standby.load(Ordering::Relaxed) {
+            if local.standby {
                 return discard(local, DropReason::ArpNotOwner);
             }
             if arp::make_arp_reply_in_place(pkt.data_mut(), port.mac).is_err() {

@@ -50,7 +50,7 @@ use crate::dataplane::counters::{Counters, DropReason, Event};
 use crate::dataplane::neigh::Neighbours;
 use crate::dataplane::{decap, forward, local};
 use msm_wire::{ethernet, ipv4};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use crate::dataplane::buf::{PacketBuf, VecBuf};
 pub use crate::dataplane::frag::fragment;
@@ -107,8 +107,10 @@ pub struct Plane {
     pub neigh: Neighbours,
     /// Clustered only (`[cluster]`): this member does not serve its shard now (a standby,
     /// or an owner past its local deadline). ARP requests for our addresses are not
-    /// answered (`arp_not_owner`), so that the shard's owner alone draws the traffic.
-    /// Written by the control lcore; read on the ARP path only.
+    /// answered (`arp_not_owner`), so that the shard's owner alone draws the traffic, and
+    /// nothing is forwarded (`not_owner`): on a segment where both members see every
+    /// frame, only the owner's copy goes on. Written by the control lcore; a worker reads
+    /// it once per burst into [`WorkerLocal::standby`].
     pub standby: AtomicBool,
 }
 
@@ -160,6 +162,9 @@ pub struct WorkerLocal<'c> {
     /// `Plane::outer_ttl` (see [`WorkerLocal::new`]): encapsulation only adds the
     /// per-packet fields.
     pub outer: ipv4::IpipTemplate,
+    /// [`Plane::standby`] as read once at the start of this burst (one relaxed load per
+    /// burst, not per packet): forward nothing, answer no ARP request.
+    pub standby: bool,
     /// This burst's [`Hot`] events, not yet in `counters`.
     pending: [u64; 4],
 }
@@ -175,8 +180,16 @@ impl<'c> WorkerLocal<'c> {
             now: 0,
             now_s: 0,
             outer: ipv4::IpipTemplate::new(plane.msm_wlan, plane.outer_ttl),
+            standby: plane.standby.load(Ordering::Relaxed),
             pending: [0; 4],
         }
+    }
+
+    /// Reads [`Plane::standby`] for the burst that starts (the worker, once per burst;
+    /// [`process_frame`], once per frame).
+    #[inline(always)]
+    pub fn begin_burst(&mut self, plane: &Plane) {
+        self.standby = plane.standby.load(Ordering::Relaxed);
     }
 
     /// Counts one [`Hot`] event (in `counters` at the next [`flush_counts`](Self::flush_counts)).
@@ -282,6 +295,9 @@ pub fn process<B: PacketBuf, T: Bindings>(
     };
     match cls.kind {
         Kind::Local => local::deliver(plane, local, pkt, ret, &cls.ip),
+        // A member that does not serve its shard forwards nothing (a reverse-tunnelled
+        // registration still goes to the control lcore: `decap` checks `standby` after it).
+        Kind::NatTunnel | Kind::Transit if local.standby => discard(local, DropReason::NotOwner),
         Kind::Tunnel => decap::decap(plane, local, tab, pkt, ret, &cls.ip, cls.inner.as_ref()),
         Kind::NatTunnel => decap::decap_nat(plane, local, tab, pkt, ret, cls),
         Kind::Transit | Kind::Dropped | Kind::Arp => {
@@ -301,6 +317,7 @@ pub fn process_frame<B: PacketBuf, T: Bindings>(
     ingress: u16,
     pkt: &mut B,
 ) -> Action {
+    local.begin_burst(plane);
     let cls = classify::classify(plane, local.counters, ingress, pkt.data());
     let action = process(plane, local, tab, pkt, &cls);
     local.flush_counts();

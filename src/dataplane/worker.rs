@@ -17,7 +17,9 @@
 //! caches). A burst that drains the queue is processed at once, after the held one: at
 //! low load no packet waits for a later poll. Then the worker flushes the per-port tx bursts and the control burst. No allocation (bursts and
 //! summaries are inline arrays set up before the loop), no locks, no syscalls, no atomic
-//! read-modify-write: counters are single-writer load+store.
+//! read-modify-write: counters are single-writer load+store. `Plane::standby` (clustered:
+//! this member does not serve its shard) is read once per burst (a relaxed load) into
+//! `WorkerLocal::standby`.
 //!
 //! The packet trace (`trace.rs`) is checked once per poll round; a round that traces runs
 //! in `slow_round`, a cold, out-of-line copy of the loop, so that the common loop compiles
@@ -278,6 +280,7 @@ fn slow_round(
         idle = false;
         local.now = msm_dpdk::rdtsc();
         local.now_s = local.now / r.hz;
+        local.begin_burst(r.plane);
         // The number of this burst's first packet, as the sampler counts them.
         let first = c.get_event(Event::RxPackets);
         c.event(Event::Bursts);
@@ -420,6 +423,7 @@ fn process_held(
         }
         local.now = msm_dpdk::rdtsc();
         local.now_s = local.now / msm_dpdk::tsc_hz().max(1);
+        local.begin_burst(plane);
         {
             let guard = reader.begin();
             let view = table.view(&guard);
@@ -512,6 +516,8 @@ pub fn run(ctx: WorkerCtx) -> i32 {
             idle = false;
             local.now = msm_dpdk::rdtsc();
             local.now_s = local.now / hz;
+            // `Plane::standby`: one relaxed load per burst.
+            local.begin_burst(&plane);
             // The number of this burst's first packet, as the sampler counts them.
             let first = c.get_event(Event::RxPackets);
             if n > 0 {

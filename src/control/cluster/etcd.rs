@@ -315,7 +315,12 @@ impl Thread {
                 warn!(shard = %self.cfg.shard, "etcd: {e}");
                 let acts = self.sm.handle(Event::Tick, Instant::now());
                 self.act_local(&acts);
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // An owner (or candidate) holds a lease whose local deadline is a fraction of
+                // a second away: it reconnects at once (the balanced channel may route the
+                // first requests to the member that just failed). Others back off.
+                let holding = matches!(self.sm.role(), Role::Active | Role::Candidate);
+                let pause = if holding { 10 } else { 100 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             }
         }
         // Whatever is still queued is not replicated.

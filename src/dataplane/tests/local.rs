@@ -51,6 +51,110 @@ fn a_standby_does_not_answer_arp_but_still_learns() {
     assert_eq!(r.drops(DropReason::ArpNotOwner), 1);
 }
 
+/// A member that does not serve its shard (clustered: a standby) forwards nothing on any
+/// path, each drop counted as `not_owner`, but still hands registrations (direct and
+/// reverse-tunnelled) to the control lcore; serving again, it forwards.
+#[test]
+fn a_standby_forwards_nothing_but_hands_registrations_to_control() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let r = Rig::new();
+    let up = &udp_frame(INET_MAC, HOME, SERVER, 64, 5000, b"uplink through wlan")[14..];
+    let up_nat = &udp_frame(INET_MAC, HOME_NAT, SERVER, 64, 5000, b"behind a NAT")[14..];
+    let data: [(&str, u16, Vec<u8>, Action); 5] = [
+        (
+            "downlink to a care-of address",
+            1,
+            udp_frame(INET_MAC, SERVER, HOME, 50, 5000, b"down"),
+            Action::Tx(1),
+        ),
+        (
+            "downlink to the WWAN",
+            1,
+            udp_frame(INET_MAC, SERVER, HOME2, 50, 5000, b"down"),
+            Action::Tx(0),
+        ),
+        (
+            "uplink from the WWAN",
+            0,
+            udp_frame(WWAN_MAC, HOME2, SERVER, 64, 5000, b"up"),
+            Action::Tx(1),
+        ),
+        (
+            "reverse tunnel",
+            1,
+            ipip_frame(INET_MAC, COA, MSM_WLAN, up),
+            Action::Tx(1),
+        ),
+        (
+            "MIP Tunnel Data",
+            1,
+            super::nat::nat_frame(INET_MAC, NAT_ADDR, NAT_PORT, 4, up_nat),
+            Action::Tx(1),
+        ),
+    ];
+    let reg_inner = &udp_frame(INET_MAC, "192.0.2.99", MSM_GPRS, 64, 434, b"req")[14..];
+    let regs = [
+        (0, udp_frame(WWAN_MAC, HOME2, MSM_GPRS, 64, 434, b"req")),
+        (1, ipip_frame(INET_MAC, COA, MSM_WLAN, reg_inner)),
+        (1, udp_frame(INET_MAC, COA, MSM_WLAN, 64, 434, b"req")),
+    ];
+    r.plane.standby.store(true, Relaxed);
+    for (what, port, f, _) in &data {
+        assert_eq!(r.run(*port, f).0, Action::Drop, "{what}");
+    }
+    assert_eq!(r.drops(DropReason::NotOwner), data.len() as u64);
+    assert_eq!(
+        r.counters.total_drops(),
+        data.len() as u64,
+        "no other reason"
+    );
+    for (port, f) in &regs {
+        assert_eq!(r.run(*port, f).0, Action::Control);
+    }
+    assert_eq!(r.events(Event::ControlHanded), regs.len() as u64);
+    for e in [
+        Event::DownlinkTunnel,
+        Event::DownlinkWwan,
+        Event::UplinkWwan,
+        Event::UplinkTunnel,
+        Event::UplinkNat,
+    ] {
+        assert_eq!(r.events(e), 0, "{e:?}");
+    }
+    // The shard's owner again (a takeover): every path forwards.
+    r.plane.standby.store(false, Relaxed);
+    for (what, port, f, want) in &data {
+        assert_eq!(r.run(*port, f).0, *want, "{what}");
+    }
+    assert_eq!(r.drops(DropReason::NotOwner), data.len() as u64);
+    assert_eq!(r.counters.total_drops(), data.len() as u64);
+}
+
+/// The worker reads `Plane::standby` once per burst: a burst that started serving is
+/// processed as serving even if the flag flips under it.
+#[test]
+fn standby_is_read_once_per_burst() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let r = Rig::new();
+    let f = udp_frame(INET_MAC, SERVER, HOME, 50, 5000, b"down");
+    let mut local = r.local();
+    local.begin_burst(&r.plane);
+    r.plane.standby.store(true, Relaxed);
+    let cls = crate::dataplane::classify::classify(&r.plane, &r.counters, 1, &f);
+    let mut b = VecBuf::new(&f);
+    assert_eq!(
+        process(&r.plane, &mut local, &r.tab, &mut b, &cls),
+        Action::Tx(1)
+    );
+    local.begin_burst(&r.plane);
+    let mut b = VecBuf::new(&f);
+    assert_eq!(
+        process(&r.plane, &mut local, &r.tab, &mut b, &cls),
+        Action::Drop
+    );
+    assert_eq!(r.drops(DropReason::NotOwner), 1);
+}
+
 #[test]
 fn echo_to_our_addresses_is_answered() {
     let r = Rig::new();

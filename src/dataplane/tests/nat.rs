@@ -71,7 +71,13 @@ fn nat_mtu_accounts_for_32_bytes() {
 
 /// A MIP Tunnel Data message (RFC 3519) built by etherparse: UDP `src:sport ->
 /// IPmsm-wlan:434`, the 4-byte header (type 4, next header `next`) and `inner_ip`.
-fn nat_frame(dst_mac: [u8; 6], src: &str, sport: u16, next: u8, inner_ip: &[u8]) -> Vec<u8> {
+pub(super) fn nat_frame(
+    dst_mac: [u8; 6],
+    src: &str,
+    sport: u16,
+    next: u8,
+    inner_ip: &[u8],
+) -> Vec<u8> {
     let b = etherparse::PacketBuilder::ethernet2(PEER_MAC, dst_mac)
         .ipv4(ipb(src), ipb(MSM_WLAN), 64)
         .udp(sport, 434);
