@@ -144,6 +144,22 @@ impl Classified {
             Kind::Dropped | Kind::Arp | Kind::Local => {}
         }
     }
+
+    /// Prefetches the NAT endpoint its lookup will read, if the binding is behind a
+    /// NAT: downlink (transit) to a NATed mobile and MIP Tunnel Data from one. An
+    /// IP-in-IP uplink from a NATed binding is dropped as spoofed either way.
+    #[inline]
+    pub fn prefetch_endpoint<T: Bindings>(&self, tab: &T) {
+        match self.kind {
+            Kind::Transit => tab.prefetch_endpoint(self.ip.dst),
+            Kind::NatTunnel => {
+                if let Some(inner) = &self.inner {
+                    tab.prefetch_endpoint(inner.src);
+                }
+            }
+            Kind::Tunnel | Kind::Dropped | Kind::Arp | Kind::Local => {}
+        }
+    }
 }
 
 /// UDP header length.

@@ -73,6 +73,10 @@ pub trait Bindings {
     fn lookup(&self, home: u32) -> Lookup;
     #[inline]
     fn prefetch(&self, _home: u32) {}
+    /// Prefetches the NAT endpoint of `home`'s binding if it has one (the
+    /// lookup's second memory access); its bucket should already be cached.
+    #[inline]
+    fn prefetch_endpoint(&self, _home: u32) {}
 }
 
 /// Per-port facts the data path needs.
