@@ -154,7 +154,7 @@ fn main() {
                 };
             }
             followed += 1;
-            shared.lcore_seq.store(seq, Ordering::Relaxed);
+            shared.table_applied(seq, msm::control::cluster::value::now_ms());
         }
         if serving && serving_since.is_none() {
             serving_since = Some(now);

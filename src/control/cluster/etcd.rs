@@ -8,7 +8,7 @@
 //! (so the log is in seq order in etcd), each txn carrying every group queued while
 //! the previous one was in flight, up to [`TXN_BYTES`]. See `docs/cluster.md`.
 
-use super::follower::{Follower, Offer};
+use super::follower::{self, Follower, Offer, WrittenTimes};
 use super::replicated::Replicator;
 use super::role::{Action, Event, Role, Shard};
 use super::value::{self, EntryKind};
@@ -91,6 +91,11 @@ pub struct Shared {
     /// Set when the member was deposed: its local state must be rebuilt (the process
     /// exits and is restarted as a standby; `docs/cluster.md`).
     pub must_resync: AtomicBool,
+    /// The writers' times of the entries seen (standby, candidate's drain).
+    pub times: WrittenTimes,
+    /// For the last entry the table applied: its apply time minus its writer's time, in
+    /// ms, plus 1 (0: none yet, or the entry had no time).
+    apply_delay_ms: AtomicU64,
 }
 
 impl Shared {
@@ -110,7 +115,48 @@ impl Shared {
             takeovers: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             must_resync: AtomicBool::new(false),
+            times: WrittenTimes::default(),
+            apply_delay_ms: AtomicU64::new(0),
         }
+    }
+
+    /// The lcore applied entry `seq` to its table at `now_ms` (wall clock, ms).
+    pub fn table_applied(&self, seq: u64, now_ms: u64) {
+        self.lcore_seq.store(seq, Ordering::Relaxed);
+        if let Some(w) = self.times.get(seq) {
+            self.apply_delay_ms
+                .store(now_ms.saturating_sub(w) + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// How long the last entry the table applied took from its writer to the table (ms;
+    /// `None` before the first timed one).
+    pub fn apply_delay_ms(&self) -> Option<u64> {
+        self.apply_delay_ms.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// (last seq known, last seq done): a standby is done with what its table applied,
+    /// the owner with what etcd acknowledged.
+    fn progress(&self) -> (u64, u64) {
+        let done = if self.role() == Role::Standby {
+            self.lcore_seq.load(Ordering::Relaxed)
+        } else {
+            self.applied_seq.load(Ordering::Relaxed)
+        };
+        (self.head_seq.load(Ordering::Relaxed), done)
+    }
+
+    /// Batches this member is behind its shard's log.
+    pub fn lag_batches(&self) -> u64 {
+        let (head, done) = self.progress();
+        head.saturating_sub(done)
+    }
+
+    /// The age at `now_ms` of the oldest log entry this member knows of and is not done
+    /// with (0: none; `None`: that entry has no time). See [`follower::lag_ms`].
+    pub fn lag_ms(&self, now_ms: u64) -> Option<u64> {
+        let (head, done) = self.progress();
+        follower::lag_ms(done, head, self.times.get(done + 1), now_ms)
     }
 
     pub fn role(&self) -> Role {
@@ -238,7 +284,8 @@ impl Handle {
         }
     }
 
-    /// The next batch a standby must apply (seq, records), in log order.
+    /// The next entry a standby must apply (seq, records), in log order (an epoch
+    /// marker: no records); the caller then reports it with [`Shared::table_applied`].
     pub fn next_followed(&self) -> Option<(u64, Vec<Record>)> {
         self.follow.pop()
     }
@@ -379,12 +426,20 @@ impl Thread {
     /// Offers one stored log entry (standby, or a candidate's drain).
     async fn offer(&mut self, value: &[u8], rev: i64) -> Result<(), Err> {
         let entry = value::decode(value)?;
+        if let Some(w) = entry.written_ms {
+            self.shared.times.record(entry.seq, w);
+        }
         self.shared.head_seq.fetch_max(entry.seq, Ordering::Relaxed);
         match self.follower.offer(&entry, rev) {
             Offer::Apply => {
-                if entry.kind == EntryKind::Batch && !entry.records.is_empty() {
-                    self.hand_to_lcore(entry.seq, entry.records).await;
-                }
+                // Every applied entry goes to the lcore, an epoch marker with no records
+                // too: its table is then at the log's head (lag 0) after a takeover.
+                let records = if entry.kind == EntryKind::Batch {
+                    entry.records
+                } else {
+                    Vec::new()
+                };
+                self.hand_to_lcore(entry.seq, records).await;
                 self.shared
                     .applied_seq
                     .store(self.follower.applied_seq, Ordering::Relaxed);
@@ -599,6 +654,7 @@ impl Thread {
                             EntryKind::Epoch,
                             seq,
                             fence,
+                            value::now_ms(),
                             &[],
                             self.cfg.member.as_bytes(),
                         );
@@ -640,6 +696,7 @@ impl Thread {
         }
         if !self.pending.is_empty() {
             let fence = self.sm.fence().unwrap_or(0);
+            let now_ms = value::now_ms();
             let mut items = Vec::new();
             let mut groups = Vec::new();
             let mut bytes = 0;
@@ -648,6 +705,7 @@ impl Thread {
                     EntryKind::Batch,
                     self.next_seq + items.len() as u64,
                     fence,
+                    now_ms,
                     recs,
                     &[],
                 );
@@ -791,5 +849,36 @@ impl Thread {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_standby_reports_its_lag_in_batches_and_ms() {
+        let sh = Shared::new();
+        assert_eq!(
+            (sh.lag_batches(), sh.lag_ms(5_000), sh.apply_delay_ms()),
+            (0, Some(0), None)
+        );
+        // The etcd thread saw entries 1..=4, written at 1000, 1100, 1200, 1300.
+        for seq in 1..=4u64 {
+            sh.times.record(seq, 900 + 100 * seq);
+            sh.head_seq.fetch_max(seq, Ordering::Relaxed);
+        }
+        assert_eq!((sh.lag_batches(), sh.lag_ms(2_000)), (4, Some(1_000)));
+        // The table applied 1 and 2 at 1500: entry 3 (written 1200) is the oldest left.
+        sh.table_applied(1, 1_500);
+        sh.table_applied(2, 1_500);
+        assert_eq!(sh.apply_delay_ms(), Some(400));
+        assert_eq!((sh.lag_batches(), sh.lag_ms(2_000)), (2, Some(800)));
+        sh.table_applied(4, 1_350);
+        assert_eq!((sh.lag_batches(), sh.lag_ms(2_000)), (0, Some(0)));
+        assert_eq!(sh.apply_delay_ms(), Some(50));
+        // An untimed (version-1) entry behind: the lag in ms is unknown.
+        sh.head_seq.fetch_max(5, Ordering::Relaxed);
+        assert_eq!((sh.lag_batches(), sh.lag_ms(2_000)), (1, None));
     }
 }
