@@ -22,7 +22,8 @@
 //! member as the MSM does (etcd thread as a standby: it reads the shard's whole log from
 //! etcd, then watches), applies every batch through the MSM's own
 //! `RegistrationService::follow` (its local journal through a `ReplicatedLog`, then its
-//! RCU table, published per batch, compaction as configured by default: 64 MiB) until its
+//! RCU table, published per batch, compaction at `--compact-bytes`, by default the MSM's
+//! 64 MiB) until its
 //! table holds entry `SEQ` durably, and prints the time to caught-up, records/s and
 //! memory.
 
@@ -54,6 +55,8 @@ struct Args {
     records: Option<u64>,
     /// Catch-up mode: follow until this seq is applied.
     catchup: Option<u64>,
+    /// Catch-up mode: the journal's compaction threshold (the MSM's default: 64 MiB).
+    compact_bytes: u64,
 }
 
 fn args() -> Args {
@@ -72,6 +75,7 @@ fn args() -> Args {
         local_only: false,
         records: None,
         catchup: None,
+        compact_bytes: 64 << 20,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -96,6 +100,7 @@ fn args() -> Args {
             "--dump" => a.dump = Some(val),
             "--records" => a.records = Some(val.parse().expect("--records")),
             "--catchup" => a.catchup = Some(val.parse().expect("--catchup")),
+            "--compact-bytes" => a.compact_bytes = val.parse().expect("--compact-bytes"),
             o => panic!("unknown argument {o}"),
         }
         i += 2;
@@ -345,7 +350,7 @@ fn catchup(a: &Args, until: u64) {
     let (rcu, _readers) = Rcu::new(1);
     let writer = TableWriter::new(TableConfig::new(a.homes as usize), rcu).expect("table");
     let mut svc: RegistrationService<(), _> =
-        RegistrationService::new(None, writer, Some(log), 64 << 20);
+        RegistrationService::new(None, writer, Some(log), a.compact_bytes);
     let shared = &handle.shared;
     let (mut records, mut batches, mut first) = (0u64, 0u64, None);
     let mut seen = 0u64;
@@ -399,6 +404,7 @@ fn catchup(a: &Args, until: u64) {
             "rss_kib": status_kib("VmRSS:"),
             "rss_peak_kib": status_kib("VmHWM:"),
             "journal_bytes": dir_bytes(std::path::Path::new(&a.state)),
+            "compact_bytes": a.compact_bytes,
             "etcd_errors": shared.etcd_errors.load(Ordering::Relaxed),
             "applied_rev": shared.applied_rev.load(Ordering::Relaxed),
         })

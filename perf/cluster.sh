@@ -10,7 +10,8 @@
 #       batch, 8 in flight, through the MSM's ReplicatedLog), then a new member with a
 #       fresh state directory reads the shard's whole log (no snapshot: not built) and
 #       applies it to its local journal and RCU table; time to caught-up, records/s, RSS.
-#       etcd runs with --quota-backend-bytes 8 GiB (etcd's documented maximum; the 2 GiB
+#       CATCHUP_COMPACT_BYTES=N: the new member's journal compaction threshold (default
+#       the MSM's 64 MiB). etcd runs with --quota-backend-bytes 8 GiB (etcd's documented maximum; the 2 GiB
 #       default would hold ~10M bindings with little to spare).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,9 +50,10 @@ if [ -n "$CATCHUP" ]; then
     last=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['last_seq'])" "$WORK/owner$n.json")
     db=$(etcd_db)
     "$BENCH" --catchup "$last" --endpoints "$ETCD_ENDPOINTS" --member new --shard "$sh" --state "$WORK/new$n" \
-      --homes "$n" >"$WORK/new$n.json" 2>"$WORK/new$n.err" || {
+      --homes "$n" ${CATCHUP_COMPACT_BYTES:+--compact-bytes "$CATCHUP_COMPACT_BYTES"} >"$WORK/new$n.json" 2>"$WORK/new$n.err" || {
       echo "catch-up for $n failed:"; tail -5 "$WORK/new$n.err"; exit 1; }
     rm -rf "$WORK/new$n"
+    grep -m5 -E "WARN|ERROR" "$WORK/new$n.err" | sed "s/^/catch-up $n: /" >&2
     /usr/bin/python3 - "$n" "$WORK/owner$n.json" "$WORK/new$n.json" "$t0" "$t1" "$db" <<'PY'
 import json, sys
 n, o, c = int(sys.argv[1]), json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))

@@ -362,6 +362,12 @@ impl Thread {
                 warn!(shard = %self.cfg.shard, "etcd: {e}");
                 let acts = self.sm.handle(Event::Tick, Instant::now());
                 self.act_local(&acts);
+                if self.sm.role() == Role::Standby {
+                    // A standby's lease holds nothing; it may be what failed (expired:
+                    // "lease not found" on every new session). The next session takes a
+                    // new one; the old one, if alive, runs out on its own.
+                    self.lease = None;
+                }
                 // An owner (or candidate) holds a lease whose local deadline is a fraction of
                 // a second away: it reconnects at once (the balanced channel may route the
                 // first requests to the member that just failed). Others back off.
@@ -749,6 +755,15 @@ impl Thread {
             .with_timeout(Duration::from_secs(2));
         let mut client = Client::connect(&self.cfg.endpoints, Some(opts)).await?;
         self.shared.connected.store(true, Ordering::Relaxed);
+        // A standby catches up before it takes (or renews) a lease: the keepalives only
+        // run in the loop below, and reading a long log (the whole log for a new member:
+        // ~4 s at 10M bindings, no snapshots yet) must not outlive the lease. The watch
+        // starts after the revision read, so nothing written meanwhile is missed.
+        let standby_rev = if self.sm.role() == Role::Standby {
+            Some(self.read_log(&mut client).await?)
+        } else {
+            None
+        };
         if self.lease.is_none() {
             let sent = Instant::now();
             let g = client.lease_grant(self.cfg.ttl_secs(), None).await?;
@@ -765,9 +780,9 @@ impl Thread {
             last: Instant::now() - every,
             every,
         });
-        // Catch up (or, for the owner, check where the log ends), then follow.
-        let rev = if self.sm.role() == Role::Standby {
-            self.read_log(&mut client).await?
+        // Caught up (above), or, for the owner, check where the log ends; then follow.
+        let rev = if let Some(rev) = standby_rev {
+            rev
         } else {
             client
                 .get(self.cfg.leader_key(), None)
