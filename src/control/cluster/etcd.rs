@@ -706,7 +706,12 @@ impl Thread {
             let mut items = Vec::new();
             let mut groups = Vec::new();
             let mut bytes = 0;
-            while let Some((g, recs)) = self.pending.front() {
+            // The groups stay queued until the txn's outcome is known: a session error
+            // during the write (the keepalive's member died) must not lose them, or the
+            // lcore would wait for them forever and release no later group either. The
+            // next session writes them again at the same seqs; if the first txn had
+            // landed, its guard fails with the leader key still ours: written.
+            for (g, recs) in self.pending.iter() {
                 let v = value::encode(
                     EntryKind::Batch,
                     self.next_seq + items.len() as u64,
@@ -721,9 +726,10 @@ impl Thread {
                 bytes += v.len();
                 groups.push(*g);
                 items.push((self.next_seq + items.len() as u64, v));
-                self.pending.pop_front();
             }
-            match self.write(client, &items).await? {
+            let written = self.write(client, &items).await?;
+            self.pending.drain(..groups.len());
+            match written {
                 Written::Ok => {
                     self.next_seq += items.len() as u64;
                     let last = self.next_seq - 1;
