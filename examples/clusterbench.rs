@@ -12,13 +12,26 @@
 //!
 //! `clusterbench --endpoints URL[,URL..] --member NAME --state DIR [--shard s0]
 //! [--seconds 10] [--group 256] [--inflight 8] [--homes 100000] [--ttl-ms 2000]
-//! [--acked FILE] [--dump FILE] [--local-only]`; prints a JSON summary at the end.
-//! `--local-only`: the baseline, the local journal alone (no etcd).
+//! [--acked FILE] [--dump FILE] [--local-only] [--records N]`; prints a JSON summary at
+//! the end. `--local-only`: the baseline, the local journal alone (no etcd).
+//! `--records N`: write N records, then stop (once all are durable) instead of after
+//! `--seconds`; the summary's `last_seq` is the log's last entry.
+//!
+//! Catch-up of a new member (`perf/cluster.sh --catchup`): `clusterbench --catchup SEQ
+//! --endpoints .. --member NAME --state FRESH_DIR [--shard s0] [--homes N]` starts a
+//! member as the MSM does (etcd thread as a standby: it reads the shard's whole log from
+//! etcd, then watches), applies every batch through the MSM's own
+//! `RegistrationService::follow` (its local journal through a `ReplicatedLog`, then its
+//! RCU table, published per batch, compaction at `--compact-bytes`, by default the MSM's
+//! 64 MiB) until its
+//! table holds entry `SEQ` durably, and prints the time to caught-up, records/s and
+//! memory.
 
 use msm::control::cluster::etcd::{EtcdConfig, Handle};
 use msm::control::cluster::replicated::ReplicatedLog;
 use msm::control::journal::{Journal, Kind, Record};
-use msm::control::service::DurableLog;
+use msm::control::service::{DurableLog, RegistrationService};
+use msm_table::{Rcu, TableConfig, TableWriter};
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -38,6 +51,12 @@ struct Args {
     dump: Option<String>,
     /// The baseline: the local journal alone, no etcd.
     local_only: bool,
+    /// Stop after this many records (all durable).
+    records: Option<u64>,
+    /// Catch-up mode: follow until this seq is applied.
+    catchup: Option<u64>,
+    /// Catch-up mode: the journal's compaction threshold (the MSM's default: 64 MiB).
+    compact_bytes: u64,
 }
 
 fn args() -> Args {
@@ -54,6 +73,9 @@ fn args() -> Args {
         acked: None,
         dump: None,
         local_only: false,
+        records: None,
+        catchup: None,
+        compact_bytes: 64 << 20,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -76,6 +98,9 @@ fn args() -> Args {
             "--ttl-ms" => a.ttl_ms = val.parse().expect("--ttl-ms"),
             "--acked" => a.acked = Some(val),
             "--dump" => a.dump = Some(val),
+            "--records" => a.records = Some(val.parse().expect("--records")),
+            "--catchup" => a.catchup = Some(val.parse().expect("--catchup")),
+            "--compact-bytes" => a.compact_bytes = val.parse().expect("--compact-bytes"),
             o => panic!("unknown argument {o}"),
         }
         i += 2;
@@ -103,6 +128,10 @@ fn main() {
         .with_ansi(false)
         .init();
     let a = args();
+    if let Some(seq) = a.catchup {
+        catchup(&a, seq);
+        return;
+    }
     // (With --local-only the etcd thread runs but is never used.)
     let handle = Handle::start(EtcdConfig {
         endpoints: if a.local_only {
@@ -154,7 +183,7 @@ fn main() {
                 };
             }
             followed += 1;
-            shared.lcore_seq.store(seq, Ordering::Relaxed);
+            shared.table_applied(seq, msm::control::cluster::value::now_ms());
         }
         if serving && serving_since.is_none() {
             serving_since = Some(now);
@@ -177,16 +206,24 @@ fn main() {
             eprintln!("{}: deposed", a.member);
             std::process::exit(75);
         }
-        let done = serving_since.is_some_and(|s| now.duration_since(s).as_secs_f64() >= a.seconds)
+        let written = a.records.is_some_and(|n| k >= n);
+        if written && flight.is_empty() {
+            break;
+        }
+        let done = (a.records.is_none()
+            && serving_since.is_some_and(|s| now.duration_since(s).as_secs_f64() >= a.seconds))
             || (serving_since.is_none()
                 && now.duration_since(t0).as_secs_f64() >= a.seconds + 30.0);
         if done {
             break;
         }
         let mut busy = false;
-        if serving && flight.len() < a.inflight {
+        if serving && flight.len() < a.inflight && !written {
             let mut g = Vec::with_capacity(a.group);
-            for _ in 0..a.group {
+            let n = a
+                .records
+                .map_or(a.group as u64, |n| (n - k).min(a.group as u64));
+            for _ in 0..n {
                 let home = 0x0a00_0001 + (k % a.homes) as u32;
                 let coa = (k + 1) as u32;
                 k += 1;
@@ -268,6 +305,108 @@ fn main() {
             "latency_ms_p99": pct(&lat_us, 0.99) as f64 / 1000.0,
             "etcd_txns": shared.txns.load(Ordering::Relaxed),
             "etcd_errors": shared.etcd_errors.load(Ordering::Relaxed),
+            "last_seq": shared.applied_seq.load(Ordering::Relaxed),
+        })
+    );
+}
+
+/// `/proc/self/status` field `key` (kB).
+fn status_kib(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// A new member catches up from the shard's whole log (no snapshot) to entry `until`.
+fn catchup(a: &Args, until: u64) {
+    let t0 = Instant::now();
+    let rss0 = status_kib("VmRSS:");
+    let handle = Handle::start(EtcdConfig {
+        endpoints: a.endpoints.clone(),
+        member: a.member.clone(),
+        shard: a.shard.clone(),
+        lease_ttl: Duration::from_millis(a.ttl_ms),
+    })
+    .expect("etcd thread");
+    let (journal, _) = Journal::open(&a.state).expect("journal");
+    let log = ReplicatedLog::new(journal, handle.replicator(), Duration::from_secs(5));
+    let (rcu, _readers) = Rcu::new(1);
+    let writer = TableWriter::new(TableConfig::new(a.homes as usize), rcu).expect("table");
+    let mut svc: RegistrationService<(), _> =
+        RegistrationService::new(None, writer, Some(log), a.compact_bytes);
+    let shared = &handle.shared;
+    let (mut records, mut batches, mut first) = (0u64, 0u64, None);
+    let mut seen = 0u64;
+    loop {
+        let mut busy = false;
+        while let Some((seq, recs)) = handle.next_followed() {
+            busy = true;
+            first.get_or_insert_with(|| t0.elapsed());
+            if !recs.is_empty() {
+                svc.follow(&recs);
+                records += recs.len() as u64;
+                batches += 1;
+            }
+            shared.table_applied(seq, msm::control::cluster::value::now_ms());
+            seen = seq;
+            if seen >= until {
+                break;
+            }
+        }
+        svc.poll_batches(false, |_, _| {});
+        svc.maybe_compact();
+        if seen >= until {
+            break;
+        }
+        if shared.must_resync.load(Ordering::SeqCst) {
+            eprintln!("{}: deposed", a.member);
+            std::process::exit(75);
+        }
+        if !busy {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    // Caught up: the last batch durable in the local journal and in the table.
+    svc.poll_batches(true, |_, _| {});
+    let secs = t0.elapsed().as_secs_f64();
+    let bindings = svc.writer().len();
+    let table_bytes = svc.writer().memory_bytes();
+    println!(
+        "{}",
+        serde_json::json!({
+            "member": a.member,
+            "until_seq": until,
+            "caught_up_s": secs,
+            "first_batch_s": first.map(|d| d.as_secs_f64()),
+            "batches": batches,
+            "records": records,
+            "records_per_s": records as f64 / secs,
+            "table_bindings": bindings,
+            "table_memory_bytes": table_bytes,
+            "rss_start_kib": rss0,
+            "rss_kib": status_kib("VmRSS:"),
+            "rss_peak_kib": status_kib("VmHWM:"),
+            "journal_bytes": dir_bytes(std::path::Path::new(&a.state)),
+            "compact_bytes": a.compact_bytes,
+            "etcd_errors": shared.etcd_errors.load(Ordering::Relaxed),
+            "applied_rev": shared.applied_rev.load(Ordering::Relaxed),
         })
     );
 }

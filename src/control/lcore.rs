@@ -336,8 +336,11 @@ impl ControlCtx {
             let Some((seq, records)) = c.next_followed() else {
                 break;
             };
-            self.service.follow(&records);
-            c.shared.lcore_seq.store(seq, Ordering::Relaxed);
+            if !records.is_empty() {
+                self.service.follow(&records);
+            }
+            c.shared
+                .table_applied(seq, crate::control::cluster::value::now_ms());
             cc.followed_batches += 1;
         }
         if c.shared.must_resync.load(Ordering::SeqCst) {

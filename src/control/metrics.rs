@@ -28,7 +28,7 @@
 //! | `top.window_s`, `top.sample_every` | `msm_top_window_seconds`, `msm_top_sample_every` (gauge) |
 //! | (the control lcore) | `msm_registration_reply_latency_seconds` (histogram) |
 //! | `cluster.shards[i].role` | `msm_cluster_role{shard,role}` (gauge, 1 for the current role) |
-//! | `cluster.shards[i].<n>` (serving, lease deadline, seqs, lag, revisions) | `msm_cluster_<n>{shard}` (gauge; `lease_deadline_ms` as `msm_cluster_lease_deadline_seconds`) |
+//! | `cluster.shards[i].<n>` (serving, lease deadline, seqs, lag, revisions) | `msm_cluster_<n>{shard}` (gauge; `lease_deadline_ms`, `lag_ms`, `apply_delay_ms` as `msm_cluster_lease_deadline_seconds`, `msm_cluster_lag_seconds`, `msm_cluster_apply_delay_seconds`) |
 //! | `cluster.shards[i].takeovers` | `msm_cluster_takeovers_total{shard}` (counter) |
 //! | `cluster.<n>` (etcd errors, fenced writes, txns, groups, records) | `msm_cluster_<n>_total` (counter); `cluster.connected`: `msm_cluster_connected` (gauge) |
 
@@ -340,6 +340,18 @@ fn cluster(s: &mut Scrape, c: &Map<String, Value>) {
                     label("shard", shard),
                     v / 1000.0,
                 ),
+                "lag_ms" => s.gauge(
+                    "msm_cluster_lag_seconds",
+                    "Age of the oldest log entry this member knows of and has not applied (0: caught up)",
+                    label("shard", shard),
+                    v / 1000.0,
+                ),
+                "apply_delay_ms" => s.gauge(
+                    "msm_cluster_apply_delay_seconds",
+                    "From the owner's write of the last entry the table applied to its apply (wall clocks)",
+                    label("shard", shard),
+                    v / 1000.0,
+                ),
                 _ => s.gauge(
                     &format!("msm_cluster_{}", sanitize(k)),
                     "Replication level of the shard (see msm ctl stats, cluster)",
@@ -557,6 +569,7 @@ mod tests {
                         "records_replicated": 900,
                         "shards": [{"shard": "s0", "role": "active", "serving": true,
                                     "lease_deadline_ms": 1250, "lag_batches": 3,
+                                    "lag_ms": 420, "apply_delay_ms": 35,
                                     "last_applied_revision": 77, "takeovers": 1}]},
         })
     }
@@ -597,6 +610,8 @@ mod tests {
             "msm_cluster_serving{shard=\"s0\"} 1.0",
             "msm_cluster_lease_deadline_seconds{shard=\"s0\"} 1.25",
             "msm_cluster_lag_batches{shard=\"s0\"} 3.0",
+            "msm_cluster_lag_seconds{shard=\"s0\"} 0.42",
+            "msm_cluster_apply_delay_seconds{shard=\"s0\"} 0.035",
             "msm_cluster_last_applied_revision{shard=\"s0\"} 77.0",
             "msm_cluster_takeovers_total{shard=\"s0\"} 1",
             "msm_cluster_connected 1.0",

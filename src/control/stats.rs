@@ -110,14 +110,7 @@ impl ControlCtx {
     /// Batches this member is behind its shard's log (clustered only): a standby by what
     /// its table has not applied, the owner by what etcd has not acknowledged yet.
     pub(crate) fn cluster_lag(&self) -> Option<u64> {
-        let sh = &self.cluster.as_ref()?.shared;
-        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let behind = if sh.role() == crate::control::cluster::role::Role::Standby {
-            ld(&sh.lcore_seq)
-        } else {
-            ld(&sh.applied_seq)
-        };
-        Some(ld(&sh.head_seq).saturating_sub(behind))
+        Some(self.cluster.as_ref()?.shared.lag_batches())
     }
 
     /// Whether the etcd thread has a connection (clustered only; `true` otherwise).
@@ -156,6 +149,8 @@ impl ControlCtx {
                 "applied_seq": ld(&sh.applied_seq),
                 "table_seq": ld(&sh.lcore_seq),
                 "lag_batches": lag,
+                "lag_ms": sh.lag_ms(crate::control::cluster::value::now_ms()),
+                "apply_delay_ms": sh.apply_delay_ms(),
                 "followed_waiting": c.followed_waiting(),
                 "last_applied_revision": sh.applied_rev.load(Ordering::Relaxed),
                 "takeovers": ld(&sh.takeovers),

@@ -8,6 +8,7 @@
 #   etcd3_kill I / etcd3_start I  SIGKILLs member I / starts it again on its data dir.
 # Tuned for a 1-2 s lease: --heartbeat-interval 50 --election-timeout 500.
 # ETCD_NETNS=NAME runs the members (and the health check) in that network namespace.
+# ETCD_QUOTA_BYTES=N sets --quota-backend-bytes (unset: etcd's default, 2 GiB).
 ETCD_PIDS=()
 ETCD_ENDPOINTS=
 ETCD_DIR= ETCD_BASE= ETCD_CLUSTER=
@@ -20,6 +21,7 @@ etcd3_start() { # i: starts member i (a new one, or again on its data dir)
     --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_BASE + 10 * i + 1))" \
     --initial-cluster "$ETCD_CLUSTER" --initial-cluster-token "msm-e2e-$$" \
     --initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 \
+    ${ETCD_QUOTA_BYTES:+--quota-backend-bytes "$ETCD_QUOTA_BYTES"} \
     --logger zap --log-level warn >>"$ETCD_DIR/m$i.log" 2>&1 &
   ETCD_PIDS[$i]=$!
 }

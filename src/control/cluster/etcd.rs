@@ -8,7 +8,7 @@
 //! (so the log is in seq order in etcd), each txn carrying every group queued while
 //! the previous one was in flight, up to [`TXN_BYTES`]. See `docs/cluster.md`.
 
-use super::follower::{Follower, Offer};
+use super::follower::{self, Follower, Offer, WrittenTimes};
 use super::replicated::Replicator;
 use super::role::{Action, Event, Role, Shard};
 use super::value::{self, EntryKind};
@@ -91,6 +91,11 @@ pub struct Shared {
     /// Set when the member was deposed: its local state must be rebuilt (the process
     /// exits and is restarted as a standby; `docs/cluster.md`).
     pub must_resync: AtomicBool,
+    /// The writers' times of the entries seen (standby, candidate's drain).
+    pub times: WrittenTimes,
+    /// For the last entry the table applied: its apply time minus its writer's time, in
+    /// ms, plus 1 (0: none yet, or the entry had no time).
+    apply_delay_ms: AtomicU64,
 }
 
 impl Shared {
@@ -110,7 +115,48 @@ impl Shared {
             takeovers: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             must_resync: AtomicBool::new(false),
+            times: WrittenTimes::default(),
+            apply_delay_ms: AtomicU64::new(0),
         }
+    }
+
+    /// The lcore applied entry `seq` to its table at `now_ms` (wall clock, ms).
+    pub fn table_applied(&self, seq: u64, now_ms: u64) {
+        self.lcore_seq.store(seq, Ordering::Relaxed);
+        if let Some(w) = self.times.get(seq) {
+            self.apply_delay_ms
+                .store(now_ms.saturating_sub(w) + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// How long the last entry the table applied took from its writer to the table (ms;
+    /// `None` before the first timed one).
+    pub fn apply_delay_ms(&self) -> Option<u64> {
+        self.apply_delay_ms.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// (last seq known, last seq done): a standby is done with what its table applied,
+    /// the owner with what etcd acknowledged.
+    fn progress(&self) -> (u64, u64) {
+        let done = if self.role() == Role::Standby {
+            self.lcore_seq.load(Ordering::Relaxed)
+        } else {
+            self.applied_seq.load(Ordering::Relaxed)
+        };
+        (self.head_seq.load(Ordering::Relaxed), done)
+    }
+
+    /// Batches this member is behind its shard's log.
+    pub fn lag_batches(&self) -> u64 {
+        let (head, done) = self.progress();
+        head.saturating_sub(done)
+    }
+
+    /// The age at `now_ms` of the oldest log entry this member knows of and is not done
+    /// with (0: none; `None`: that entry has no time). See [`follower::lag_ms`].
+    pub fn lag_ms(&self, now_ms: u64) -> Option<u64> {
+        let (head, done) = self.progress();
+        follower::lag_ms(done, head, self.times.get(done + 1), now_ms)
     }
 
     pub fn role(&self) -> Role {
@@ -238,7 +284,8 @@ impl Handle {
         }
     }
 
-    /// The next batch a standby must apply (seq, records), in log order.
+    /// The next entry a standby must apply (seq, records), in log order (an epoch
+    /// marker: no records); the caller then reports it with [`Shared::table_applied`].
     pub fn next_followed(&self) -> Option<(u64, Vec<Record>)> {
         self.follow.pop()
     }
@@ -315,6 +362,12 @@ impl Thread {
                 warn!(shard = %self.cfg.shard, "etcd: {e}");
                 let acts = self.sm.handle(Event::Tick, Instant::now());
                 self.act_local(&acts);
+                if self.sm.role() == Role::Standby {
+                    // A standby's lease holds nothing; it may be what failed (expired:
+                    // "lease not found" on every new session). The next session takes a
+                    // new one; the old one, if alive, runs out on its own.
+                    self.lease = None;
+                }
                 // An owner (or candidate) holds a lease whose local deadline is a fraction of
                 // a second away: it reconnects at once (the balanced channel may route the
                 // first requests to the member that just failed). Others back off.
@@ -379,12 +432,20 @@ impl Thread {
     /// Offers one stored log entry (standby, or a candidate's drain).
     async fn offer(&mut self, value: &[u8], rev: i64) -> Result<(), Err> {
         let entry = value::decode(value)?;
+        if let Some(w) = entry.written_ms {
+            self.shared.times.record(entry.seq, w);
+        }
         self.shared.head_seq.fetch_max(entry.seq, Ordering::Relaxed);
         match self.follower.offer(&entry, rev) {
             Offer::Apply => {
-                if entry.kind == EntryKind::Batch && !entry.records.is_empty() {
-                    self.hand_to_lcore(entry.seq, entry.records).await;
-                }
+                // Every applied entry goes to the lcore, an epoch marker with no records
+                // too: its table is then at the log's head (lag 0) after a takeover.
+                let records = if entry.kind == EntryKind::Batch {
+                    entry.records
+                } else {
+                    Vec::new()
+                };
+                self.hand_to_lcore(entry.seq, records).await;
                 self.shared
                     .applied_seq
                     .store(self.follower.applied_seq, Ordering::Relaxed);
@@ -599,6 +660,7 @@ impl Thread {
                             EntryKind::Epoch,
                             seq,
                             fence,
+                            value::now_ms(),
                             &[],
                             self.cfg.member.as_bytes(),
                         );
@@ -640,14 +702,21 @@ impl Thread {
         }
         if !self.pending.is_empty() {
             let fence = self.sm.fence().unwrap_or(0);
+            let now_ms = value::now_ms();
             let mut items = Vec::new();
             let mut groups = Vec::new();
             let mut bytes = 0;
-            while let Some((g, recs)) = self.pending.front() {
+            // The groups stay queued until the txn's outcome is known: a session error
+            // during the write (the keepalive's member died) must not lose them, or the
+            // lcore would wait for them forever and release no later group either. The
+            // next session writes them again at the same seqs; if the first txn had
+            // landed, its guard fails with the leader key still ours: written.
+            for (g, recs) in self.pending.iter() {
                 let v = value::encode(
                     EntryKind::Batch,
                     self.next_seq + items.len() as u64,
                     fence,
+                    now_ms,
                     recs,
                     &[],
                 );
@@ -657,9 +726,10 @@ impl Thread {
                 bytes += v.len();
                 groups.push(*g);
                 items.push((self.next_seq + items.len() as u64, v));
-                self.pending.pop_front();
             }
-            match self.write(client, &items).await? {
+            let written = self.write(client, &items).await?;
+            self.pending.drain(..groups.len());
+            match written {
                 Written::Ok => {
                     self.next_seq += items.len() as u64;
                     let last = self.next_seq - 1;
@@ -691,6 +761,15 @@ impl Thread {
             .with_timeout(Duration::from_secs(2));
         let mut client = Client::connect(&self.cfg.endpoints, Some(opts)).await?;
         self.shared.connected.store(true, Ordering::Relaxed);
+        // A standby catches up before it takes (or renews) a lease: the keepalives only
+        // run in the loop below, and reading a long log (the whole log for a new member:
+        // ~4 s at 10M bindings, no snapshots yet) must not outlive the lease. The watch
+        // starts after the revision read, so nothing written meanwhile is missed.
+        let standby_rev = if self.sm.role() == Role::Standby {
+            Some(self.read_log(&mut client).await?)
+        } else {
+            None
+        };
         if self.lease.is_none() {
             let sent = Instant::now();
             let g = client.lease_grant(self.cfg.ttl_secs(), None).await?;
@@ -707,9 +786,9 @@ impl Thread {
             last: Instant::now() - every,
             every,
         });
-        // Catch up (or, for the owner, check where the log ends), then follow.
-        let rev = if self.sm.role() == Role::Standby {
-            self.read_log(&mut client).await?
+        // Caught up (above), or, for the owner, check where the log ends; then follow.
+        let rev = if let Some(rev) = standby_rev {
+            rev
         } else {
             client
                 .get(self.cfg.leader_key(), None)
@@ -791,5 +870,36 @@ impl Thread {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_standby_reports_its_lag_in_batches_and_ms() {
+        let sh = Shared::new();
+        assert_eq!(
+            (sh.lag_batches(), sh.lag_ms(5_000), sh.apply_delay_ms()),
+            (0, Some(0), None)
+        );
+        // The etcd thread saw entries 1..=4, written at 1000, 1100, 1200, 1300.
+        for seq in 1..=4u64 {
+            sh.times.record(seq, 900 + 100 * seq);
+            sh.head_seq.fetch_max(seq, Ordering::Relaxed);
+        }
+        assert_eq!((sh.lag_batches(), sh.lag_ms(2_000)), (4, Some(1_000)));
+        // The table applied 1 and 2 at 1500: entry 3 (written 1200) is the oldest left.
+        sh.table_applied(1, 1_500);
+        sh.table_applied(2, 1_500);
+        assert_eq!(sh.apply_delay_ms(), Some(400));
+        assert_eq!((sh.lag_batches(), sh.lag_ms(2_000)), (2, Some(800)));
+        sh.table_applied(4, 1_350);
+        assert_eq!((sh.lag_batches(), sh.lag_ms(2_000)), (0, Some(0)));
+        assert_eq!(sh.apply_delay_ms(), Some(50));
+        // An untimed (version-1) entry behind: the lag in ms is unknown.
+        sh.head_seq.fetch_max(5, Ordering::Relaxed);
+        assert_eq!((sh.lag_batches(), sh.lag_ms(2_000)), (1, None));
     }
 }

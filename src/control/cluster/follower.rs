@@ -1,6 +1,7 @@
 //! A standby's view of the shard's log: which entry comes next, gaps, and the epoch markers it has seen.
 
 use super::value::{Entry, EntryKind};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What to do with an entry the watch delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +62,64 @@ impl Follower {
     }
 }
 
+/// Replication lag in milliseconds at `now_ms` (`docs/cluster.md`): the age of the
+/// oldest entry this member knows of (`head`) and has not applied (`applied`), i.e. the
+/// time since its writer encoded entry `applied + 1`; 0 when everything known is applied.
+/// `oldest_written_ms` is that entry's time (`None`: not known, a version-1 entry, then
+/// so is the lag). A writer's clock ahead of ours counts as 0, not negative.
+pub fn lag_ms(applied: u64, head: u64, oldest_written_ms: Option<u64>, now_ms: u64) -> Option<u64> {
+    if applied >= head {
+        return Some(0);
+    }
+    oldest_written_ms.map(|w| now_ms.saturating_sub(w))
+}
+
+/// Slots of [`WrittenTimes`]: more than the entries a standby can hold between the watch
+/// and its table (the follow queue plus the one being handed over).
+pub const TIMES: usize = 1024;
+
+/// The writers' times of the last [`TIMES`] entries seen, by seq: written by the etcd
+/// thread as it offers entries, read by the lcore (apply delay) and `msm ctl stats`
+/// (lag) without a lock. A slot holds (seq, time); a read checks the seq before and
+/// after reading the time, so an entry overwritten meanwhile reads as unknown.
+#[derive(Debug)]
+pub struct WrittenTimes {
+    slots: Box<[(AtomicU64, AtomicU64)]>,
+}
+
+impl Default for WrittenTimes {
+    fn default() -> Self {
+        WrittenTimes {
+            slots: (0..TIMES)
+                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+                .collect(),
+        }
+    }
+}
+
+impl WrittenTimes {
+    /// Notes entry `seq` (>= 1), written at `ms`.
+    pub fn record(&self, seq: u64, ms: u64) {
+        let (s, t) = &self.slots[(seq % TIMES as u64) as usize];
+        s.store(0, Ordering::Release);
+        t.store(ms, Ordering::Release);
+        s.store(seq, Ordering::Release);
+    }
+
+    /// Entry `seq`'s time, if still held (and it had one).
+    pub fn get(&self, seq: u64) -> Option<u64> {
+        if seq == 0 {
+            return None;
+        }
+        let (s, t) = &self.slots[(seq % TIMES as u64) as usize];
+        if s.load(Ordering::Acquire) != seq {
+            return None;
+        }
+        let ms = t.load(Ordering::Acquire);
+        (s.load(Ordering::Acquire) == seq).then_some(ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +130,7 @@ mod tests {
             kind,
             seq,
             fence: 5,
+            written_ms: Some(1),
             records: vec![r; n],
             trailer: b"msm-a".to_vec(),
         }
@@ -91,6 +151,36 @@ mod tests {
         assert_eq!((f.applied_seq, f.applied_rev, f.records), (2, 11, 3));
         assert_eq!(f.offer(&e(EntryKind::Batch, 3, 2), 12), Offer::Apply);
         assert_eq!((f.applied_seq, f.applied_rev, f.records), (3, 12, 5));
+    }
+
+    #[test]
+    fn lag_is_the_age_of_the_oldest_unapplied_entry() {
+        // Caught up: 0, whatever the times.
+        assert_eq!(lag_ms(5, 5, None, 1_000), Some(0));
+        assert_eq!(lag_ms(6, 5, Some(10), 1_000), Some(0));
+        // Behind: now minus the time of entry applied + 1.
+        assert_eq!(lag_ms(4, 9, Some(700), 1_000), Some(300));
+        // Unknown time (a version-1 entry): unknown lag.
+        assert_eq!(lag_ms(4, 9, None, 1_000), None);
+        // The writer's clock ahead of ours: 0, not an underflow.
+        assert_eq!(lag_ms(4, 9, Some(1_500), 1_000), Some(0));
+    }
+
+    #[test]
+    fn written_times_by_seq_with_overwrite() {
+        let t = WrittenTimes::default();
+        assert_eq!(t.get(0), None);
+        assert_eq!(t.get(1), None);
+        t.record(1, 100);
+        t.record(2, 150);
+        assert_eq!((t.get(1), t.get(2), t.get(3)), (Some(100), Some(150), None));
+        // Seq 1 + TIMES takes seq 1's slot: seq 1 is no longer known.
+        t.record(1 + TIMES as u64, 900);
+        assert_eq!(t.get(1), None);
+        assert_eq!(t.get(1 + TIMES as u64), Some(900));
+        assert_eq!(t.get(2), Some(150));
+        // With the lag: a standby that applied 1 of 2 known entries at t = 400.
+        assert_eq!(lag_ms(1, 2, t.get(2), 400), Some(250));
     }
 
     #[test]
