@@ -7,8 +7,8 @@
 //! Counters: events `uplink_tunnel`, `uplink_nat`, `control_handed` (reverse-tunnelled
 //! registrations); drops `tunnel_fragment`, `tunnel_wrong_side`, `bad_inner_packet`,
 //! `spoofed_tunnel`, `nat_uplink_no_binding`, `nat_uplink_spoofed`,
-//! `ecn_ce_not_ect`, `not_owner` (clustered: a member that does not serve its shard), and `martian_destination` for an inner destination (the outer one
-//! is classify's).
+//! `ecn_ce_not_ect`, `not_owner` (clustered: a member that does not serve its shard),
+//! and `martian_destination` for an inner destination (the outer one is classify's).
 //!
 //! ECN follows RFC 6040 (normal mode): an outer CE mark is copied into an ECN-capable
 //! inner header ([`propagate_ecn`]); a CE-marked outer around a Not-ECT inner packet is

@@ -17,7 +17,8 @@
 //! caches). A burst that drains the queue is processed at once, after the held one: at
 //! low load no packet waits for a later poll. Where the table holds NAT bindings, a
 //! pass over the held burst, before the next one is classified, prefetches the NAT
-//! endpoint words its lookups will read (its buckets are cached by then). Then the worker flushes the per-port tx bursts and the control burst. No allocation (bursts and
+//! endpoint words its lookups will read (its buckets are cached by then). Then the
+//! worker flushes the per-port tx bursts and the control burst. No allocation (bursts and
 //! summaries are inline arrays set up before the loop), no locks, no syscalls, no atomic
 //! read-modify-write: counters are single-writer load+store. `Plane::standby` (clustered:
 //! this member does not serve its shard) is read once per burst (a relaxed load) into
