@@ -37,28 +37,12 @@ LOSS_PCT=${DEMO_LOSS_PCT:-80}
 PY=/usr/bin/python3
 BG=()
 
-cleanup() {
-  touch "$W/stop" 2>/dev/null
-  for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done
-  "$TB" down >/dev/null 2>&1
-  if [ -n "${DEMO_KEEP:-}" ]; then mkdir -p "$DEMO_KEEP" && cp -r "$W"/. "$DEMO_KEEP"/ 2>/dev/null; fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-[ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 1; }
+source "$ROOT/scripts/demo-lib.sh" demo
 
-nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
-mcmctl() { "$MCM" ctl --socket "$W/mcm.sock" "$@"; }
 msm_counters() {
   "$MSM" ctl --socket "$W/msm.sock" stats | $PY -c "
 import json,sys; t=json.load(sys.stdin)['total']
 print(json.dumps({k: t.get(k, 0) for k in ('downlink_tunnel','downlink_wwan','uplink_tunnel','uplink_wwan','downlink_nat','uplink_nat')}))"
-}
-mcm_state() { mcmctl status | $PY -c "import json,sys; print(json.load(sys.stdin)['machine']['state'])"; }
-wait_state() { # state seconds
-  for _ in $(seq $(($2 * 10))); do [ "$(mcm_state 2>/dev/null)" = "$1" ] && return 0; sleep 0.1; done
-  return 1
 }
 
 # One phase: live progress every second, then its record in phases.jsonl.
@@ -80,7 +64,6 @@ phase() { # name path key seconds start-time
   m1=$(msm_counters)
   echo "{\"name\":\"$name\",\"path\":\"$path\",\"key\":\"$key\",\"start\":$start,\"measure_start\":$mstart,\"end\":$now,\"msm_start\":$m0,\"msm_end\":$m1}" >>"$W/phases.jsonl"
 }
-stamp() { $PY -c 'import time; print(f"{time.time():.3f}")'; }
 
 echo "== setting up the testbed (MSM on DPDK af_packet, MCM, GPRS emulator, 2 WLANs, server)"
 "$TB" up || exit 1
