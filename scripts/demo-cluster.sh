@@ -58,17 +58,10 @@ echo "== setting up the testbed: 3 etcd members, msm-a (active) and msm-b (stand
 echo "   msm-a: $(msm_line "$W/msm.sock")   msm-b: $(msm_line "$W/msm-b.sock")"
 
 nsx mobile tcpdump -i wlan0 -s 96 -U -w "$W/wlan.pcap" 'ip proto 4 or udp port 434' >/dev/null 2>&1 & BG+=($!)
-tail -n0 -F "$W/mcm.log" 2>/dev/null > >(grep --line-buffered -E \
-  "request sent|retransmitting|accepted|refused|traffic (into|back)|WLAN (address|lost)|WWAN" |
-  sed -u -E 's/^[0-9T:.-]+Z +//; s/^/    [mcm] /') & BG+=($!)
+follow_mcm_log "request sent|retransmitting|accepted|refused|traffic (into|back)|WLAN (address|lost)|WWAN"
 sleep 1
 
-nsx mobile $PY "$ROOT/scripts/tcpstream.py" recv 192.0.2.10 5001 --progress "$W/progress" >"$W/recv.json" 2>"$W/recv.err" &
-RECV=$!; BG+=($RECV)
-for _ in $(seq 50); do nsx mobile ss -ltn 2>/dev/null | grep -q ':5001' && break; sleep 0.1; done
-nsx srv $PY "$ROOT/scripts/tcpstream.py" send 192.0.2.10 5001 --stop-file "$W/stop" >"$W/send.json" 2>"$W/send.err" &
-SEND=$!; BG+=($SEND)
-echo "== server 203.0.113.130 sends one TCP stream to the terminal's home address 192.0.2.10:5001"
+start_stream
 echo; echo "== phase GPRS (${PHASE_S} s)"
 progress GPRS "$PHASE_S"
 

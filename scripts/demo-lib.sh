@@ -23,3 +23,21 @@ wait_state() { # state seconds
   return 1
 }
 stamp() { $PY -c 'import time; print(f"{time.time():.3f}")'; }
+
+# The MCM's log lines that match the extended regex $1, live on the terminal
+# (tail's pid is what is killed; the filter ends with its input).
+follow_mcm_log() { # pattern
+  tail -n0 -F "$W/mcm.log" 2>/dev/null > >(grep --line-buffered -E "$1" |
+    sed -u -E 's/^[0-9T:.-]+Z +//; s/^/    [mcm] /') & BG+=($!)
+}
+
+# One long TCP stream from the server to the terminal's home address, with its progress
+# file; sets RECV and SEND (the two pids).
+start_stream() {
+  nsx mobile $PY "$ROOT/scripts/tcpstream.py" recv 192.0.2.10 5001 --progress "$W/progress" >"$W/recv.json" 2>"$W/recv.err" &
+  RECV=$!; BG+=($RECV)
+  for _ in $(seq 50); do nsx mobile ss -ltn 2>/dev/null | grep -q ':5001' && break; sleep 0.1; done
+  nsx srv $PY "$ROOT/scripts/tcpstream.py" send 192.0.2.10 5001 --stop-file "$W/stop" >"$W/send.json" 2>"$W/send.err" &
+  SEND=$!; BG+=($SEND)
+  echo "== server 203.0.113.130 sends one TCP stream to the terminal's home address 192.0.2.10:5001"
+}

@@ -72,18 +72,10 @@ echo "== setting up the testbed (MSM on DPDK af_packet, MCM, GPRS emulator, 2 WL
 nsx mobile tcpdump -i wwan0 -s 96 -U -w "$W/wwan.pcap" 'tcp port 5001' >/dev/null 2>&1 & BG+=($!)
 nsx mobile tcpdump -i wlan0 -s 128 -U -w "$W/wlan.pcap" 'ip proto 4 or udp port 434' >/dev/null 2>&1 & BG+=($!)
 # The MCM's registration events, live.
-# (tail's pid is what is killed; the filter ends with its input.)
-tail -n0 -F "$W/mcm.log" 2>/dev/null > >(grep --line-buffered -E \
-  "request sent|retransmitting|accepted|refused|traffic (into|back)|WLAN (address|lost|judged|quality|proven)|WWAN|resync|UDP tunnel|keepalives" |
-  sed -u -E 's/^[0-9T:.-]+Z +//; s/^/    [mcm] /') & BG+=($!)
+follow_mcm_log "request sent|retransmitting|accepted|refused|traffic (into|back)|WLAN (address|lost|judged|quality|proven)|WWAN|resync|UDP tunnel|keepalives"
 sleep 1
 
-nsx mobile $PY "$ROOT/scripts/tcpstream.py" recv 192.0.2.10 5001 --progress "$W/progress" >"$W/recv.json" 2>"$W/recv.err" &
-RECV=$!; BG+=($RECV)
-for _ in $(seq 50); do nsx mobile ss -ltn 2>/dev/null | grep -q ':5001' && break; sleep 0.1; done
-nsx srv $PY "$ROOT/scripts/tcpstream.py" send 192.0.2.10 5001 --stop-file "$W/stop" >"$W/send.json" 2>"$W/send.err" &
-SEND=$!; BG+=($SEND)
-echo "== server 203.0.113.130 sends one TCP stream to the terminal's home address 192.0.2.10:5001"
+start_stream
 
 phase GPRS wwan wwan "$PHASE_S" "$(stamp)"
 

@@ -31,14 +31,8 @@ trap 'exit 130' INT TERM
 [ "$(id -u)" = 0 ] || { echo "e2e: needs root" >&2; exit 1; }
 [ -x "$MCM" ] || { echo "e2e: build first: cargo build --release -p mcm" >&2; exit 1; }
 
-check() { # name command...
-  local name=$1; shift
-  if "$@" >"$WORK/out" 2>&1; then
-    PASS=$((PASS + 1)); echo "PASS $name"
-  else
-    FAIL=$((FAIL + 1)); echo "FAIL $name"; sed 's/^/    /' "$WORK/out" | tail -20
-  fi
-}
+# check (and e2e_summary) from the e2e scripts' shared helpers.
+source "$ROOT/tests/e2e/common.sh"
 
 ip netns del "$NS" 2>/dev/null
 ip netns add "$NS" || exit 1
@@ -152,5 +146,4 @@ check "check-config refuses tunnel_backend = \"ipip\" naming the key" \
   sh -c "! '$MCM' check-config '$WORK/bad.toml' 2>'$WORK/bad.err' && grep -F 'tunnel_backend: \"ipip\" must be \"auto\", \"kernel\" or \"tun\"' '$WORK/bad.err'"
 
 echo
-echo "mcm backend e2e: $PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+e2e_summary "mcm backend e2e"
